@@ -1,0 +1,69 @@
+# xraykit entry points. `make lab` and `make test` are the two set-up commands in the README;
+# both are idempotent: a second run only re-installs when pyproject.toml changed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp
+
+.PHONY: lab test lint typecheck pytest bench samples system-graphviz system-chromium clean help
+
+help:
+	@echo "make lab    - set up and open JupyterLab on notebooks/00-start-here.ipynb (no AWS needed)"
+	@echo "make test   - set up with the dev tools, then ruff, mypy and pytest (notebooks included)"
+	@echo "make bench  - run the benchmarks at a small size and print their ratios"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
+
+$(STAMP)-notebooks: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[notebooks]"
+	touch $@
+
+$(STAMP)-dev: pyproject.toml $(STAMP)-notebooks
+	$(BIN)/python -m pip install --quiet --group dev
+	touch $@
+
+# Graphviz's `dot` binary draws the service maps. Install it with apt-get when we are root;
+# otherwise say exactly what to run and stop.
+system-graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	  else \
+	    echo "Graphviz is missing. Install it with:  sudo apt-get install -y graphviz   (macOS: brew install graphviz)"; exit 1; \
+	  fi; }
+
+# Browser tests drive Debian's chromium; we never download a browser of our own.
+system-chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "Chromium is missing (needed by the browser tests). Install it with:  sudo apt-get install -y chromium"; exit 1; \
+	  fi; }
+
+lab: system-graphviz $(STAMP)-notebooks
+	$(BIN)/jupyter lab notebooks/00-start-here.ipynb
+
+lint: $(STAMP)-dev
+	$(BIN)/ruff check xraykit tests benchmarks scripts
+
+typecheck: $(STAMP)-dev
+	$(BIN)/mypy
+
+pytest: system-graphviz system-chromium $(STAMP)-dev
+	$(BIN)/pytest --nbmake notebooks tests xraykit
+
+test: lint typecheck pytest
+
+bench: $(STAMP)-dev
+	$(BIN)/python benchmarks/bench_load.py --traces 5000
+	@for b in benchmarks/bench_servicegraph.py benchmarks/bench_filters.py benchmarks/bench_fetch.py; do \
+	  if [ -f $$b ]; then $(BIN)/python $$b --small || exit 1; fi; done
+
+samples: $(STAMP)-dev
+	$(BIN)/python scripts/make_samples.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

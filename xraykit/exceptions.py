@@ -1,0 +1,100 @@
+"""The errors xraykit raises.
+
+Every error derives from :class:`XrayKitError` and also from the builtin a caller would
+naturally catch, so ``except ValueError`` keeps working around a bad filter expression::
+
+    XrayKitError(Exception)
+    ├── TraceParseError(XrayKitError, ValueError)        a document or file that cannot be read
+    ├── FilterExpressionError(XrayKitError, ValueError)  with the position of the problem
+    ├── SampleNotFoundError(XrayKitError, LookupError)   lists sample_names()
+    ├── SamplingRuleError(XrayKitError, ValueError)
+    ├── LiveAccessError(XrayKitError, RuntimeError)      credentials, IAM, region; says the fix
+    └── MissingDependencyError(XrayKitError, ImportError) names the extra to install
+    XrayKitWarning(UserWarning)
+
+Messages say what was expected, what came in, and how to fix it.
+
+Examples
+--------
+>>> from xraykit.exceptions import TraceParseError
+>>> issubclass(TraceParseError, ValueError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FilterExpressionError",
+    "LiveAccessError",
+    "MissingDependencyError",
+    "SampleNotFoundError",
+    "SamplingRuleError",
+    "TraceParseError",
+    "XrayKitError",
+    "XrayKitWarning",
+]
+
+
+class XrayKitError(Exception):
+    """Base class of every error xraykit raises."""
+
+
+class TraceParseError(XrayKitError, ValueError):
+    """A segment document or trace file that cannot be read.
+
+    ``source`` and ``location`` say where (a file and ``file:line``, or an entity id).
+    """
+
+    def __init__(self, message: str, *, source: str = "", location: str = "") -> None:
+        super().__init__(message)
+        self.source = source
+        self.location = location
+
+
+class FilterExpressionError(XrayKitError, ValueError):
+    """A filter expression that X-Ray would reject; ``position`` is the 0-based offset."""
+
+    def __init__(self, message: str, *, expression: str = "", position: int | None = None) -> None:
+        super().__init__(message)
+        self.expression = expression
+        self.position = position
+
+
+class SampleNotFoundError(XrayKitError, LookupError):
+    """A sample name that is not shipped with xraykit."""
+
+    def __str__(self) -> str:  # LookupError would otherwise quote the message like a KeyError
+        return str(self.args[0]) if self.args else ""
+
+
+class SamplingRuleError(XrayKitError, ValueError):
+    """A sampling rule or rules file that X-Ray or the SDK would reject."""
+
+
+class LiveAccessError(XrayKitError, RuntimeError):
+    """AWS could not be reached or refused the call; the message says how to fix it."""
+
+
+class MissingDependencyError(XrayKitError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+class XrayKitWarning(UserWarning):
+    """Something was skipped or guessed; the details are in ``TraceSet.problems``."""
+
+
+def require(module: str, extra: str) -> object:
+    """Import an optional dependency or raise :class:`MissingDependencyError`.
+
+    >>> require("json", "aws").__name__
+    'json'
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{module!r} is needed for this but is not installed. "
+            f'Install it with: pip install "xraykit[{extra}]"'
+        ) from exc
