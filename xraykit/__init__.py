@@ -56,7 +56,22 @@ if TYPE_CHECKING:
     from xraykit.samples import load_sample, sample_names
     from xraykit.traceset import TraceSet, concat, from_documents, load_file
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "FilterExpressionError",
+    "LiveAccessError",
+    "MissingDependencyError",
+    "SampleNotFoundError",
+    "SamplingRuleError",
+    "TraceParseError",
+    "TraceSet",
+    "XrayKitError",
+    "XrayKitWarning",
+    "concat",
+    "from_documents",
+    "load_file",
+    "load_sample",
+    "sample_names",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -19,7 +19,7 @@ import pandas as pd
 
 __all__ = ["FRAMES", "SCHEMAS", "conform", "empty_frame"]
 
-TIME = "datetime64[ns, UTC]"
+TIME = "datetime64[us, UTC]"  # X-Ray records microseconds
 
 #: One row per trace; semantics follow GetTraceSummaries (xray-facts §2.3).
 TRACES = {
@@ -194,7 +194,9 @@ def conform(frame: pd.DataFrame, name: str) -> pd.DataFrame:
             s = frame[col]
             out[col] = s if str(s.dtype) == dtype else s.astype(dtype)
         else:
-            out[col] = pd.Series([None] * n, dtype=dtype if dtype != "bool" else "object", index=frame.index)
+            out[col] = pd.Series(
+                [None] * n, dtype=dtype if dtype != "bool" else "object", index=frame.index
+            )
             if dtype == "bool":
                 out[col] = out[col].fillna(False).astype(bool)
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)

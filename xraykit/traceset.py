@@ -1,0 +1,529 @@
+"""TraceSet: X-Ray traces as pandas DataFrames.
+
+A :class:`TraceSet` holds seven frames whose columns and dtypes are declared once in
+:mod:`xraykit.schema` (and listed in ``TraceSet``'s docstring):
+
+``traces``
+    one row per trace, with ``GetTraceSummaries`` semantics: duration from the first start
+    to the last end; response time, ``has_fault`` and ``has_error`` from the root segment;
+    ``has_throttle`` when any entity in the trace was throttled (429).
+``segments``
+    one row per segment document, inferred segments included (flag ``inferred``).
+``subsegments``
+    one row per subsegment at any depth (``segment_id`` is the owning segment, ``parent_id``
+    the enclosing entity, ``depth`` 1 directly under the segment).
+``annotations`` / ``metadata``
+    long frames, one row per key; annotation values keep their type, metadata its JSON value.
+``exceptions``
+    one row per exception recorded in any ``cause``.
+``problems``
+    what could not be read (``source``, ``location``, ``reason``); never silently empty.
+
+Every source (samples, files, live pulls) ends in the same parser
+(:mod:`xraykit.documents`), so nothing downstream knows where the data came from.
+
+Examples
+--------
+>>> import xraykit
+>>> ts = xraykit.load_sample("shop")
+>>> one = ts.trace(ts.traces.trace_id[0])
+>>> len(one)
+1
+>>> root = one.document(one.traces.root_segment_id[0])
+>>> root["trace_id"] == one.traces.trace_id[0]
+True
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import warnings
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from xraykit import documents as _documents
+from xraykit.documents import OnError
+from xraykit.exceptions import TraceParseError, XrayKitWarning
+from xraykit.schema import FRAMES, SCHEMAS, conform, empty_frame
+
+__all__ = ["TraceSet", "concat", "from_documents", "from_responses", "load_file"]
+
+_SAVE_FORMAT = "xraykit-traceset"
+_SAVE_VERSION = 1
+_STORED = (*FRAMES, "documents")
+
+
+class TraceSet:
+    """X-Ray traces as DataFrames: ``traces``, ``segments``, ``subsegments``,
+    ``annotations``, ``metadata``, ``exceptions`` and ``problems``.
+
+    Build one with :func:`load_file`, :func:`from_documents`, :func:`xraykit.load_sample`
+    or ``xraykit.fetch``; the constructor is for frames that already follow the schema.
+    ``len(ts)`` is the number of traces. Methods never modify the TraceSet they are
+    called on; they return a new one.
+
+    Columns (dtypes in :data:`xraykit.schema.SCHEMAS`):
+
+    - traces: ``trace_id, start, end, duration_s, response_time_s, root_segment_id,
+      root_service, root_origin, http_method, http_url, http_status, client_ip, user_agent,
+      has_fault, has_error, has_throttle, is_partial, user, segment_count,
+      subsegment_count, service_count``
+    - segments: ``trace_id, segment_id, parent_id, name, origin, inferred, start, end,
+      duration_s, in_progress, http_method, http_url, http_status, http_user_agent,
+      http_client_ip, fault, error, throttle, user, account_id, resource_arn,
+      availability_zone, instance_id, sdk, service_version, cause_id``
+    - subsegments: ``trace_id, segment_id, subsegment_id, parent_id, depth, name,
+      namespace, start, end, duration_s, in_progress, http_method, http_url, http_status,
+      fault, error, throttle, traced, aws_operation, aws_region, aws_account_id,
+      aws_request_id, table_name, queue_url, function_name, topic_arn, sql_url,
+      sql_database_type, sql_sanitized_query, sql_user, streamed, orphan, cause_id``
+    - annotations: ``trace_id, entity_id, key, value, value_type``
+    - metadata: ``trace_id, entity_id, namespace, key, value``
+    - exceptions: ``trace_id, entity_id, exception_id, type, message, remote, cause,
+      truncated, skipped, stack_depth, top_frame``
+    - problems: ``source, location, reason``
+
+    Attributes
+    ----------
+    summaries : DataFrame or None
+        ``GetTraceSummaries`` rows when the traces came from a live pull.
+    cost : object or None
+        The cost estimate of a live pull.
+    """
+
+    traces: pd.DataFrame
+    segments: pd.DataFrame
+    subsegments: pd.DataFrame
+    annotations: pd.DataFrame
+    metadata: pd.DataFrame
+    exceptions: pd.DataFrame
+    problems: pd.DataFrame
+    _documents: pd.DataFrame
+
+    def __init__(
+        self,
+        frames: Mapping[str, pd.DataFrame] | None = None,
+        *,
+        summaries: pd.DataFrame | None = None,
+        cost: Any = None,
+    ) -> None:
+        frames = frames or {}
+        unknown = set(frames) - set(SCHEMAS)
+        if unknown:
+            raise ValueError(
+                f"frames must be among {sorted(SCHEMAS)}, but {sorted(unknown)!r} was passed."
+            )
+        for name in _STORED:
+            frame = frames.get(name)
+            frame = empty_frame(name) if frame is None else conform(frame, name)
+            setattr(self, name if name != "documents" else "_documents", frame)
+        self.summaries = summaries
+        self.cost = cost
+
+    # -- basics ----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.traces)
+
+    @property
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """The seven public frames by name."""
+        return {name: getattr(self, name) for name in FRAMES}
+
+    @property
+    def services(self) -> list[str]:
+        """Names of the services (segment names, inferred ones included), sorted."""
+        return sorted(self.segments["name"].dropna().unique().tolist())
+
+    @property
+    def time_span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First start and last end over all traces, or None when empty."""
+        if self.traces.empty:
+            return None
+        return self.traces["start"].min(), self.traces["end"].max()
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{len(getattr(self, n))} {n}" for n in FRAMES[:3])
+        span = self.time_span
+        when = f", {span[0]:%Y-%m-%d %H:%M:%S} to {span[1]:%H:%M:%S} UTC" if span else ""
+        extra = f", {len(self.problems)} problems" if len(self.problems) else ""
+        return f"<TraceSet: {counts}{when}{extra}>"
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td style='text-align:left'>{n}</td><td>{len(getattr(self, n)):,}</td></tr>"
+            for n in FRAMES
+        )
+        span = self.time_span
+        when = (
+            f"{span[0]:%Y-%m-%d %H:%M:%S} → {span[1]:%Y-%m-%d %H:%M:%S} UTC "
+            f"({(span[1] - span[0]).total_seconds() / 60:.0f} min)"
+            if span
+            else "empty"
+        )
+        services = ", ".join(html.escape(s) for s in self.services[:20])
+        if len(self.services) > 20:
+            services += f", … ({len(self.services)} in all)"
+        note = (
+            f"<p style='color:#b45309'>{len(self.problems)} problem(s): see <code>.problems</code></p>"
+            if len(self.problems)
+            else ""
+        )
+        return (
+            "<div><strong>TraceSet</strong>"
+            f"<p>Time span: {when}<br>Services: {services or '—'}</p>"
+            f"<table><tr><th style='text-align:left'>frame</th><th>rows</th></tr>{rows}</table>"
+            f"{note}</div>"
+        )
+
+    # -- selection ---------------------------------------------------------------------------
+
+    def select(self, trace_ids: Iterable[str] | pd.Series) -> TraceSet:
+        """Return the TraceSet of the given trace ids; every frame is filtered alike.
+
+        Problems are kept whole: they belong to the load, not to a trace.
+
+        >>> import xraykit
+        >>> ts = xraykit.load_sample("shop")
+        >>> len(ts.select(ts.traces.trace_id[:3]))
+        3
+        """
+        wanted = pd.Index(pd.Series(list(trace_ids), dtype="str")).unique()
+        frames: dict[str, pd.DataFrame] = {
+            name: getattr(self, name)[getattr(self, name)["trace_id"].isin(wanted)]
+            for name in (
+                "traces",
+                "segments",
+                "subsegments",
+                "annotations",
+                "metadata",
+                "exceptions",
+            )
+        }
+        frames["problems"] = self.problems
+        frames["documents"] = self._documents[self._documents["trace_id"].isin(wanted)]
+        summaries = self.summaries
+        if summaries is not None and "trace_id" in summaries:
+            summaries = summaries[summaries["trace_id"].isin(wanted)].reset_index(drop=True)
+        return TraceSet(frames, summaries=summaries, cost=self.cost)
+
+    def trace(self, trace_id: str) -> TraceSet:
+        """Return the TraceSet of one trace.
+
+        Raises
+        ------
+        LookupError
+            When no trace has that id.
+        """
+        if not (self.traces["trace_id"] == trace_id).any():
+            raise LookupError(
+                f"No trace with id {trace_id!r} in this TraceSet of {len(self)} traces. "
+                "Pick one from `ts.traces.trace_id`."
+            )
+        return self.select([trace_id])
+
+    def document(self, entity_id: str) -> dict[str, Any]:
+        """Return the original document (a dict) of a segment or subsegment.
+
+        For a subsegment embedded in a segment, the subsegment's part of that segment's
+        document is returned.
+
+        Raises
+        ------
+        LookupError
+            When no segment or subsegment has that id.
+        """
+        docs = self._documents
+        own = docs[docs["entity_id"] == entity_id]
+        if len(own):
+            return _parse_document(own["document"].iloc[-1], entity_id)
+        subs = self.subsegments
+        hit = subs.loc[subs["subsegment_id"] == entity_id, "trace_id"]
+        if hit.empty:
+            raise LookupError(
+                f"No segment or subsegment with id {entity_id!r}. Ids are in "
+                "`ts.segments.segment_id` and `ts.subsegments.subsegment_id`."
+            )
+        for text in docs.loc[docs["trace_id"] == hit.iloc[0], "document"]:
+            found = _find_entity(_parse_document(text, entity_id), entity_id)
+            if found is not None:
+                return found
+        raise LookupError(f"The document holding {entity_id!r} was not kept with this TraceSet.")
+
+    def query(self, expression: str, *, groups: Mapping[str, str] | None = None) -> TraceSet:
+        """Return the traces matching an X-Ray filter expression.
+
+        See :mod:`xraykit.filters` for the language and its semantics.
+
+        >>> import xraykit
+        >>> ts = xraykit.load_sample("shop")
+        >>> slow = ts.query("responsetime > 1")
+        >>> bool((slow.traces.response_time_s > 1).all())
+        True
+        """
+        from xraykit import filters
+
+        mask = filters.evaluate(expression, self, groups=groups)
+        return self.select(self.traces.loc[mask.to_numpy(dtype=bool), "trace_id"])
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Save every frame (and the original documents) to one file of Parquet tables.
+
+        ``xraykit.load_file(path)`` reads it back with nothing lost: dtypes, time zones,
+        typed annotation values and metadata. The file is a zip of Parquet files.
+
+        >>> import tempfile, xraykit
+        >>> ts = xraykit.load_sample("shop")
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     back = xraykit.load_file(ts.save(f"{d}/shop.traceset"))
+        >>> back.traces.equals(ts.traces)
+        True
+        """
+        path = Path(path)
+        manifest: dict[str, Any] = {
+            "format": _SAVE_FORMAT,
+            "version": _SAVE_VERSION,
+            "json_columns": {},
+        }
+        frames = {
+            name: getattr(self, name if name != "documents" else "_documents") for name in _STORED
+        }
+        if self.summaries is not None:
+            frames["summaries"] = self.summaries
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+            for name, frame in frames.items():
+                frame, encoded = _encode_objects(frame)
+                manifest["json_columns"][name] = encoded
+                buffer = io.BytesIO()
+                frame.to_parquet(buffer, index=False, compression="zstd")
+                archive.writestr(f"{name}.parquet", buffer.getvalue())
+            archive.writestr("xraykit.json", orjson.dumps(manifest))
+        return path
+
+
+def _parse_document(text: Any, entity_id: str) -> dict[str, Any]:
+    if not isinstance(text, str):
+        raise LookupError(
+            f"The original document of {entity_id!r} could not be kept when it was loaded."
+        )
+    value = orjson.loads(text)
+    if not isinstance(value, dict):  # pragma: no cover - only dicts are stored
+        raise LookupError(f"The stored document of {entity_id!r} is not an object.")
+    return value
+
+
+def _find_entity(doc: dict[str, Any], entity_id: str) -> dict[str, Any] | None:
+    stack = [doc]
+    while stack:
+        entity = stack.pop()
+        if entity.get("id") == entity_id:
+            return entity
+        children = entity.get("subsegments")
+        if isinstance(children, list):
+            stack.extend(c for c in children if isinstance(c, dict))
+    return None
+
+
+def _encode_objects(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """JSON-encode object columns (annotation and metadata values) for Parquet."""
+    encoded = [c for c in frame.columns if frame[c].dtype == object]
+    if not encoded:
+        return frame, []
+    out = frame.copy()
+    for col in encoded:
+        out[col] = pd.array(
+            [orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY).decode() for v in frame[col]],
+            dtype="str",
+        )
+    return out, encoded
+
+
+def _load_saved(path: Path) -> TraceSet:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = orjson.loads(archive.read("xraykit.json"))
+            if manifest.get("format") != _SAVE_FORMAT:
+                raise TraceParseError(
+                    f"{path.name} is a zip file but not a saved TraceSet "
+                    f"(its manifest says {manifest.get('format')!r}).",
+                    source=path.name,
+                )
+            frames: dict[str, pd.DataFrame] = {}
+            summaries = None
+            for name in archive.namelist():
+                if not name.endswith(".parquet"):
+                    continue
+                key = name.removesuffix(".parquet")
+                frame = pd.read_parquet(io.BytesIO(archive.read(name)))
+                for col in manifest["json_columns"].get(key, []):
+                    frame[col] = pd.array([orjson.loads(v) for v in frame[col]], dtype=object)
+                if key == "summaries":
+                    summaries = frame
+                elif key in SCHEMAS:
+                    frames[key] = frame
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        if isinstance(exc, TraceParseError):
+            raise
+        raise TraceParseError(
+            f"{path.name} looks like a saved TraceSet but cannot be read ({exc}). "
+            "Save it again with TraceSet.save().",
+            source=path.name,
+        ) from exc
+    return TraceSet(frames, summaries=summaries)
+
+
+# -- construction -------------------------------------------------------------------------------
+
+
+def _from_frames(
+    frames: dict[str, pd.DataFrame], on_error: OnError, stacklevel: int = 3
+) -> TraceSet:
+    ts = TraceSet(frames)
+    if len(ts.problems) and on_error == "warn":
+        warnings.warn(_documents.summarise(ts.problems), XrayKitWarning, stacklevel=stacklevel)
+    return ts
+
+
+def load_file(path: str | Path, *, on_error: OnError = "warn") -> TraceSet:
+    """Load a trace file of any supported format, detected from its content.
+
+    Formats: a ``BatchGetTraces`` response (one JSON object, or one per line), a JSON array
+    or JSON lines of segment documents, a daemon capture (header line, then the document,
+    per packet), gzip of any of these, and a file written by :meth:`TraceSet.save`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to read. Its name does not matter; its bytes decide the format.
+    on_error : {"warn", "raise", "ignore"}
+        What to do with records that cannot be read. ``"warn"`` (default) keeps every
+        valid document, lists the others in ``problems`` and emits one
+        :class:`~xraykit.exceptions.XrayKitWarning`; ``"raise"`` raises
+        :class:`~xraykit.exceptions.TraceParseError` at the first one, naming file and
+        line; ``"ignore"`` only fills ``problems``.
+
+    Returns
+    -------
+    TraceSet
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    TraceParseError
+        With ``on_error="raise"``, at the first record that cannot be read.
+
+    Examples
+    --------
+    >>> import gzip, json, tempfile, xraykit
+    >>> doc = {"name": "web", "id": "70de5b6f19ff9a0a", "start_time": 1478293361.271,
+    ...        "trace_id": "1-581cf771-a006649127e371903a2de979", "end_time": 1478293361.449}
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     with gzip.open(f"{d}/capture.bin", "wt") as f:
+    ...         _ = f.write('{"format":"json","version":1}\\n' + json.dumps(doc) + "\\n")
+    ...     ts = xraykit.load_file(f"{d}/capture.bin")
+    >>> ts.traces[["root_service", "response_time_s"]].round(3).values.tolist()
+    [['web', 0.178]]
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No such trace file: {str(path)!r}. Check the path, or use xraykit.sample_names()."
+        )
+    if path.is_dir():
+        raise TraceParseError(
+            f"{str(path)!r} is a directory; pass one trace file (JSON, JSON lines, a daemon "
+            "capture, gzip of these, or a saved TraceSet).",
+            source=path.name,
+        )
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic == _documents.ZIP_MAGIC:
+        return _load_saved(path)
+    return _from_frames(_documents.read_frames(path, on_error=on_error), on_error)
+
+
+def from_documents(
+    documents: Iterable[dict[str, Any] | str | bytes],
+    *,
+    source: str = "<documents>",
+    on_error: OnError = "warn",
+) -> TraceSet:
+    """Build a TraceSet from segment documents given as dicts or JSON strings.
+
+    Items may also be ``BatchGetTraces`` responses or lists of documents. Subsegments sent
+    on their own are stitched under their parents; duplicates are resolved.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> ts = xraykit.from_documents([
+    ...     '{"name": "web", "id": "70de5b6f19ff9a0a", "trace_id": "1-581cf771-a006649127e371903a2de979",'
+    ...     ' "start_time": 1478293361.271, "end_time": 1478293361.449, "http": {"response": {"status": 503}},'
+    ...     ' "fault": true}'])
+    >>> ts.traces[["has_fault", "http_status"]].values.tolist()
+    [[True, 503]]
+    """
+    return _from_frames(
+        _documents.frames_from_documents(documents, source=source, on_error=on_error), on_error
+    )
+
+
+def from_responses(
+    responses: Iterable[dict[str, Any]],
+    *,
+    source: str = "BatchGetTraces",
+    on_error: OnError = "warn",
+) -> TraceSet:
+    """Build a TraceSet from ``BatchGetTraces`` response dicts (as boto3 returns them)."""
+    return _from_frames(
+        _documents.frames_from_responses(responses, source=source, on_error=on_error), on_error
+    )
+
+
+def concat(tracesets: Sequence[TraceSet]) -> TraceSet:
+    """Combine TraceSets into one.
+
+    A trace present in several inputs is taken whole from the last one that has it (a later
+    pull of the same trace is at least as complete). Problems are all kept.
+
+    >>> import xraykit
+    >>> ts = xraykit.load_sample("shop")
+    >>> a, b = ts.select(ts.traces.trace_id[:5]), ts.select(ts.traces.trace_id[3:8])
+    >>> len(xraykit.concat([a, b]))
+    8
+    """
+    tracesets = list(tracesets)
+    if not all(isinstance(t, TraceSet) for t in tracesets):
+        kinds = sorted({type(t).__name__ for t in tracesets})
+        raise TypeError(f"concat() takes a list of TraceSets, but got {kinds}.")
+    if not tracesets:
+        return TraceSet()
+    later: set[str] = set()
+    parts: list[TraceSet] = []
+    for ts in reversed(tracesets):
+        ids = ts.traces["trace_id"]
+        keep = ts if not later else ts.select(ids[~ids.isin(later)])
+        parts.append(keep)
+        later.update(ids)
+    parts.reverse()
+    frames: dict[str, pd.DataFrame] = {}
+    for name in _STORED:
+        attr = name if name != "documents" else "_documents"
+        pieces = [getattr(p, attr) for p in parts]
+        if name == "problems":
+            pieces = [t.problems for t in tracesets]
+        frames[name] = pd.concat(pieces, ignore_index=True)
+    frames["traces"] = frames["traces"].sort_values(["start", "trace_id"], kind="stable")
+    summaries = [p.summaries for p in parts if p.summaries is not None]
+    return TraceSet(
+        frames, summaries=pd.concat(summaries, ignore_index=True) if summaries else None
+    )
