@@ -671,3 +671,542 @@ def root_causes(
     ).reset_index()
     out = out.astype({"traces": "int64", "client_impacting": "int64"})
     return out.sort_values(["traces", "service_name"], ascending=[False, True], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# measurements: one row per request, at the trace, service (node) or edge level
+
+Level = Literal["trace", "service", "edge"]
+LEVELS = ("trace", "service", "edge")
+_BY_KEYWORDS = ("service", "edge", "url", "method", "status", "user")
+
+
+def _measurements(traces: TraceSet, level: str, annotation_keys: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per request seen at ``level``, with ``latency_s``, ``start``, status flags and
+    the grouping columns ``service`` (and ``service_type``) or ``edge``, ``url``, ``method``,
+    ``status``, ``user`` and ``annotation.<key>`` for each requested key.
+
+    * ``"trace"``: one row per trace; ``service`` is the entry point (root service), latency the
+      response time the client saw, flags the root segment's (throttle: anywhere in the trace).
+    * ``"service"``: one row per node occurrence (``node_segments``): the service's own view.
+    * ``"edge"``: one row per call along an edge (``edge_calls``): the caller's view.
+    """
+    _check_choice("level", level, LEVELS)
+    if level == "trace":
+        tr = traces.traces
+        frame = pd.DataFrame(
+            {
+                "trace_id": tr["trace_id"],
+                "service": tr["root_service"],
+                "service_type": tr["root_origin"],
+                "latency_s": tr["response_time_s"],
+                "start": tr["start"],
+                "url": tr["http_url"],
+                "method": tr["http_method"],
+                "status": tr["http_status"],
+                "user": tr["user"],
+                "error": tr["has_error"],
+                "fault": tr["has_fault"],
+                "throttle": tr["has_throttle"],
+            }
+        )
+    else:
+        sg = _servicegraph()
+        nodes = sg.node_segments(traces)
+        seg, sub = traces.segments, traces.subsegments
+        http = pd.concat(
+            [
+                pd.DataFrame(
+                    {
+                        "trace_id": seg["trace_id"],
+                        "entity_id": seg["segment_id"],
+                        "url": seg["http_url"],
+                        "method": seg["http_method"],
+                        "user": seg["user"],
+                    }
+                ),
+                pd.DataFrame(
+                    {
+                        "trace_id": sub["trace_id"],
+                        "entity_id": sub["subsegment_id"],
+                        "url": sub["http_url"],
+                        "method": sub["http_method"],
+                        "user": pd.Series(pd.NA, index=sub.index, dtype="str"),
+                    }
+                ),
+            ],
+            ignore_index=True,
+        ).drop_duplicates(["trace_id", "entity_id"])
+        if level == "service":
+            base = pd.DataFrame(
+                {
+                    "trace_id": nodes["trace_id"],
+                    "entity_id": nodes["entity_id"],
+                    "service": nodes["name"],
+                    "service_type": nodes["type"],
+                }
+            )
+            calls = nodes
+        else:
+            calls = sg.edge_calls(traces)
+            names = _node_names(nodes).set_index("node_id")["name"]
+            source = calls["source"].map(names).fillna(calls["source"])
+            target = calls["target"].map(names).fillna(calls["target"])
+            base = pd.DataFrame(
+                {
+                    "trace_id": calls["trace_id"],
+                    "entity_id": calls["entity_id"],
+                    "edge": (source + " → " + target).astype("str"),
+                    "source": calls["source"],
+                    "target": calls["target"],
+                }
+            )
+        base = base.assign(
+            latency_s=calls["response_time_s"].to_numpy(),
+            start=calls["start"].to_numpy(),
+            status=calls["http_status"].to_numpy(),
+            error=calls["error"].to_numpy(dtype=bool),
+            fault=calls["fault"].to_numpy(dtype=bool),
+            throttle=calls["throttle"].to_numpy(dtype=bool),
+        )
+        frame = base.merge(http, on=["trace_id", "entity_id"], how="left")
+    for key in annotation_keys:
+        frame = frame.merge(_first_annotation(traces, key), on="trace_id", how="left")
+    return frame
+
+
+def _parse_by(by: str | Sequence[str], allowed: Sequence[str] = _BY_KEYWORDS) -> list[str]:
+    items = [by] if isinstance(by, str) else list(by)
+    for item in items:
+        if item not in allowed and not (
+            isinstance(item, str) and item.startswith("annotation.") and len(item) > 11
+        ):
+            raise ValueError(
+                f"`by` entries must be among {tuple(allowed)} or 'annotation.<key>', "
+                f"but {item!r} was passed."
+            )
+    if "service" in items and "edge" in items:
+        raise ValueError(
+            "`by` cannot hold both 'service' (the services' own segments) and 'edge' (the "
+            "callers' subsegments); pick one."
+        )
+    return items
+
+
+def _level_of(items: Sequence[str]) -> str:
+    return "edge" if "edge" in items else "service" if "service" in items else "trace"
+
+
+def _group_columns(items: Sequence[str]) -> list[str]:
+    cols: list[str] = []
+    for item in items:
+        cols += ["service", "service_type"] if item == "service" else [item]
+    return cols
+
+
+def _groups(frame: pd.DataFrame, keys: list[str]) -> tuple[pd.Series, pd.DataFrame]:
+    """Group ids (missing key values form their own group) and the key values of each group.
+
+    Grouping by an id sidesteps pandas reductions (``quantile``) that drop missing-key groups.
+    """
+    gid = frame.groupby(keys, dropna=False, sort=True).ngroup()
+    values = frame[keys].groupby(gid).first()
+    return gid, values
+
+
+def _summarise(
+    frame: pd.DataFrame, keys: list[str], q: Sequence[float], *, rates: bool = False
+) -> pd.DataFrame:
+    gid, out = _groups(frame, keys)
+    grouped = frame.groupby(gid)
+    out["count"] = grouped.size()
+    out["mean_s"] = grouped["latency_s"].mean()
+    for p in q:
+        out[f"p{p:g}_s"] = grouped["latency_s"].quantile(p / 100) if len(frame) else np.nan
+    if rates:
+        for flag in ("error", "fault", "throttle"):
+            out[f"{flag}_rate"] = grouped[flag].mean().astype("float64")
+    return out.reset_index(drop=True)
+
+
+def percentiles(
+    traces: TraceSet,
+    by: str | Sequence[str] = "service",
+    *,
+    q: Sequence[float] = (50, 90, 99),
+) -> pd.DataFrame:
+    """Return latency percentiles and counts grouped by any mix of service, URL, status, …
+
+    What is measured depends on ``by``: with ``"service"``, each service's own segments
+    (how long the service worked on each request); with ``"edge"``, the callers'
+    subsegments (the round trip the caller waited for); otherwise whole traces (the response
+    time the client saw). The other keys then group those requests by their own URL,
+    method, status or user, or by the trace's annotation value.
+
+    Parameters
+    ----------
+    traces : TraceSet
+    by : str or list of str
+        Among ``"service"``, ``"edge"``, ``"url"``, ``"method"``, ``"status"``, ``"user"`` and
+        ``"annotation.<key>"`` (the first value of that annotation in the trace).
+    q : sequence of float
+        Percentiles to compute (0-100); each gives a column ``p<q>_s``.
+
+    Returns
+    -------
+    DataFrame
+        The group columns (``"service"`` adds ``service_type``: Lambda's service and function
+        nodes share a name), then ``count, mean_s`` and ``p50_s, p90_s, p99_s``; missing group
+        values form their own group.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``by`` entry, or ``"service"`` together with ``"edge"``.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.analysis import percentiles
+    >>> ts = xraykit.load_sample("shop")
+    >>> table = percentiles(ts, by=["service", "status"])
+    >>> bool((table["p50_s"] <= table["p99_s"]).all())
+    True
+    >>> int(percentiles(ts, by="status")["count"].sum()) == len(ts)
+    True
+    """
+    items = _parse_by(by)
+    keys = [k[11:] for k in items if k.startswith("annotation.")]
+    frame = _measurements(traces, _level_of(items), keys)
+    return _summarise(frame, _group_columns(items), q)
+
+
+def sla(
+    traces: TraceSet,
+    threshold_s: float,
+    *,
+    by: Level = "service",
+    freq: str | None = None,
+) -> pd.DataFrame:
+    """Return the share of requests answered within ``threshold_s``, per service and over time.
+
+    Parameters
+    ----------
+    traces : TraceSet
+    threshold_s : float
+        The time objective in seconds; a request meets it when its latency is at most this.
+    by : {"service", "edge", "trace"}
+        ``"service"``: each service's own segments; ``"edge"``: the callers' subsegments
+        (what the caller waited for); ``"trace"``: the response time the client saw, grouped
+        by entry-point service.
+    freq : str, optional
+        A pandas frequency such as ``"5min"``: one row per time bin (by request start) and group.
+
+    Returns
+    -------
+    DataFrame
+        ``[time,]`` the group (``service, service_type`` or ``edge``), ``count, within``
+        (requests meeting the objective), ``share`` (``within / count``), ``p90_s``. Requests
+        still in progress (no latency) count as not within.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.analysis import sla
+    >>> ts = xraykit.load_sample("shop")
+    >>> table = sla(ts, 0.5, by="trace")
+    >>> bool(table["share"].between(0, 1).all())
+    True
+    """
+    _check_choice("by", by, LEVELS)
+    if not threshold_s > 0:
+        raise ValueError(f"`threshold_s` must be a positive number of seconds, not {threshold_s!r}.")
+    frame = _measurements(traces, by)
+    frame["within"] = frame["latency_s"] <= threshold_s
+    keys = ["edge"] if by == "edge" else ["service", "service_type"]
+    if freq is not None:
+        frame["time"] = frame["start"].dt.floor(freq)
+        keys = ["time", *keys]
+    gid, out = _groups(frame, keys)
+    grouped = frame.groupby(gid)
+    out["count"] = grouped.size()
+    out["within"] = grouped["within"].sum().astype("int64")
+    out["p90_s"] = grouped["latency_s"].quantile(0.9) if len(frame) else np.nan
+    out.insert(len(keys) + 2, "share", out["within"] / out["count"])
+    return out.reset_index(drop=True)
+
+
+def throttles(traces: TraceSet, *, freq: str | None = None) -> pd.DataFrame:
+    """Return where throttling (HTTP 429) happens: caller, callee, operation, counts.
+
+    Throttles are read from the calls along each edge of the service graph (the caller's
+    subsegment; for the client edge, the root segment), so a DynamoDB table that throttles a
+    service shows up as that service calling ``DynamoDB`` with its operation.
+
+    Parameters
+    ----------
+    traces : TraceSet
+    freq : str, optional
+        A pandas frequency such as ``"1min"``: counts per time bin (by call start).
+
+    Returns
+    -------
+    DataFrame
+        One row per (caller, callee, operation) that was throttled at least once, most
+        throttles first: ``[time,] caller, callee, callee_type, operation`` (the AWS operation,
+        else the HTTP method), ``calls, throttled, throttle_rate, traces`` (distinct traces
+        with a throttled call). With ``freq``, every bin in which that edge had calls.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.analysis import throttles
+    >>> table = throttles(xraykit.load_sample("shop"))
+    >>> bool((table["throttled"] > 0).all())
+    True
+    """
+    sg = _servicegraph()
+    nodes = sg.node_segments(traces)
+    calls = sg.edge_calls(traces)
+    names = _node_names(nodes).set_index("node_id")
+    sub = traces.subsegments
+    ops = pd.DataFrame(
+        {
+            "trace_id": sub["trace_id"],
+            "entity_id": sub["subsegment_id"],
+            "operation": sub["aws_operation"].fillna(sub["http_method"]),
+        }
+    )
+    seg = traces.segments
+    ops = pd.concat(
+        [
+            ops,
+            pd.DataFrame(
+                {
+                    "trace_id": seg["trace_id"],
+                    "entity_id": seg["segment_id"],
+                    "operation": seg["http_method"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    ).drop_duplicates(["trace_id", "entity_id"])
+    frame = pd.DataFrame(
+        {
+            "trace_id": calls["trace_id"],
+            "entity_id": calls["entity_id"],
+            "caller": calls["source"].map(names["name"]).fillna(calls["source"]),
+            "callee": calls["target"].map(names["name"]).fillna(calls["target"]),
+            "callee_type": calls["target"].map(names["type"]),
+            "throttle": calls["throttle"].astype(bool),
+            "start": calls["start"],
+        }
+    ).merge(ops, on=["trace_id", "entity_id"], how="left")
+    frame["throttled_trace"] = frame["trace_id"].where(frame["throttle"])
+    keys = ["caller", "callee", "callee_type", "operation"]
+    hit = frame.groupby(keys, dropna=False)["throttle"].transform("any")
+    frame = frame.loc[hit.astype(bool)]
+    if freq is not None:
+        frame = frame.assign(time=frame["start"].dt.floor(freq))
+        keys = ["time", *keys]
+    grouped = frame.groupby(keys, dropna=False, sort=True)
+    out = pd.DataFrame(
+        {
+            "calls": grouped.size(),
+            "throttled": grouped["throttle"].sum().astype("int64"),
+            "traces": grouped["throttled_trace"].nunique(),
+        }
+    )
+    out.insert(2, "throttle_rate", out["throttled"] / out["calls"])
+    out = out.reset_index()
+    order = ["throttled", "caller"] if freq is None else ["time", "throttled"]
+    ascending = [False, True] if freq is None else [True, False]
+    return out.sort_values(order, ascending=ascending, ignore_index=True)
+
+
+ImpactKind = Literal["fault", "error", "throttle", "slow"]
+
+
+def impacted_users(
+    traces: TraceSet,
+    *,
+    kind: ImpactKind = "fault",
+    by: str = "user",
+    threshold_s: float | None = None,
+) -> pd.DataFrame:
+    """Return the users (or annotation values) whose requests hit faults, errors or slowness.
+
+    A trace is impacted when the client saw the problem: its root segment faulted (``fault``,
+    HTTP 5xx) or errored (``error``, 4xx), anything in it was throttled (``throttle``, 429), or
+    its response time exceeded ``threshold_s`` (``slow``). A trace belongs to every user named
+    in any of its segments (X-Ray's ``Users`` field), or to every value of the annotation.
+
+    Parameters
+    ----------
+    traces : TraceSet
+    kind : {"fault", "error", "throttle", "slow"}
+    by : str
+        ``"user"`` (the segments' ``user`` field) or ``"annotation.<key>"``.
+    threshold_s : float, optional
+        Required for ``kind="slow"``.
+
+    Returns
+    -------
+    DataFrame
+        One row per impacted user or value, most impacted traces first: the value (column
+        ``user`` or ``annotation.<key>``), ``traces`` (all of its traces), ``impacted``,
+        ``impacted_share``, ``first_impacted``, ``last_impacted`` (trace start times).
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.analysis import impacted_users
+    >>> users = impacted_users(xraykit.load_sample("shop"), kind="fault")
+    >>> bool((users["impacted"] <= users["traces"]).all())
+    True
+    """
+    _check_choice("kind", kind, ("fault", "error", "throttle", "slow"))
+    tr = traces.traces
+    if kind == "slow":
+        if threshold_s is None:
+            raise ValueError(
+                "`kind='slow'` needs `threshold_s`, the response time in seconds above which a "
+                "request counts as slow, e.g. impacted_users(ts, kind='slow', threshold_s=1.0)."
+            )
+        hit = tr["response_time_s"] > threshold_s
+    else:
+        hit = tr[{"fault": "has_fault", "error": "has_error", "throttle": "has_throttle"}[kind]]
+    impacted = pd.DataFrame({"trace_id": tr["trace_id"], "impacted": hit.astype(bool),
+                             "start": tr["start"]})
+    if by == "user":
+        seg = traces.segments
+        values = pd.concat(
+            [
+                pd.DataFrame({"trace_id": seg["trace_id"], "user": seg["user"]}),
+                pd.DataFrame({"trace_id": tr["trace_id"], "user": tr["user"]}),
+            ],
+            ignore_index=True,
+        )
+    elif by.startswith("annotation.") and len(by) > 11:
+        ann = traces.annotations
+        ann = ann.loc[ann["key"] == by[11:]]
+        values = pd.DataFrame({"trace_id": ann["trace_id"], by: ann["value"]})
+    else:
+        raise ValueError(f"`by` must be 'user' or 'annotation.<key>', but {by!r} was passed.")
+    values = values.dropna().drop_duplicates().merge(impacted, on="trace_id")
+    values["impacted_start"] = values["start"].where(values["impacted"])
+    grouped = values.groupby(by, sort=True)
+    out = pd.DataFrame(
+        {
+            "traces": grouped["trace_id"].nunique(),
+            "impacted": grouped["impacted"].sum().astype("int64"),
+            "first_impacted": grouped["impacted_start"].min(),
+            "last_impacted": grouped["impacted_start"].max(),
+        }
+    )
+    out.insert(2, "impacted_share", out["impacted"] / out["traces"])
+    out = out.loc[out["impacted"] > 0].reset_index()
+    return out.sort_values(["impacted", by], ascending=[False, True], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# comparing two sets of traces
+
+
+_RATE_FLOOR = 0.01
+
+
+def _log2_fold(new: pd.Series, old: pd.Series) -> pd.Series:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pd.Series(np.log2(new.to_numpy(dtype="float64") / old.to_numpy(dtype="float64")),
+                         index=new.index)
+
+
+def compare(
+    a: TraceSet,
+    b: TraceSet,
+    *,
+    by: str = "service",
+    min_count: int = 5,
+) -> pd.DataFrame:
+    """Compare two TraceSets side by side, groups ranked by the size of the change.
+
+    Typical use: ``a`` is the hour before an incident or deploy and ``b`` the incident window.
+    For each group both sides get counts, error/fault/throttle rates and p50/p90/p99, and the
+    change of each metric is measured as a log2 fold change (b over a), so that a dependency
+    going from 20 ms to 200 ms (×10) outranks its caller going from 300 ms to 480 ms (×1.6):
+
+    * latency: ``log2(p_b / p_a)`` for p50, p90 and p99;
+    * rates: ``log2((rate_b + 0.01) / (rate_a + 0.01))``: a fold change with a floor of one
+      percentage point, so a fault rate rising from 0 to 5 % (×6) counts like a latency ×6,
+      and one from 0 to 0.1 % barely counts;
+    * traffic: ``log2`` of the ratio of requests per trace (smoothed the same way), which
+      catches retries and new call patterns whatever the lengths of the two windows
+      (``(requests + 1) / (traces + 1)`` on each side).
+
+    ``score`` is the largest absolute of these, ``driver`` names the metric and ``change`` is
+    its signed value. Groups with fewer than ``min_count`` requests on either side are
+    ranked after all the others (their changes are mostly noise, or the group is new).
+
+    Parameters
+    ----------
+    a, b : TraceSet
+        The baseline and the set to compare with it.
+    by : str
+        ``"service"`` (services' own segments), ``"edge"`` (callers' subsegments),
+        ``"url"``, ``"status"`` or ``"method"`` of whole traces, or ``"annotation.<key>"``.
+    min_count : int
+        Requests needed on each side for a group to be ranked with the others.
+
+    Returns
+    -------
+    DataFrame
+        One row per group: the group columns, ``count_a, count_b``, then ``<metric>_a`` and
+        ``<metric>_b`` for ``p50_s, p90_s, p99_s, error_rate, fault_rate, throttle_rate``, then
+        ``driver, change, score``.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.analysis import compare
+    >>> ts = xraykit.load_sample("shop")
+    >>> half = len(ts) // 2
+    >>> table = compare(ts.select(ts.traces.trace_id[:half]), ts.select(ts.traces.trace_id[half:]))
+    >>> list(table.columns[:4])
+    ['service', 'service_type', 'count_a', 'count_b']
+    """
+    items = _parse_by(by, ("service", "edge", "url", "status", "method", "user"))
+    keys = [k[11:] for k in items if k.startswith("annotation.")]
+    level = _level_of(items)
+    cols = _group_columns(items)
+    q = (50, 90, 99)
+    sides = [_summarise(_measurements(t, level, keys), cols, q, rates=True) for t in (a, b)]
+    merged = sides[0].merge(sides[1], on=cols, how="outer", suffixes=("_a", "_b"))
+    merged[["count_a", "count_b"]] = merged[["count_a", "count_b"]].fillna(0).astype("int64")
+    changes = {}
+    for p in q:
+        changes[f"p{p}_s"] = _log2_fold(merged[f"p{p}_s_b"], merged[f"p{p}_s_a"])
+    n_a, n_b = merged["count_a"], merged["count_b"]
+    for flag in ("error", "fault", "throttle"):
+        changes[f"{flag}_rate"] = _log2_fold(
+            merged[f"{flag}_rate_b"] + _RATE_FLOOR, merged[f"{flag}_rate_a"] + _RATE_FLOOR
+        )
+    changes["requests_per_trace"] = _log2_fold(
+        (n_b + 1) / (len(b) + 1), (n_a + 1) / (len(a) + 1)
+    )
+    change = pd.DataFrame(changes).replace([np.inf, -np.inf], np.nan)
+    magnitude = change.abs()
+    has_score = magnitude.notna().any(axis=1)
+    best = magnitude.fillna(-1.0).to_numpy().argmax(axis=1)
+    driver = pd.Series(np.asarray(change.columns)[best], index=change.index).where(has_score)
+    picked = change.to_numpy()[np.arange(len(change)), best]
+    out = merged[[*cols, "count_a", "count_b"]].copy()
+    for metric in ("p50_s", "p90_s", "p99_s", "error_rate", "fault_rate", "throttle_rate"):
+        out[f"{metric}_a"] = merged[f"{metric}_a"]
+        out[f"{metric}_b"] = merged[f"{metric}_b"]
+    out["driver"] = driver.astype("str")
+    out["change"] = np.where(has_score, picked, np.nan)
+    out["score"] = magnitude.max(axis=1)
+    out["_small"] = (out["count_a"] < min_count) | (out["count_b"] < min_count)
+    out = out.sort_values(["_small", "score"], ascending=[True, False], na_position="last")
+    return out.drop(columns="_small").reset_index(drop=True)
