@@ -1,0 +1,1574 @@
+"""X-Ray filter expressions, parsed and evaluated offline on any TraceSet.
+
+Filter expressions are how X-Ray users search traces: in the console's search bar, in
+``GetTraceSummaries(FilterExpression=...)`` and in groups. xraykit reads the same language
+(the grammar is in ``filter_grammar.lark``, next to this module) and evaluates it over the
+frames of a :class:`~xraykit.TraceSet`, vectorised, so learners practise on samples and
+analysts use one query language for live and cached traces.
+
+>>> import xraykit
+>>> ts = xraykit.load_sample("shop")
+>>> slow = ts.query('responsetime > 0.5 AND http.method = "POST"')
+>>> bool((slow.traces.response_time_s > 0.5).all())
+True
+>>> str(parse('service("orders")   {fault=TRUE or responseTime>2.5} annotation.tier="gold"'))
+'service("orders") { fault = true OR responsetime > 2.5 } AND annotation.tier = "gold"'
+
+The public functions are :func:`parse`, :func:`validate`, :func:`evaluate`,
+:func:`explain` and :func:`to_pandas`; ``TraceSet.query`` calls :func:`evaluate`.
+
+Semantics
+---------
+Each rule below is X-Ray's where the AWS documentation states it (xray-facts.md §3, the
+developer guide page "Using filter expressions"); where the documentation is silent, the
+rule is xraykit's decision, marked *decision*.
+
+**Syntax.** Clauses joined by ``AND``, ``OR`` or nothing (juxtaposition means AND);
+``!`` negates; parentheses group. Precedence: ``!`` before AND before OR, so
+``a OR b c`` is ``a OR (b AND c)``. Keywords, ``AND``/``OR``, ``true``/``false`` and the
+word operators are case-insensitive (the docs use ``and`` and ``responseTime``; *decision*
+for the rest); ``str(parse(e))`` spells them lower case (operators upper case).
+Strings are double-quoted; ``\\"`` and ``\\\\`` are the only escapes (*decision*).
+``NOT`` is not a keyword (undocumented; use ``!``).
+
+**Simple keywords apply to the trace**, i.e. to its root segment and to the
+``GetTraceSummaries`` fields (``traces`` frame): ``fault``/``error`` are the root's flags
+(``has_fault``/``has_error``), ``throttle`` is ``has_throttle`` (a 429 anywhere, as
+``HasThrottle``), ``ok`` is "the root had no fault, error or throttle", ``partial`` is
+``is_partial``, ``inferred`` is "some segment is inferred", ``responsetime`` the root's
+duration, ``duration`` first start to last end, ``http.*`` the root's request. A downstream
+error the root handled is **not** found by bare ``error``:
+
+>>> from xraykit.filters import evaluate
+>>> bool(evaluate("error", ts).sum() <= evaluate("service() { error }", ts).sum())
+True
+
+``user``, ``availabilityzone``, ``instance.id`` and ``resource.arn`` are "any segment of the
+trace" (the docs say so for ``user``; *decision* for the others, which TraceSummary lists per
+trace): the clause holds when some segment's value satisfies the comparison.
+
+**A missing value satisfies no comparison** (*decision*): ``http.status != 200`` does not
+match a trace without a status, ``user != "alice"`` needs some segment with another user.
+A bare string keyword means "is set" (``http.url``), as does ``user CONTAINS ""``.
+String comparisons are case-sensitive (*decision*); ``http.method`` is stored upper case.
+
+**Annotations** (``annotation.KEY``; keys are ``[A-Za-z0-9_]``, case-sensitive) compare with
+the operators of the value's type: ``annotation.age > 29`` looks at number values only,
+``annotation.tier = "gold"`` at string values, ``annotation.vip = true`` at booleans. A value
+of another type never matches (*decision*). Bare ``annotation.KEY`` is true when the key is
+set, or, for a boolean annotation, when its value is true; ``!annotation.KEY`` negates that.
+Annotations on any segment or subsegment of the trace count. Annotations cannot be used
+inside ``service()``/``edge()`` blocks (documented).
+
+**service(selector) { expr }** holds when some node of the trace's service graph matches
+the selector and the inner expression: every segment (inferred ones included) and every
+inferred downstream of an ``aws``/``remote``/SQL call, as
+:func:`xraykit.servicegraph.node_segments` lists them; the client is no node. A name selects
+every node of that name (a Lambda function's ``AWS::Lambda`` and ``AWS::Lambda::Function``
+nodes alike); ``id(name:, type:, account.id:)`` narrows it; ``service()`` selects every node;
+the block is optional. Inside the block, keywords describe the node: ``root``, ``inferred``,
+``fault``, ``responsetime``, ``name``, ``type``...
+
+>>> n_any = evaluate("service() { fault }", ts).sum()
+>>> bool(n_any >= evaluate("fault", ts).sum())
+True
+
+**edge(source, target) { expr }** holds when some call along that edge
+(:func:`xraykit.servicegraph.edge_calls`; the caller's subsegment) satisfies the inner
+expression. The client node is named ``"client"`` with type ``client`` (*decision*).
+
+**group.name = "g"** (or ``group.arn``) is replaced by the group's own filter expression,
+looked up in the ``groups`` mapping (name or ARN -> expression) the caller passes.
+
+**rootcause.KIND.LEVEL { expr }** looks at the root causes of KIND (``fault``, ``error``,
+``responsetime``) computed locally by :func:`xraykit.analysis.root_cause_paths`, at one level:
+``service`` (keywords ``name``, ``type``, ``inferred``, ``index``, ``first``, ``last``),
+``entity`` (``name``, ``remote``, ``index``, ``first``, ``last``, and ``coverage`` for
+``responsetime``) or ``exception`` (``name``, ``message``, ``remote``, ``index``, ``first``,
+``last``). ``index`` is the 0-based position in the enumerated list (*decision*; the docs
+do not say), ``first``/``last`` the ends of that list, counted within one root cause.
+``rootcause.error.*`` is accepted, mirroring ``ErrorRootCauses`` (undocumented).
+``rootcause.json = #[...]`` holds when every RootCause object in the array is found among
+the trace's root causes of any kind: each listed service (``Name``, and ``Type``,
+``AccountId``, ``Inferred`` when given) is on that cause, with exactly the listed
+``EntityPath`` names when an ``EntityPath`` is given (*decision*).
+
+Keywords only meaningful in a block (``name``, ``type``, ``message``, ``root``, ``remote``,
+``first``, ``last``, ``index``, ``coverage``) are rejected at the top level with an
+explanation (*decision*: what X-Ray does with them is not documented).
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib.resources
+import json
+import operator
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+import numpy as np
+import pandas as pd
+
+from xraykit.exceptions import FilterExpressionError
+
+if TYPE_CHECKING:
+    from lark import Lark, Token, Tree
+
+    from xraykit.traceset import TraceSet
+
+__all__ = [
+    "And",
+    "Annotation",
+    "Edge",
+    "Explanation",
+    "Group",
+    "Keyword",
+    "NodeId",
+    "Not",
+    "Or",
+    "RootCause",
+    "RootCauseJson",
+    "Service",
+    "evaluate",
+    "explain",
+    "parse",
+    "to_pandas",
+    "validate",
+]
+
+# ---------------------------------------------------------------------------------------
+# keyword tables
+# ---------------------------------------------------------------------------------------
+
+BOOL_KEYWORDS = ("ok", "error", "throttle", "fault", "partial", "inferred", "root", "remote",
+                 "first", "last")  # fmt: skip
+NUMBER_KEYWORDS = ("responsetime", "duration", "http.status", "index", "coverage")
+STRING_KEYWORDS = ("http.url", "http.method", "http.useragent", "http.clientip", "user",
+                   "name", "type", "message", "availabilityzone", "instance.id",
+                   "resource.arn")  # fmt: skip
+ROOTCAUSE_KINDS = ("fault", "error", "responsetime")
+ROOTCAUSE_LEVELS = ("service", "entity", "exception")
+NUMBER_OPS = ("=", "!=", "<", "<=", ">", ">=")
+STRING_OPS = ("=", "!=", "CONTAINS", "BEGINSWITH", "ENDSWITH")
+BOOL_OPS = ("=", "!=")
+
+#: Every word a learner might type at the start of a clause (for "did you mean").
+_ALL_WORDS = (
+    *BOOL_KEYWORDS, *NUMBER_KEYWORDS, *STRING_KEYWORDS, "annotation.", "service", "edge",
+    "group.name", "group.arn", "rootcause.json",
+    *(f"rootcause.{k}.{lv}" for k in ROOTCAUSE_KINDS for lv in ROOTCAUSE_LEVELS),
+)  # fmt: skip
+
+Scope: TypeAlias = str  # "trace", "service", "edge", "rootcause.<kind>.<level>"
+
+# Keywords allowed in each scope; rootcause scopes are built below.
+_SCOPE_KEYWORDS: dict[str, frozenset[str]] = {
+    "trace": frozenset({"ok", "error", "throttle", "fault", "partial", "inferred",
+                        "responsetime", "duration", "http.status", "http.url", "http.method",
+                        "http.useragent", "http.clientip", "user", "availabilityzone",
+                        "instance.id", "resource.arn"}),  # fmt: skip
+    "service": frozenset({"ok", "error", "throttle", "fault", "partial", "inferred", "root",
+                          "responsetime", "duration", "http.status", "http.url",
+                          "http.method", "http.useragent", "http.clientip", "user", "name",
+                          "type", "availabilityzone", "instance.id",
+                          "resource.arn"}),  # fmt: skip
+    "edge": frozenset({"ok", "error", "throttle", "fault", "partial", "responsetime",
+                       "duration", "http.status", "http.url", "http.method"}),  # fmt: skip
+}
+for _kind in ROOTCAUSE_KINDS:
+    _SCOPE_KEYWORDS[f"rootcause.{_kind}.service"] = frozenset(
+        {"name", "type", "inferred", "index", "first", "last"}
+    )
+    _SCOPE_KEYWORDS[f"rootcause.{_kind}.entity"] = frozenset(
+        {"name", "remote", "index", "first", "last"}
+        | ({"coverage"} if _kind == "responsetime" else set())
+    )
+    _SCOPE_KEYWORDS[f"rootcause.{_kind}.exception"] = frozenset(
+        {"name", "message", "remote", "index", "first", "last"}
+    )
+
+_ANNOTATION_KEY = re.compile(r"[A-Za-z0-9_]{1,500}")
+
+# ---------------------------------------------------------------------------------------
+# the tree
+# ---------------------------------------------------------------------------------------
+
+Span = tuple[int, int]
+Value: TypeAlias = "bool | int | float | str"
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unquote(token: str) -> str:
+    return re.sub(r'\\([\\"])', r"\1", token[1:-1])
+
+
+def _format_value(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _quote(value)
+    return repr(value)
+
+
+def _span_field() -> Any:
+    return field(default=None, compare=False, repr=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Or:
+    """``a OR b OR ...``."""
+
+    items: tuple[Expr, ...]
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        return " OR ".join(str(i) for i in self.items)
+
+
+@dataclass(frozen=True)
+class And:
+    """``a AND b AND ...`` (also written ``a b``)."""
+
+    items: tuple[Expr, ...]
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        return " AND ".join(f"({i})" if isinstance(i, Or) else str(i) for i in self.items)
+
+
+@dataclass(frozen=True)
+class Not:
+    """``!operand``."""
+
+    operand: Expr
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        inner = str(self.operand)
+        return f"!({inner})" if isinstance(self.operand, And | Or) else f"!{inner}"
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A boolean, number or string keyword, bare or compared: ``fault``, ``duration > 3``."""
+
+    keyword: str
+    op: str | None = None
+    value: Value | None = None
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        if self.op is None:
+            return self.keyword
+        return f"{self.keyword} {self.op} {_format_value(self.value)}"  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """``annotation.KEY`` bare (is set) or compared with a value of its type."""
+
+    key: str
+    op: str | None = None
+    value: Value | None = None
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        if self.op is None:
+            return f"annotation.{self.key}"
+        return f"annotation.{self.key} {self.op} {_format_value(self.value)}"  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class NodeId:
+    """``id(name: "...", type: "...", account.id: "...")``: a node of the service graph."""
+
+    name: str | None = None
+    type: str | None = None
+    account_id: str | None = None
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        parts = [
+            f"{label}: {_quote(v)}"
+            for label, v in (("name", self.name), ("type", self.type),
+                             ("account.id", self.account_id))  # fmt: skip
+            if v is not None
+        ]
+        return f"id({', '.join(parts)})"
+
+
+Selector: TypeAlias = "str | NodeId"
+
+
+def _format_selector(node: Selector | None) -> str:
+    if node is None:
+        return ""
+    return _quote(node) if isinstance(node, str) else str(node)
+
+
+def _format_block(body: Expr | None) -> str:
+    return "" if body is None else f" {{ {body} }}"
+
+
+@dataclass(frozen=True)
+class Service:
+    """``service(selector) { body }``; selector ``None`` is ``service()`` (any node)."""
+
+    node: Selector | None = None
+    body: Expr | None = None
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        return f"service({_format_selector(self.node)}){_format_block(self.body)}"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``edge(source, target) { body }``."""
+
+    source: Selector
+    target: Selector
+    body: Expr | None = None
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        nodes = f"{_format_selector(self.source)}, {_format_selector(self.target)}"
+        return f"edge({nodes}){_format_block(self.body)}"
+
+
+@dataclass(frozen=True)
+class Group:
+    """``group.name = "..."`` or ``group.arn = "..."``."""
+
+    attribute: Literal["name", "arn"]
+    value: str
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        return f"group.{self.attribute} = {_quote(self.value)}"
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """``rootcause.KIND.LEVEL { body }``."""
+
+    kind: Literal["fault", "error", "responsetime"]
+    level: Literal["service", "entity", "exception"]
+    body: Expr | None = None
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        return f"rootcause.{self.kind}.{self.level}{_format_block(self.body)}"
+
+
+@dataclass(frozen=True)
+class RootCauseJson:
+    """``rootcause.json = #[...]``; ``json`` is the array as compact JSON text."""
+
+    json: str
+    span: Span | None = _span_field()
+
+    def __str__(self) -> str:
+        return f"rootcause.json = #{self.json}"
+
+    @property
+    def causes(self) -> list[Any]:
+        """The RootCause objects, decoded."""
+        return list(json.loads(self.json))
+
+
+Expr: TypeAlias = (
+    "Or | And | Not | Keyword | Annotation | Service | Edge | Group | RootCause | RootCauseJson"
+)
+
+# ---------------------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------------------
+
+
+def _caret(expression: str, start: int, end: int | None = None) -> str:
+    """Two lines: the expression line holding ``start`` and carets under ``start:end``."""
+    line_start = expression.rfind("\n", 0, start) + 1
+    line_end = expression.find("\n", start)
+    line_end = len(expression) if line_end < 0 else line_end
+    line = expression[line_start:line_end]
+    width = max(1, min(end if end is not None else start + 1, line_end) - start)
+    return f"    {line}\n    {' ' * (start - line_start)}{'^' * width}"
+
+
+def _error(expression: str, span: Span | int | None, problem: str, fix: str) -> FilterExpressionError:
+    if isinstance(span, int):
+        span = (span, span + 1)
+    message = problem
+    if span is not None:
+        message += f" (at position {span[0]})\n{_caret(expression, span[0], span[1])}"
+    if fix:
+        message += f"\n{fix}"
+    return FilterExpressionError(
+        message, expression=expression, position=None if span is None else span[0]
+    )
+
+
+def _nearest(word: str, candidates: tuple[str, ...] | frozenset[str]) -> str | None:
+    found = difflib.get_close_matches(word.lower(), sorted(candidates), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------------------------------
+# parsing
+# ---------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _parser() -> Lark:
+    from lark import Lark
+
+    grammar = importlib.resources.files("xraykit").joinpath("filter_grammar.lark").read_text()
+    # The basic lexer keeps keywords keywords everywhere, so errors name them correctly.
+    return Lark(
+        grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True
+    )
+
+
+def _tok_span(tok: Token) -> Span:
+    return (int(tok.start_pos or 0), int(tok.end_pos or 0))
+
+
+def _join_spans(*spans: Span | None) -> Span | None:
+    real = [s for s in spans if s is not None]
+    if not real:
+        return None
+    return (min(s[0] for s in real), max(s[1] for s in real))
+
+
+class _Builder:
+    """Turn lark's parse tree into the frozen tree, checking types and operators."""
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+
+    def fail(self, span: Span | int | None, problem: str, fix: str = "") -> FilterExpressionError:
+        return _error(self.expression, span, problem, fix)
+
+    # -- dispatch ----------------------------------------------------------------------
+    def build(self, tree: Tree | Token) -> Expr:
+        from lark import Tree
+
+        if not isinstance(tree, Tree):  # a lone token where a clause should be
+            raise self.fail(
+                _tok_span(tree),
+                f"Expected a keyword, but found the value {str(tree)!r}",
+                "A value needs a keyword and an operator before it, e.g. "
+                f'`user = {str(tree) if str(tree).startswith(chr(34)) else _quote(str(tree))}`.',
+            )
+        method: Callable[[Tree], Expr] = getattr(self, f"_{tree.data}")
+        return method(tree)
+
+    def _meta_span(self, tree: Tree) -> Span | None:
+        meta = tree.meta
+        if getattr(meta, "empty", True):
+            return None
+        return (meta.start_pos, meta.end_pos)
+
+    def _or_expr(self, tree: Tree) -> Expr:
+        items: list[Expr] = []
+        for child in tree.children:
+            built = self.build(child)
+            items.extend(built.items if isinstance(built, Or) else (built,))
+        return Or(tuple(items), span=self._meta_span(tree))
+
+    def _and_expr(self, tree: Tree) -> Expr:
+        items: list[Expr] = []
+        for child in tree.children:
+            built = self.build(child)
+            items.extend(built.items if isinstance(built, And) else (built,))
+        return And(tuple(items), span=self._meta_span(tree))
+
+    def _not_(self, tree: Tree) -> Expr:
+        return Not(self.build(tree.children[0]), span=self._meta_span(tree))
+
+    # -- keywords ----------------------------------------------------------------------
+    def _comparison(self, tree: Tree) -> tuple[Token, Token | None, Tree | Token | None]:
+        head, op_tree, value = (list(tree.children) + [None, None])[:3]
+        head_tok = head.children[0] if hasattr(head, "children") else head
+        op_tok = op_tree.children[0] if op_tree is not None else None
+        return head_tok, op_tok, value
+
+    def _value(self, value: Tree | Token) -> tuple[str, Value, Span]:
+        """Return (type, python value, span) of a value: string, number, boolean or word."""
+        from lark import Tree
+
+        if isinstance(value, Tree):  # boolean
+            tok = value.children[0]
+            return "boolean", str(tok).lower() == "true", _tok_span(tok)
+        span = _tok_span(value)
+        if value.type == "STRING":
+            return "string", _unquote(str(value)), span
+        if value.type == "NUMBER":
+            text = str(value)
+            number: int | float = (
+                float(text) if any(c in text for c in ".eE") else int(text)
+            )
+            return "number", number, span
+        return "word", str(value), span
+
+    def _check_op(self, keyword: str, kind: str, op_tok: Token, allowed: tuple[str, ...]) -> str:
+        op = str(op_tok).upper()
+        if op not in allowed:
+            raise self.fail(
+                _tok_span(op_tok),
+                f"{keyword!r} is a {kind} keyword and cannot be compared with {str(op_tok)!r}",
+                f"Use one of: {' '.join(allowed)}.",
+            )
+        return op
+
+    def _word_as_string(self, keyword: str, word: str, span: Span) -> FilterExpressionError:
+        return self.fail(
+            span,
+            f"The string {word!r} compared with {keyword!r} is not in quotes",
+            f"Strings are always double-quoted in X-Ray filter expressions: write {_quote(word)}.",
+        )
+
+    def _bool_pred(self, tree: Tree) -> Expr:
+        kw_tok, op_tok, value = self._comparison(tree)
+        keyword = str(kw_tok).lower()
+        span = self._meta_span(tree)
+        if op_tok is None:
+            return Keyword(keyword, span=span)
+        op = self._check_op(keyword, "boolean", op_tok, BOOL_OPS)
+        vtype, v, vspan = self._value(value)  # type: ignore[arg-type]
+        if vtype != "boolean":
+            shown = v if vtype != "string" else _quote(str(v))
+            raise self.fail(
+                vspan,
+                f"{keyword!r} is a boolean keyword, but it is compared with {shown!r}",
+                f"Compare it with true or false (no quotes), or use it bare: `{keyword}` or "
+                f"`!{keyword}`.",
+            )
+        return Keyword(keyword, op, v, span=span)
+
+    def _num_pred(self, tree: Tree) -> Expr:
+        kw_tok, op_tok, value = self._comparison(tree)
+        keyword = str(kw_tok).lower()
+        span = self._meta_span(tree)
+        if op_tok is None:
+            raise self.fail(
+                _tok_span(kw_tok),
+                f"{keyword!r} is a number keyword and needs a comparison",
+                f"Compare it with a number, e.g. `{keyword} > 1`.",
+            )
+        op = self._check_op(keyword, "number", op_tok, NUMBER_OPS)
+        vtype, v, vspan = self._value(value)  # type: ignore[arg-type]
+        if vtype != "number":
+            hint = f"Compare it with a number, e.g. `{keyword} {op} 1`."
+            if vtype == "string":
+                try:
+                    hint = f"Write the number without quotes: `{keyword} {op} {float(str(v)):g}`."
+                except ValueError:
+                    pass
+            raise self.fail(
+                vspan,
+                f"{keyword!r} is a number keyword, but it is compared with "
+                f"{_format_value(v) if vtype != 'word' else v!r}",
+                hint,
+            )
+        return Keyword(keyword, op, v, span=span)
+
+    def _str_pred(self, tree: Tree) -> Expr:
+        kw_tok, op_tok, value = self._comparison(tree)
+        keyword = str(kw_tok).lower()
+        span = self._meta_span(tree)
+        if op_tok is None:
+            return Keyword(keyword, span=span)
+        op = self._check_op(keyword, "string", op_tok, STRING_OPS)
+        vtype, v, vspan = self._value(value)  # type: ignore[arg-type]
+        if vtype == "word":
+            raise self._word_as_string(keyword, str(v), vspan)
+        if vtype != "string":
+            raise self.fail(
+                vspan,
+                f"{keyword!r} is a string keyword, but it is compared with the "
+                f"{vtype} {_format_value(v)}",
+                f"Put the value in double quotes: `{keyword} {op} {_quote(_format_value(v))}`.",
+            )
+        return Keyword(keyword, op, v, span=span)
+
+    def _annotation_pred(self, tree: Tree) -> Expr:
+        kw_tok, op_tok, value = self._comparison(tree)
+        key = str(kw_tok)[len("annotation.") :]
+        span = self._meta_span(tree)
+        kspan = _tok_span(kw_tok)
+        if not key:
+            raise self.fail(
+                kspan,
+                "`annotation.` needs a key",
+                "Write the annotation's key after the dot, e.g. `annotation.customer_id`.",
+            )
+        bad = re.search(r"[^A-Za-z0-9_]", key)
+        if bad is not None:
+            pos = kspan[0] + len("annotation.") + bad.start()
+            raise self.fail(
+                (pos, pos + 1),
+                f"The annotation key {key!r} has the character {bad.group()!r}, which X-Ray "
+                "filter expressions cannot address",
+                "Annotation keys that filters can reach are letters, digits and underscores "
+                "only (keys such as API Gateway's 'aws:api_id' are indexed but not "
+                "filterable); rename the key where it is recorded, e.g. "
+                f"{re.sub(r'[^A-Za-z0-9_]', '_', key)!r}.",
+            )
+        if len(key) > 500:
+            raise self.fail(kspan, "Annotation keys are at most 500 characters long", "")
+        if op_tok is None:
+            return Annotation(key, span=span)
+        vtype, v, vspan = self._value(value)  # type: ignore[arg-type]
+        name = f"annotation.{key}"
+        if vtype == "word":
+            raise self._word_as_string(name, str(v), vspan)
+        allowed = {"string": STRING_OPS, "number": NUMBER_OPS, "boolean": BOOL_OPS}[vtype]
+        op = str(op_tok).upper()
+        if op not in allowed:
+            raise self.fail(
+                _tok_span(op_tok),
+                f"{str(op_tok)!r} cannot compare {name} with the {vtype} {_format_value(v)}",
+                f"For a {vtype} value use one of: {' '.join(allowed)}.",
+            )
+        return Annotation(key, op, v, span=span)
+
+    def _unknown_pred(self, tree: Tree) -> Expr:
+        tok = tree.children[0]
+        word = str(tok)
+        span = _tok_span(tok)
+        if word.lower() in ("and", "or"):
+            raise self.fail(
+                span, f"{word} needs a clause on both sides", "Remove it, or add the missing clause."
+            )
+        if word.lower() == "not":
+            raise self.fail(span, "X-Ray has no NOT keyword", "Negate with `!`, e.g. `!fault`.")
+        if word.lower() in ("true", "false"):
+            raise self.fail(
+                span,
+                f"{word!r} needs a keyword before it",
+                "Compare a boolean keyword with it, e.g. `fault = true`.",
+            )
+        if word.lower() == "annotation":
+            raise self.fail(span, "`annotation` needs a key", "Write `annotation.KEY`.")
+        if word.lower().startswith("rootcause."):
+            suggestion = _nearest(
+                word, tuple(w for w in _ALL_WORDS if w.startswith("rootcause."))
+            )
+        else:
+            suggestion = _nearest(word, _ALL_WORDS)
+        if suggestion:
+            fix = f"Did you mean {suggestion!r}?"
+        else:
+            fix = (
+                f"The keywords are: {', '.join(w for w in _ALL_WORDS if '.' not in w[:-1] or w.startswith('http.'))}, "
+                "annotation.KEY, group.name, rootcause.KIND.LEVEL. If "
+                f"{word!r} is a value, quote it after a keyword and an operator, e.g. "
+                f"`user = {_quote(word)}`."
+            )
+        raise self.fail(span, f"Unknown keyword {word!r}", fix)
+
+    # -- services and edges ------------------------------------------------------------
+    def _selector(self, node: Tree | Token | None, where: str) -> Selector | None:
+        from lark import Tree
+
+        if node is None:
+            return None
+        if isinstance(node, Tree) and node.data == "id_function":
+            return self._id_function(node)
+        vtype, v, vspan = self._value(node)
+        if vtype == "word":
+            raise self.fail(
+                vspan,
+                f"The node name {v!r} in {where}() is not in quotes",
+                f"Write {where}({_quote(str(v))}), or use id(name: {_quote(str(v))}).",
+            )
+        if vtype != "string":
+            raise self.fail(
+                vspan,
+                f"{where}() takes a quoted node name or id(...), not {_format_value(v)}",
+                f"Write {where}({_quote(_format_value(v))}).",
+            )
+        return str(v)
+
+    def _id_function(self, tree: Tree) -> NodeId:
+        fields: dict[str, str] = {}
+        for item in tree.children:
+            if item is None:
+                continue
+            key_tok = item.children[0].children[0]
+            key = str(key_tok).lower()
+            vtype, v, vspan = self._value(item.children[1])
+            if vtype != "string":
+                raise self.fail(
+                    vspan,
+                    f"id({key}: ...) takes a quoted string, not {v!r}",
+                    f"Write id({key}: {_quote(str(v))}).",
+                )
+            if key in fields:
+                raise self.fail(_tok_span(key_tok), f"id() names {key!r} twice", "Keep one.")
+            fields[key] = str(v)
+        if not fields:
+            raise self.fail(
+                self._meta_span(tree),
+                "id() needs at least one field",
+                'Write id(name: "...", type: "...", account.id: "...") with the fields you know.',
+            )
+        return NodeId(
+            fields.get("name"), fields.get("type"), fields.get("account.id"),
+            span=self._meta_span(tree),
+        )  # fmt: skip
+
+    def _block(self, tree: Tree | None) -> Expr | None:
+        return None if tree is None else self.build(tree.children[0])
+
+    def _service_pred(self, tree: Tree) -> Expr:
+        node, block = (list(tree.children) + [None, None])[:2]
+        return Service(self._selector(node, "service"), self._block(block), span=self._meta_span(tree))
+
+    def _edge_pred(self, tree: Tree) -> Expr:
+        source, target, block = (list(tree.children) + [None, None, None])[:3]
+        src = self._selector(source, "edge")
+        dst = self._selector(target, "edge")
+        assert src is not None and dst is not None
+        return Edge(src, dst, self._block(block), span=self._meta_span(tree))
+
+    # -- groups and root causes --------------------------------------------------------
+    def _group_pred(self, tree: Tree) -> Expr:
+        key_tok, op_tok, value = self._comparison(tree)
+        attribute = str(key_tok).lower().split(".")[1]
+        assert op_tok is not None
+        if str(op_tok) != "=":
+            raise self.fail(
+                _tok_span(op_tok),
+                f"group.{attribute} can only be compared with '='",
+                f'Write `group.{attribute} = "..."`; negate with `!(group.{attribute} = "...")`.',
+            )
+        vtype, v, vspan = self._value(value)  # type: ignore[arg-type]
+        if vtype == "word":
+            raise self._word_as_string(f"group.{attribute}", str(v), vspan)
+        if vtype != "string":
+            raise self.fail(vspan, f"group.{attribute} takes a quoted string", "")
+        return Group(attribute, str(v), span=self._meta_span(tree))  # type: ignore[arg-type]
+
+    def _rootcause_block(self, tree: Tree) -> Expr:
+        key_tree, block = (list(tree.children) + [None])[:2]
+        _, kind, level = str(key_tree.children[0]).lower().split(".")
+        return RootCause(kind, level, self._block(block), span=self._meta_span(tree))  # type: ignore[arg-type]
+
+    def _rootcause_json(self, tree: Tree) -> Expr:
+        op_tree, tok = tree.children
+        op_tok = op_tree.children[0]
+        if str(op_tok) != "=":
+            raise self.fail(_tok_span(op_tok), "rootcause.json can only be compared with '='", "")
+        text = str(tok)[1:]
+        span = _tok_span(tok)
+        try:
+            causes = json.loads(text)
+        except json.JSONDecodeError as exc:
+            pos = span[0] + 1 + exc.pos
+            raise self.fail(
+                (pos, pos + 1),
+                f"The JSON after `rootcause.json = #` is not valid: {exc.msg}",
+                "Paste a root cause array as GetTraceSummaries returns it, e.g. "
+                '#[{"Services": [{"Name": "orders", "EntityPath": [{"Name": "orders"}]}]}].',
+            ) from None
+        if not all(isinstance(c, dict) for c in causes):
+            raise self.fail(span, "rootcause.json takes an array of RootCause objects", "")
+        return RootCauseJson(json.dumps(causes, separators=(", ", ": ")), span=self._meta_span(tree))
+
+
+def _check_balance(expression: str) -> None:
+    """Report an unclosed string, parenthesis, brace or bracket where it starts."""
+    stack: list[tuple[str, int]] = []
+    pairs = {")": "(", "}": "{", "]": "["}
+    names = {"(": "parenthesis", "{": "brace", "[": "bracket"}
+    i = 0
+    while i < len(expression):
+        c = expression[i]
+        if c == '"':
+            end = i + 1
+            while end < len(expression) and expression[end] != '"':
+                end += 2 if expression[end] == "\\" else 1
+            if end >= len(expression):
+                raise _error(
+                    expression, i, "This string is never closed",
+                    'Close it with a double quote; write \\" for a quote inside the string.',
+                )  # fmt: skip
+            i = end + 1
+            continue
+        if c in "({[":
+            stack.append((c, i))
+        elif c in ")}]":
+            if not stack or stack[-1][0] != pairs[c]:
+                opener = pairs[c]
+                raise _error(
+                    expression, i,
+                    f"This {c!r} closes a {names[opener]} that was never opened"
+                    + (f" (the open one is {stack[-1][0]!r})" if stack else ""),
+                    f"Remove it, or add the matching {opener!r} before it.",
+                )  # fmt: skip
+            stack.pop()
+        i += 1
+    if stack:
+        c, pos = stack[-1]
+        closer = {v: k for k, v in pairs.items()}[c]
+        raise _error(
+            expression, pos, f"This {c!r} is never closed", f"Add the matching {closer!r}."
+        )
+
+
+def _syntax_error(expression: str, exc: Exception) -> FilterExpressionError:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        char = expression[pos]
+        if char == "'":
+            return _error(
+                expression, pos, "Single quotes do not make a string",
+                "X-Ray strings are double-quoted: \"like this\".",
+            )  # fmt: skip
+        if expression.startswith(("&&", "||"), pos):
+            word = "AND" if char == "&" else "OR"
+            return _error(expression, (pos, pos + 2), f"{expression[pos:pos + 2]!r} is not an operator", f"Write {word}.")
+        if expression.startswith("==", pos - 1) or expression.startswith("==", pos):
+            return _error(expression, pos, "'==' is not an operator", "Write a single '='.")
+        return _error(
+            expression, pos, f"Unexpected character {char!r}",
+            "Filter expressions are made of keywords, operators (= != < <= > >= CONTAINS "
+            'BEGINSWITH ENDSWITH), "quoted strings", numbers, !, AND, OR and parentheses.',
+        )  # fmt: skip
+    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
+        tok = exc.token
+        span = _tok_span(tok)
+        text = str(tok)
+        expected = set(exc.expected)
+        unknown = _first_unknown_word(expression, span[0])
+        if unknown is not None:
+            return unknown
+        if text == "=" and expression[span[0] - 1 : span[0]] == "=":
+            return _error(
+                expression, (span[0] - 1, span[0] + 1), "'==' is not an operator",
+                "Write a single '='.",
+            )  # fmt: skip
+        if tok.type == "RBRACE" and expression[: span[0]].rstrip().endswith("{"):
+            return _error(
+                expression, span, "A block { } needs an expression inside",
+                'Write e.g. service("name") { fault }, or leave the braces out.',
+            )  # fmt: skip
+        if text.lower() == "id":
+            return _error(
+                expression, span, "id(...) names a node, so it goes inside service() or edge()",
+                'Write e.g. service(id(name: "orders", type: "AWS::ECS::Container")) { fault }.',
+            )  # fmt: skip
+        if expected == {"COMMA"}:
+            return _error(
+                expression, span, "edge() takes two nodes",
+                'Write edge("caller", "callee"), each a quoted name or id(...).',
+            )  # fmt: skip
+        if tok.type in ("STRING", "NUMBER") or text.lower() in ("true", "false"):
+            return _error(
+                expression, span, f"The value {text} has no keyword and operator before it",
+                f"Compare a keyword with it, e.g. `http.url CONTAINS {text}` or "
+                f"`annotation.KEY = {text}`.",
+            )  # fmt: skip
+        if text.lower() in ("service", "edge", "id") and "LPAR" not in expected:
+            return _error(
+                expression, span, f"{text}(...) cannot appear here",
+                "service() and edge() take a quoted name or id(...), and cannot be nested "
+                "inside another block's parentheses.",
+            )  # fmt: skip
+        if text in ("AND", "OR") or text.lower() in ("and", "or"):
+            return _error(
+                expression, span, f"{text} needs a clause on both sides",
+                "Remove it, or add the missing clause.",
+            )  # fmt: skip
+        if "LPAR" in expected and len(expected) <= 2:
+            return _error(expression, span, f"Expected '(' here, found {text!r}", "Write e.g. service(\"name\").")
+        return _error(
+            expression, span, f"Unexpected {text!r}",
+            _expected_hint(expected),
+        )  # fmt: skip
+    if isinstance(exc, (UnexpectedEOF, UnexpectedToken)):
+        unknown = _first_unknown_word(expression, len(expression))
+        if unknown is not None:
+            return unknown
+        end = len(expression.rstrip())
+        return _error(
+            expression, max(0, end - 1) if end else 0,
+            "The expression ends too early",
+            "Finish the last clause: an operator needs a value, `!` a clause, AND/OR a clause "
+            "on each side, service( and id( a closing ')'.",
+        )  # fmt: skip
+    return _error(expression, None, f"Cannot parse the expression: {exc}", "")
+
+
+_VALUE_BEFORE = frozenset({"EQUAL", "LESSTHAN", "MORETHAN", "CONTAINS", "BEGINSWITH",
+                           "ENDSWITH", "COLON", "LPAR", "COMMA"})  # fmt: skip
+
+
+def _first_unknown_word(expression: str, before: int) -> FilterExpressionError | None:
+    """The error for the first word before ``before`` that is no keyword, if any."""
+    from lark.exceptions import LarkError
+
+    previous = None
+    try:
+        for tok in _parser().lex(expression):
+            if int(tok.start_pos or 0) >= before:
+                break
+            if tok.type == "WORD" and (previous is None or previous.type not in _VALUE_BEFORE
+                                       and not previous.type.startswith("__ANON")):  # fmt: skip
+                try:
+                    _Builder(expression)._unknown_pred(_lone_tree("unknown_pred", tok))
+                except FilterExpressionError as exc:
+                    return exc
+            previous = tok
+    except LarkError:
+        pass
+    return None
+
+
+def _lone_tree(name: str, tok: Token) -> Tree:
+    from lark import Tree
+
+    return Tree(name, [tok])
+
+
+_TOKEN_WORDS = {
+    "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','",
+    "COLON": "':'", "STRING": "a \"quoted string\"", "NUMBER": "a number", "BANG": "'!'",
+}  # fmt: skip
+
+
+def _expected_hint(expected: set[str]) -> str:
+    words = sorted({_TOKEN_WORDS[e] for e in expected if e in _TOKEN_WORDS})
+    if not words:
+        return "Check the clause before this point."
+    return "Expected " + ", ".join(words) + " (or a keyword) here."
+
+
+def parse(expression: str) -> Expr:
+    """Parse a filter expression into a tree of small frozen dataclasses.
+
+    ``str()`` of the tree is the normalised expression: keywords lower case, operators
+    spaced, explicit ``AND``, no redundant parentheses.
+
+    Parameters
+    ----------
+    expression : str
+        An X-Ray filter expression.
+
+    Returns
+    -------
+    Or, And, Not, Keyword, Annotation, Service, Edge, Group, RootCause or RootCauseJson
+
+    Raises
+    ------
+    FilterExpressionError
+        With ``position`` (0-based), a caret under the expression and a suggestion.
+
+    Examples
+    --------
+    >>> from xraykit.filters import parse
+    >>> tree = parse('ok !partial duration<3')
+    >>> str(tree)
+    'ok AND !partial AND duration < 3'
+    >>> tree.items[2]
+    Keyword(keyword='duration', op='<', value=3)
+    >>> parse('reponsetime > 5')
+    Traceback (most recent call last):
+    ...
+    xraykit.exceptions.FilterExpressionError: Unknown keyword 'reponsetime' (at position 0)
+        reponsetime > 5
+        ^^^^^^^^^^^
+    Did you mean 'responsetime'?
+    """
+    if not isinstance(expression, str):
+        raise FilterExpressionError(
+            f"A filter expression must be a str, but {expression!r} was passed.",
+            expression=repr(expression),
+        )
+    return _parse(expression)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(expression: str) -> Expr:
+    from lark.exceptions import LarkError
+
+    if not expression.strip():
+        raise _error(
+            expression, None, "The filter expression is empty",
+            'Write at least one clause, e.g. `fault` or `responsetime > 1` or `user = "alice"`.',
+        )  # fmt: skip
+    _check_balance(expression)
+    try:
+        tree = _parser().parse(expression)
+    except LarkError as exc:
+        raise _syntax_error(expression, exc) from None
+    expr = _Builder(expression).build(tree)
+    _check_scope(expr, "trace", expression)
+    return expr
+
+
+def validate(expression: str) -> None:
+    """Check an expression without evaluating it; raise if X-Ray would reject it.
+
+    Use it before sending an expression to AWS (``GetTraceSummaries`` or a group), where a
+    mistake costs an API call.
+
+    Raises
+    ------
+    FilterExpressionError
+
+    Examples
+    --------
+    >>> from xraykit.filters import validate
+    >>> validate('service("orders") { fault }')
+    >>> validate("user = alice")
+    Traceback (most recent call last):
+    ...
+    xraykit.exceptions.FilterExpressionError: The string 'alice' compared with 'user' is not in quotes (at position 7)
+        user = alice
+               ^^^^^
+    Strings are always double-quoted in X-Ray filter expressions: write "alice".
+    """
+    parse(expression)
+
+
+def _scope_name(scope: Scope) -> str:
+    if scope == "trace":
+        return "at the top level (the trace)"
+    if scope in ("service", "edge"):
+        return f"inside {scope}() {{ }}"
+    return f"inside {scope} {{ }}"
+
+
+def _where_allowed(keyword: str) -> str:
+    places = [s for s, kws in _SCOPE_KEYWORDS.items() if keyword in kws]
+    if "trace" in places:
+        return "at the top level"
+    shown = sorted({("service() { }" if p == "service" else "edge() { }" if p == "edge"
+                     else p.rsplit(".", 2)[0].rsplit(".", 1)[0] + ".*." + p.rsplit(".", 1)[1] + " { }")
+                    for p in places})  # fmt: skip
+    if keyword == "coverage":
+        shown = ["rootcause.responsetime.entity { }"]
+    return "only inside " + " or ".join(shown)
+
+
+def _check_scope(expr: Expr, scope: Scope, expression: str) -> None:
+    """Check that every keyword and block is allowed where it appears."""
+    if isinstance(expr, Or | And):
+        for item in expr.items:
+            _check_scope(item, scope, expression)
+    elif isinstance(expr, Not):
+        _check_scope(expr.operand, scope, expression)
+    elif isinstance(expr, Keyword):
+        if expr.keyword not in _SCOPE_KEYWORDS[scope]:
+            raise _error(
+                expression, expr.span,
+                f"{expr.keyword!r} cannot be used {_scope_name(scope)}",
+                f"{expr.keyword!r} is allowed {_where_allowed(expr.keyword)}.",
+            )  # fmt: skip
+    elif isinstance(expr, Annotation):
+        if scope != "trace":
+            raise _error(
+                expression, expr.span, f"Annotations cannot be used {_scope_name(scope)}",
+                "X-Ray does not combine annotation.KEY with service()/edge(); put it outside "
+                "the block: `service(\"x\") { fault } AND annotation.KEY = ...`.",
+            )  # fmt: skip
+    elif isinstance(expr, Service | Edge | RootCause | Group | RootCauseJson):
+        if scope != "trace":
+            what = type(expr).__name__.lower()
+            raise _error(
+                expression, expr.span, f"A {what} clause cannot be nested {_scope_name(scope)}",
+                "Combine it with AND outside the block instead.",
+            )  # fmt: skip
+        if isinstance(expr, Service) and expr.body is not None:
+            _check_scope(expr.body, "service", expression)
+        elif isinstance(expr, Edge) and expr.body is not None:
+            _check_scope(expr.body, "edge", expression)
+        elif isinstance(expr, RootCause) and expr.body is not None:
+            _check_scope(expr.body, f"rootcause.{expr.kind}.{expr.level}", expression)
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """Yield ``expr`` and every clause inside it, depth first.
+
+    >>> [str(e) for e in walk(parse("fault OR !ok"))]
+    ['fault OR !ok', 'fault', '!ok', 'ok']
+    """
+    yield expr
+    if isinstance(expr, Or | And):
+        for item in expr.items:
+            yield from walk(item)
+    elif isinstance(expr, Not):
+        yield from walk(expr.operand)
+    elif isinstance(expr, Service | Edge | RootCause) and expr.body is not None:
+        yield from walk(expr.body)
+
+
+# ---------------------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------------------
+
+_NUMBER_FUNCS: dict[str, Callable[[Any, Any], Any]] = {
+    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge,
+}  # fmt: skip
+
+# trace scope: keyword -> traces column
+_TRACE_COLUMNS = {
+    "fault": "has_fault", "error": "has_error", "throttle": "has_throttle",
+    "partial": "is_partial", "responsetime": "response_time_s", "duration": "duration_s",
+    "http.status": "http_status", "http.url": "http_url", "http.method": "http_method",
+    "http.useragent": "user_agent", "http.clientip": "client_ip",
+}  # fmt: skip
+# trace scope: keyword -> segments column ("any segment of the trace")
+_SEGMENT_COLUMNS = {
+    "user": "user", "availabilityzone": "availability_zone", "instance.id": "instance_id",
+    "resource.arn": "resource_arn", "inferred": "inferred",
+}  # fmt: skip
+# service scope: keyword -> segments column of the node's own segment
+_NODE_SEGMENT_COLUMNS = {
+    "http.url": "http_url", "http.method": "http_method", "http.useragent": "http_user_agent",
+    "http.clientip": "http_client_ip", "user": "user", "availabilityzone": "availability_zone",
+    "instance.id": "instance_id", "resource.arn": "resource_arn",
+}  # fmt: skip
+# service and edge scopes: keyword -> column of the node / edge-call rows
+_ROW_COLUMNS = {
+    "ok": "ok", "error": "error", "throttle": "throttle", "fault": "fault", "root": "root",
+    "inferred": "inferred", "responsetime": "response_time_s", "duration": "duration_s",
+    "http.status": "http_status", "name": "name", "type": "type", "partial": "partial",
+    "http.url": "http_url", "http.method": "http_method", "http.useragent": "http_user_agent",
+    "http.clientip": "http_client_ip", "user": "user", "availabilityzone": "availability_zone",
+    "instance.id": "instance_id", "resource.arn": "resource_arn", "remote": "remote",
+    "index": "index", "first": "first", "last": "last", "coverage": "coverage",
+    "message": "message",
+}  # fmt: skip
+
+
+def _keyword_type(keyword: str) -> str:
+    if keyword in BOOL_KEYWORDS:
+        return "boolean"
+    return "number" if keyword in NUMBER_KEYWORDS else "string"
+
+
+def _as_bool(values: Any) -> np.ndarray:
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    if series.dtype != bool:
+        series = series.astype("boolean").fillna(False)
+    return series.to_numpy(dtype=bool)
+
+
+def _compare(series: pd.Series, kind: str, op: str | None, value: Any) -> np.ndarray:
+    """Vectorised comparison of one column; missing values satisfy nothing."""
+    if kind == "boolean":
+        flags = _as_bool(series)
+        if op is None:
+            return flags
+        return flags == value if op == "=" else flags != value
+    if kind == "number":
+        numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        if op is None:
+            return ~np.isnan(numbers)
+        with np.errstate(invalid="ignore"):
+            return np.asarray(_NUMBER_FUNCS[op](numbers, float(value)), dtype=bool) & ~np.isnan(
+                numbers
+            )
+    present = series.notna().to_numpy(dtype=bool)
+    if op is None:
+        return present
+    text = series if series.dtype == "str" else series.astype("str")
+    if op == "=":
+        out = text == value
+    elif op == "!=":
+        out = text != value
+    elif op == "CONTAINS":
+        out = text.str.contains(value, regex=False)
+    elif op == "BEGINSWITH":
+        out = text.str.startswith(value)
+    else:
+        out = text.str.endswith(value)
+    return _as_bool(out) & present
+
+
+class _Evaluator:
+    """Evaluate one expression over one TraceSet; derived frames are computed once."""
+
+    def __init__(
+        self, traces: TraceSet, groups: Mapping[str, str] | None, expression: str
+    ) -> None:
+        self.ts = traces
+        self.t = traces.traces
+        self.ids = self.t["trace_id"]
+        self.groups = groups
+        self.expression = expression
+        self._cache: dict[Any, Any] = {}
+        self._group_stack: list[str] = []
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def isin(self, trace_ids: pd.Series | np.ndarray | list[str]) -> np.ndarray:
+        return self.ids.isin(pd.unique(np.asarray(trace_ids, dtype=object))).to_numpy(dtype=bool)
+
+    # -- the trees --------------------------------------------------------------------
+    def mask(self, expr: Expr, scope: Scope = "trace", rows: pd.DataFrame | None = None) -> np.ndarray:
+        """Boolean mask of ``expr`` over the rows of ``scope`` (traces by default)."""
+        if isinstance(expr, Or):
+            out = self.mask(expr.items[0], scope, rows)
+            for item in expr.items[1:]:
+                out = out | self.mask(item, scope, rows)
+            return out
+        if isinstance(expr, And):
+            out = self.mask(expr.items[0], scope, rows)
+            for item in expr.items[1:]:
+                out = out & self.mask(item, scope, rows)
+            return out
+        if isinstance(expr, Not):
+            return ~self.mask(expr.operand, scope, rows)
+        if isinstance(expr, Keyword):
+            if scope == "trace":
+                return self.trace_keyword(expr)
+            assert rows is not None
+            kind = _keyword_type(expr.keyword)
+            return _compare(rows[_ROW_COLUMNS[expr.keyword]], kind, expr.op, expr.value)
+        if isinstance(expr, Annotation):
+            return self.isin(self.annotation_ids(expr))
+        if isinstance(expr, Service):
+            return self.isin(self.service_ids(expr))
+        if isinstance(expr, Edge):
+            return self.isin(self.edge_ids(expr))
+        if isinstance(expr, RootCause):
+            return self.isin(self.rootcause_ids(expr))
+        if isinstance(expr, RootCauseJson):
+            return self.isin(self.rootcause_json_ids(expr))
+        if isinstance(expr, Group):
+            return self.group_mask(expr)
+        raise TypeError(f"Not a filter-expression tree: {expr!r}")
+
+    # -- simple keywords --------------------------------------------------------------
+    def root_throttle(self) -> np.ndarray:
+        def make() -> np.ndarray:
+            seg = self.ts.segments
+            roots = seg.loc[seg["throttle"].to_numpy(dtype=bool), ["trace_id", "segment_id"]]
+            keys = self.ids.astype(object) + "\x1f" + self.t["root_segment_id"].astype(object)
+            own = roots["trace_id"].astype(object) + "\x1f" + roots["segment_id"].astype(object)
+            return keys.isin(set(own)).to_numpy(dtype=bool)
+
+        return self.cached("root_throttle", make)  # type: ignore[no-any-return]
+
+    def trace_keyword(self, expr: Keyword) -> np.ndarray:
+        kind = _keyword_type(expr.keyword)
+        if expr.keyword == "ok":
+            flags = ~(
+                _as_bool(self.t["has_fault"]) | _as_bool(self.t["has_error"]) | self.root_throttle()
+            )
+            return _compare(pd.Series(flags), kind, expr.op, expr.value)
+        if expr.keyword in _SEGMENT_COLUMNS:
+            seg = self.ts.segments
+            column = seg[_SEGMENT_COLUMNS[expr.keyword]]
+            if kind == "boolean":  # inferred: "the trace has some", so negate after any()
+                has = self.isin(seg.loc[_as_bool(column), "trace_id"])
+                return _compare(pd.Series(has), kind, expr.op, expr.value)
+            return self.isin(seg.loc[_compare(column, kind, expr.op, expr.value), "trace_id"])
+        return _compare(self.t[_TRACE_COLUMNS[expr.keyword]], kind, expr.op, expr.value)
+
+    def annotation_ids(self, expr: Annotation) -> pd.Series:
+        ann = self.ts.annotations
+        rows = ann.loc[(ann["key"] == expr.key).to_numpy(dtype=bool)]
+        types = rows["value_type"]
+        if expr.op is None:
+            is_bool = (types == "boolean").to_numpy(dtype=bool)
+            truthy = np.array([v is True or v == 1 for v in rows["value"]], dtype=bool)
+            keep = ~is_bool | truthy
+        else:
+            vtype = (
+                "boolean" if isinstance(expr.value, bool)
+                else "string" if isinstance(expr.value, str) else "number"
+            )  # fmt: skip
+            typed = (types == vtype).to_numpy(dtype=bool)
+            values = rows["value"]
+            if vtype == "string":
+                values = values.where(typed, None)
+            elif vtype == "boolean":
+                values = values.where(typed, None).map(
+                    lambda v: None if v is None else bool(v), na_action="ignore"
+                )
+            else:
+                values = pd.to_numeric(values.where(typed, None), errors="coerce")
+            keep = typed & _compare(values, vtype, expr.op, expr.value)
+        return rows.loc[keep, "trace_id"]
+
+    # -- services and edges -----------------------------------------------------------
+    def nodes(self) -> pd.DataFrame:
+        def make() -> pd.DataFrame:
+            from xraykit.servicegraph import node_segments
+
+            nodes = node_segments(self.ts).reset_index(drop=True)
+            seg = self.ts.segments
+            extra = seg[["trace_id", "segment_id", *_NODE_SEGMENT_COLUMNS.values()]].rename(
+                columns={"segment_id": "entity_id"}
+            )
+            sub = self.ts.subsegments[["trace_id", "subsegment_id", "http_url", "http_method"]]
+            sub = sub.rename(columns={"subsegment_id": "entity_id", "http_url": "sub_url",
+                                      "http_method": "sub_method"})  # fmt: skip
+            keys = nodes[["trace_id", "entity_id"]]
+            own = keys.merge(extra.drop_duplicates(["trace_id", "entity_id"]), how="left")
+            own = own.merge(sub.drop_duplicates(["trace_id", "entity_id"]), how="left")
+            out = nodes.assign(
+                **{c: own[c].to_numpy() for c in _NODE_SEGMENT_COLUMNS.values()},
+                duration_s=(nodes["end"] - nodes["start"]).dt.total_seconds(),
+                partial=nodes["end"].isna().to_numpy(),
+            )
+            out["http_url"] = out["http_url"].fillna(own["sub_url"])
+            out["http_method"] = out["http_method"].fillna(own["sub_method"])
+            return out
+
+        return self.cached("nodes", make)  # type: ignore[no-any-return]
+
+    def edges(self) -> pd.DataFrame:
+        def make() -> pd.DataFrame:
+            from xraykit.servicegraph import edge_calls
+
+            calls = edge_calls(self.ts).reset_index(drop=True)
+            info = (
+                self.nodes()[["node_id", "name", "type", "account_id"]]
+                .drop_duplicates("node_id")
+                .set_index("node_id")
+            )
+            info.loc["client"] = ["client", "client", np.nan]
+            src = info.reindex(calls["source"].to_numpy())
+            dst = info.reindex(calls["target"].to_numpy())
+            sub = self.ts.subsegments[["trace_id", "subsegment_id", "http_url", "http_method"]]
+            seg = self.ts.segments[["trace_id", "segment_id", "http_url", "http_method"]]
+            keys = calls[["trace_id", "entity_id"]]
+            by_sub = keys.merge(
+                sub.rename(columns={"subsegment_id": "entity_id"}).drop_duplicates(
+                    ["trace_id", "entity_id"]), how="left")  # fmt: skip
+            by_seg = keys.merge(
+                seg.rename(columns={"segment_id": "entity_id"}).drop_duplicates(
+                    ["trace_id", "entity_id"]), how="left")  # fmt: skip
+            return calls.assign(
+                source_name=src["name"].to_numpy(), source_type=src["type"].to_numpy(),
+                source_account=src["account_id"].to_numpy(),
+                target_name=dst["name"].to_numpy(), target_type=dst["type"].to_numpy(),
+                target_account=dst["account_id"].to_numpy(),
+                duration_s=(calls["end"] - calls["start"]).dt.total_seconds(),
+                partial=calls["end"].isna().to_numpy(),
+                http_url=by_sub["http_url"].fillna(by_seg["http_url"]).to_numpy(),
+                http_method=by_sub["http_method"].fillna(by_seg["http_method"]).to_numpy(),
+            )  # fmt: skip
+
+        return self.cached("edges", make)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def select_nodes(rows: pd.DataFrame, node: Selector | None, prefix: str = "") -> np.ndarray:
+        keep = np.ones(len(rows), dtype=bool)
+        if node is None:
+            return keep
+        if isinstance(node, str):
+            return _compare(rows[f"{prefix}name"], "string", "=", node)
+        for value, column in ((node.name, "name"), (node.type, "type"),
+                              (node.account_id, "account_id" if not prefix else "account")):  # fmt: skip
+            if value is not None:
+                keep &= _compare(rows[f"{prefix}{column}"], "string", "=", value)
+        return keep
+
+    def service_ids(self, expr: Service) -> pd.Series:
+        nodes = self.nodes()
+        keep = self.select_nodes(nodes, expr.node)
+        if expr.body is not None:
+            keep &= self.mask(expr.body, "service", nodes)
+        return nodes.loc[keep, "trace_id"]
+
+    def edge_ids(self, expr: Edge) -> pd.Series:
+        calls = self.edges()
+        keep = self.select_nodes(calls, expr.source, "source_")
+        keep &= self.select_nodes(calls, expr.target, "target_")
+        if expr.body is not None:
+            keep &= self.mask(expr.body, "edge", calls)
+        return calls.loc[keep, "trace_id"]
+
+    # -- root causes ------------------------------------------------------------------
+    def rootcause_paths(self, kind: str) -> pd.DataFrame:
+        def make() -> pd.DataFrame:
+            from xraykit.analysis import root_cause_paths
+
+            paths = root_cause_paths(self.ts, kind).reset_index(drop=True)  # type: ignore[arg-type]
+            if "service_index" not in paths:  # derive it: a new service where the name changes
+                key = paths[["trace_id", "cause_index", "service_name", "service_type"]].astype(str)
+                change = (key != key.shift()).any(axis=1)
+                paths["service_index"] = change.groupby(
+                    [paths["trace_id"], paths["cause_index"]]
+                ).cumsum() - 1
+            return paths
+
+        return self.cached(("rootcause", kind), make)  # type: ignore[no-any-return]
+
+    def rootcause_rows(self, kind: str, level: str) -> pd.DataFrame:
+        def make() -> pd.DataFrame:
+            paths = self.rootcause_paths(kind)
+            cause = [paths["trace_id"], paths["cause_index"]]
+            if level == "entity":
+                index = paths["entity_index"].astype("float64")
+                count = paths["entity_count"].astype("float64")
+                rows = paths.assign(name=paths["entity_name"], index=index)
+            elif level == "service":
+                rows = paths.drop_duplicates(["trace_id", "cause_index", "service_index"])
+                index = rows["service_index"].astype("float64")
+                count = index.groupby([rows["trace_id"], rows["cause_index"]]).transform("max") + 1
+                rows = rows.assign(name=rows["service_name"], type=rows["service_type"],
+                                   index=index)  # fmt: skip
+            else:
+                has = (paths["exception_name"].notna() | paths["exception_message"].notna())
+                rows = paths.loc[has.to_numpy(dtype=bool)]
+                cause = [rows["trace_id"], rows["cause_index"]]
+                index = rows.groupby(cause).cumcount().astype("float64")
+                count = index.groupby(cause).transform("max") + 1
+                rows = rows.assign(name=rows["exception_name"],
+                                   message=rows["exception_message"], index=index)  # fmt: skip
+            return rows.assign(first=(index == 0).to_numpy(), last=(index == count - 1).to_numpy())
+
+        return self.cached(("rootcause", kind, level), make)  # type: ignore[no-any-return]
+
+    def rootcause_ids(self, expr: RootCause) -> pd.Series:
+        rows = self.rootcause_rows(expr.kind, expr.level)
+        if expr.body is None:
+            return rows["trace_id"]
+        scope = f"rootcause.{expr.kind}.{expr.level}"
+        return rows.loc[self.mask(expr.body, scope, rows), "trace_id"]
+
+    def rootcause_json_ids(self, expr: RootCauseJson) -> set[str]:
+        matched: set[str] | None = None
+        for cause in expr.causes:
+            found: set[str] = set()
+            for kind in ROOTCAUSE_KINDS:
+                found |= self._one_rootcause(kind, cause)
+            matched = found if matched is None else matched & found
+        return matched or set()
+
+    def _one_rootcause(self, kind: str, cause: Mapping[str, Any]) -> set[str]:
+        paths = self.rootcause_paths(kind)
+        if paths.empty:
+            return set()
+        services = self.cached(("rootcause-json", kind), lambda: _service_paths(paths))
+        keys: set[tuple[str, int]] | None = None
+        for wanted in cause.get("Services") or []:
+            keep = np.ones(len(services), dtype=bool)
+            for field_name, column in (("Name", "service_name"), ("Type", "service_type"),
+                                       ("AccountId", "account_id")):  # fmt: skip
+                if wanted.get(field_name) is not None:
+                    keep &= _compare(services[column], "string", "=", str(wanted[field_name]))
+            if wanted.get("Inferred") is not None:
+                keep &= _as_bool(services["inferred"]) == bool(wanted["Inferred"])
+            if wanted.get("EntityPath") is not None:
+                path = "\x1f".join(str(e.get("Name", "")) for e in wanted["EntityPath"])
+                keep &= (services["path"] == path).to_numpy(dtype=bool)
+            hit = services.loc[keep]
+            these = set(zip(hit["trace_id"], hit["cause_index"], strict=True))
+            keys = these if keys is None else keys & these
+        if keys is None:  # a RootCause without services: any cause of this kind
+            return set(paths["trace_id"])
+        return {trace_id for trace_id, _ in keys}
+
+    # -- groups -----------------------------------------------------------------------
+    def group_expression(self, expr: Group) -> tuple[str, str]:
+        """Return (group label, its filter expression)."""
+        groups = self.groups or {}
+        value = expr.value
+        found = groups.get(value)
+        if found is None and expr.attribute == "arn":
+            match = re.search(r":group/([^/]+)", value)
+            if match:
+                found = groups.get(match.group(1))
+        if found is None:
+            known = ", ".join(repr(g) for g in sorted(groups)) or "none"
+            raise _error(
+                self.expression, expr.span, f"Unknown group {value!r}",
+                "Pass the group's filter expression: evaluate(..., groups={"
+                f"{value!r}: 'responsetime > 3'}}) (known groups: {known}).",
+            )  # fmt: skip
+        return value, found
+
+    def group_mask(self, expr: Group) -> np.ndarray:
+        label, text = self.group_expression(expr)
+        if label in self._group_stack:
+            raise _error(
+                self.expression, expr.span,
+                f"Group {label!r} refers to itself (through {' -> '.join(self._group_stack)})",
+                "Break the cycle in the groups mapping.",
+            )  # fmt: skip
+        try:
+            inner = parse(text)
+        except FilterExpressionError as exc:
+            raise FilterExpressionError(
+                f"The filter expression of group {label!r} is not valid:\n{exc}",
+                expression=self.expression, position=expr.span[0] if expr.span else None,
+            ) from None
+        self._group_stack.append(label)
+        try:
+            return self.mask(inner)
+        finally:
+            self._group_stack.pop()
+
+
+def _service_paths(paths: pd.DataFrame) -> pd.DataFrame:
+    """One row per service of each root cause, with its entity names joined by \\x1f."""
+    keys = ["trace_id", "cause_index", "service_index"]
+    ordered = paths.sort_values([*keys, "entity_index"], kind="stable")
+    joined = ordered.groupby(keys, sort=False)["entity_name"].agg(
+        lambda names: "\x1f".join(str(n) for n in names)
+    )
+    first = ordered.drop_duplicates(keys).set_index(keys)
+    return first.assign(path=joined).reset_index()
+
+
+def evaluate(
+    expression: str | Expr, traces: TraceSet, *, groups: Mapping[str, str] | None = None
+) -> pd.Series:
+    """Return which traces match a filter expression, as X-Ray would find them.
+
+    Parameters
+    ----------
+    expression : str or parsed tree
+        An X-Ray filter expression (see the module docstring for its semantics).
+    traces : TraceSet
+        Not modified.
+    groups : mapping of str to str, optional
+        Group name (or ARN) -> the group's filter expression, for ``group.name = "..."``.
+
+    Returns
+    -------
+    Series of bool
+        Aligned with ``traces.traces`` (same index), named ``"match"``.
+
+    Raises
+    ------
+    FilterExpressionError
+        For an invalid expression or an unknown group.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.filters import evaluate
+    >>> ts = xraykit.load_sample("shop")
+    >>> match = evaluate("fault OR http.status >= 500", ts)
+    >>> bool((match == ts.traces.has_fault).all())
+    True
+    """
+    tree = parse(expression) if isinstance(expression, str) else expression
+    text = expression if isinstance(expression, str) else str(expression)
+    evaluator = _Evaluator(traces, groups, text)
+    return pd.Series(evaluator.mask(tree), index=traces.traces.index, name="match", dtype=bool)
