@@ -682,7 +682,7 @@ def load_rules(source: RuleSource, *, mode: Mode | None = None) -> RuleSet:
     elif isinstance(document, Mapping) and "SamplingRuleRecords" in document:
         rules = [_rule_from_api(record, i) for i, record in
                  enumerate(document["SamplingRuleRecords"], start=1)]
-    elif isinstance(document, Mapping) and ("SamplingRule" in document or "RuleName" in document):
+    elif isinstance(document, Mapping) and {"SamplingRule", "RuleName", "RuleARN"} & set(document):
         rules = [_rule_from_api(document, None)]
     elif isinstance(document, Sequence) and not isinstance(document, str | bytes):
         rules = []
