@@ -35,7 +35,8 @@ Strings are double-quoted; ``\\"`` and ``\\\\`` are the only escapes (*decision*
 ``GetTraceSummaries`` fields (``traces`` frame): ``fault``/``error`` are the root's flags
 (``has_fault``/``has_error``), ``throttle`` is ``has_throttle`` (a 429 anywhere, as
 ``HasThrottle``), ``ok`` is "the root had no fault, error or throttle", ``partial`` is
-``is_partial``, ``inferred`` is "some segment is inferred", ``responsetime`` the root's
+``is_partial``, ``inferred`` is "some node of the trace is inferred" (an inferred
+segment, or a downstream call X-Ray would infer one for), ``responsetime`` the root's
 duration, ``duration`` first start to last end, ``http.*`` the root's request. A downstream
 error the root handled is **not** found by bare ``error``:
 
@@ -669,8 +670,9 @@ class _Builder:
             fix = f"Did you mean {suggestion!r}?"
         else:
             fix = (
-                f"The keywords are: {', '.join(w for w in _ALL_WORDS if '.' not in w[:-1] or w.startswith('http.'))}, "
-                "annotation.KEY, group.name, rootcause.KIND.LEVEL. If "
+                f"The keywords are {', '.join((*BOOL_KEYWORDS, *NUMBER_KEYWORDS, *STRING_KEYWORDS))}, "
+                "annotation.KEY, service(), edge(), group.name, group.arn, "
+                "rootcause.KIND.LEVEL and rootcause.json. If "
                 f"{word!r} is a value, quote it after a keyword and an operator, e.g. "
                 f"`user = {_quote(word)}`."
             )
@@ -1135,7 +1137,7 @@ _TRACE_COLUMNS = {
 # trace scope: keyword -> segments column ("any segment of the trace")
 _SEGMENT_COLUMNS = {
     "user": "user", "availabilityzone": "availability_zone", "instance.id": "instance_id",
-    "resource.arn": "resource_arn", "inferred": "inferred",
+    "resource.arn": "resource_arn",
 }  # fmt: skip
 # service scope: keyword -> segments column of the node's own segment
 _NODE_SEGMENT_COLUMNS = {
@@ -1220,8 +1222,9 @@ class _Evaluator:
             self._cache[key] = make()
         return self._cache[key]
 
-    def isin(self, trace_ids: pd.Series | np.ndarray | list[str]) -> np.ndarray:
-        return self.ids.isin(pd.unique(np.asarray(trace_ids, dtype=object))).to_numpy(dtype=bool)
+    def isin(self, trace_ids: pd.Series | set[str]) -> np.ndarray:
+        wanted = list(trace_ids) if isinstance(trace_ids, set) else trace_ids.unique()
+        return self.ids.isin(wanted).to_numpy(dtype=bool)
 
     # -- the trees --------------------------------------------------------------------
     def mask(self, expr: Expr, scope: Scope = "trace", rows: pd.DataFrame | None = None) -> np.ndarray:
@@ -1276,12 +1279,13 @@ class _Evaluator:
                 _as_bool(self.t["has_fault"]) | _as_bool(self.t["has_error"]) | self.root_throttle()
             )
             return _compare(pd.Series(flags), kind, expr.op, expr.value)
+        if expr.keyword == "inferred":  # the trace has an inferred node (X-Ray: segment)
+            nodes = self.nodes()
+            has = self.isin(nodes.loc[_as_bool(nodes["inferred"]), "trace_id"])
+            return _compare(pd.Series(has), kind, expr.op, expr.value)
         if expr.keyword in _SEGMENT_COLUMNS:
             seg = self.ts.segments
             column = seg[_SEGMENT_COLUMNS[expr.keyword]]
-            if kind == "boolean":  # inferred: "the trace has some", so negate after any()
-                has = self.isin(seg.loc[_as_bool(column), "trace_id"])
-                return _compare(pd.Series(has), kind, expr.op, expr.value)
             return self.isin(seg.loc[_compare(column, kind, expr.op, expr.value), "trace_id"])
         return _compare(self.t[_TRACE_COLUMNS[expr.keyword]], kind, expr.op, expr.value)
 
@@ -1572,3 +1576,422 @@ def evaluate(
     text = expression if isinstance(expression, str) else str(expression)
     evaluator = _Evaluator(traces, groups, text)
     return pd.Series(evaluator.mask(tree), index=traces.traces.index, name="match", dtype=bool)
+
+
+# ---------------------------------------------------------------------------------------
+# explain
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why one trace matched a filter expression or not, clause by clause.
+
+    ``lines`` holds ``(depth, result, clause, detail)``; ``str()`` draws them as a tree.
+    """
+
+    expression: str
+    trace_id: str
+    matched: bool
+    lines: tuple[tuple[int, bool, str, str], ...]
+
+    def __str__(self) -> str:
+        verdict = "matches" if self.matched else "does not match"
+        out = [f"Trace {self.trace_id} {verdict}: {self.expression}"]
+        for depth, result, clause, detail in self.lines:
+            mark = "✔" if result else "✘"
+            out.append(f"{'    ' * (depth + 1)}{mark} {clause}" + (f"   [{detail}]" if detail else ""))
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+    def __bool__(self) -> bool:
+        return self.matched
+
+
+def _show(value: Any) -> str:
+    if value is None or (not isinstance(value, str | bool) and pd.isna(value)):
+        return "not set"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+class _Explainer:
+    def __init__(self, evaluator: _Evaluator) -> None:
+        self.ev = evaluator
+        self.lines: list[tuple[int, bool, str, str]] = []
+
+    def add(self, depth: int, result: bool, clause: Expr | str, detail: str = "") -> None:
+        self.lines.append((depth, bool(result), str(clause), detail))
+
+    def explain(self, expr: Expr, depth: int, scope: Scope = "trace", rows: pd.DataFrame | None = None) -> bool:
+        result = bool(self.ev.mask(expr, scope, rows)[0])
+        if isinstance(expr, Or | And | Not):
+            word = {Or: "any of", And: "all of", Not: "not"}[type(expr)]
+            self.add(depth, result, expr, word)
+            for item in expr.items if isinstance(expr, Or | And) else (expr.operand,):
+                self.explain(item, depth + 1, scope, rows)
+        elif isinstance(expr, Keyword):
+            self.add(depth, result, expr, self.keyword_detail(expr, scope, rows))
+        elif isinstance(expr, Annotation):
+            ann = self.ev.ts.annotations
+            vals = ann.loc[(ann["key"] == expr.key).to_numpy(dtype=bool)]
+            shown = ", ".join(f"{_show(v)} ({t})" for v, t in zip(vals["value"], vals["value_type"], strict=True))
+            self.add(depth, result, expr, f"annotation.{expr.key}: {shown or 'not set'}")
+        elif isinstance(expr, Service | Edge | RootCause):
+            self.block(expr, depth, result)
+        elif isinstance(expr, Group):
+            label, text = self.ev.group_expression(expr)
+            self.add(depth, result, expr, f"group {label!r} is: {text}")
+            self.explain(parse(text), depth + 1)
+        else:
+            self.add(depth, result, expr, "compared with the root causes computed locally")
+        return result
+
+    def keyword_detail(self, expr: Keyword, scope: Scope, rows: pd.DataFrame | None) -> str:
+        kw = expr.keyword
+        if scope != "trace":
+            assert rows is not None
+            return f"{kw} = {_show(rows[_ROW_COLUMNS[kw]].iloc[0])}"
+        t = self.ev.t.iloc[0]
+        if kw == "ok":
+            return (f"root fault = {t['has_fault']}, error = {t['has_error']}, "
+                    f"throttle = {bool(self.ev.root_throttle()[0])}")  # fmt: skip
+        if kw == "inferred":
+            nodes = self.ev.nodes()
+            names = sorted(nodes.loc[_as_bool(nodes["inferred"]), "node_id"].unique())
+            return f"inferred nodes: {', '.join(names) or 'none'}"
+        if kw in _SEGMENT_COLUMNS:
+            values = self.ev.ts.segments[_SEGMENT_COLUMNS[kw]].dropna().unique()
+            return f"{kw} on the segments: {', '.join(map(_show, values)) or 'not set'}"
+        return f"{kw} = {_show(t[_TRACE_COLUMNS[kw]])}"
+
+    def block(self, expr: Service | Edge | RootCause, depth: int, result: bool) -> None:
+        if isinstance(expr, Service):
+            rows = self.ev.nodes()
+            keep = self.ev.select_nodes(rows, expr.node)
+            scope: Scope = "service"
+            label = rows["node_id"]
+            what = "node"
+        elif isinstance(expr, Edge):
+            rows = self.ev.edges()
+            keep = self.ev.select_nodes(rows, expr.source, "source_")
+            keep &= self.ev.select_nodes(rows, expr.target, "target_")
+            scope = "edge"
+            label = rows["source"] + " -> " + rows["target"]
+            what = "call"
+        else:
+            rows = self.ev.rootcause_rows(expr.kind, expr.level)
+            keep = np.ones(len(rows), dtype=bool)
+            scope = f"rootcause.{expr.kind}.{expr.level}"
+            label = ("cause " + rows["cause_index"].astype(str) + ": " + rows["name"].astype(str)
+                     + " #" + rows["index"].astype(int).astype(str))  # fmt: skip
+            what = expr.level
+        selected = rows.loc[keep]
+        self.add(depth, result, expr, f"{len(selected)} {what}(s) selected")
+        for i in range(min(len(selected), 12)):
+            one = selected.iloc[[i]]
+            if expr.body is None:
+                self.add(depth + 1, True, f"{what} {label.loc[keep].iloc[i]}")
+                continue
+            hit = bool(self.ev.mask(expr.body, scope, one)[0])
+            self.add(depth + 1, hit, f"{what} {label.loc[keep].iloc[i]}")
+            self.explain(expr.body, depth + 2, scope, one)
+        if len(selected) > 12:
+            self.add(depth + 1, result, f"... and {len(selected) - 12} more")
+
+
+def explain(
+    expression: str, traces: TraceSet, trace_id: str, *, groups: Mapping[str, str] | None = None
+) -> Explanation:
+    """Say, clause by clause, why a trace matches a filter expression or not.
+
+    Parameters
+    ----------
+    expression : str
+    traces : TraceSet
+    trace_id : str
+        One of ``traces.traces.trace_id``.
+    groups : mapping of str to str, optional
+        As for :func:`evaluate`.
+
+    Returns
+    -------
+    Explanation
+        Prints as a tree of clauses with ✔/✘ and the values that decided them;
+        ``bool(explanation)`` is whether the trace matched.
+
+    Raises
+    ------
+    FilterExpressionError
+    LookupError
+        When no trace has that id.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.filters import explain
+    >>> ts = xraykit.load_sample("shop")
+    >>> why = explain("responsetime > 100 OR !fault", ts, ts.traces.trace_id[0])
+    >>> print(str(why).splitlines()[2])
+            ✘ responsetime > 100   [responsetime = ...]
+    """
+    tree = parse(expression)
+    one = traces.trace(trace_id)
+    explainer = _Explainer(_Evaluator(one, groups, expression))
+    matched = explainer.explain(tree, 0)
+    return Explanation(str(tree), trace_id, matched, tuple(explainer.lines))
+
+
+# ---------------------------------------------------------------------------------------
+# to_pandas
+# ---------------------------------------------------------------------------------------
+
+_NODE_EXTRA = ("http_url", "http_method", "http_user_agent", "http_client_ip", "user",
+               "availability_zone", "instance_id", "resource_arn")  # fmt: skip
+
+
+class _PandasWriter:
+    """Write the pandas code equivalent to a tree, for teaching."""
+
+    def __init__(self, groups: Mapping[str, str] | None) -> None:
+        self.groups = groups or {}
+        self.setup: dict[str, str] = {}
+
+    def need(self, name: str) -> None:
+        code = {
+            "t": 't = ts.traces',
+            "s": 's = ts.segments',
+            "a": 'a = ts.annotations',
+            "nodes": 'nodes = xraykit.servicegraph.node_segments(ts).reset_index(drop=True)',
+            "nodes_x": ('nodes = nodes.merge(s[["trace_id", "segment_id", '
+                        + ", ".join(f'"{c}"' for c in _NODE_EXTRA)
+                        + ']].rename(columns={"segment_id": "entity_id"}), how="left")'),
+            "calls": ('calls = xraykit.servicegraph.edge_calls(ts).reset_index(drop=True)\n'
+                      'info = nodes.drop_duplicates("node_id").set_index("node_id")'
+                      '[["name", "type", "account_id"]]\n'
+                      'info.loc["client"] = ["client", "client", ""]\n'
+                      'src = info.reindex(calls["source"]).reset_index(drop=True)\n'
+                      'dst = info.reindex(calls["target"]).reset_index(drop=True)'),
+            "calls_x": ('calls = calls.merge(ts.subsegments[["trace_id", "subsegment_id", '
+                        '"http_url", "http_method"]].rename(columns={"subsegment_id": '
+                        '"entity_id"}), how="left")'),
+        }  # fmt: skip
+        deps = {"nodes_x": ("s", "nodes"), "calls": ("nodes",), "calls_x": ("calls",)}
+        for dep in deps.get(name, ()):
+            self.need(dep)
+        if name in code:
+            self.setup.setdefault(name, code[name])
+        elif name.startswith("rc_"):
+            kind = name[3:]
+            self.setup.setdefault(
+                name, f'{name} = xraykit.analysis.root_cause_paths(ts, "{kind}").reset_index(drop=True)'
+            )
+        elif name.startswith(("svc_", "exc_")):
+            kind = name[4:]
+            self.need(f"rc_{kind}")
+            by = '["trace_id", "cause_index"]'
+            if name.startswith("svc_"):
+                body = (f'{name} = rc_{kind}.drop_duplicates(["trace_id", "cause_index", '
+                        f'"service_index"]).reset_index(drop=True)\n'
+                        f'{name}["index"] = {name}["service_index"]\n'
+                        f'{name}["count"] = {name}.groupby({by})["index"].transform("max") + 1')  # fmt: skip
+            else:
+                body = (f'{name} = rc_{kind}[rc_{kind}["exception_name"].notna()]'
+                        f'.reset_index(drop=True)\n'
+                        f'{name}["index"] = {name}.groupby({by}).cumcount()\n'
+                        f'{name}["count"] = {name}.groupby({by})["index"].transform("max") + 1')  # fmt: skip
+            self.setup.setdefault(name, body)
+
+    # -- expressions ------------------------------------------------------------------
+    def code(self, expr: Expr, scope: Scope = "trace", frame: str = "t") -> str:
+        if isinstance(expr, Or | And):
+            joiner = " | " if isinstance(expr, Or) else " & "
+            return "(" + joiner.join(self.code(i, scope, frame) for i in expr.items) + ")"
+        if isinstance(expr, Not):
+            return f"~{self.code(expr.operand, scope, frame)}"
+        if isinstance(expr, Keyword):
+            return self.keyword(expr, scope, frame)
+        if isinstance(expr, Annotation):
+            self.need("a")
+            return f'{self.ids()}.isin(a.loc[{self.annotation(expr)}, "trace_id"])'
+        if isinstance(expr, Service):
+            self.need("nodes")
+            cond = self.selector(expr.node, "nodes")
+            if expr.body is not None:
+                cond.append(self.code(expr.body, "service", "nodes"))
+            where = " & ".join(cond) if cond else ":"
+            return f'{self.ids()}.isin(nodes.loc[{where}, "trace_id"])'
+        if isinstance(expr, Edge):
+            self.need("calls")
+            cond = self.selector(expr.source, "src") + self.selector(expr.target, "dst")
+            if expr.body is not None:
+                cond.append(self.code(expr.body, "edge", "calls"))
+            return f'{self.ids()}.isin(calls.loc[{" & ".join(cond)}, "trace_id"])'
+        if isinstance(expr, RootCause):
+            rows = {"entity": f"rc_{expr.kind}", "service": f"svc_{expr.kind}",
+                    "exception": f"exc_{expr.kind}"}[expr.level]  # fmt: skip
+            self.need(rows)
+            where = ":" if expr.body is None else self.code(
+                expr.body, f"rootcause.{expr.kind}.{expr.level}", rows
+            )
+            return f'{self.ids()}.isin({rows}.loc[{where}, "trace_id"])'
+        if isinstance(expr, Group):
+            text = self.groups.get(expr.value)
+            if text is None:
+                raise FilterExpressionError(
+                    f"to_pandas needs the expression of group {expr.value!r}: pass "
+                    f"groups={{{expr.value!r}: '...'}}.",
+                    expression=str(expr),
+                )
+            return self.code(parse(text))
+        # rootcause.json has no short pandas equivalent
+        self.need("t")
+        return f"xraykit.filters.evaluate({str(expr)!r}, ts)"
+
+    def ids(self) -> str:
+        self.need("t")
+        return 't["trace_id"]'
+
+    @staticmethod
+    def compare(col: str, kind: str, op: str | None, value: Any) -> str:
+        if kind == "boolean":
+            if op is None or (op == "=") == bool(value):
+                return col
+            return f"~{col}"
+        if op is None:
+            return f"{col}.notna()"
+        v = repr(value) if not isinstance(value, bool) else str(value)
+        if kind == "number":
+            if op == "!=":
+                return f"({col}.notna() & ({col} != {v}))"
+            py = "==" if op == "=" else op
+            return f"({col} {py} {v}).fillna(False)"
+        if op == "=":
+            return f"({col} == {v})"
+        if op == "!=":
+            return f"({col}.notna() & ({col} != {v}))"
+        method = {"CONTAINS": "contains", "BEGINSWITH": "startswith", "ENDSWITH": "endswith"}[op]
+        extra = ", regex=False" if method == "contains" else ""
+        return f"{col}.str.{method}({v}{extra}).fillna(False)"
+
+    def keyword(self, expr: Keyword, scope: Scope, frame: str) -> str:
+        kw = expr.keyword
+        kind = _keyword_type(kw)
+        if scope == "trace":
+            self.need("t")
+            if kw == "ok":
+                self.need("s")
+                col = ('~(t["has_fault"] | t["has_error"] | t["trace_id"].isin(s.loc[s["throttle"]'
+                       ' & s["segment_id"].isin(t["root_segment_id"]), "trace_id"]))')  # fmt: skip
+            elif kw == "inferred":
+                self.need("nodes")
+                col = 't["trace_id"].isin(nodes.loc[nodes["inferred"], "trace_id"])'
+            elif kw in _SEGMENT_COLUMNS:
+                self.need("s")
+                cond = self.compare(f's["{_SEGMENT_COLUMNS[kw]}"]', kind, expr.op, expr.value)
+                return f't["trace_id"].isin(s.loc[{cond}, "trace_id"])'
+            else:
+                col = f't["{_TRACE_COLUMNS[kw]}"]'
+            return self.compare(col, kind, expr.op, expr.value)
+        column = _ROW_COLUMNS[kw]
+        if kw == "partial":
+            col = f'{frame}["end"].isna()'
+        elif kw == "duration":
+            col = f'({frame}["end"] - {frame}["start"]).dt.total_seconds()'
+        elif scope == "service" and column in _NODE_EXTRA:
+            self.need("nodes_x")
+            col = f'{frame}["{column}"]'
+        elif scope == "edge" and column in ("http_url", "http_method"):
+            self.need("calls_x")
+            col = f'{frame}["{column}"]'
+        elif scope.startswith("rootcause."):
+            level = scope.rsplit(".", 1)[1]
+            if kw == "first":
+                col = f'({frame}["{"entity_index" if level == "entity" else "index"}"] == 0)'
+            elif kw == "last":
+                col = (f'({frame}["entity_index"] == {frame}["entity_count"] - 1)' if level == "entity"
+                       else f'({frame}["index"] == {frame}["count"] - 1)')  # fmt: skip
+            else:
+                names = {"name": {"entity": "entity_name", "service": "service_name",
+                                  "exception": "exception_name"}[level],
+                         "type": "service_type", "message": "exception_message",
+                         "index": "entity_index" if level == "entity" else "index"}  # fmt: skip
+                col = f'{frame}["{names.get(kw, column)}"]'
+        else:
+            col = f'{frame}["{column}"]'
+        return self.compare(col, kind, expr.op, expr.value)
+
+    def annotation(self, expr: Annotation) -> str:
+        key = f'(a["key"] == {expr.key!r})'
+        if expr.op is None:
+            return f'{key} & ((a["value_type"] != "boolean") | (a["value"] == True))'
+        if isinstance(expr.value, bool):
+            vtype, col = "boolean", 'a["value"]'
+        elif isinstance(expr.value, str):
+            vtype, col = "string", 'a["value"]'
+        else:
+            vtype, col = "number", 'pd.to_numeric(a["value"], errors="coerce")'
+        cond = self.compare(col, "boolean" if vtype == "boolean" else vtype, None, None)
+        if vtype == "boolean":
+            cond = f'(a["value"] == {expr.value})' if expr.op == "=" else f'(a["value"] != {expr.value})'
+        else:
+            cond = self.compare(col, vtype, expr.op, expr.value)
+        return f'{key} & (a["value_type"] == "{vtype}") & {cond}'
+
+    @staticmethod
+    def selector(node: Selector | None, frame: str) -> list[str]:
+        if node is None:
+            return []
+        if isinstance(node, str):
+            return [f'({frame}["name"] == {node!r})']
+        return [f'({frame}["{col}"] == {v!r})'
+                for col, v in (("name", node.name), ("type", node.type),
+                               ("account_id", node.account_id)) if v is not None]  # fmt: skip
+
+
+def to_pandas(expression: str, *, groups: Mapping[str, str] | None = None) -> str:
+    """Return pandas code that selects the same traces as a filter expression.
+
+    The code expects a TraceSet named ``ts`` and ends with ``matches``, the TraceSet of the
+    matching traces. It is for reading (how each keyword maps onto the frames) and runs as is.
+
+    Parameters
+    ----------
+    expression : str
+    groups : mapping of str to str, optional
+        Group expressions to inline for ``group.name = "..."``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> from xraykit.filters import to_pandas
+    >>> print(to_pandas('responsetime > 2 AND annotation.tier = "gold"'))
+    import pandas as pd
+    import xraykit
+    <BLANKLINE>
+    t = ts.traces
+    a = ts.annotations
+    mask = ((t["response_time_s"] > 2).fillna(False) & t["trace_id"].isin(a.loc[(a["key"] == 'tier') & (a["value_type"] == "string") & (a["value"] == 'gold'), "trace_id"]))
+    matches = ts.select(t.loc[mask.to_numpy(dtype=bool), "trace_id"])
+    """
+    tree = parse(expression)
+    writer = _PandasWriter(groups)
+    mask = writer.code(tree)
+    imports = "import pandas as pd\nimport xraykit\n"
+    if "xraykit.servicegraph" in "".join(writer.setup.values()):
+        imports += "import xraykit.servicegraph\n"
+    if any(k.startswith("rc_") for k in writer.setup):
+        imports += "import xraykit.analysis\n"
+    if "xraykit.filters" in mask:
+        imports += "import xraykit.filters\n"
+    return (
+        f"{imports}\n"
+        + "\n".join(writer.setup.values())
+        + f"\nmask = {mask}\n"
+        + 'matches = ts.select(t.loc[mask.to_numpy(dtype=bool), "trace_id"])'
+    )
