@@ -100,18 +100,32 @@ def _first_annotation(traces: TraceSet, key: str) -> pd.DataFrame:
 def _entities(traces: TraceSet) -> pd.DataFrame:
     """One row per entity (segment, subsegment, derived inferred downstream) with tree links.
 
-    Columns: ``trace_id, entity_id, key, parent_key, is_segment, name, namespace, inferred,
-    start_s, end_s, fault, error, throttle, remote, service_key, service_name, service_type,
+    Columns: ``trace_id, entity_id, key, parent_key, is_segment, name, inferred, start_s,
+    end_s, fault, error, throttle, remote, service_key, service_name, service_type,
     account_id, is_root, cause_id``. ``key`` is ``trace_id/entity_id``; a segment's tree parent
-    is the subsegment named by its ``parent_id`` when that subsegment is in the trace, else it
-    is the root of a tree. A call subsegment (namespace ``aws``/``remote`` or SQL) with no
-    segment below it gets a derived inferred child, as the service graph draws one.
+    is the subsegment named by its ``parent_id`` when that entity is in the trace, else it is
+    the root of a tree. Service identity (name, type, account) is the service graph's node
+    (:func:`xraykit.servicegraph.node_segments`); a call to a downstream that sent no segment
+    of its own gets that derived node as a child, keyed ``<call key>#inferred``.
     """
+    nodes = _servicegraph().node_segments(traces)
+    node_key = nodes["trace_id"] + "/" + nodes["entity_id"]
+    derived_mask = nodes["derived"].to_numpy(dtype=bool)
+    identity = pd.DataFrame(
+        {
+            "service_name": nodes["name"].to_numpy(),
+            "service_type": nodes["type"].to_numpy(),
+            "account_id": nodes["account_id"].to_numpy(),
+        },
+        index=node_key.to_numpy(),
+    )
+    seg_identity = identity.loc[~derived_mask]
+    seg_identity = seg_identity.loc[~seg_identity.index.duplicated()]
+
     seg = traces.segments
     sub = traces.subsegments
     sub = sub.loc[~sub["orphan"] & sub["segment_id"].notna()]
     roots = set(traces.traces["root_segment_id"].dropna())
-
     seg_key = seg["trace_id"] + "/" + seg["segment_id"]
     sub_key = sub["trace_id"] + "/" + sub["subsegment_id"]
     seg_parent = seg["trace_id"] + "/" + seg["parent_id"]
@@ -124,7 +138,6 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
             "parent_key": seg_parent,
             "is_segment": True,
             "name": seg["name"],
-            "namespace": pd.Series(pd.NA, index=seg.index, dtype="str"),
             "inferred": seg["inferred"],
             "start_s": _seconds(seg["start"]),
             "end_s": _seconds(seg["end"]),
@@ -133,9 +146,9 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
             "throttle": seg["throttle"],
             "remote": False,
             "service_key": seg_key,
-            "service_name": seg["name"],
-            "service_type": seg["origin"],
-            "account_id": seg["account_id"],
+            "service_name": seg_key.map(seg_identity["service_name"]).fillna(seg["name"]),
+            "service_type": seg_key.map(seg_identity["service_type"]).fillna(seg["origin"]),
+            "account_id": seg_key.map(seg_identity["account_id"]).fillna(seg["account_id"]),
             "is_root": seg["segment_id"].isin(roots) & seg_parent.isna(),
             "cause_id": seg["cause_id"],
         }
@@ -144,6 +157,7 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
     is_call |= sub["sql_database_type"].notna()
     owner_key = sub["trace_id"] + "/" + sub["segment_id"]
     owner = segments.set_index("key")
+    owner = owner.loc[~owner.index.duplicated()]
     subsegments = pd.DataFrame(
         {
             "trace_id": sub["trace_id"],
@@ -152,7 +166,6 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
             "parent_key": sub["trace_id"] + "/" + sub["parent_id"],
             "is_segment": False,
             "name": sub["name"],
-            "namespace": sub["namespace"],
             "inferred": False,
             "start_s": _seconds(sub["start"]),
             "end_s": _seconds(sub["end"]),
@@ -168,28 +181,20 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
             "cause_id": sub["cause_id"],
         }
     )
-    # a call with no segment of its own below it: the downstream X-Ray would infer
-    called = set(segments["parent_key"].dropna())
-    bare = subsegments.loc[is_call.to_numpy() & ~subsegments["key"].isin(called)]
-    bare_sub = sub.loc[bare.index]
-    kind = np.where(
-        bare_sub["namespace"].to_numpy() == "aws",
-        np.where(bare_sub["table_name"].notna(), "AWS::DynamoDB::Table", "AWS::" + bare["name"]),
-        np.where(
-            bare_sub["sql_url"].notna() | bare_sub["sql_database_type"].notna(),
-            "Database::SQL",
-            "remote",
-        ),
-    )
+    # a call with no segment of its own below it: the downstream node X-Ray would infer
+    derived_keys = node_key.loc[derived_mask]
+    bare = subsegments.loc[subsegments["key"].isin(set(derived_keys))]
+    derived_identity = identity.loc[derived_mask]
+    derived_identity = derived_identity.loc[~derived_identity.index.duplicated()]
     derived = bare.assign(
         key=bare["key"] + "#inferred",
         parent_key=bare["key"],
         is_segment=True,
         inferred=True,
         remote=False,
-        service_type=pd.Series(kind, index=bare.index, dtype="str"),
-        service_name=bare["name"],
-        account_id=bare_sub["aws_account_id"],
+        service_name=bare["key"].map(derived_identity["service_name"]),
+        service_type=bare["key"].map(derived_identity["service_type"]),
+        account_id=bare["key"].map(derived_identity["account_id"]),
         cause_id=pd.Series(pd.NA, index=bare.index, dtype="str"),
     )
     derived["service_key"] = derived["key"]
@@ -749,6 +754,7 @@ def _measurements(traces: TraceSet, level: str, annotation_keys: Sequence[str] =
             calls = nodes
         else:
             calls = sg.edge_calls(traces)
+            calls = calls.loc[calls["edge_type"] != "link"]
             names = _node_names(nodes).set_index("node_id")["name"]
             source = calls["source"].map(names).fillna(calls["source"])
             target = calls["target"].map(names).fillna(calls["target"])

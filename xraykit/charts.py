@@ -1,0 +1,803 @@
+"""Matplotlib views of a TraceSet: what the X-Ray console draws, and what it does not.
+
+Functions follow seaborn's conventions: the data first, everything else keyword-only,
+``ax=None`` draws on the current Axes, the Axes is returned, ``plt.show()`` is never called,
+no rcParams are changed. Durations are seconds on the axes, as in X-Ray.
+
+Three levels of "latency" (``level=``), as in the console:
+
+* ``"trace"`` — the response time the client saw (root segment), one value per trace;
+* ``"service"`` — each service's own segments: how long it says it worked (the node's
+  response time distribution on the service map);
+* ``"edge"`` — the callers' subsegments: the round trip the caller waited for, network and
+  queueing included (the edge's distribution). An edge can be slower than its target node.
+
+Status colours follow the console: ok green, error (4xx) orange, throttle (429) purple,
+fault (5xx) red.
+
+Examples
+--------
+>>> import matplotlib
+>>> matplotlib.use("Agg")
+>>> import xraykit
+>>> from xraykit.charts import plot_latency_histogram
+>>> ax = plot_latency_histogram(xraykit.load_sample("shop"))
+>>> ax.get_xlabel()
+'response time (s)'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from xraykit import analysis
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from xraykit.traceset import TraceSet
+
+__all__ = [
+    "STATUS_COLORS",
+    "plot_compare",
+    "plot_latency_heatmap",
+    "plot_latency_histogram",
+    "plot_latency_percentiles",
+    "plot_scatter",
+    "plot_sla",
+    "plot_status_over_time",
+    "plot_timeline",
+]
+
+#: Console-like colours per status, worst last.
+STATUS_COLORS = {"ok": "#4c9f4c", "error": "#f0a030", "throttle": "#8a63c5", "fault": "#d62728"}
+_STATUSES = tuple(STATUS_COLORS)
+_LINESTYLES = ("-", "--", ":", "-.")
+_XLABELS = {
+    "trace": "response time (s)",
+    "service": "service's own time per request (s)",
+    "edge": "call duration seen by the caller (s)",
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers
+
+
+def _axes(ax: Axes | None) -> Axes:
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        ax = plt.gca()
+    return ax
+
+
+def _measure(data: TraceSet | pd.DataFrame, level: str) -> pd.DataFrame:
+    """Per-request rows with ``latency_s, start, status`` flags and the group columns.
+
+    A DataFrame is taken as one of the TraceSet's frames (``traces``, ``segments``,
+    ``subsegments``) or ``node_segments``/``edge_calls`` output: latency from ``latency_s``,
+    ``response_time_s`` or ``duration_s``; flags from ``fault/error/throttle`` or ``has_*``.
+    """
+    if not isinstance(data, pd.DataFrame):
+        return analysis._measurements(data, level)
+    frame = data.copy()
+    for col in ("latency_s", "response_time_s", "duration_s"):
+        if col in frame:
+            frame["latency_s"] = frame[col]
+            break
+    else:
+        raise ValueError(
+            "A DataFrame passed to a chart needs a latency column (`latency_s`, "
+            f"`response_time_s` or `duration_s`), but it has {list(frame.columns)!r}. "
+            "Pass the TraceSet instead, or one of its frames."
+        )
+    for flag in ("error", "fault", "throttle"):
+        if flag not in frame:
+            has = f"has_{flag}"
+            frame[flag] = frame[has] if has in frame else False
+    if "service" not in frame:
+        for col in ("root_service", "name"):
+            if col in frame:
+                frame["service"] = frame[col]
+                break
+    return frame
+
+
+def _status(frame: pd.DataFrame) -> pd.Series:
+    """One status per request, the worst one: fault > throttle > error > ok."""
+    status = np.select(
+        [
+            frame["fault"].to_numpy(dtype=bool),
+            frame["throttle"].to_numpy(dtype=bool),
+            frame["error"].to_numpy(dtype=bool),
+        ],
+        ["fault", "throttle", "error"],
+        default="ok",
+    )
+    return pd.Series(status, index=frame.index)
+
+
+def _group_column(frame: pd.DataFrame, level: str) -> str:
+    return "edge" if level == "edge" else "service"
+
+
+def _group_labels(frame: pd.DataFrame, column: str) -> pd.Series:
+    """Group labels; services sharing a name (Lambda's two nodes) get their type appended."""
+    labels = frame[column].astype("str").fillna("(none)")
+    if column == "service" and "service_type" in frame:
+        types = frame["service_type"].astype("str").fillna("")
+        clash = types.groupby(labels).transform("nunique") > 1
+        labels = labels.where(~clash, labels + " (" + types + ")")
+    return labels
+
+
+def _select(frame: pd.DataFrame, level: str, names: Sequence[str] | str | None) -> pd.DataFrame:
+    if names is None:
+        return frame
+    wanted = [names] if isinstance(names, str) else list(names)
+    column = _group_column(frame, level)
+    keep = frame[column].isin(wanted)
+    if column == "edge":
+        keep |= frame[column].str.split(" → ").str[-1].isin(wanted)
+    if not keep.any():
+        present = sorted(frame[column].dropna().astype(str).unique())[:20]
+        raise ValueError(
+            f"`names` {wanted!r} matched no {column} at level {level!r}; known: {present}."
+        )
+    return frame.loc[keep]
+
+
+def _naive_utc(times: pd.Series) -> np.ndarray:
+    """UTC times without tz for matplotlib's date axis (labelled as UTC)."""
+    return np.asarray(times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy())
+
+
+def _format_s(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "?"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms" if seconds >= 0.001 else f"{seconds * 1000:.2f} ms"
+    return f"{seconds:.2f} s"
+
+
+def _check(name: str, value: object, options: Sequence[object]) -> None:
+    if value not in options:
+        raise ValueError(f"`{name}` must be one of {tuple(options)}, but {value!r} was passed.")
+
+
+# ----------------------------------------------------------------------------------------------
+# latency distribution
+
+
+def plot_latency_histogram(
+    data: TraceSet | pd.DataFrame,
+    *,
+    level: str = "trace",
+    by: str | None = None,
+    names: Sequence[str] | str | None = None,
+    bins: int = 40,
+    percentiles: Sequence[float] = (50, 90, 99),
+    log: bool = False,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw the response time distribution, with percentile markers.
+
+    Parameters
+    ----------
+    data : TraceSet or DataFrame
+        A TraceSet, or one of its frames (any frame with ``response_time_s`` or
+        ``duration_s``).
+    level : {"trace", "service", "edge"}
+        What is measured: the client's response time, each service's own segments, or the
+        callers' subsegments along each edge (see the module docstring).
+    by : str, optional
+        A column to split by, one outlined histogram each (``"service"``, ``"edge"``,
+        ``"status"``, …). Percentile markers are drawn only without ``by``.
+    names : str or list of str, optional
+        Keep only these services (``level="service"``, or entry points at ``"trace"``) or
+        edges (``"caller → callee"``, or the callee's name) at ``level="edge"``.
+    bins : int
+    percentiles : sequence of float
+        Percentiles (0-100) to mark with vertical lines; ``()`` for none.
+    log : bool
+        Log-spaced bins and a log x axis, for long tails.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import xraykit
+    >>> from xraykit.charts import plot_latency_histogram
+    >>> ts = xraykit.load_sample("shop")
+    >>> ax = plot_latency_histogram(ts, level="service", names="shop-api/prod")
+    >>> [line.get_label().split(" ")[0] for line in ax.lines]
+    ['p50', 'p90', 'p99']
+    """
+    _check("level", level, analysis.LEVELS)
+    ax = _axes(ax)
+    frame = _select(_measure(data, level), level, names)
+    values = frame["latency_s"].dropna()
+    positive = values[values > 0]
+    if log and len(positive):
+        edges = np.geomspace(positive.min(), positive.max() * 1.0001, bins + 1)
+    elif len(values):
+        edges = np.linspace(values.min(), values.max() + 1e-9, bins + 1)
+    else:
+        edges = np.linspace(0, 1, bins + 1)
+    if by is None:
+        ax.hist(values, bins=edges, color="#4878a8", alpha=0.85, label=f"{len(values)} requests")
+        for i, p in enumerate(percentiles):
+            v = float(np.percentile(values, p)) if len(values) else np.nan
+            ax.axvline(v, color="#333333", linestyle=_LINESTYLES[i % len(_LINESTYLES)],
+                       linewidth=1.2, label=f"p{p:g} {_format_s(v)}")
+    else:
+        if by == "status" and "status" not in frame:
+            raise ValueError("`by='status'` needs a `status` column (HTTP status) in the data.")
+        frame = frame.assign(_group=_group_labels(frame, by) if by in frame else None)
+        if by not in frame:
+            raise ValueError(
+                f"`by` must be a column of the data, such as {sorted(frame.columns)[:12]}, "
+                f"but {by!r} was passed."
+            )
+        for label, group in frame.groupby("_group", sort=True):
+            ax.hist(group["latency_s"].dropna(), bins=edges, histtype="step", linewidth=1.5,
+                    label=f"{label} ({len(group)})")
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel(_XLABELS[level])
+    ax.set_ylabel("requests")
+    ax.set_title("Response time distribution")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_latency_percentiles(
+    data: TraceSet | pd.DataFrame,
+    *,
+    level: str = "service",
+    freq: str = "1min",
+    percentiles: Sequence[float] = (50, 90, 99),
+    names: Sequence[str] | str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw latency percentiles over time, one colour per service (or edge).
+
+    Parameters
+    ----------
+    data : TraceSet or DataFrame
+    level : {"service", "edge", "trace"}
+        ``"trace"`` groups the client's response times by entry-point service.
+    freq : str
+        The time bin, a pandas frequency (``"1min"``, ``"5min"``, ``"1h"``).
+    percentiles : sequence of float
+        One line style per percentile (solid, dashed, dotted, …).
+    names : str or list of str, optional
+        Keep only these services or edges.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        One line per (group, percentile), labelled ``"<group> p<q>"``.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import xraykit
+    >>> from xraykit.charts import plot_latency_percentiles
+    >>> ts = xraykit.load_sample("shop")
+    >>> ax = plot_latency_percentiles(ts, names="shop-api/prod", freq="10min")
+    >>> [line.get_label() for line in ax.lines]
+    ['shop-api/prod p50', 'shop-api/prod p90', 'shop-api/prod p99']
+    """
+    _check("level", level, analysis.LEVELS)
+    ax = _axes(ax)
+    frame = _select(_measure(data, level), level, names)
+    column = _group_column(frame, level)
+    frame = frame.assign(_group=_group_labels(frame, column), _time=frame["start"].dt.floor(freq))
+    import matplotlib.pyplot as plt
+
+    colors = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
+    for i, (label, group) in enumerate(frame.groupby("_group", sort=True)):
+        by_time = group.groupby("_time")["latency_s"]
+        for j, p in enumerate(percentiles):
+            series = by_time.quantile(p / 100)
+            ax.plot(_naive_utc(series.index.to_series()), series.to_numpy(),
+                    color=colors[i % len(colors)], linestyle=_LINESTYLES[j % len(_LINESTYLES)],
+                    marker="." if len(series) < 3 else None, label=f"{label} p{p:g}")
+    from matplotlib.lines import Line2D
+
+    groups = sorted(frame["_group"].unique())
+    handles = [Line2D([], [], color=colors[i % len(colors)], label=str(g))
+               for i, g in enumerate(groups)]
+    handles += [Line2D([], [], color="#555555", linestyle=_LINESTYLES[j % len(_LINESTYLES)],
+                       label=f"p{p:g}") for j, p in enumerate(percentiles)]
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel(_XLABELS[level])
+    ax.set_title(f"Latency percentiles per {freq}")
+    ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return ax
+
+
+# ----------------------------------------------------------------------------------------------
+# status and scatter
+
+
+def plot_status_over_time(
+    data: TraceSet | pd.DataFrame,
+    *,
+    level: str = "trace",
+    freq: str = "1min",
+    normalize: bool = False,
+    names: Sequence[str] | str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw ok / error / throttle / fault counts (or shares) per time bin, stacked.
+
+    Each request gets its worst status: fault (5xx) over throttle (429) over error (other
+    4xx) over ok.
+
+    Parameters
+    ----------
+    data : TraceSet or DataFrame
+    level : {"trace", "service", "edge"}
+    freq : str
+        The time bin, a pandas frequency.
+    normalize : bool
+        Shares of each bin instead of counts.
+    names : str or list of str, optional
+        Keep only these services or edges.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        One bar container per status, in the order ok, error, throttle, fault.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import xraykit
+    >>> from xraykit.charts import plot_status_over_time
+    >>> ts = xraykit.load_sample("shop")
+    >>> ax = plot_status_over_time(ts, freq="5min")
+    >>> int(sum(bar.get_height() for bar in ax.patches)) == len(ts)
+    True
+    """
+    _check("level", level, analysis.LEVELS)
+    ax = _axes(ax)
+    frame = _select(_measure(data, level), level, names)
+    frame = frame.assign(_status=_status(frame), _time=frame["start"].dt.floor(freq))
+    counts = (
+        frame.groupby(["_time", "_status"]).size().unstack(fill_value=0)
+        .reindex(columns=list(_STATUSES), fill_value=0)
+    )
+    if normalize:
+        counts = counts.div(counts.sum(axis=1), axis=0)
+    width = pd.Timedelta(freq) / pd.Timedelta(days=1) * 0.9
+    x = _naive_utc(counts.index.to_series())
+    bottom = np.zeros(len(counts))
+    for status in _STATUSES:
+        heights = counts[status].to_numpy(dtype="float64")
+        ax.bar(x, heights, width=width, bottom=bottom, align="edge",
+               color=STATUS_COLORS[status], label=status)
+        bottom += heights
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel("share of requests" if normalize else "requests")
+    ax.set_title(f"Status per {freq}")
+    ax.legend(fontsize="small")
+    if len(x):
+        ax.xaxis_date()
+    return ax
+
+
+def plot_scatter(
+    traces: TraceSet | pd.DataFrame,
+    *,
+    by: str = "status",
+    log: bool = False,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw every trace's response time against its start time, errors and faults highlighted.
+
+    Parameters
+    ----------
+    traces : TraceSet or DataFrame
+        A TraceSet or its ``traces`` frame.
+    by : str
+        ``"status"`` colours by the worst status (faults drawn largest, on top); any other
+        column of ``traces`` (``"root_service"``, ``"http_url"``, …) colours by its values.
+    log : bool
+        A log y axis.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        One point collection per colour, labelled with the status or value and its count.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import xraykit
+    >>> from xraykit.charts import plot_scatter
+    >>> ts = xraykit.load_sample("shop")
+    >>> ax = plot_scatter(ts)
+    >>> sum(len(c.get_offsets()) for c in ax.collections) == len(ts)
+    True
+    """
+    ax = _axes(ax)
+    frame = _measure(traces if isinstance(traces, pd.DataFrame) else traces.traces, "trace")
+    if by == "status":
+        frame = frame.assign(_group=_status(frame))
+        groups = [(s, frame.loc[frame["_group"] == s]) for s in _STATUSES]
+        sizes = {"ok": 10, "error": 22, "throttle": 22, "fault": 30}
+        for status, group in groups:
+            if len(group):
+                ax.scatter(_naive_utc(group["start"]), group["latency_s"], s=sizes[status],
+                           color=STATUS_COLORS[status], alpha=0.8 if status != "ok" else 0.5,
+                           label=f"{status} ({len(group)})", zorder=2 + _STATUSES.index(status))
+    else:
+        if by not in frame:
+            raise ValueError(
+                f"`by` must be 'status' or a column of the traces frame such as "
+                f"'root_service' or 'http_url', but {by!r} was passed."
+            )
+        for label, group in frame.groupby(frame[by].astype("str").fillna("(none)"), sort=True):
+            ax.scatter(_naive_utc(group["start"]), group["latency_s"], s=12, alpha=0.7,
+                       label=f"{label} ({len(group)})")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("trace start (UTC)")
+    ax.set_ylabel("response time (s)")
+    ax.set_title("Traces")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_latency_heatmap(
+    data: TraceSet | pd.DataFrame,
+    *,
+    level: str = "trace",
+    freq: str = "1min",
+    bins: int = 30,
+    log: bool = True,
+    names: Sequence[str] | str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw the latency distribution over time: request counts per (time bin, latency bin).
+
+    Parameters
+    ----------
+    data : TraceSet or DataFrame
+    level : {"trace", "service", "edge"}
+    freq : str
+        The time bin, a pandas frequency.
+    bins : int
+        Number of latency bins.
+    log : bool
+        Log-spaced latency bins (the default: latency tails are long).
+    names : str or list of str, optional
+        Keep only these services or edges.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+        Holding one QuadMesh whose array is the counts (time bins × latency bins, transposed).
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import xraykit
+    >>> from xraykit.charts import plot_latency_heatmap
+    >>> ts = xraykit.load_sample("shop")
+    >>> ax = plot_latency_heatmap(ts, freq="5min")
+    >>> int(ax.collections[0].get_array().sum()) == int(ts.traces.response_time_s.gt(0).sum())
+    True
+    """
+    _check("level", level, analysis.LEVELS)
+    ax = _axes(ax)
+    frame = _select(_measure(data, level), level, names)
+    frame = frame.loc[frame["latency_s"].notna() & (frame["latency_s"] > 0 if log else True)]
+    values = frame["latency_s"].to_numpy(dtype="float64")
+    if len(values) == 0:
+        raise ValueError("No latencies to draw: the data has no completed requests.")
+    lo, hi = values.min(), values.max() * 1.0001
+    y_edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi + 1e-9, bins + 1)
+    times = frame["start"].dt.floor(freq)
+    t_edges = pd.date_range(times.min(), times.max() + pd.Timedelta(freq), freq=freq)
+    t_num = (times - t_edges[0]) / pd.Timedelta(freq)
+    counts, _, _ = np.histogram2d(
+        t_num.to_numpy(dtype="float64"), values, bins=[np.arange(len(t_edges)), y_edges]
+    )
+    import matplotlib.dates as mdates
+
+    x_edges = mdates.date2num(t_edges.tz_convert("UTC").tz_localize(None).to_pydatetime())
+    masked = np.ma.masked_equal(counts.T, 0)
+    mesh = ax.pcolormesh(x_edges, y_edges, masked, cmap="viridis", shading="flat")
+    ax.figure.colorbar(mesh, ax=ax, label="requests")
+    if log:
+        ax.set_yscale("log")
+    ax.xaxis_date()
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel(_XLABELS[level])
+    ax.set_title(f"Latency over time (per {freq})")
+    return ax
+
+
+# ----------------------------------------------------------------------------------------------
+# the trace timeline
+
+
+def _tree_order(ent: pd.DataFrame) -> pd.Series:
+    """A sort key giving depth-first order (children by start time), built level by level."""
+    levels = analysis._levels(ent)
+    order = pd.Series("", index=ent.index, dtype="object")
+    for depth in range(int(levels.max()) + 1 if len(levels) else 0):
+        at = ent.loc[levels == depth]
+        rank = at.sort_values(["start_s", "key"]).groupby(
+            at["parent_key"].fillna(""), sort=False).cumcount()
+        parent_order = at["parent_key"].map(pd.Series(order.to_numpy(), index=ent["key"]))
+        order.loc[at.index] = parent_order.fillna("") + rank.reindex(at.index).map("{:06d}/".format)
+    return order
+
+
+def plot_timeline(
+    traces: TraceSet,
+    trace_id: str,
+    *,
+    critical: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw one trace as the console's timeline: a waterfall of segments and subsegments.
+
+    Rows are in tree order (each entity under its parent, children by start time; a segment
+    under the subsegment that called it), indented by depth, coloured by status, labelled with
+    the duration. The critical path (see :func:`xraykit.analysis.critical_path`) is drawn as a
+    black line under the part of each bar that was on it. Entities still in progress are
+    drawn hatched up to the end of the trace.
+
+    Parameters
+    ----------
+    traces : TraceSet
+    trace_id : str
+        A trace in ``traces``.
+    critical : bool
+        Mark the critical path.
+    ax : matplotlib Axes, optional
+        The height is not changed; for a tall trace make the figure taller.
+
+    Returns
+    -------
+    matplotlib Axes
+        One bar per entity (``ax.patches`` in row order, top row first) and, with
+        ``critical``, a LineCollection labelled ``"critical path"``.
+
+    Raises
+    ------
+    KeyError
+        When ``trace_id`` is not in ``traces``.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import xraykit
+    >>> from xraykit.charts import plot_timeline
+    >>> ts = xraykit.load_sample("shop")
+    >>> one = ts.traces.trace_id.iloc[0]
+    >>> ax = plot_timeline(ts, one)
+    >>> len(ax.patches) == int(ts.trace(one).traces[["segment_count", "subsegment_count"]].sum(axis=1).iloc[0])
+    True
+    """
+    if trace_id not in set(traces.traces["trace_id"]):
+        raise KeyError(
+            f"`trace_id` {trace_id!r} is not in this TraceSet of {len(traces)} traces; "
+            "pick one from traces.traces['trace_id']."
+        )
+    ax = _axes(ax)
+    one = traces.select([trace_id])
+    ent = analysis._entities(one)
+    ent = ent.loc[~ent["key"].str.endswith("#inferred")].copy()
+    t0 = float(np.nanmin(ent["start_s"])) if len(ent) else 0.0
+    t_end = float(np.nanmax(ent[["start_s", "end_s"]].to_numpy())) if len(ent) else 0.0
+    ent = ent.assign(_order=_tree_order(ent), _depth=analysis._levels(ent))
+    ent = ent.sort_values("_order", kind="stable").reset_index(drop=True)
+    in_progress = ent["end_s"].isna()
+    left = ent["start_s"] - t0
+    width = ent["end_s"].fillna(t_end) - ent["start_s"]
+    status = _status(ent)
+    rows = np.arange(len(ent))
+    bars = ax.barh(rows, width, left=left, height=0.7,
+                   color=[STATUS_COLORS[s] for s in status], edgecolor="none")
+    for bar, busy in zip(bars, in_progress, strict=True):
+        if busy:
+            bar.set_hatch("//")
+    for row, (x, w, busy) in enumerate(zip(left, width, in_progress, strict=True)):
+        ax.text(x + w, row, " " + ("in progress" if busy else _format_s(w)),
+                va="center", ha="left", fontsize="small")
+    ax.set_yticks(rows)
+    names = [("   " * d) + str(n) for d, n in zip(ent["_depth"], ent["name"], strict=True)]
+    ax.set_yticklabels(names, fontsize="small")
+    # left-aligned labels keep the indentation visible; pad by the longest label
+    ax.tick_params(axis="y", pad=5.2 * max((len(n) for n in names), default=0))
+    for label, is_segment in zip(ax.get_yticklabels(), ent["is_segment"], strict=True):
+        label.set_horizontalalignment("left")
+        if is_segment:
+            label.set_fontweight("bold")
+    if critical and len(ent):
+        path = analysis._critical_frame(one)
+        path = path.assign(key=path["key"].str.replace("#inferred", "", regex=False))
+        row_of = pd.Series(rows, index=ent["key"].to_numpy())
+        path = path.loc[path["key"].isin(row_of.index)]
+        path = path.loc[(path["win_end_s"] - path["win_start_s"]) > 0].drop_duplicates("key")
+        y = path["key"].map(row_of).to_numpy(dtype="float64") + 0.42
+        ax.hlines(y, path["win_start_s"] - t0, path["win_end_s"] - t0, colors="black",
+                  linewidth=2.5, label="critical path")
+    handles = [
+        _legend_patch(STATUS_COLORS[s], s) for s in _STATUSES if (status == s).any()
+    ]
+    if critical and len(ent):
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="black", linewidth=2.5, label="critical path"))
+    ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylim(len(ent) - 0.5, -0.5)
+    ax.set_xlim(0, max(t_end - t0, 1e-6) * 1.18)
+    ax.set_xlabel("time since trace start (s)")
+    ax.set_title(f"Trace {trace_id}")
+    return ax
+
+
+def _legend_patch(color: str, label: str) -> Any:
+    from matplotlib.patches import Patch
+
+    return Patch(color=color, label=label)
+
+
+# ----------------------------------------------------------------------------------------------
+# SLA and comparisons
+
+
+def plot_sla(
+    traces: TraceSet,
+    threshold_s: float,
+    *,
+    by: str = "service",
+    freq: str = "5min",
+    target: float | None = None,
+    names: Sequence[str] | str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw the share of requests within ``threshold_s`` over time, one line per group.
+
+    Parameters
+    ----------
+    traces : TraceSet
+    threshold_s : float
+        The time objective in seconds (see :func:`xraykit.analysis.sla`).
+    by : {"service", "edge", "trace"}
+    freq : str
+        The time bin, a pandas frequency.
+    target : float, optional
+        The objective as a share (``0.99``), drawn as a horizontal line.
+    names : str or list of str, optional
+        Keep only these services or edges.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import xraykit
+    >>> from xraykit.charts import plot_sla
+    >>> ts = xraykit.load_sample("shop")
+    >>> ax = plot_sla(ts, 1.0, by="trace", target=0.95)
+    >>> ax.get_ylim()[1] <= 1.05
+    True
+    """
+    ax = _axes(ax)
+    table = analysis.sla(traces, threshold_s, by=by, freq=freq)  # type: ignore[arg-type]
+    column = "edge" if by == "edge" else "service"
+    table = _select(table, by, names) if names is not None else table
+    table = table.assign(_group=_group_labels(table, column))
+    for label, group in table.groupby("_group", sort=True):
+        ax.plot(_naive_utc(group["time"]), group["share"].to_numpy(), marker=".", label=label)
+    if target is not None:
+        ax.axhline(target, color="#d62728", linestyle="--", linewidth=1,
+                   label=f"target {target:.0%}")
+    ax.set_ylim(max(0.0, float(table["share"].min()) - 0.05) if len(table) else 0, 1.02)
+    from matplotlib.ticker import PercentFormatter
+
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel(f"requests within {_format_s(threshold_s)}")
+    ax.set_title(f"SLA: share within {_format_s(threshold_s)} per {freq}")
+    ax.legend(fontsize="small")
+    return ax
+
+
+_COMPARE_METRICS = ("p50_s", "p90_s", "p99_s", "error_rate", "fault_rate", "throttle_rate")
+
+
+def plot_compare(
+    a: TraceSet,
+    b: TraceSet,
+    *,
+    by: str = "service",
+    metric: str = "p90_s",
+    top: int = 10,
+    labels: tuple[str, str] = ("before", "after"),
+    ax: Axes | None = None,
+) -> Axes:
+    """Draw a metric for the groups that changed most between two TraceSets (a dumbbell plot).
+
+    Groups are ranked as in :func:`xraykit.analysis.compare`, the largest change on top; each
+    row joins the value in ``a`` (hollow marker) to the value in ``b`` (filled).
+
+    Parameters
+    ----------
+    a, b : TraceSet
+        The baseline and the set to compare with it.
+    by : str
+        As in :func:`~xraykit.analysis.compare`.
+    metric : {"p50_s", "p90_s", "p99_s", "error_rate", "fault_rate", "throttle_rate"}
+    top : int
+        How many groups to draw.
+    labels : (str, str)
+        Legend names of ``a`` and ``b``.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import xraykit
+    >>> from xraykit.charts import plot_compare
+    >>> ts = xraykit.load_sample("shop")
+    >>> half = len(ts) // 2
+    >>> ax = plot_compare(ts.select(ts.traces.trace_id[:half]), ts.select(ts.traces.trace_id[half:]), top=3)
+    >>> len(ax.get_yticklabels())
+    3
+    """
+    _check("metric", metric, _COMPARE_METRICS)
+    ax = _axes(ax)
+    table = analysis.compare(a, b, by=by).head(top)
+    key_cols = [c for c in table.columns if not c.startswith(("count_", *_COMPARE_METRICS))
+                and c not in ("driver", "change", "score", "service_type")]
+    names = table[key_cols].astype("str").agg(" ".join, axis=1).to_numpy()
+    y = np.arange(len(table))
+    va, vb = table[f"{metric}_a"].to_numpy(), table[f"{metric}_b"].to_numpy()
+    ax.hlines(y, np.fmin(va, vb), np.fmax(va, vb), color="#999999", linewidth=2, zorder=1)
+    ax.scatter(va, y, s=45, facecolors="white", edgecolors="#4878a8", zorder=2, label=labels[0])
+    ax.scatter(vb, y, s=45, color="#d62728", zorder=3, label=labels[1])
+    ax.set_yticks(y)
+    ax.set_yticklabels(names, fontsize="small")
+    ax.set_ylim(len(table) - 0.5, -0.5)
+    ax.set_xlabel(metric.replace("_s", " (s)").replace("_", " "))
+    ax.set_title(f"Largest changes by {by}")
+    ax.legend(fontsize="small")
+    return ax
