@@ -953,10 +953,10 @@ class _ColdStarts:
     HOURS = 6
     #: name, runtime, memory MB, median init s, median handler s, call, traffic share
     FUNCTIONS = (
-        ("auth-token", "nodejs20.x", 256, 0.19, 0.012, "GetItem:sessions", 0.50),
+        ("auth-token", "nodejs20.x", 256, 0.19, 0.012, "GetItem:sessions", 0.52),
         ("image-resize", "python3.12", 1024, 0.95, 0.42, "PutItem:images", 0.27),
         ("report-builder", "java21", 2048, 3.1, 6.0, "Query:orders", 0.18),
-        ("notify", "python3.12", 128, 0.42, 0.03, "Publish:customer-notifications", 0.05),
+        ("notify", "python3.12", 128, 0.42, 0.03, "Publish:customer-notifications", 0.03),
     )
 
     def __init__(self, seed: int, t0: float) -> None:
@@ -1041,12 +1041,12 @@ def simulate_lambda_cold_starts(*, traces: int = 1200, start: datetime | str | f
 
     ``auth-token`` (Node.js, steady traffic, mostly warm), ``image-resize`` (Python, two
     busy spells that scale out), ``report-builder`` (Java, hourly bursts of parallel
-    invocations that scale out to a dozen or more fresh environments) and ``notify`` (sparse traffic: its idle
-    environments are often reclaimed, so many calls are cold). Each trace is one direct
-    invocation: an ``AWS::Lambda`` segment and an ``AWS::Lambda::Function`` segment with
-    ``Initialization`` (cold starts only), ``Invocation`` and ``Overhead`` subsegments, a
-    handler subsegment annotated ``ColdStart`` (boolean) and ``Service``, and one DynamoDB
-    or SNS call.
+    invocations that scale out to a dozen or more fresh environments) and ``notify``
+    (sparse traffic: its idle environments are often reclaimed, so about a quarter of its
+    calls are cold). Each trace is one direct invocation: an ``AWS::Lambda`` segment and an
+    ``AWS::Lambda::Function`` segment with ``Initialization`` (cold starts only),
+    ``Invocation`` and ``Overhead`` subsegments, a handler subsegment annotated
+    ``ColdStart`` (boolean) and ``Service``, and one DynamoDB or SNS call.
 
     Parameters
     ----------
