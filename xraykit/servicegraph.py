@@ -65,6 +65,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from xraykit.exceptions import TraceParseError
 
@@ -252,6 +254,22 @@ def _conform(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
 def _text(series: pd.Series) -> pd.Series:
     """A string column with missing values as ``""``."""
     return series.astype("str").fillna("")
+
+
+def _key(trace_id: pd.Series, entity_id: pd.Series) -> pd.Series:
+    """One string key per (trace, entity): ids are unique within a trace only."""
+    return trace_id.astype("str") + ":" + entity_id.astype("str")
+
+
+def _isin(values: pd.Series, candidates: pd.Series) -> np.ndarray:
+    """``values.isin(candidates)`` for string columns, done by Arrow (missing → False).
+
+    pandas' ``isin`` on Arrow strings walks the candidates in Python; this does not.
+    """
+    found = pc.is_in(
+        pa.array(values.astype("str")), value_set=pa.array(candidates.astype("str").dropna())
+    )
+    return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _node_id(name: pd.Series, type_: pd.Series, account: pd.Series) -> pd.Series:
@@ -470,21 +488,17 @@ def _occurrences(traces: TraceSet) -> _Occurrences:
     called = pd.Index(via_sub["index"]).union(pd.Index(via_seg["index"]))
 
     # ---- links (SQS -> consumer): parsed only from documents that carry them
-    links = _links(traces, node_of_segment, subs, segs)
+    links = _links(traces, node_of_segment, calls, segs, subs)
     linked = pd.Index(links["index"]) if len(links) else pd.Index([])
     root = ~inferred & ~segs.index.isin(called) & ~segs.index.isin(linked)
     seg_nodes["root"] = root
 
     # ---- derived inferred nodes: call subsegments with no segment of their own
-    claimed = pd.Index(
-        pd.MultiIndex.from_frame(segs.loc[has_parent, ["trace_id", "parent_id"]].astype(str))
-    )
-    call_keys = pd.MultiIndex.from_frame(calls[["trace_id", "subsegment_id"]].astype(str))
-    parent_is_call = pd.MultiIndex.from_frame(
-        calls[["trace_id", "parent_id"]].astype(str)
-    ).isin(call_keys)
+    claimed = _key(segs.loc[has_parent, "trace_id"], segs.loc[has_parent, "parent_id"])
+    call_keys = _key(calls["trace_id"], calls["subsegment_id"])
+    parent_is_call = _isin(_key(calls["trace_id"], calls["parent_id"]), call_keys)
     free = (
-        ~call_keys.isin(claimed)
+        ~_isin(call_keys, claimed)
         & ~parent_is_call
         & ~calls["orphan"].astype(bool).to_numpy()
         & calls["segment_id"].notna().to_numpy()
@@ -611,21 +625,25 @@ def _occurrences(traces: TraceSet) -> _Occurrences:
 
 
 def _links(
-    traces: TraceSet, node_of_segment: pd.DataFrame, subs: pd.DataFrame, segs: pd.DataFrame
+    traces: TraceSet, node_of_segment: pd.DataFrame, calls: pd.DataFrame, segs: pd.DataFrame,
+    subs: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per resolvable trace link: ``index`` (of the linked segment), ``source``.
 
-    Only documents whose text contains ``"links"`` are parsed, so the cost is proportional
-    to the number of linked segments.
+    A linked segment has no ``parent_id`` (it starts its own trace), so only the documents
+    of such segments are searched for ``"links"``, and only those that have it are parsed.
     """
     columns = ["index", "source", "link_trace_id", "event_age_s"]
     docs = getattr(traces, "_documents", None)
     if docs is None or docs.empty:
         return pd.DataFrame(columns=columns)
+    starts = segs.loc[segs["parent_id"].isna() & ~segs["inferred"].astype(bool), "segment_id"]
+    docs = docs[_isin(docs["entity_id"], starts)]
     candidates = docs[docs["document"].str.contains('"links"', regex=False, na=False)]
     if candidates.empty:
         return pd.DataFrame(columns=columns)
     rows: list[tuple[str, str, str, str]] = []
+    # a loop over the documents that carry links (one per linked consumer invocation)
     for trace_id, entity_id, text in zip(
         candidates["trace_id"], candidates["entity_id"], candidates["document"], strict=True
     ):
@@ -633,47 +651,45 @@ def _links(
             doc = orjson.loads(text)
         except orjson.JSONDecodeError:
             continue
-        for link in doc.get("links") or []:
+        for link in doc.get("links") or [] if isinstance(doc, dict) else []:
             if isinstance(link, dict) and link.get("id"):
-                rows.append((trace_id, entity_id, str(link.get("trace_id") or trace_id), str(link["id"])))
+                rows.append(
+                    (trace_id, entity_id, str(link.get("trace_id") or trace_id), str(link["id"]))
+                )
     if not rows:
         return pd.DataFrame(columns=columns)
-    found = pd.DataFrame(rows, columns=["trace_id", "segment_id", "link_trace_id", "link_id"], dtype="str")
-    found = found.drop_duplicates()
+    found = pd.DataFrame(
+        rows, columns=["trace_id", "segment_id", "link_trace_id", "link_id"], dtype="str"
+    ).drop_duplicates()
     seg_index = segs[["trace_id", "segment_id", "start"]].reset_index()
     found = found.merge(seg_index, on=["trace_id", "segment_id"], how="inner", sort=False)
+    ids = found["link_id"].drop_duplicates()
 
     # What node does the linked entity stand for? A segment: its node. A subsegment: the
     # segment whose parent_id it is (inferred or real), else the node derived from it.
-    target_nodes = node_of_segment.rename(
+    target_nodes = node_of_segment[_isin(node_of_segment["entity_id"], ids)].rename(
         columns={"trace_id": "link_trace_id", "entity_id": "link_id", "node_id": "source"}
     )
     by_parent = (
-        segs.loc[segs["parent_id"].notna(), ["trace_id", "parent_id"]]
+        segs.loc[_isin(segs["parent_id"], ids), ["trace_id", "parent_id"]]
         .join(node_of_segment["node_id"])
         .rename(columns={"trace_id": "link_trace_id", "parent_id": "link_id", "node_id": "source"})
-        .drop_duplicates(["link_trace_id", "link_id"])
     )
-    calls = subs.loc[_is_call(subs), _CALL_COLUMNS].merge(
-        segs[["trace_id", "segment_id", "account_id"]].rename(
-            columns={"account_id": "owner_account_id"}
-        ),
-        on=["trace_id", "segment_id"],
-        how="left",
-        sort=False,
-    )
-    ident = _downstream_identity(calls)
+    linked_calls = calls[_isin(calls["subsegment_id"], ids)]
+    ident = _downstream_identity(linked_calls)
     by_call = pd.DataFrame(
         {
-            "link_trace_id": calls["trace_id"],
-            "link_id": calls["subsegment_id"],
+            "link_trace_id": linked_calls["trace_id"],
+            "link_id": linked_calls["subsegment_id"],
             "source": _node_id(ident["name"], ident["type"], ident["account_id"]),
         }
     )
+    seg_ends = segs.loc[_isin(segs["segment_id"], ids), ["trace_id", "segment_id", "end"]]
+    sub_ends = subs.loc[_isin(subs["subsegment_id"], ids), ["trace_id", "subsegment_id", "end"]]
     ends = pd.concat(
         [
-            segs[["trace_id", "segment_id", "end"]].rename(columns={"segment_id": "id"}),
-            subs[["trace_id", "subsegment_id", "end"]].rename(columns={"subsegment_id": "id"}),
+            seg_ends.rename(columns={"segment_id": "id"}),
+            sub_ends.rename(columns={"subsegment_id": "id"}),
         ],
         ignore_index=True,
     ).rename(columns={"trace_id": "link_trace_id", "id": "link_id", "end": "link_end"})
@@ -681,7 +697,12 @@ def _links(
         ["link_trace_id", "link_id"], keep="first"
     )
     found = found.merge(resolved, on=["link_trace_id", "link_id"], how="inner", sort=False)
-    found = found.merge(ends, on=["link_trace_id", "link_id"], how="left", sort=False)
+    found = found.merge(
+        ends.drop_duplicates(["link_trace_id", "link_id"]),
+        on=["link_trace_id", "link_id"],
+        how="left",
+        sort=False,
+    )
     found["event_age_s"] = (found["start"] - found["link_end"]).dt.total_seconds()
     return found[columns].drop_duplicates(["index", "source"])
 
@@ -1083,7 +1104,11 @@ def _response_stats(summary: Mapping[str, Any] | None, histogram: Any, where: st
     error = int(errors.get("TotalCount") or 0)
     fault = int(faults.get("TotalCount") or 0)
     total = int(summary.get("TotalCount") or (ok + error + fault))
-    total_rt = float(summary.get("TotalResponseTime") or 0.0)
+    total_rt = (
+        float(summary["TotalResponseTime"])
+        if summary.get("TotalResponseTime") is not None
+        else math.nan
+    )
     hist = _histogram_entries(histogram, where)
     return {
         "ok_count": ok,
@@ -1258,8 +1283,10 @@ def _merge_rules(frame: pd.DataFrame) -> dict[str, Any]:
     for col in frame.columns:
         if col in ("node_id", "source", "target", "edge_type"):
             continue
-        if col.endswith("_count") or col == "total_response_time_s":
+        if col.endswith("_count"):
             rules[col] = "sum"
+        elif col == "total_response_time_s":
+            rules[col] = lambda s: s.sum(min_count=1)
         elif col == "start":
             rules[col] = "min"
         elif col == "end":

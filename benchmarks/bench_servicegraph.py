@@ -1,0 +1,71 @@
+"""Benchmark: computing the service graph versus loading the same traces.
+
+Target (DESIGN.md): ``xraykit.service_graph`` takes at most 0.3× the time of
+``xraykit.load_file`` on the same generated data. Both are measured in this one run, so a
+slow or busy machine changes both alike; the printed ratio is what matters.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_servicegraph.py            # 50,000 traces
+    .venv/bin/python benchmarks/bench_servicegraph.py --small    # about 2,000 (CI)
+    .venv/bin/python benchmarks/bench_servicegraph.py --traces 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import xraykit  # noqa: E402  (after the path set-up above)
+from xraykit.servicegraph import edge_calls, node_segments  # noqa: E402
+
+TARGET = 0.3
+
+
+def _best_of(runs: int, func: Callable[[], Any]) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--traces", type=int, default=50_000, help="number of traces")
+    parser.add_argument("--small", action="store_true", help="about 2,000 traces (for CI)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    n = 2_000 if args.small else args.traces
+
+    from common import benchmark_file, time_load
+
+    path = benchmark_file(n, seed=args.seed)
+    load_s, traces = time_load(path)
+    runs = 3 if n <= 10_000 else 2
+    graph_s = _best_of(runs, lambda: xraykit.service_graph(traces))
+    rows_s = _best_of(runs, lambda: (node_segments(traces), edge_calls(traces)))
+    graph = xraykit.service_graph(traces)
+
+    ratio = graph_s / load_s
+    print(f"data: {path.name}: {len(traces):,} traces, {len(traces.segments):,} segments, "
+          f"{len(traces.subsegments):,} subsegments -> {len(graph.nodes)} nodes, "
+          f"{len(graph.edges)} edges")
+    print(f"load_file:            {load_s:8.3f} s")
+    print(f"node_segments+edges:  {rows_s:8.3f} s  ({rows_s / load_s:.3f}x load)")
+    print(f"service_graph:        {graph_s:8.3f} s")
+    verdict = "OK" if ratio <= TARGET else "ABOVE TARGET"
+    print(f"ratio service_graph / load: {ratio:.3f} (target <= {TARGET}) {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
