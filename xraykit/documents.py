@@ -50,7 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xraykit.exceptions import TraceParseError
-from xraykit.schema import SCHEMAS, conform, empty_frame
+from xraykit.schema import SCHEMAS, conform, empty_frame, isin
 
 __all__ = [
     "DAEMON_HEADER",
@@ -117,112 +117,90 @@ def _entity_error(d: Any) -> str | None:
     return None
 
 
+def _valid_trace_id(tid: Any) -> bool:
+    return type(tid) is str and TRACE_ID.match(tid) is not None
+
+
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Builder:
-    """One pass over documents, building Arrow chunks of segment and subsegment rows."""
+    """One pass over documents: a row tuple per entity, flushed to Arrow in chunks.
+
+    Each entity's fields are read right after its JSON was parsed, while the dict is still
+    in the CPU cache; reading the same dicts column by column later is several times slower.
+    """
 
     def __init__(self, problems: _Problems) -> None:
         self.problems = problems
         self.seq = 0
-        # current chunk: the entity dicts and their context, flushed to Arrow every CHUNK
-        self.seg: list[dict[str, Any]] = []
-        self.seg_ctx: list[tuple[str, int]] = []  # (trace_id, seq)
-        self.sub: list[dict[str, Any]] = []
-        # (trace_id, segment_id, parent_id, depth, anchor, streamed, seq)
-        self.sub_ctx: list[tuple[str, str | None, str, int, str | None, bool, int]] = []
+        self.seg_rows: list[tuple[Any, ...]] = []
+        self.sub_rows: list[tuple[Any, ...]] = []
+        self.doc_rows: list[tuple[Any, ...]] = []
         self.seg_tables: list[pa.Table] = []
         self.sub_tables: list[pa.Table] = []
-        self.doc_rows: tuple[list[str], list[str], list[bool], list[str | None], list[int]] = (
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
         self.doc_tables: list[pa.Table] = []
-        self.ann: tuple[list[str], list[str], list[str], list[Any], list[str], list[int]] = (
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
-        self.meta: tuple[list[str], list[str], list[str], list[Any], list[Any], list[int]] = (
-            [],
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
+        self.ann: list[tuple[Any, ...]] = []
+        self.meta: list[tuple[Any, ...]] = []
         self.exc: list[tuple[Any, ...]] = []
-        self.limit_exceeded: set[str] = set()
+        self.last_trace_id: str | None = None  # documents of one trace come together
 
     # -- input ---------------------------------------------------------------------------
 
     def add_document(self, doc: Any, location: str, text: str | bytes | None = None) -> None:
         """Add one top-level document (segment, or subsegment sent on its own)."""
-        err = _entity_error(doc)
-        if err is None:
-            tid = doc.get("trace_id")
-            if type(tid) is not str or TRACE_ID.match(tid) is None:
-                err = (
-                    f"entity {doc['id']}: 'trace_id' must look like 1-5759e988-bd862e3fe1be46a994272793 "
-                    f"(version, 8 hex digits of epoch seconds, 24 hex digits), got {_short(tid)}"
-                )
-        if err is not None:
+        if type(doc) is not dict:
+            self.problems.add(location, _entity_error(doc) or "not a document")
+            return
+        tid = doc.get("trace_id")
+        streamed = doc.get("type") == "subsegment"
+        seq = self.seq
+        if streamed:
+            parent = doc.get("parent_id")
+            row = _sub_row(doc, tid, None, parent, 1, doc.get("id"), True, seq)
+        else:
+            row = _seg_row(doc, tid, seq)
+        if row is None or (tid != self.last_trace_id and not _valid_trace_id(tid)):
+            err = _entity_error(doc) or (
+                f"entity {doc['id']}: 'trace_id' must look like 1-5759e988-bd862e3fe1be46a994272793 "
+                f"(version, 8 hex digits of epoch seconds, 24 hex digits), got {_short(tid)}"
+            )
             self.problems.add(location, err)
             return
         eid = doc["id"]
-        self._check_end(doc, location)
-        streamed = doc.get("type") == "subsegment"
-        seq = self.seq
-        self.seq += 1
-        if streamed:
-            parent = doc.get("parent_id")
-            if type(parent) is not str or not parent:
-                self.problems.add(
-                    location,
-                    f"subsegment {eid} was sent on its own (type 'subsegment') but has no "
-                    f"'parent_id' naming its segment or subsegment, got {_short(parent)}",
-                )
-                self.seq -= 1
-                return
-            self.sub.append(doc)
-            self.sub_ctx.append((tid, None, parent, 1, eid, True, seq))
-            segment_id: str | None = None
-        else:
-            self.seg.append(doc)
-            self.seg_ctx.append((tid, seq))
-            segment_id = eid
-        self._extras(doc, tid, eid, seq, location)
+        if streamed and (type(parent) is not str or not parent):
+            self.problems.add(
+                location,
+                f"subsegment {eid} was sent on its own (type 'subsegment') but has no "
+                f"'parent_id' naming its segment or subsegment, got {_short(parent)}",
+            )
+            return
+        self.seq = seq + 1
+        self.last_trace_id = tid
+        (self.sub_rows if streamed else self.seg_rows).append(row)
+        if doc.get("end_time") is None:
+            self._check_end(doc, location)
+        if doc.get("annotations") or doc.get("metadata") or doc.get("cause"):
+            self._extras(doc, tid, eid, seq, location)
         if text is None:
             text = _dumps(doc)
         elif type(text) is bytes:
             text = text.decode()
-        rows = self.doc_rows
-        rows[0].append(tid)
-        rows[1].append(eid)
-        rows[2].append(doc.get("in_progress") is True)
-        rows[3].append(text)  # type: ignore[arg-type]
-        rows[4].append(seq)
+        self.doc_rows.append((tid, eid, row[9] if streamed else row[8], text, seq))
         subs = doc.get("subsegments")
         if subs:
             self._walk(
                 subs,
                 tid,
-                segment_id,
+                None if streamed else eid,
                 eid,
                 1 if streamed else 0,
                 eid if streamed else None,
                 location,
             )
-        if len(self.seg) + len(self.sub) >= CHUNK:
+        if len(self.seg_rows) + len(self.sub_rows) >= CHUNK:
             self.flush()
 
     def _walk(
@@ -236,37 +214,36 @@ class _Builder:
         location: str,
     ) -> None:
         stack = [(subs, parent, parent_depth + 1)]
-        sub, ctx, streamed = self.sub, self.sub_ctx, False
+        append, sub_row, seq = self.sub_rows.append, _sub_row, self.seq
         while stack:
             items, pid, depth = stack.pop()
             if type(items) is not list:
                 self.problems.add(
-                    location,
-                    f"entity {pid}: 'subsegments' must be a list, got {type(items).__name__}",
+                    location, f"entity {pid}: 'subsegments' must be a list, got {_short(items)}"
                 )
                 continue
             for child in items:
-                err = _entity_error(child)
-                if err is not None:
+                row = sub_row(child, tid, segment_id, pid, depth, anchor, False, seq)
+                if row is None:
                     # keep its valid children: they move up to the nearest valid ancestor
-                    self.problems.add(location, f"subsegment under {pid}: {err}")
+                    self.problems.add(location, f"subsegment under {pid}: {_entity_error(child)}")
                     if type(child) is dict and child.get("subsegments"):
                         stack.append((child["subsegments"], pid, depth))
                     continue
-                cid = child["id"]
-                self._check_end(child, location)
-                seq = self.seq
-                self.seq += 1
-                sub.append(child)
-                ctx.append((tid, segment_id, pid, depth, anchor, streamed, seq))
-                if child.get("annotations") or child.get("metadata") or child.get("cause"):
-                    self._extras(child, tid, cid, seq, location)
-                grandchildren = child.get("subsegments")
+                append(row)
+                get = child.get
+                if row[8] is None:
+                    self._check_end(child, location)
+                if get("annotations") or get("metadata") or get("cause"):
+                    self._extras(child, tid, row[2], seq, location)
+                seq += 1
+                grandchildren = get("subsegments")
                 if grandchildren:
-                    stack.append((grandchildren, cid, depth + 1))
+                    stack.append((grandchildren, row[2], depth + 1))
+        self.seq = seq
 
     def _check_end(self, d: dict[str, Any], location: str) -> None:
-        if d.get("end_time") is None and d.get("in_progress") is not True:
+        if d.get("in_progress") is not True:
             self.problems.add(
                 location,
                 f"entity {d['id']}: has neither 'end_time' nor 'in_progress': true; "
@@ -275,118 +252,91 @@ class _Builder:
 
     def _extras(self, d: dict[str, Any], tid: str, eid: str, seq: int, location: str) -> None:
         """Collect annotations, metadata and exceptions of one entity."""
+        problems = self.problems
         ann = d.get("annotations")
         if ann:
             if type(ann) is not dict:
-                self.problems.add(
+                problems.add(
                     location, f"entity {eid}: 'annotations' must be an object, got {_short(ann)}"
                 )
             else:
-                a = self.ann
                 for key, value in ann.items():
-                    t = type(value)
-                    if t is bool:
-                        kind = "boolean"
-                    elif t is int or t is float:
-                        kind = "number"
-                    elif t is str:
-                        kind = "string"
-                    else:
-                        self.problems.add(
+                    kind = _ANNOTATION_TYPES.get(type(value))
+                    if kind is None:
+                        problems.add(
                             location,
                             f"entity {eid}: annotation {key!r} must be a string, number or "
                             f"boolean, got {_short(value)}; use metadata for structured values",
                         )
                         continue
-                    a[0].append(tid)
-                    a[1].append(eid)
-                    a[2].append(key)
-                    a[3].append(value)
-                    a[4].append(kind)
-                    a[5].append(seq)
+                    self.ann.append((tid, eid, key, value, kind, seq))
         meta = d.get("metadata")
         if meta:
             if type(meta) is not dict:
-                self.problems.add(
+                problems.add(
                     location, f"entity {eid}: 'metadata' must be an object, got {_short(meta)}"
                 )
             else:
-                m = self.meta
                 for namespace, entries in meta.items():
-                    items = entries.items() if type(entries) is dict else [(None, entries)]
-                    for key, value in items:
-                        m[0].append(tid)
-                        m[1].append(eid)
-                        m[2].append(namespace)
-                        m[3].append(key)
-                        m[4].append(value)
-                        m[5].append(seq)
+                    if type(entries) is dict:
+                        for key, value in entries.items():
+                            self.meta.append((tid, eid, namespace, key, value, seq))
+                    else:
+                        self.meta.append((tid, eid, namespace, None, entries, seq))
         cause = d.get("cause")
-        if cause:
-            if type(cause) is str:
-                pass  # an exception id recorded elsewhere; kept in the cause_id column
-            elif type(cause) is dict:
-                excs = cause.get("exceptions") or []
-                if type(excs) is not list:
-                    self.problems.add(location, f"entity {eid}: 'cause.exceptions' must be a list")
-                    return
-                for e in excs:
-                    if type(e) is not dict:
-                        self.problems.add(
-                            location,
-                            f"entity {eid}: an exception must be an object, got {_short(e)}",
-                        )
-                        continue
-                    stack = e.get("stack")
-                    stack = stack if type(stack) is list else []
-                    top = stack[0] if stack and type(stack[0]) is dict else None
-                    self.exc.append(
-                        (
-                            tid,
-                            eid,
-                            _str_or_none(e.get("id")),
-                            _str_or_none(e.get("type")),
-                            _str_or_none(e.get("message")),
-                            e.get("remote") is True,
-                            _str_or_none(e.get("cause")),
-                            _int_or_none(e.get("truncated")),
-                            _int_or_none(e.get("skipped")),
-                            len(stack),
-                            None
-                            if top is None
-                            else f"{top.get('path', '?')}:{top.get('line', '?')} {top.get('label', '')}".rstrip(),
-                            seq,
-                        )
-                    )
-            else:
-                self.problems.add(
+        if cause and type(cause) is not str:
+            if type(cause) is not dict:
+                problems.add(
                     location,
                     f"entity {eid}: 'cause' must be an object or an exception id string, got {_short(cause)}",
+                )
+                return
+            excs = cause.get("exceptions") or []
+            if type(excs) is not list:
+                problems.add(
+                    location, f"entity {eid}: 'cause.exceptions' must be a list, got {_short(excs)}"
+                )
+                return
+            for e in excs:
+                if type(e) is not dict:
+                    problems.add(
+                        location, f"entity {eid}: an exception must be an object, got {_short(e)}"
+                    )
+                    continue
+                stack = e.get("stack")
+                stack = stack if type(stack) is list else []
+                top = stack[0] if stack and type(stack[0]) is dict else None
+                self.exc.append(
+                    (
+                        tid,
+                        eid,
+                        _str_or_none(e.get("id")),
+                        _str_or_none(e.get("type")),
+                        _str_or_none(e.get("message")),
+                        e.get("remote") is True,
+                        _str_or_none(e.get("cause")),
+                        _int_or_none(e.get("truncated")),
+                        _int_or_none(e.get("skipped")),
+                        len(stack),
+                        None
+                        if top is None
+                        else f"{top.get('path', '?')}:{top.get('line', '?')} {top.get('label', '')}".rstrip(),
+                        seq,
+                    )
                 )
 
     # -- chunks ----------------------------------------------------------------------------
 
     def flush(self) -> None:
-        if self.seg:
-            self.seg_tables.append(_segment_table(self.seg, self.seg_ctx, self.problems))
-            self.seg, self.seg_ctx = [], []
-        if self.sub:
-            self.sub_tables.append(_subsegment_table(self.sub, self.sub_ctx, self.problems))
-            self.sub, self.sub_ctx = [], []
-        rows = self.doc_rows
-        if rows[0]:
-            self.doc_tables.append(
-                pa.table(
-                    {
-                        "trace_id": pa.array(rows[0], pa.string()),
-                        "entity_id": pa.array(rows[1], pa.string()),
-                        "in_progress": pa.array(rows[2], pa.bool_()),
-                        "document": pa.array(rows[3], pa.large_string()),
-                        "_seq": pa.array(rows[4], pa.int64()),
-                    }
-                )
-            )
-            self.doc_rows = ([], [], [], [], [])
+        if self.seg_rows:
+            self.seg_tables.append(_table(self.seg_rows, _SEG_ARROW, self.problems))
+            self.seg_rows = []
+        if self.sub_rows:
+            self.sub_tables.append(_table(self.sub_rows, _SUB_ARROW, self.problems))
+            self.sub_rows = []
+        if self.doc_rows:
+            self.doc_tables.append(_table(self.doc_rows, _DOC_ARROW, self.problems))
+            self.doc_rows = []
 
     # -- output ----------------------------------------------------------------------------
 
@@ -395,33 +345,29 @@ class _Builder:
         seg = _to_pandas(self.seg_tables, _SEG_ARROW)
         sub = _to_pandas(self.sub_tables, _SUB_ARROW)
         docs = _to_pandas(self.doc_tables, _DOC_ARROW)
-        a = self.ann
-        ann = pd.DataFrame(
-            {
-                "trace_id": pd.array(a[0], dtype="str"),
-                "entity_id": pd.array(a[1], dtype="str"),
-                "key": pd.array(a[2], dtype="str"),
-                "value": pd.array(a[3], dtype=object),
-                "value_type": pd.array(a[4], dtype="str"),
-                "_seq": np.asarray(a[5], dtype=np.int64),
-            }
-        )
-        m = self.meta
-        meta = pd.DataFrame(
-            {
-                "trace_id": pd.array(m[0], dtype="str"),
-                "entity_id": pd.array(m[1], dtype="str"),
-                "namespace": pd.array([_str_or_none(x) for x in m[2]], dtype="str"),
-                "key": pd.array([_str_or_none(x) for x in m[3]], dtype="str"),
-                "value": pd.array(m[4], dtype=object),
-                "_seq": np.asarray(m[5], dtype=np.int64),
-            }
-        )
-        exc_cols = [*SCHEMAS["exceptions"], "_seq"]
-        exc = (
-            pd.DataFrame(self.exc, columns=exc_cols) if self.exc else pd.DataFrame(columns=exc_cols)
-        )
+        ann = _object_frame(self.ann, [*SCHEMAS["annotations"], "_seq"], ("value",))
+        meta = _object_frame(self.meta, [*SCHEMAS["metadata"], "_seq"], ("value",))
+        for col in ("namespace", "key"):
+            meta[col] = meta[col].map(_str_or_none).astype("str")
+        exc = _object_frame(self.exc, [*SCHEMAS["exceptions"], "_seq"], ())
         return _finish(seg, sub, docs, ann, meta, exc, self.problems)
+
+
+_ANNOTATION_TYPES = {str: "string", bool: "boolean", int: "number", float: "number"}
+
+
+def _object_frame(
+    rows: list[tuple[Any, ...]], columns: list[str], objects: tuple[str, ...]
+) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    cols = list(zip(*rows, strict=True))
+    return pd.DataFrame(
+        {
+            c: pd.array(list(v), dtype=object) if c in objects else list(v)
+            for c, v in zip(columns, cols, strict=True)
+        }
+    )
 
 
 def _str_or_none(x: Any) -> str | None:
@@ -442,6 +388,164 @@ def _dumps(doc: Any) -> str | None:
             return json.dumps(doc, default=str)
         except (TypeError, ValueError, RecursionError):
             return None
+
+
+# -- rows -----------------------------------------------------------------------------------
+
+
+def _seg_row(d: Any, tid: Any, seq: int) -> tuple[Any, ...] | None:
+    """The segment columns of one document, or None when it lacks a required field."""
+    if type(d) is not dict:
+        return None
+    g = d.get
+    eid, name, start, end = g("id"), g("name"), g("start_time"), g("end_time")
+    if (
+        type(eid) is not str
+        or not eid
+        or type(name) is not str
+        or type(start) not in _NUMBER
+        or (end is not None and type(end) not in _NUMBER)
+    ):
+        return None
+    req = resp = ec2 = _EMPTY
+    http = g("http")
+    if http and type(http) is dict:
+        req = http.get("request") or _EMPTY
+        resp = http.get("response") or _EMPTY
+        if type(req) is not dict:
+            req = _EMPTY
+        if type(resp) is not dict:
+            resp = _EMPTY
+    aws = g("aws")
+    account = sdk = None
+    if aws and type(aws) is dict:
+        account = aws.get("account_id")
+        ec2 = aws.get("ec2") or _EMPTY
+        if type(ec2) is not dict:
+            ec2 = _EMPTY
+        xray = aws.get("xray")
+        if xray and type(xray) is dict:
+            sdk = " ".join(str(p) for p in (xray.get("sdk"), xray.get("sdk_version")) if p) or None
+    service = g("service")
+    cause = g("cause")
+    return (
+        tid,
+        eid,
+        g("parent_id"),
+        name,
+        g("origin"),
+        g("inferred") is True,
+        start,
+        end,
+        end is None or g("in_progress") is True,
+        req.get("method"),
+        req.get("url"),
+        resp.get("status"),
+        req.get("user_agent"),
+        req.get("client_ip"),
+        g("fault") is True,
+        g("error") is True,
+        g("throttle") is True,
+        g("user"),
+        account,
+        g("resource_arn"),
+        ec2.get("availability_zone"),
+        ec2.get("instance_id"),
+        sdk,
+        service.get("version") if service and type(service) is dict else None,
+        cause if type(cause) is str else None,
+        seq,
+    )
+
+
+_NO_AWS = (None,) * 8
+_NO_SQL = (None,) * 4
+
+
+def _sub_row(
+    d: Any,
+    tid: Any,
+    segment_id: str | None,
+    parent: Any,
+    depth: int,
+    anchor: str | None,
+    streamed: bool,
+    seq: int,
+) -> tuple[Any, ...] | None:
+    """The subsegment columns of one entity, or None when it lacks a required field."""
+    if type(d) is not dict:
+        return None
+    g = d.get
+    eid, name, start, end = g("id"), g("name"), g("start_time"), g("end_time")
+    if (
+        type(eid) is not str
+        or not eid
+        or type(name) is not str
+        or type(start) not in _NUMBER
+        or (end is not None and type(end) not in _NUMBER)
+    ):
+        return None
+    req = resp = _EMPTY
+    http = g("http")
+    if http and type(http) is dict:
+        req = http.get("request") or _EMPTY
+        resp = http.get("response") or _EMPTY
+        if type(req) is not dict:
+            req = _EMPTY
+        if type(resp) is not dict:
+            resp = _EMPTY
+    aws = g("aws")
+    if aws and type(aws) is dict:
+        a = aws.get
+        aws_cols = (
+            a("operation"),
+            a("region"),
+            a("account_id"),
+            a("request_id"),
+            a("table_name"),
+            a("queue_url"),
+            a("function_name"),
+            a("topic_arn"),
+        )
+    else:
+        aws_cols = _NO_AWS
+    sql = g("sql")
+    if sql and type(sql) is dict:
+        s = sql.get
+        sql_cols = (
+            s("url") or s("connection_string"),
+            s("database_type"),
+            s("sanitized_query"),
+            s("user"),
+        )
+    else:
+        sql_cols = _NO_SQL
+    cause = g("cause")
+    return (
+        tid,
+        segment_id,
+        eid,
+        parent,
+        depth,
+        name,
+        g("namespace"),
+        start,
+        end,
+        end is None or g("in_progress") is True,
+        req.get("method"),
+        req.get("url"),
+        resp.get("status"),
+        g("fault") is True,
+        g("error") is True,
+        g("throttle") is True,
+        g("traced") is True or req.get("traced") is True,
+        *aws_cols,
+        *sql_cols,
+        streamed,
+        cause if type(cause) is str else None,
+        anchor,
+        seq,
+    )
 
 
 # -- columns ---------------------------------------------------------------------------------
@@ -506,6 +610,7 @@ _SUB_ARROW = {
     "sql_sanitized_query": pa.string(),
     "sql_user": pa.string(),
     "streamed": pa.bool_(),
+    "cause_id": pa.string(),
     "_anchor": pa.string(),
     "_seq": pa.int64(),
 }
@@ -518,217 +623,68 @@ _DOC_ARROW = {
     "_seq": pa.int64(),
 }
 
+#: where a column's value sat in the document, for messages about wrong types
+_FIELD_NAMES = {
+    "http_method": "http.request.method",
+    "http_url": "http.request.url",
+    "http_status": "http.response.status",
+    "http_user_agent": "http.request.user_agent",
+    "http_client_ip": "http.request.client_ip",
+    "account_id": "aws.account_id",
+    "availability_zone": "aws.ec2.availability_zone",
+    "instance_id": "aws.ec2.instance_id",
+    "service_version": "service.version",
+    "aws_operation": "aws.operation",
+    "aws_region": "aws.region",
+    "aws_account_id": "aws.account_id",
+    "aws_request_id": "aws.request_id",
+    "table_name": "aws.table_name",
+    "queue_url": "aws.queue_url",
+    "function_name": "aws.function_name",
+    "topic_arn": "aws.topic_arn",
+    "sql_url": "sql.url",
+    "sql_database_type": "sql.database_type",
+    "sql_sanitized_query": "sql.sanitized_query",
+    "sql_user": "sql.user",
+}
 
-def _objects(values: list[Any]) -> list[dict[str, Any]]:
-    """Nested objects of a column; anything that is not a dict reads as empty."""
-    return [v if type(v) is dict else _EMPTY for v in values]
+
+def _table(
+    rows: list[tuple[Any, ...]], schema: dict[str, pa.DataType], problems: _Problems
+) -> pa.Table:
+    """Transpose row tuples into an Arrow table; wrong-typed values become null and a problem."""
+    columns = list(zip(*rows, strict=True))
+    id_col = 2 if "subsegment_id" in schema else 1
+    arrays = {}
+    for (name, typ), values in zip(schema.items(), columns, strict=True):
+        try:
+            arrays[name] = pa.array(values, typ)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            arrays[name] = _repair(
+                values, typ, _FIELD_NAMES.get(name, name), columns[id_col], problems
+            )
+    return pa.table(arrays)
 
 
-def _column(
-    values: list[Any], typ: pa.DataType, field: str, ids: list[str], problems: _Problems
-) -> pa.Array:
-    """Convert one column to Arrow; values of the wrong type become null and a problem."""
-    try:
-        return pa.array(values, typ)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        pass
-    ok: list[Any] = []
+def _repair(values: Any, typ: pa.DataType, field: str, ids: Any, problems: _Problems) -> pa.Array:
     want: tuple[type, ...] = (
-        (str,) if pa.types.is_string(typ) else (int,) if pa.types.is_integer(typ) else (float, int)
+        (str,)
+        if pa.types.is_string(typ) or pa.types.is_large_string(typ)
+        else (int,)
+        if pa.types.is_integer(typ)
+        else (float, int)
     )
+    ok: list[Any] = []
     for value, eid in zip(values, ids, strict=True):
         if value is None or (type(value) in want and type(value) is not bool):
             ok.append(value)
         else:
             problems.add(
-                eid, f"entity {eid}: '{field}' should be {typ}, got {_short(value)}; left empty"
+                str(eid),
+                f"entity {eid}: '{field}' should be {typ}, got {_short(value)}; left empty",
             )
             ok.append(None)
     return pa.array(ok, typ)
-
-
-def _flag(values: list[dict[str, Any]], key: str) -> pa.Array:
-    return pa.array([d.get(key) is True for d in values], pa.bool_())
-
-
-def _http_columns(
-    ents: list[dict[str, Any]], ids: list[str], problems: _Problems
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    http = _objects([d.get("http") for d in ents])
-    req = _objects([h.get("request") for h in http])
-    resp = _objects([h.get("response") for h in http])
-    return http, req, resp
-
-
-def _segment_table(
-    ents: list[dict[str, Any]], ctx: list[tuple[str, int]], problems: _Problems
-) -> pa.Table:
-    ids = [d["id"] for d in ents]
-    _, req, resp = _http_columns(ents, ids, problems)
-    aws = _objects([d.get("aws") for d in ents])
-    ec2 = _objects([a.get("ec2") for a in aws])
-    xray = _objects([a.get("xray") for a in aws])
-    service = _objects([d.get("service") for d in ents])
-    sdk = [
-        None if not x else " ".join(str(p) for p in (x.get("sdk"), x.get("sdk_version")) if p)
-        for x in xray
-    ]
-    col = _column
-    cause = [d.get("cause") for d in ents]
-    cols = {
-        "trace_id": pa.array([c[0] for c in ctx], pa.string()),
-        "segment_id": pa.array(ids, pa.string()),
-        "parent_id": col(
-            [d.get("parent_id") for d in ents], pa.string(), "parent_id", ids, problems
-        ),
-        "name": pa.array([d["name"] for d in ents], pa.string()),
-        "origin": col([d.get("origin") for d in ents], pa.string(), "origin", ids, problems),
-        "inferred": _flag(ents, "inferred"),
-        "start": pa.array([d["start_time"] for d in ents], pa.float64()),
-        "end": pa.array([d.get("end_time") for d in ents], pa.float64()),
-        "in_progress": pa.array(
-            [d.get("in_progress") is True or d.get("end_time") is None for d in ents], pa.bool_()
-        ),
-        "http_method": col(
-            [r.get("method") for r in req], pa.string(), "http.request.method", ids, problems
-        ),
-        "http_url": col(
-            [r.get("url") for r in req], pa.string(), "http.request.url", ids, problems
-        ),
-        "http_status": col(
-            [r.get("status") for r in resp], pa.int64(), "http.response.status", ids, problems
-        ),
-        "http_user_agent": col(
-            [r.get("user_agent") for r in req],
-            pa.string(),
-            "http.request.user_agent",
-            ids,
-            problems,
-        ),
-        "http_client_ip": col(
-            [r.get("client_ip") for r in req], pa.string(), "http.request.client_ip", ids, problems
-        ),
-        "fault": _flag(ents, "fault"),
-        "error": _flag(ents, "error"),
-        "throttle": _flag(ents, "throttle"),
-        "user": col([d.get("user") for d in ents], pa.string(), "user", ids, problems),
-        "account_id": col(
-            [a.get("account_id") for a in aws], pa.string(), "aws.account_id", ids, problems
-        ),
-        "resource_arn": col(
-            [d.get("resource_arn") for d in ents], pa.string(), "resource_arn", ids, problems
-        ),
-        "availability_zone": col(
-            [e.get("availability_zone") for e in ec2],
-            pa.string(),
-            "aws.ec2.availability_zone",
-            ids,
-            problems,
-        ),
-        "instance_id": col(
-            [e.get("instance_id") for e in ec2], pa.string(), "aws.ec2.instance_id", ids, problems
-        ),
-        "sdk": pa.array(sdk, pa.string()),
-        "service_version": col(
-            [s.get("version") for s in service], pa.string(), "service.version", ids, problems
-        ),
-        "cause_id": pa.array([c if type(c) is str else None for c in cause], pa.string()),
-        "_seq": pa.array([c[1] for c in ctx], pa.int64()),
-    }
-    return pa.table(cols)
-
-
-def _subsegment_table(
-    ents: list[dict[str, Any]],
-    ctx: list[tuple[str, str | None, str, int, str | None, bool, int]],
-    problems: _Problems,
-) -> pa.Table:
-    ids = [d["id"] for d in ents]
-    _, req, resp = _http_columns(ents, ids, problems)
-    aws = _objects([d.get("aws") for d in ents])
-    sql = _objects([d.get("sql") for d in ents])
-    col = _column
-    cause = [d.get("cause") for d in ents]
-    cols = {
-        "trace_id": pa.array([c[0] for c in ctx], pa.string()),
-        "segment_id": pa.array([c[1] for c in ctx], pa.string()),
-        "subsegment_id": pa.array(ids, pa.string()),
-        "parent_id": pa.array([c[2] for c in ctx], pa.string()),
-        "depth": pa.array([c[3] for c in ctx], pa.int64()),
-        "name": pa.array([d["name"] for d in ents], pa.string()),
-        "namespace": col(
-            [d.get("namespace") for d in ents], pa.string(), "namespace", ids, problems
-        ),
-        "start": pa.array([d["start_time"] for d in ents], pa.float64()),
-        "end": pa.array([d.get("end_time") for d in ents], pa.float64()),
-        "in_progress": pa.array(
-            [d.get("in_progress") is True or d.get("end_time") is None for d in ents], pa.bool_()
-        ),
-        "http_method": col(
-            [r.get("method") for r in req], pa.string(), "http.request.method", ids, problems
-        ),
-        "http_url": col(
-            [r.get("url") for r in req], pa.string(), "http.request.url", ids, problems
-        ),
-        "http_status": col(
-            [r.get("status") for r in resp], pa.int64(), "http.response.status", ids, problems
-        ),
-        "fault": _flag(ents, "fault"),
-        "error": _flag(ents, "error"),
-        "throttle": _flag(ents, "throttle"),
-        "traced": pa.array(
-            [
-                d.get("traced") is True or r.get("traced") is True
-                for d, r in zip(ents, req, strict=True)
-            ],
-            pa.bool_(),
-        ),
-        "aws_operation": col(
-            [a.get("operation") for a in aws], pa.string(), "aws.operation", ids, problems
-        ),
-        "aws_region": col([a.get("region") for a in aws], pa.string(), "aws.region", ids, problems),
-        "aws_account_id": col(
-            [a.get("account_id") for a in aws], pa.string(), "aws.account_id", ids, problems
-        ),
-        "aws_request_id": col(
-            [a.get("request_id") for a in aws], pa.string(), "aws.request_id", ids, problems
-        ),
-        "table_name": col(
-            [a.get("table_name") for a in aws], pa.string(), "aws.table_name", ids, problems
-        ),
-        "queue_url": col(
-            [a.get("queue_url") for a in aws], pa.string(), "aws.queue_url", ids, problems
-        ),
-        "function_name": col(
-            [a.get("function_name") for a in aws], pa.string(), "aws.function_name", ids, problems
-        ),
-        "topic_arn": col(
-            [a.get("topic_arn") for a in aws], pa.string(), "aws.topic_arn", ids, problems
-        ),
-        "sql_url": col(
-            [s.get("url") or s.get("connection_string") for s in sql],
-            pa.string(),
-            "sql.url",
-            ids,
-            problems,
-        ),
-        "sql_database_type": col(
-            [s.get("database_type") for s in sql], pa.string(), "sql.database_type", ids, problems
-        ),
-        "sql_sanitized_query": col(
-            [s.get("sanitized_query") for s in sql],
-            pa.string(),
-            "sql.sanitized_query",
-            ids,
-            problems,
-        ),
-        "sql_user": col([s.get("user") for s in sql], pa.string(), "sql.user", ids, problems),
-        "streamed": pa.array([c[5] for c in ctx], pa.bool_()),
-        "cause_id": pa.array([c if type(c) is str else None for c in cause], pa.string()),
-        "_anchor": pa.array([c[4] for c in ctx], pa.string()),
-        "_seq": pa.array([c[6] for c in ctx], pa.int64()),
-    }
-    return pa.table(cols)
 
 
 def _to_pandas(tables: list[pa.Table], schema: dict[str, pa.DataType]) -> pd.DataFrame:
@@ -867,7 +823,7 @@ def _stitch(seg: pd.DataFrame, sub: pd.DataFrame, problems: _Problems) -> pd.Dat
         ):
             resolved[(tid, anchor)] = (owners[p], int(depths[p]) + 1)
         # newly placed anchors and their subtrees become known parents for the next level
-        new_rows = sub.loc[pending & sub["_anchor"].isin(todo.loc[hit, "anchor"])]
+        new_rows = sub.loc[pending & isin(sub["_anchor"], todo.loc[hit, "anchor"])]
         new = pd.DataFrame(
             {
                 "trace_id": new_rows["trace_id"].to_numpy(),
@@ -919,110 +875,90 @@ def seconds_to_time(seconds: np.ndarray) -> pd.DatetimeIndex:
 
 
 def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
-    """One row per trace with GetTraceSummaries semantics."""
+    """One row per trace with GetTraceSummaries semantics (vectorised over trace codes)."""
     if seg.empty and sub.empty:
         return empty_frame("traces")
-    ids = pd.concat([seg["segment_id"], sub["subsegment_id"]], ignore_index=True)
-    # the root: a real segment whose caller is not in the trace, earliest first
-    has_caller = seg["parent_id"].notna() & seg["parent_id"].isin(ids)
-    seg_order = seg.assign(
-        _rank=np.where(seg["inferred"], 2, np.where(has_caller, 1, 0))
-    ).sort_values(["trace_id", "_rank", "_start_s"], kind="stable")
-    root = seg_order.drop_duplicates("trace_id").set_index("trace_id")
+    codes, trace_ids = pd.factorize(
+        pd.concat([seg["trace_id"], sub["trace_id"]], ignore_index=True)
+    )
+    n = len(trace_ids)
+    seg_code, sub_code = codes[: len(seg)], codes[len(seg) :]
 
-    starts = pd.concat(
-        [seg[["trace_id", "_start_s", "_end_s"]], sub[["trace_id", "_start_s", "_end_s"]]]
+    # span over every entity; throttled when any entity says so or answered 429
+    start = np.concatenate([seg["_start_s"].to_numpy(), sub["_start_s"].to_numpy()])
+    end = np.concatenate([seg["_end_s"].to_numpy(), sub["_end_s"].to_numpy()])
+    first = np.full(n, np.inf)
+    np.minimum.at(first, codes, start)
+    last = np.full(n, -np.inf)
+    np.maximum.at(last, codes, np.nan_to_num(end, nan=-np.inf))
+    last[np.isneginf(last)] = np.nan
+    throttled = np.concatenate(
+        [
+            (seg["throttle"] | seg["http_status"].eq(429).fillna(False)).to_numpy(bool),
+            (sub["throttle"] | sub["http_status"].eq(429).fillna(False)).to_numpy(bool),
+        ]
     )
-    span = starts.groupby("trace_id", sort=False).agg(
-        first=("_start_s", "min"), last=("_end_s", "max")
-    )
-    seg_flags = seg.groupby("trace_id", sort=False).agg(
-        segment_count=("segment_id", "size"),
-        seg_partial=("in_progress", "any"),
-        seg_throttle=("throttle", "any"),
-        seg_429=("http_status", lambda s: bool((s == 429).any())),
-    )
-    sub_flags = (
-        sub.assign(_429=sub["http_status"].eq(429).fillna(False))
-        .groupby("trace_id", sort=False)
-        .agg(
-            subsegment_count=("subsegment_id", "size"),
-            sub_partial=("in_progress", "any"),
-            sub_throttle=("throttle", "any"),
-            sub_429=("_429", "any"),
-        )
-    )
-    services = (
-        seg.drop_duplicates(["trace_id", "name", "origin"]).groupby("trace_id", sort=False).size()
-    )
-    users = (
-        seg_order.loc[seg_order["user"].notna()]
-        .sort_values(["trace_id", "_start_s"])
-        .drop_duplicates("trace_id")
-    )
-    out = span.join(seg_flags, how="left").join(sub_flags, how="left")
-    out = out.join(
-        root[
-            [
-                "segment_id",
-                "name",
-                "origin",
-                "http_method",
-                "http_url",
-                "http_status",
-                "http_client_ip",
-                "http_user_agent",
-                "fault",
-                "error",
-                "user",
-                "_start_s",
-                "_end_s",
-            ]
-        ].rename(columns={"_start_s": "root_start", "_end_s": "root_end", "user": "root_user"}),
-        how="left",
-    )
-    out["any_user"] = users.set_index("trace_id")["user"]
-    out["service_count"] = services
-    for col in ("segment_count", "subsegment_count", "service_count"):
-        out[col] = out[col].fillna(0).astype("int64")
-    flags = {}
-    for col in (
-        "seg_partial",
-        "seg_throttle",
-        "seg_429",
-        "sub_partial",
-        "sub_throttle",
-        "sub_429",
-        "fault",
-        "error",
-    ):
-        flags[col] = out[col].fillna(False).astype(bool)
-    out = out.reset_index().rename(columns={"index": "trace_id"})
+    partial = np.concatenate([seg["in_progress"].to_numpy(bool), sub["in_progress"].to_numpy(bool)])
+    has_throttle = np.bincount(codes, weights=throttled, minlength=n) > 0
+    is_partial = np.bincount(codes, weights=partial, minlength=n) > 0
+    segment_count = np.bincount(seg_code, minlength=n)
+    subsegment_count = np.bincount(sub_code, minlength=n)
+
+    # the root: a real segment whose caller is not in the trace; earliest first
+    ids = pd.concat([seg["segment_id"], sub["subsegment_id"]], ignore_index=True)
+    has_caller = isin(seg["parent_id"], ids)
+    rank = np.where(seg["inferred"].to_numpy(bool), 2, np.where(has_caller, 1, 0))
+    order = np.lexsort((seg["_start_s"].to_numpy(), rank, seg_code))
+    sorted_codes = seg_code[order]
+    is_first = np.ones(len(order), dtype=bool)
+    is_first[1:] = sorted_codes[1:] != sorted_codes[:-1]
+    root_pos = np.full(n, -1)
+    root_pos[sorted_codes[is_first]] = order[is_first]
+    has_root = root_pos >= 0
+    root = seg.iloc[root_pos[has_root]].reset_index(drop=True)
+
+    def at_root(column: str, dtype: str) -> pd.Series:
+        values = pd.Series([None] * n, dtype=dtype)
+        values[has_root] = root[column].to_numpy()
+        return values
+
+    # the user: the root's, else the earliest segment's that has one
+    users = seg["user"].notna().to_numpy(bool)
+    user = at_root("user", "str")
+    if users.any():
+        u_order = np.lexsort((seg["_start_s"].to_numpy()[users], seg_code[users]))
+        u_codes = seg_code[users][u_order]
+        u_first = np.ones(len(u_codes), dtype=bool)
+        u_first[1:] = u_codes[1:] != u_codes[:-1]
+        any_user = pd.Series([None] * n, dtype="str")
+        any_user[u_codes[u_first]] = seg["user"].to_numpy()[users][u_order][u_first]
+        user = user.fillna(any_user)
+    services = seg[["name", "origin"]].assign(_code=seg_code).drop_duplicates()
+    service_count = np.bincount(services["_code"].to_numpy(), minlength=n)
+    root_start, root_end = at_root("_start_s", "float64"), at_root("_end_s", "float64")
     frame = pd.DataFrame(
         {
-            "trace_id": out["trace_id"],
-            "start": seconds_to_time(out["first"].to_numpy()),
-            "end": seconds_to_time(out["last"].to_numpy()),
-            "duration_s": out["last"] - out["first"],
-            "response_time_s": out["root_end"] - out["root_start"],
-            "root_segment_id": out["segment_id"],
-            "root_service": out["name"],
-            "root_origin": out["origin"],
-            "http_method": out["http_method"].str.upper(),
-            "http_url": out["http_url"],
-            "http_status": out["http_status"],
-            "client_ip": out["http_client_ip"],
-            "user_agent": out["http_user_agent"],
-            "has_fault": flags["fault"].to_numpy(),
-            "has_error": flags["error"].to_numpy(),
-            "has_throttle": (
-                flags["seg_throttle"] | flags["seg_429"] | flags["sub_throttle"] | flags["sub_429"]
-            ).to_numpy(),
-            "is_partial": (flags["seg_partial"] | flags["sub_partial"]).to_numpy(),
-            "user": out["root_user"].fillna(out["any_user"]),
-            "segment_count": out["segment_count"],
-            "subsegment_count": out["subsegment_count"],
-            "service_count": out["service_count"],
+            "trace_id": pd.array(trace_ids, dtype="str"),
+            "start": seconds_to_time(first),
+            "end": seconds_to_time(last),
+            "duration_s": last - first,
+            "response_time_s": root_end - root_start,
+            "root_segment_id": at_root("segment_id", "str"),
+            "root_service": at_root("name", "str"),
+            "root_origin": at_root("origin", "str"),
+            "http_method": at_root("http_method", "str").str.upper(),
+            "http_url": at_root("http_url", "str"),
+            "http_status": at_root("http_status", "Int64"),
+            "client_ip": at_root("http_client_ip", "str"),
+            "user_agent": at_root("http_user_agent", "str"),
+            "has_fault": at_root("fault", "boolean").fillna(False).to_numpy(bool),
+            "has_error": at_root("error", "boolean").fillna(False).to_numpy(bool),
+            "has_throttle": has_throttle,
+            "is_partial": is_partial,
+            "user": user,
+            "segment_count": segment_count,
+            "subsegment_count": subsegment_count,
+            "service_count": service_count,
         }
     )
     return frame.sort_values(["start", "trace_id"], kind="stable").reset_index(drop=True)
@@ -1129,21 +1065,22 @@ def _accept_trace(builder: _Builder, trace: Any, location: str) -> None:
             location,
             f"trace {trace.get('Id')} reached X-Ray's size limit (LimitExceeded): some segments are missing",
         )
+    loads, add, decode_error = orjson.loads, builder.add_document, orjson.JSONDecodeError
     for j, segment in enumerate(trace["Segments"]):
-        where = f"{location}.Segments[{j}]"
         doc = segment.get("Document") if type(segment) is dict else None
         if type(doc) is str:
             try:
-                parsed = orjson.loads(doc)
-            except orjson.JSONDecodeError as exc:
-                problems.add(where, f"the Document is not valid JSON: {exc}")
+                parsed = loads(doc)
+            except decode_error as exc:
+                problems.add(f"{location}.Segments[{j}]", f"the Document is not valid JSON: {exc}")
                 continue
-            builder.add_document(parsed, where, doc)
+            add(parsed, location, doc)
         elif type(doc) is dict:
-            builder.add_document(doc, where, None)
+            add(doc, f"{location}.Segments[{j}]", None)
         else:
             problems.add(
-                where, f"expected a segment with a 'Document' JSON string, got {_short(segment)}"
+                f"{location}.Segments[{j}]",
+                f"expected a segment with a 'Document' JSON string, got {_short(segment)}",
             )
 
 
