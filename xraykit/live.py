@@ -605,8 +605,10 @@ def _translate(exc: BaseException, operation: str, params: dict[str, Any]) -> Li
             "xraykit.load_sample('shop') instead."
         )
     if name == "ProfileNotFound":
+        profile = getattr(exc, "kwargs", {}).get("profile")
         return LiveAccessError(
-            f"{exc}. Fix: pass the name of a profile from ~/.aws/config (`aws configure "
+            f"The AWS profile {profile!r} was not found in ~/.aws/config or ~/.aws/credentials. "
+            "Fix: pass the name of a profile from ~/.aws/config (`aws configure "
             "list-profiles` lists them), or create one with `aws configure --profile NAME`."
         )
     if name == "NoRegionError":
@@ -734,11 +736,11 @@ def _connect(
         )
     boto3 = _boto3()
     botocore_exceptions = require("botocore.exceptions", "aws")
+    if session is not None and profile is not None:
+        raise ValueError("Pass either `session` or `profile`, not both.")
     try:
         if session is None:
             session = boto3.Session(profile_name=profile)
-        elif profile is not None:
-            raise ValueError("Pass either `session` or `profile`, not both.")
         credentials = session.get_credentials()
         if credentials is None:
             raise botocore_exceptions.NoCredentialsError()  # type: ignore[attr-defined]
@@ -975,10 +977,11 @@ def summaries_frame(summaries: Iterable[dict[str, Any]]) -> pd.DataFrame:
     ...     "HasFault": True, "Http": {"HttpMethod": "get", "HttpStatus": 503},
     ...     "Annotations": {"tier": [{"AnnotationValue": {"StringValue": "gold"}}]},
     ... }])
-    >>> frame.loc[0, ["http_method", "http_status", "has_fault", "annotation.tier"]].tolist()
-    ['GET', 503, True, 'gold']
+    >>> frame[["http_method", "http_status", "has_fault", "annotation.tier"]]
+      http_method  http_status  has_fault annotation.tier
+    0         GET          503       True            gold
     >>> str(frame.loc[0, "start"])
-    '2024-04-30 14:44:16+00:00'
+    '2024-04-30 14:28:16+00:00'
     """
     rows = [_summary_row(s) for s in summaries]
     frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(_SUMMARY_COLUMNS))
@@ -987,9 +990,8 @@ def summaries_frame(summaries: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for column, dtype in _SUMMARY_COLUMNS.items():
         values = frame[column] if column in frame else pd.Series([None] * n, dtype=object)
         if dtype.startswith("datetime64"):
-            out[column] = pd.to_datetime(
-                pd.to_numeric(values, errors="coerce"), unit="s", utc=True
-            ).astype(dtype)
+            micros = (pd.to_numeric(values, errors="coerce").astype("float64") * 1e6).round()
+            out[column] = pd.to_datetime(micros, unit="us", utc=True).astype(dtype)
         elif dtype in ("float64",):
             out[column] = pd.to_numeric(values, errors="coerce").astype("float64")
         elif dtype in ("int64", "Int64"):
@@ -1034,8 +1036,9 @@ def summary_root_cause_paths(summaries: pd.DataFrame, kind: str) -> pd.DataFrame
     DataFrame
         ``trace_id, cause_index, service_name, service_type, account_id, inferred,
         entity_index, entity_count, entity_name, entity_id, remote, coverage,
-        exception_name, exception_message``; ``entity_id`` is NaN (summaries do not carry
-        entity ids).
+        exception_name, exception_message, service_index, client_impacting``: the entity
+        paths of a cause's services in order, numbered across the whole cause.
+        ``entity_id`` is NaN (summaries do not carry entity ids).
 
     Examples
     --------
@@ -1058,36 +1061,41 @@ def summary_root_cause_paths(summaries: pd.DataFrame, kind: str) -> pd.DataFrame
     present = summaries.loc[summaries[column].notna(), ["trace_id", column]]
     for trace_id, text in zip(present["trace_id"], present[column], strict=True):
         for cause_index, cause in enumerate(json.loads(text)):
-            for service in cause.get("Services") or []:
-                path = service.get("EntityPath") or []
-                for entity_index, entity in enumerate(path):
-                    first = (entity.get("Exceptions") or [{}])[0]
-                    rows.append(
-                        {
-                            "trace_id": trace_id,
-                            "cause_index": cause_index,
-                            "service_name": service.get("Name"),
-                            "service_type": service.get("Type"),
-                            "account_id": service.get("AccountId"),
-                            "inferred": bool(service.get("Inferred", False)),
-                            "entity_index": entity_index,
-                            "entity_count": len(path),
-                            "entity_name": entity.get("Name"),
-                            "entity_id": None,
-                            "remote": bool(entity.get("Remote", False)),
-                            "coverage": entity.get("Coverage"),
-                            "exception_name": first.get("Name"),
-                            "exception_message": first.get("Message"),
-                        }
-                    )
+            entities = [
+                (service_index, service, entity)
+                for service_index, service in enumerate(cause.get("Services") or [])
+                for entity in service.get("EntityPath") or []
+            ]
+            for entity_index, (service_index, service, entity) in enumerate(entities):
+                first = (entity.get("Exceptions") or [{}])[0]
+                rows.append(
+                    {
+                        "trace_id": trace_id,
+                        "cause_index": cause_index,
+                        "service_name": service.get("Name"),
+                        "service_type": service.get("Type"),
+                        "account_id": service.get("AccountId"),
+                        "inferred": bool(service.get("Inferred", False)),
+                        "entity_index": entity_index,
+                        "entity_count": len(entities),
+                        "entity_name": entity.get("Name"),
+                        "entity_id": None,
+                        "remote": bool(entity.get("Remote", False)),
+                        "coverage": entity.get("Coverage"),
+                        "exception_name": first.get("Name"),
+                        "exception_message": first.get("Message"),
+                        "service_index": service_index,
+                        "client_impacting": bool(cause.get("ClientImpacting", False)),
+                    }
+                )
     dtypes = {
         "trace_id": "str", "cause_index": "int64", "service_name": "str", "service_type": "str",
         "account_id": "str", "inferred": "bool", "entity_index": "int64",
         "entity_count": "int64", "entity_name": "str", "entity_id": "str", "remote": "bool",
         "coverage": "float64", "exception_name": "str", "exception_message": "str",
+        "service_index": "int64", "client_impacting": "bool",
     }  # fmt: skip
-    frame = pd.DataFrame(rows, columns=list(dtypes))
-    return frame.astype({c: (t if t != "float64" else "float64") for c, t in dtypes.items()})
+    return pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
 
 
 # --------------------------------------------------------------------------------------
@@ -1291,6 +1299,14 @@ class _Puller:
 
     # -- the whole pull ----------------------------------------------------------------
 
+    def _guarded(self, work: Callable[..., int], *args: Any) -> int:
+        """Run ``work`` on a worker; an interrupt or fatal error there stops every worker."""
+        try:
+            return work(*args)
+        except BaseException:
+            self.caller.stop.set()
+            raise
+
     def run(self, query: _Query, ids: list[str] | None = None) -> _Outcome:
         """List the summaries (or take ``ids``) and retrieve the traces, pipelined."""
         summaries: list[dict[str, Any]] = []
@@ -1308,9 +1324,9 @@ class _Puller:
         def submit(batch: list[str]) -> None:
             nonlocal queued
             if self.transaction_search:
-                future = pool.submit(self.retrieve, batch, query.start, query.end)
+                future = pool.submit(self._guarded, self.retrieve, batch, query.start, query.end)
             else:
-                future = pool.submit(self.get_batch, batch)
+                future = pool.submit(self._guarded, self.get_batch, batch)
             futures[future] = len(batch)
             queued += len(batch)
             if bar is not None:
@@ -1385,7 +1401,7 @@ def _progress_bar(enabled: bool) -> Any:
     if not enabled:
         return None
     tqdm_auto = require("tqdm.auto", "aws")
-    return tqdm_auto.tqdm(total=0, unit="batch", desc="BatchGetTraces", leave=False)  # type: ignore[attr-defined]
+    return tqdm_auto.tqdm(total=0, unit="trace", desc="BatchGetTraces")  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------------------
@@ -1919,7 +1935,8 @@ def sampling_rules_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     )
     for column, field in (("created_at", "CreatedAt"), ("modified_at", "ModifiedAt")):
         epochs = pd.Series([_epoch(r.get(field)) for r in records], dtype="float64")
-        frame[column] = pd.to_datetime(epochs, unit="s", utc=True)
+        micros = (epochs * 1e6).round()
+        frame[column] = pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[ns, UTC]")
     frame = frame.astype(
         {"priority": "Int64", "reservoir_size": "Int64", "version": "Int64",
          "fixed_rate": "float64"}
@@ -1936,8 +1953,9 @@ def groups_frame(groups: Iterable[dict[str, Any]]) -> pd.DataFrame:
     Examples
     --------
     >>> groups_frame([{"GroupName": "slow", "FilterExpression": "responsetime > 2",
-    ...                "InsightsConfiguration": {"InsightsEnabled": True}}]).iloc[0].tolist()
-    ['slow', nan, 'responsetime > 2', True, False]
+    ...                "InsightsConfiguration": {"InsightsEnabled": True}}]).iloc[:, [0, 2, 3]]
+      group_name filter_expression  insights_enabled
+    0       slow  responsetime > 2              True
     """
     rows = [
         {
