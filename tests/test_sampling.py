@@ -263,6 +263,17 @@ def test_rule_set_frame_and_api_round_trip() -> None:
     assert frame.loc["products", "url_path"] == "/products/*"
     assert "<table" in rules._repr_html_()
     assert list(load_rules(rules.to_api())) == list(rules)
+    assert list(load_rules(frame)) == list(rules)
+
+
+def test_load_rules_from_the_live_rules_frame() -> None:
+    from xraykit.live import sampling_rules_frame
+
+    response = json.loads((DATA / "sampling_api_rules.json").read_text())
+    frame = sampling_rules_frame(response["SamplingRuleRecords"])
+    assert list(load_rules(frame)) == list(load_rules(response))
+    with pytest.raises(SamplingRuleError, match="lacks \\['fixed_rate'\\]"):
+        load_rules(frame.drop(columns="fixed_rate"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -626,6 +637,15 @@ def test_simulate_follows_upstream_decisions() -> None:
         "upstream", "upstream", "reservoir", "not sampled", "upstream", "not sampled"]
     assert list(result["sampled"]) == [True, False, True, False, True, False]
     assert result["rule"].isna().tolist() == [True, True, False, False, True, False]
+    summary = sampling_summary(result)
+    assert summary.loc["(upstream)", ["requests", "sampled", "upstream"]].tolist() == [3, 2, 3]
+    assert summary.loc["r", ["requests", "reservoir"]].tolist() == [3, 1]
+    assert int(summary["requests"].sum()) == 6
+    assert [line.get_label() for line in plot_sampling(result).lines] == [
+        "r requests", "r sampled", "(upstream) requests", "(upstream) sampled"]
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
 
 
 def test_simulate_numeric_times_and_errors() -> None:

@@ -608,7 +608,12 @@ def _check_mode(mode: object) -> None:
 
 
 RuleSource = (
-    RuleSet | Sequence[SamplingRule | Mapping[str, Any]] | Mapping[str, Any] | str | Path
+    RuleSet
+    | Sequence[SamplingRule | Mapping[str, Any]]
+    | Mapping[str, Any]
+    | pd.DataFrame
+    | str
+    | Path
 )
 
 
@@ -617,11 +622,12 @@ def load_rules(source: RuleSource, *, mode: Mode | None = None) -> RuleSet:
 
     Parameters
     ----------
-    source : dict, list, str or path
+    source : dict, list, DataFrame, str or path
         One of: a ``GetSamplingRules`` response (or a list of its pages); a list of
         ``SamplingRule`` structures, ``SamplingRuleRecords`` or :class:`SamplingRule`
         objects; a local SDK rules document (``{"version": 1 or 2, "default": ...,
-        "rules": [...]}``); or the path or JSON text of any of these.
+        "rules": [...]}``); the path or JSON text of any of these; or a frame of rules
+        (from :meth:`RuleSet.to_frame` or ``xraykit.live.fetch_sampling_rules``).
     mode : {"centralized", "local"}, optional
         The :class:`RuleSet`'s mode for :func:`decide`; by default ``"local"`` for a local
         rules file and ``"centralized"`` otherwise.
@@ -676,7 +682,9 @@ def load_rules(source: RuleSource, *, mode: Mode | None = None) -> RuleSet:
         document = _parse_json(source, "<text>")
 
     local = False
-    if isinstance(document, Mapping) and "version" in document:
+    if isinstance(document, pd.DataFrame):
+        rules = _rules_from_frame(document)
+    elif isinstance(document, Mapping) and "version" in document:
         rules = _rules_from_local(document)
         local = True
     elif isinstance(document, Mapping) and "SamplingRuleRecords" in document:
@@ -708,6 +716,33 @@ def load_rules(source: RuleSource, *, mode: Mode | None = None) -> RuleSet:
                 stacklevel=2,
             )
     return RuleSet(rules, mode=mode or ("local" if local else "centralized"))
+
+
+def _rules_from_frame(frame: pd.DataFrame) -> list[SamplingRule]:
+    """Rules from a frame like ``RuleSet.to_frame()`` or ``live.fetch_sampling_rules()``."""
+    table = frame.reset_index() if "name" in (frame.index.names or []) else frame
+    table = table.rename(columns={"rule_name": "name"})
+    names = [f.name for f in dataclasses.fields(SamplingRule)]
+    required = ["name", "priority", "fixed_rate", "reservoir_size"]
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise SamplingRuleError(
+            f"A frame of sampling rules needs the columns {required!r} (plus any match "
+            f"fields); it lacks {missing!r}. Columns given: {list(table.columns)!r}."
+        )
+    rules = []
+    for record in table[[c for c in names if c in table.columns]].to_dict("records"):
+        values = {key: value for key, value in record.items()
+                  if not (np.ndim(value) == 0 and pd.isna(value))}
+        for key in ("priority", "reservoir_size", "version"):
+            if key in values and isinstance(values[key], float | np.number) and float(
+                    values[key]).is_integer():
+                values[key] = int(values[key])
+        if "fixed_rate" in values:
+            values["fixed_rate"] = float(values["fixed_rate"])
+        values["attributes"] = dict(values.get("attributes") or {})
+        rules.append(SamplingRule(**values))
+    return rules
 
 
 def _parse_json(text: str, where: str) -> Any:
@@ -1298,6 +1333,7 @@ def _centralized_caps(
 # summaries, plot, cost
 
 _SUMMARY_KEYS = ("rule", "second", "instance", "reason", "host", "method", "path")
+_UPSTREAM_LABEL = "(upstream)"
 
 
 def sampling_summary(
@@ -1310,8 +1346,9 @@ def sampling_summary(
     result : DataFrame
         From :func:`simulate_sampling`. Not modified.
     by : str, list of str or None
-        Any of ``"rule"``, ``"second"``, ``"instance"``, ``"host"``, ``"method"`` and
-        ``"path"``; None for one overall row.
+        Any of ``"rule"``, ``"second"``, ``"instance"``, ``"reason"``, ``"host"``,
+        ``"method"`` and ``"path"``; None for one overall row. Requests that followed an
+        upstream decision have no rule; they are counted under ``"(upstream)"``.
 
     Returns
     -------
@@ -1355,14 +1392,23 @@ def sampling_summary(
         if key == "second":
             column = pd.Series(pd.to_datetime(seconds * 1_000_000_000, utc=True),
                                index=result.index, name="second")
+        elif key == "rule":  # upstream decisions have no rule: give them a row of their own
+            rule = result["rule"]
+            if isinstance(rule.dtype, pd.CategoricalDtype):
+                if _UPSTREAM_LABEL not in rule.cat.categories:
+                    rule = rule.cat.add_categories(_UPSTREAM_LABEL)
+            else:
+                rule = rule.astype(object)
+            column = rule.fillna(_UPSTREAM_LABEL).rename("rule")
         else:
             column = result[key].rename(key)
         group_keys.append(column)
     if not group_keys:
         group_keys = [pd.Series("all", index=result.index, name="total")]
-    grouped = frame.groupby(group_keys, observed=True, sort=True)
+    grouped = frame.groupby(group_keys, observed=True, sort=True, dropna=False)
     out = grouped[["requests", "sampled"]].sum()
-    reasons = frame.groupby([*group_keys, frame["reason"]], observed=False, sort=True).size()
+    reasons = frame.groupby([*group_keys, frame["reason"]], observed=False, sort=True,
+                            dropna=False).size()
     reasons = reasons.unstack("reason", fill_value=0).reindex(columns=list(REASONS),
                                                                 fill_value=0)
     reasons.columns = [str(c).replace(" ", "_") for c in reasons.columns]
@@ -1416,8 +1462,9 @@ def plot_sampling(
     seconds = np.floor_divide(_time_ns(result["time"]), 1_000_000_000)
     origin = int(seconds.min()) if len(result) else 0
     span = np.arange(int(seconds.max()) - origin + 1 if len(result) else 0)
-    labels = result["rule"].astype(object).where(result["rule"].notna(), "(upstream)")
-    present = [name for name in [*getattr(result["rule"].dtype, "categories", []), "(upstream)"]
+    labels = result["rule"].astype(object).where(result["rule"].notna(), _UPSTREAM_LABEL)
+    present = [name for name in [*getattr(result["rule"].dtype, "categories", []),
+                                 _UPSTREAM_LABEL]
                if (labels == name).any()]
     if rules is not None:
         unknown = sorted(set(rules) - set(present))
