@@ -494,7 +494,10 @@ def root_cause_paths(
       subsegment (namespace ``aws``/``remote``, or SQL) to a downstream that sent no segment
       gets an inferred downstream below it, as on the service map.
     * **fault / error**: a root cause is a deepest flagged entity — one whose ``fault``
-      (``error`` for ``kind="error"``) flag is set while none of its children's is. Each one is
+      (``error`` for ``kind="error"``) flag is set while no entity below it (at any depth)
+      has it. A flagged entity with a flagged descendant is explained by that descendant,
+      even when the flags do not form an unbroken chain (API Gateway returns 502 because the
+      function below the non-faulting Lambda service segment raised). Each one is
       a separate cause (``cause_index``, ordered by start; causes with identical paths, such
       as retries of one failing call, are listed once). Its exception is the entity's first
       exception (a bare-string ``cause`` is followed to the exception it names).
@@ -544,6 +547,8 @@ def root_cause_paths(
                 traces.traces.loc[traces.traces["response_time_s"] > threshold_s, "trace_id"]
             )
             crit = crit.loc[crit["trace_id"].isin(slow)]
+        if crit.empty:
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _PATH_COLUMNS.items()})
         leaves = crit.loc[crit.groupby("trace_id")["self_s"].idxmax().to_numpy(), ["key"]]
         leaves = leaves.assign(cause=leaves["key"])
         coverage_of = pd.Series(
@@ -555,8 +560,10 @@ def root_cause_paths(
         )
     else:
         flag = ent[kind].astype(bool)
-        flagged_parents = set(ent.loc[flag, "parent_key"].dropna())
-        leaves = ent.loc[flag & ~ent["key"].isin(flagged_parents), ["key", "start_s"]]
+        flagged = ent.loc[flag, ["key"]].assign(cause=lambda f: f["key"])
+        above = _paths_to(ent, flagged) if len(flagged) else pd.DataFrame({"key": [], "height": []})
+        explained = set(above.loc[above["height"] > 0, "key"])
+        leaves = ent.loc[flag & ~ent["key"].isin(explained), ["key", "start_s"]]
         leaves = leaves.sort_values("start_s", kind="stable").assign(cause=lambda f: f["key"])
         coverage_of = None
     if leaves.empty:

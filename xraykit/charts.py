@@ -99,7 +99,7 @@ def _measure(data: TraceSet | pd.DataFrame, level: str) -> pd.DataFrame:
     for flag in ("error", "fault", "throttle"):
         if flag not in frame:
             has = f"has_{flag}"
-            frame[flag] = frame[has] if has in frame else False
+            frame[flag] = frame.get(has, False)
     if "service" not in frame:
         for col in ("root_service", "name"):
             if col in frame:
