@@ -100,6 +100,7 @@ True
 
 from __future__ import annotations
 
+import base64
 import bisect
 import gzip
 import json
@@ -236,6 +237,10 @@ class _Rng:
     def alnum(self, n: int, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") -> str:
         return "".join(alphabet[int(self.r.random() * len(alphabet))] for _ in range(n))
 
+    def dynamodb_request_id(self) -> str:
+        """52 upper-case letters and digits, like DynamoDB's x-amzn-RequestId."""
+        return base64.b32hexencode(self.r.getrandbits(280).to_bytes(35, "big")).decode()[:52]
+
     def client_ip(self) -> str:
         return f"{self.pick(_CLIENT_NETS)}{1 + int(self.r.random() * 254)}"
 
@@ -343,7 +348,7 @@ class _Aws:
                  *, account: str | None = None, status: int = 200) -> Doc:
         rng = self.rng
         aws: Doc = {"operation": operation, "region": REGION,
-                    "request_id": rng.alnum(52), "table_name": table,
+                    "request_id": rng.dynamodb_request_id(), "table_name": table,
                     "resource_names": [table]}
         if account:
             aws["account_id"] = account
@@ -1246,8 +1251,9 @@ def simulate_traces(n_traces: int, *, seed: int = 0,
                     start: datetime | str | float | None = None) -> Iterator[Doc]:
     """Yield BatchGetTraces responses for ``n_traces`` generic traces, quickly.
 
-    Made for load benchmarks: about three segments per trace (a front-end service, an
-    inferred DynamoDB table and, for half the traces, an instrumented back end), with
+    Made for load benchmarks: three segments per trace on average (a front-end service
+    and an inferred DynamoDB table; for half the traces also an instrumented back end with
+    its own inferred table), with
     nested subsegments, annotations of all three types, metadata, errors, faults,
     throttles and exceptions, at roughly 20 traces per second of simulated time.
 
@@ -1298,9 +1304,11 @@ def simulate_traces(n_traces: int, *, seed: int = 0,
             sub_id = rng.entity_id()
             seg_start = cursor + rng.u(0.0005, 0.002)
             back_status = rng.weighted((200, 404, 429, 500), (0.95, 0.03, 0.01, 0.01))
+            prices = aws.dynamodb(tr, seg_start + 0.001, "GetItem", "prices",
+                                  rng.lognormal(0.006, 0.4))
             inner = _sub(rng, "compute-price", seg_start + 0.0005,
-                         seg_start + 0.0005 + rng.lognormal(0.02, 0.5), namespace="local",
-                         metadata={"debug": {"rules": [1, 2, 3]}})
+                         prices["end_time"] + rng.lognormal(0.01, 0.5), namespace="local",
+                         metadata={"debug": {"rules": [1, 2, 3]}}, subsegments=[prices])
             seg_end = inner["end_time"] + rng.u(0.0005, 0.002)
             back_fields: Doc = {"parent_id": sub_id,
                                 "http": {"request": {"method": "GET", "url": "http://pricing/price"},
@@ -1376,7 +1384,8 @@ def write_responses(responses: Iterable[Doc], path: str | Path) -> Path:
     path = Path(path)
     with path.open("wb") as raw:
         if path.name.endswith(".gz"):
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                               compresslevel=6) as gz:
                 for response in responses:
                     gz.write((_dumps(response) + "\n").encode())
         else:
