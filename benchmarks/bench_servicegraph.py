@@ -23,8 +23,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import xraykit  # noqa: E402  (after the path set-up above)
-from xraykit.servicegraph import edge_calls, node_segments  # noqa: E402
+import xraykit
+from xraykit.servicegraph import edge_calls, node_segments
 
 TARGET = 0.3
 

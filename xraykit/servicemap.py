@@ -152,8 +152,13 @@ def _highlighted(
 # -- drawing ----------------------------------------------------------------------------------------
 
 
+def _short(text: str, limit: int = 32) -> str:
+    """Shorten long names (SQL connection names, hosts) for labels; tooltips keep them whole."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _node_label(row: pd.Series, minutes: float, show_account: bool) -> str:
-    name = html.escape(str(row["name"]))
+    name = html.escape(_short(str(row["name"])))
     lines = [f"<B>{name}</B>"]
     if row["type"]:
         lines.append(f'<FONT POINT-SIZE="9" COLOR="#555555">{html.escape(str(row["type"]))}</FONT>')
@@ -297,7 +302,7 @@ def service_map(
 
     def draw_node(target: graphviz.Digraph, row: pd.Series) -> None:
         node_id = row["node_id"]
-        attrs: dict[str, str] = {"tooltip": f"{node_id}\n{_status_text(row)}"}
+        attrs: dict[str, str] = {"tooltip": f"{node_id}\\n{_status_text(row)}"}
         if node_id == CLIENT:
             attrs.update(style="filled", fillcolor=_CLIENT_COLOR, width="0.5", color="#888888",
                          xlabel="<<B>Clients</B>>")
@@ -342,8 +347,8 @@ def service_map(
             else _latency(row["mean_response_time_s"])
         )
         attrs = {
-            "label": f"{latency}\n{_rate(row['total_count'], minutes)}",
-            "tooltip": f"{row['source']} → {row['target']}\n{_status_text(row)}",
+            "label": f"{latency}\\n{_rate(row['total_count'], minutes)}",
+            "tooltip": f"{row['source']} → {row['target']}\\n{_status_text(row)}",
         }
         if is_link:
             attrs["style"] = "dashed"
