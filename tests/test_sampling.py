@@ -664,6 +664,7 @@ def test_simulate_numeric_times_and_errors() -> None:
     assert len(empty) == 0 and "sampled" in empty.columns
 
 
+@pytest.mark.slow
 def test_simulate_an_hour_at_100_per_second_keeps_the_fleet_reservoir() -> None:
     requests = traffic(100, duration_s=3600, peaks=2, seed=0)
     assert len(requests) > 360_000

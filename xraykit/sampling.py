@@ -46,7 +46,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol, TypeAlias, overload
 
 import numpy as np
 import pandas as pd
@@ -607,7 +607,7 @@ def _check_mode(mode: object) -> None:
         raise SamplingRuleError(f"`mode` must be one of {list(_MODES)}, but {mode!r} was passed.")
 
 
-RuleSource = (
+RuleSource: TypeAlias = (
     RuleSet
     | Sequence[SamplingRule | Mapping[str, Any]]
     | Mapping[str, Any]
@@ -1058,10 +1058,10 @@ def traffic(
     if np.ndim(rate) == 0:
         base = float(rate)  # type: ignore[arg-type]
         if not base >= 0 or not math.isfinite(base):
-            raise ValueError(f"`rate` must be a non-negative number of requests per second, but "
+            raise SamplingRuleError(f"`rate` must be a non-negative number of requests per second, but "
                              f"{rate!r} was passed.")
         if int(duration_s) < 1:
-            raise ValueError(f"`duration_s` must be at least 1, but {duration_s!r} was passed.")
+            raise SamplingRuleError(f"`duration_s` must be at least 1, but {duration_s!r} was passed.")
         seconds = np.arange(int(duration_s), dtype=np.float64)
         curve = np.ones_like(seconds)
         if peaks > 0:
@@ -1073,7 +1073,7 @@ def traffic(
     else:
         per_second = np.asarray(rate, dtype=np.float64)
         if per_second.ndim != 1 or (per_second < 0).any() or not np.isfinite(per_second).all():
-            raise ValueError("`rate` as an array must be one non-negative rate per second.")
+            raise SamplingRuleError("`rate` as an array must be one non-negative rate per second.")
     counts = rng.poisson(per_second)
     total = int(counts.sum())
     second_of = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
@@ -1089,23 +1089,31 @@ def traffic(
         mix = pd.DataFrame(list(mix), columns=["host", "method", "path", "weight"])
     missing = {"host", "method", "path", "weight"} - set(mix.columns)
     if missing or len(mix) == 0:
-        raise ValueError(f"`endpoints` needs rows with host, method, path and weight; missing "
+        raise SamplingRuleError(f"`endpoints` needs rows with host, method, path and weight; missing "
                          f"{sorted(missing)!r} in {list(mix.columns)!r}.")
     weights = mix["weight"].to_numpy(dtype=np.float64)
     if (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError(f"endpoint weights must be non-negative and not all 0, got "
+        raise SamplingRuleError(f"endpoint weights must be non-negative and not all 0, got "
                          f"{weights.tolist()!r}.")
     pick = rng.choice(len(mix), size=total, p=weights / weights.sum())
-    frame = pd.DataFrame({"time": times})
+    columns: dict[str, Any] = {"time": times}
     for column in ["host", "method", "path", "service", "service_type"]:
         if column in mix.columns:
-            frame[column] = mix[column].astype("str").to_numpy()[pick]
-    templated = frame["path"].str.contains("{id}", regex=False)
-    if templated.any():
-        ids = pd.Series(rng.integers(1, 10_000, size=int(templated.sum())).astype(str),
-                        index=frame.index[templated])
-        parts = frame.loc[templated, "path"].str.split("{id}", n=1, regex=False)
-        frame.loc[templated, "path"] = parts.str[0] + ids + parts.str[1]
+            values = mix[column].astype(str).to_numpy(dtype=object)
+            if column == "path":  # fill {id} per endpoint, one vectorised step each
+                paths = values[pick].astype(object)
+                for endpoint, template in enumerate(values):
+                    if "{id}" not in template:
+                        continue
+                    rows = np.flatnonzero(pick == endpoint)
+                    prefix, suffix = template.split("{id}", 1)
+                    ids = rng.integers(1, 10_000, size=rows.size).astype(str)
+                    paths[rows] = np.char.add(np.char.add(prefix, ids), suffix).astype(object)
+                columns[column] = pd.array(paths, dtype="str")
+            else:
+                categories = pd.array(values, dtype="str")
+                columns[column] = categories.take(pick)
+    frame = pd.DataFrame(columns)
     return frame
 
 
@@ -1179,14 +1187,14 @@ def simulate_sampling(
     _check_mode(mode)
     rule_set = _as_rule_set(rules)
     if not isinstance(requests, pd.DataFrame) or "time" not in requests.columns:
-        raise ValueError(
+        raise SamplingRuleError(
             "`requests` must be a DataFrame with a `time` column (see traffic()), but got "
             f"{_short(getattr(requests, 'columns', requests))}."
         )
     if int(hosts) < 1:
-        raise ValueError(f"`hosts` must be 1 or more, but {hosts!r} was passed.")
+        raise SamplingRuleError(f"`hosts` must be 1 or more, but {hosts!r} was passed.")
     if int(report_interval_s) < 1 or int(quota_ttl_s) < 0:
-        raise ValueError("`report_interval_s` must be 1 or more and `quota_ttl_s` 0 or more, "
+        raise SamplingRuleError("`report_interval_s` must be 1 or more and `quota_ttl_s` 0 or more, "
                          f"but {report_interval_s!r} and {quota_ttl_s!r} were passed.")
     rng = _generator(seed)
     n = len(requests)
@@ -1196,11 +1204,11 @@ def simulate_sampling(
     second = np.floor_divide(time_ns, 1_000_000_000)
     if "instance" in requests.columns:
         if hosts != 1:
-            raise ValueError("`requests` already has an `instance` column; pass either that or "
+            raise SamplingRuleError("`requests` already has an `instance` column; pass either that or "
                              f"`hosts`, not both (hosts={hosts!r}).")
         instance_codes, _ = pd.factorize(requests["instance"])
         if (instance_codes < 0).any():
-            raise ValueError("The `instance` column has missing values; give every request a "
+            raise SamplingRuleError("The `instance` column has missing values; give every request a "
                              "host.")
     else:
         instance_codes = rng.integers(0, int(hosts), size=n)
@@ -1269,7 +1277,7 @@ def _time_ns(times: pd.Series) -> np.ndarray:
         return np.round(times.to_numpy(dtype=np.float64) * 1e9).astype(np.int64)
     stamps = pd.to_datetime(times, utc=True)
     if stamps.isna().any():
-        raise ValueError("The `time` column has missing values; every request needs a time.")
+        raise SamplingRuleError("The `time` column has missing values; every request needs a time.")
     return ((stamps - _EPOCH) // pd.Timedelta(nanoseconds=1)).to_numpy(dtype=np.int64)
 
 
@@ -1369,12 +1377,12 @@ def sampling_summary(
     """
     missing = {"time", "rule", "reason", "sampled"} - set(result.columns)
     if missing:
-        raise ValueError(f"`result` must come from simulate_sampling(); it lacks "
+        raise SamplingRuleError(f"`result` must come from simulate_sampling(); it lacks "
                          f"{sorted(missing)!r}.")
     keys = [by] if isinstance(by, str) else list(by or [])
     for key in keys:
         if key not in _SUMMARY_KEYS or (key != "second" and key not in result.columns):
-            raise ValueError(f"`by` must be among {list(_SUMMARY_KEYS)} (columns of the "
+            raise SamplingRuleError(f"`by` must be among {list(_SUMMARY_KEYS)} (columns of the "
                              f"result), but {key!r} was passed.")
     seconds = pd.Series(np.floor_divide(_time_ns(result["time"]), 1_000_000_000),
                         index=result.index)
@@ -1457,7 +1465,7 @@ def plot_sampling(
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4))
     if {"time", "rule", "sampled"} - set(result.columns):
-        raise ValueError("`result` must come from simulate_sampling(): it needs time, rule and "
+        raise SamplingRuleError("`result` must come from simulate_sampling(): it needs time, rule and "
                          "sampled columns.")
     seconds = np.floor_divide(_time_ns(result["time"]), 1_000_000_000)
     origin = int(seconds.min()) if len(result) else 0
@@ -1469,7 +1477,7 @@ def plot_sampling(
     if rules is not None:
         unknown = sorted(set(rules) - set(present))
         if unknown:
-            raise ValueError(f"`rules` must name rules that matched requests ({present}), but "
+            raise SamplingRuleError(f"`rules` must name rules that matched requests ({present}), but "
                              f"{unknown!r} was passed.")
         present = [name for name in present if name in rules]
     frame = pd.DataFrame({"second": seconds - origin, "label": labels.to_numpy(),
@@ -1569,9 +1577,9 @@ def estimate_cost(
     """
     _check_mode(mode)
     if int(hosts) < 1:
-        raise ValueError(f"`hosts` must be 1 or more, but {hosts!r} was passed.")
+        raise SamplingRuleError(f"`hosts` must be 1 or more, but {hosts!r} was passed.")
     if scans_per_trace < 0 or not 0 <= retrieved_share <= 1 or days <= 0:
-        raise ValueError("`scans_per_trace` must be >= 0, `retrieved_share` in 0-1 and `days` "
+        raise SamplingRuleError("`scans_per_trace` must be >= 0, `retrieved_share` in 0-1 and `days` "
                          f"> 0, but got {scans_per_trace!r}, {retrieved_share!r}, {days!r}.")
     month_s = days * 86_400.0
     if isinstance(traffic, pd.DataFrame):
@@ -1586,12 +1594,12 @@ def estimate_cost(
     else:
         requests_per_s = float(traffic)
         if not requests_per_s >= 0 or not math.isfinite(requests_per_s):
-            raise ValueError(f"`traffic` must be requests per second (>= 0) or a DataFrame, but "
+            raise SamplingRuleError(f"`traffic` must be requests per second (>= 0) or a DataFrame, but "
                              f"{traffic!r} was passed.")
         rule_set = _as_rule_set(rules if rules is not None else [])
         custom = [rule for rule in rule_set if not rule.is_default]
         if len(custom) > 1:
-            raise ValueError(
+            raise SamplingRuleError(
                 f"With a constant request rate, pass one rule (every request matches it); got "
                 f"{rule_set.names}. To cost several rules, pass a request stream: "
                 "estimate_cost(traffic(...), rules=...)."
