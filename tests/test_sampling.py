@@ -7,6 +7,7 @@ against quota schedules computed by hand.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -73,8 +74,8 @@ def test_default_rule_is_xrays_builtin() -> None:
     assert (DEFAULT_RULE.priority, DEFAULT_RULE.reservoir_size, DEFAULT_RULE.fixed_rate) == (
         10000, 1, 0.05)
     assert DEFAULT_RULE.to_api()["URLPath"] == "*"
-    assert SamplingRule.from_api(DEFAULT_RULE.to_api()) == DEFAULT_RULE.__class__(
-        **{**DEFAULT_RULE.__dict__, "description": ""})
+    assert SamplingRule.from_api(DEFAULT_RULE.to_api()) == dataclasses.replace(
+        DEFAULT_RULE, description="")
 
 
 @pytest.mark.parametrize(

@@ -1501,7 +1501,8 @@ def plot_sampling(
     ax.set_ylabel("requests per second")
     ax.set_ylim(bottom=0)
     if present:
-        ax.legend(loc="upper left", fontsize="small", ncols=2)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
+                  frameon=False)
     return ax
 
 
