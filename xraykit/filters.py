@@ -101,6 +101,7 @@ explanation (*decision*: what X-Ray does with them is not documented).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import importlib.resources
@@ -145,12 +146,32 @@ __all__ = [
 # keyword tables
 # ---------------------------------------------------------------------------------------
 
-BOOL_KEYWORDS = ("ok", "error", "throttle", "fault", "partial", "inferred", "root", "remote",
-                 "first", "last")  # fmt: skip
+BOOL_KEYWORDS = (
+    "ok",
+    "error",
+    "throttle",
+    "fault",
+    "partial",
+    "inferred",
+    "root",
+    "remote",
+    "first",
+    "last",
+)
 NUMBER_KEYWORDS = ("responsetime", "duration", "http.status", "index", "coverage")
-STRING_KEYWORDS = ("http.url", "http.method", "http.useragent", "http.clientip", "user",
-                   "name", "type", "message", "availabilityzone", "instance.id",
-                   "resource.arn")  # fmt: skip
+STRING_KEYWORDS = (
+    "http.url",
+    "http.method",
+    "http.useragent",
+    "http.clientip",
+    "user",
+    "name",
+    "type",
+    "message",
+    "availabilityzone",
+    "instance.id",
+    "resource.arn",
+)
 ROOTCAUSE_KINDS = ("fault", "error", "responsetime")
 ROOTCAUSE_LEVELS = ("service", "entity", "exception")
 NUMBER_OPS = ("=", "!=", "<", "<=", ">", ">=")
@@ -159,26 +180,81 @@ BOOL_OPS = ("=", "!=")
 
 #: Every word a learner might type at the start of a clause (for "did you mean").
 _ALL_WORDS = (
-    *BOOL_KEYWORDS, *NUMBER_KEYWORDS, *STRING_KEYWORDS, "annotation.", "service", "edge",
-    "group.name", "group.arn", "rootcause.json",
+    *BOOL_KEYWORDS,
+    *NUMBER_KEYWORDS,
+    *STRING_KEYWORDS,
+    "annotation.",
+    "service",
+    "edge",
+    "group.name",
+    "group.arn",
+    "rootcause.json",
     *(f"rootcause.{k}.{lv}" for k in ROOTCAUSE_KINDS for lv in ROOTCAUSE_LEVELS),
-)  # fmt: skip
+)
 
 Scope: TypeAlias = str  # "trace", "service", "edge", "rootcause.<kind>.<level>"
 
 # Keywords allowed in each scope; rootcause scopes are built below.
 _SCOPE_KEYWORDS: dict[str, frozenset[str]] = {
-    "trace": frozenset({"ok", "error", "throttle", "fault", "partial", "inferred",
-                        "responsetime", "duration", "http.status", "http.url", "http.method",
-                        "http.useragent", "http.clientip", "user", "availabilityzone",
-                        "instance.id", "resource.arn"}),  # fmt: skip
-    "service": frozenset({"ok", "error", "throttle", "fault", "partial", "inferred", "root",
-                          "responsetime", "duration", "http.status", "http.url",
-                          "http.method", "http.useragent", "http.clientip", "user", "name",
-                          "type", "availabilityzone", "instance.id",
-                          "resource.arn"}),  # fmt: skip
-    "edge": frozenset({"ok", "error", "throttle", "fault", "partial", "responsetime",
-                       "duration", "http.status", "http.url", "http.method"}),  # fmt: skip
+    "trace": frozenset(
+        {
+            "ok",
+            "error",
+            "throttle",
+            "fault",
+            "partial",
+            "inferred",
+            "responsetime",
+            "duration",
+            "http.status",
+            "http.url",
+            "http.method",
+            "http.useragent",
+            "http.clientip",
+            "user",
+            "availabilityzone",
+            "instance.id",
+            "resource.arn",
+        }
+    ),
+    "service": frozenset(
+        {
+            "ok",
+            "error",
+            "throttle",
+            "fault",
+            "partial",
+            "inferred",
+            "root",
+            "responsetime",
+            "duration",
+            "http.status",
+            "http.url",
+            "http.method",
+            "http.useragent",
+            "http.clientip",
+            "user",
+            "name",
+            "type",
+            "availabilityzone",
+            "instance.id",
+            "resource.arn",
+        }
+    ),
+    "edge": frozenset(
+        {
+            "ok",
+            "error",
+            "throttle",
+            "fault",
+            "partial",
+            "responsetime",
+            "duration",
+            "http.status",
+            "http.url",
+            "http.method",
+        }
+    ),
 }
 for _kind in ROOTCAUSE_KINDS:
     _SCOPE_KEYWORDS[f"rootcause.{_kind}.service"] = frozenset(
@@ -218,16 +294,12 @@ def _format_value(value: Value) -> str:
     return repr(value)
 
 
-def _span_field() -> Any:
-    return field(default=None, compare=False, repr=False, kw_only=True)
-
-
 @dataclass(frozen=True)
 class Or:
     """``a OR b OR ...``."""
 
     items: tuple[Expr, ...]
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         return " OR ".join(str(i) for i in self.items)
@@ -238,7 +310,7 @@ class And:
     """``a AND b AND ...`` (also written ``a b``)."""
 
     items: tuple[Expr, ...]
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         return " AND ".join(f"({i})" if isinstance(i, Or) else str(i) for i in self.items)
@@ -249,7 +321,7 @@ class Not:
     """``!operand``."""
 
     operand: Expr
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         inner = str(self.operand)
@@ -263,7 +335,7 @@ class Keyword:
     keyword: str
     op: str | None = None
     value: Value | None = None
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         if self.op is None:
@@ -278,7 +350,7 @@ class Annotation:
     key: str
     op: str | None = None
     value: Value | None = None
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         if self.op is None:
@@ -293,13 +365,16 @@ class NodeId:
     name: str | None = None
     type: str | None = None
     account_id: str | None = None
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         parts = [
             f"{label}: {_quote(v)}"
-            for label, v in (("name", self.name), ("type", self.type),
-                             ("account.id", self.account_id))  # fmt: skip
+            for label, v in (
+                ("name", self.name),
+                ("type", self.type),
+                ("account.id", self.account_id),
+            )
             if v is not None
         ]
         return f"id({', '.join(parts)})"
@@ -324,7 +399,7 @@ class Service:
 
     node: Selector | None = None
     body: Expr | None = None
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         return f"service({_format_selector(self.node)}){_format_block(self.body)}"
@@ -337,7 +412,7 @@ class Edge:
     source: Selector
     target: Selector
     body: Expr | None = None
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         nodes = f"{_format_selector(self.source)}, {_format_selector(self.target)}"
@@ -350,7 +425,7 @@ class Group:
 
     attribute: Literal["name", "arn"]
     value: str
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         return f"group.{self.attribute} = {_quote(self.value)}"
@@ -363,7 +438,7 @@ class RootCause:
     kind: Literal["fault", "error", "responsetime"]
     level: Literal["service", "entity", "exception"]
     body: Expr | None = None
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         return f"rootcause.{self.kind}.{self.level}{_format_block(self.body)}"
@@ -374,7 +449,7 @@ class RootCauseJson:
     """``rootcause.json = #[...]``; ``json`` is the array as compact JSON text."""
 
     json: str
-    span: Span | None = _span_field()
+    span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
 
     def __str__(self) -> str:
         return f"rootcause.json = #{self.json}"
@@ -404,7 +479,9 @@ def _caret(expression: str, start: int, end: int | None = None) -> str:
     return f"    {line}\n    {' ' * (start - line_start)}{'^' * width}"
 
 
-def _error(expression: str, span: Span | int | None, problem: str, fix: str) -> FilterExpressionError:
+def _error(
+    expression: str, span: Span | int | None, problem: str, fix: str
+) -> FilterExpressionError:
     if isinstance(span, int):
         span = (span, span + 1)
     message = problem
@@ -438,7 +515,7 @@ def _parser() -> Lark:
     )
 
 
-def _tok_span(tok: Token) -> Span:
+def _tok_span(tok: Any) -> Span:
     return (int(tok.start_pos or 0), int(tok.end_pos or 0))
 
 
@@ -467,7 +544,7 @@ class _Builder:
                 _tok_span(tree),
                 f"Expected a keyword, but found the value {str(tree)!r}",
                 "A value needs a keyword and an operator before it, e.g. "
-                f'`user = {str(tree) if str(tree).startswith(chr(34)) else _quote(str(tree))}`.',
+                f"`user = {str(tree) if str(tree).startswith(chr(34)) else _quote(str(tree))}`.",
             )
         method: Callable[[Tree], Expr] = getattr(self, f"_{tree.data}")
         return method(tree)
@@ -496,8 +573,8 @@ class _Builder:
         return Not(self.build(tree.children[0]), span=self._meta_span(tree))
 
     # -- keywords ----------------------------------------------------------------------
-    def _comparison(self, tree: Tree) -> tuple[Token, Token | None, Tree | Token | None]:
-        head, op_tree, value = (list(tree.children) + [None, None])[:3]
+    def _comparison(self, tree: Any) -> tuple[Any, Any, Any]:
+        head, op_tree, value = [*tree.children, None, None][:3]
         head_tok = head.children[0] if hasattr(head, "children") else head
         op_tok = op_tree.children[0] if op_tree is not None else None
         return head_tok, op_tok, value
@@ -514,9 +591,7 @@ class _Builder:
             return "string", _unquote(str(value)), span
         if value.type == "NUMBER":
             text = str(value)
-            number: int | float = (
-                float(text) if any(c in text for c in ".eE") else int(text)
-            )
+            number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
             return "number", number, span
         return "word", str(value), span
 
@@ -544,7 +619,7 @@ class _Builder:
         if op_tok is None:
             return Keyword(keyword, span=span)
         op = self._check_op(keyword, "boolean", op_tok, BOOL_OPS)
-        vtype, v, vspan = self._value(value)  # type: ignore[arg-type]
+        vtype, v, vspan = self._value(value)
         if vtype != "boolean":
             shown = v if vtype != "string" else _quote(str(v))
             raise self.fail(
@@ -566,14 +641,13 @@ class _Builder:
                 f"Compare it with a number, e.g. `{keyword} > 1`.",
             )
         op = self._check_op(keyword, "number", op_tok, NUMBER_OPS)
-        vtype, v, vspan = self._value(value)  # type: ignore[arg-type]
+        vtype, v, vspan = self._value(value)
         if vtype != "number":
             hint = f"Compare it with a number, e.g. `{keyword} {op} 1`."
             if vtype == "string":
-                try:
+                with contextlib.suppress(ValueError):
                     hint = f"Write the number without quotes: `{keyword} {op} {float(str(v)):g}`."
-                except ValueError:
-                    pass
+
             raise self.fail(
                 vspan,
                 f"{keyword!r} is a number keyword, but it is compared with "
@@ -589,7 +663,7 @@ class _Builder:
         if op_tok is None:
             return Keyword(keyword, span=span)
         op = self._check_op(keyword, "string", op_tok, STRING_OPS)
-        vtype, v, vspan = self._value(value)  # type: ignore[arg-type]
+        vtype, v, vspan = self._value(value)
         if vtype == "word":
             raise self._word_as_string(keyword, str(v), vspan)
         if vtype != "string":
@@ -628,7 +702,7 @@ class _Builder:
             raise self.fail(kspan, "Annotation keys are at most 500 characters long", "")
         if op_tok is None:
             return Annotation(key, span=span)
-        vtype, v, vspan = self._value(value)  # type: ignore[arg-type]
+        vtype, v, vspan = self._value(value)
         name = f"annotation.{key}"
         if vtype == "word":
             raise self._word_as_string(name, str(v), vspan)
@@ -648,7 +722,9 @@ class _Builder:
         span = _tok_span(tok)
         if word.lower() in ("and", "or"):
             raise self.fail(
-                span, f"{word} needs a clause on both sides", "Remove it, or add the missing clause."
+                span,
+                f"{word} needs a clause on both sides",
+                "Remove it, or add the missing clause.",
             )
         if word.lower() == "not":
             raise self.fail(span, "X-Ray has no NOT keyword", "Negate with `!`, e.g. `!fault`.")
@@ -661,9 +737,7 @@ class _Builder:
         if word.lower() == "annotation":
             raise self.fail(span, "`annotation` needs a key", "Write `annotation.KEY`.")
         if word.lower().startswith("rootcause."):
-            suggestion = _nearest(
-                word, tuple(w for w in _ALL_WORDS if w.startswith("rootcause."))
-            )
+            suggestion = _nearest(word, tuple(w for w in _ALL_WORDS if w.startswith("rootcause.")))
         else:
             suggestion = _nearest(word, _ALL_WORDS)
         if suggestion:
@@ -725,19 +799,23 @@ class _Builder:
                 'Write id(name: "...", type: "...", account.id: "...") with the fields you know.',
             )
         return NodeId(
-            fields.get("name"), fields.get("type"), fields.get("account.id"),
+            fields.get("name"),
+            fields.get("type"),
+            fields.get("account.id"),
             span=self._meta_span(tree),
-        )  # fmt: skip
+        )
 
     def _block(self, tree: Tree | None) -> Expr | None:
         return None if tree is None else self.build(tree.children[0])
 
     def _service_pred(self, tree: Tree) -> Expr:
-        node, block = (list(tree.children) + [None, None])[:2]
-        return Service(self._selector(node, "service"), self._block(block), span=self._meta_span(tree))
+        node, block = [*tree.children, None, None][:2]
+        return Service(
+            self._selector(node, "service"), self._block(block), span=self._meta_span(tree)
+        )
 
     def _edge_pred(self, tree: Tree) -> Expr:
-        source, target, block = (list(tree.children) + [None, None, None])[:3]
+        source, target, block = [*tree.children, None, None, None][:3]
         src = self._selector(source, "edge")
         dst = self._selector(target, "edge")
         assert src is not None and dst is not None
@@ -754,15 +832,15 @@ class _Builder:
                 f"group.{attribute} can only be compared with '='",
                 f'Write `group.{attribute} = "..."`; negate with `!(group.{attribute} = "...")`.',
             )
-        vtype, v, vspan = self._value(value)  # type: ignore[arg-type]
+        vtype, v, vspan = self._value(value)
         if vtype == "word":
             raise self._word_as_string(f"group.{attribute}", str(v), vspan)
         if vtype != "string":
             raise self.fail(vspan, f"group.{attribute} takes a quoted string", "")
         return Group(attribute, str(v), span=self._meta_span(tree))  # type: ignore[arg-type]
 
-    def _rootcause_block(self, tree: Tree) -> Expr:
-        key_tree, block = (list(tree.children) + [None])[:2]
+    def _rootcause_block(self, tree: Any) -> Expr:
+        key_tree, block = [*tree.children, None][:2]
         _, kind, level = str(key_tree.children[0]).lower().split(".")
         return RootCause(kind, level, self._block(block), span=self._meta_span(tree))  # type: ignore[arg-type]
 
@@ -785,7 +863,9 @@ class _Builder:
             ) from None
         if not all(isinstance(c, dict) for c in causes):
             raise self.fail(span, "rootcause.json takes an array of RootCause objects", "")
-        return RootCauseJson(json.dumps(causes, separators=(", ", ": ")), span=self._meta_span(tree))
+        return RootCauseJson(
+            json.dumps(causes, separators=(", ", ": ")), span=self._meta_span(tree)
+        )
 
 
 def _check_balance(expression: str) -> None:
@@ -802,9 +882,11 @@ def _check_balance(expression: str) -> None:
                 end += 2 if expression[end] == "\\" else 1
             if end >= len(expression):
                 raise _error(
-                    expression, i, "This string is never closed",
+                    expression,
+                    i,
+                    "This string is never closed",
                     'Close it with a double quote; write \\" for a quote inside the string.',
-                )  # fmt: skip
+                )
             i = end + 1
             continue
         if c in "({[":
@@ -813,11 +895,12 @@ def _check_balance(expression: str) -> None:
             if not stack or stack[-1][0] != pairs[c]:
                 opener = pairs[c]
                 raise _error(
-                    expression, i,
+                    expression,
+                    i,
                     f"This {c!r} closes a {names[opener]} that was never opened"
                     + (f" (the open one is {stack[-1][0]!r})" if stack else ""),
                     f"Remove it, or add the matching {opener!r} before it.",
-                )  # fmt: skip
+                )
             stack.pop()
         i += 1
     if stack:
@@ -832,23 +915,32 @@ def _syntax_error(expression: str, exc: Exception) -> FilterExpressionError:
     from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
 
     if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream
+        pos = int(exc.pos_in_stream or 0)
         char = expression[pos]
         if char == "'":
             return _error(
-                expression, pos, "Single quotes do not make a string",
-                "X-Ray strings are double-quoted: \"like this\".",
-            )  # fmt: skip
+                expression,
+                pos,
+                "Single quotes do not make a string",
+                'X-Ray strings are double-quoted: "like this".',
+            )
         if expression.startswith(("&&", "||"), pos):
             word = "AND" if char == "&" else "OR"
-            return _error(expression, (pos, pos + 2), f"{expression[pos:pos + 2]!r} is not an operator", f"Write {word}.")
+            return _error(
+                expression,
+                (pos, pos + 2),
+                f"{expression[pos : pos + 2]!r} is not an operator",
+                f"Write {word}.",
+            )
         if expression.startswith("==", pos - 1) or expression.startswith("==", pos):
             return _error(expression, pos, "'==' is not an operator", "Write a single '='.")
         return _error(
-            expression, pos, f"Unexpected character {char!r}",
+            expression,
+            pos,
+            f"Unexpected character {char!r}",
             "Filter expressions are made of keywords, operators (= != < <= > >= CONTAINS "
             'BEGINSWITH ENDSWITH), "quoted strings", numbers, !, AND, OR and parentheses.',
-        )  # fmt: skip
+        )
     if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
         tok = exc.token
         span = _tok_span(tok)
@@ -859,63 +951,96 @@ def _syntax_error(expression: str, exc: Exception) -> FilterExpressionError:
             return unknown
         if text == "=" and expression[span[0] - 1 : span[0]] == "=":
             return _error(
-                expression, (span[0] - 1, span[0] + 1), "'==' is not an operator",
+                expression,
+                (span[0] - 1, span[0] + 1),
+                "'==' is not an operator",
                 "Write a single '='.",
-            )  # fmt: skip
+            )
         if tok.type == "RBRACE" and expression[: span[0]].rstrip().endswith("{"):
             return _error(
-                expression, span, "A block { } needs an expression inside",
+                expression,
+                span,
+                "A block { } needs an expression inside",
                 'Write e.g. service("name") { fault }, or leave the braces out.',
-            )  # fmt: skip
+            )
         if text.lower() == "id":
             return _error(
-                expression, span, "id(...) names a node, so it goes inside service() or edge()",
+                expression,
+                span,
+                "id(...) names a node, so it goes inside service() or edge()",
                 'Write e.g. service(id(name: "orders", type: "AWS::ECS::Container")) { fault }.',
-            )  # fmt: skip
+            )
         if expected == {"COMMA"}:
             return _error(
-                expression, span, "edge() takes two nodes",
+                expression,
+                span,
+                "edge() takes two nodes",
                 'Write edge("caller", "callee"), each a quoted name or id(...).',
-            )  # fmt: skip
+            )
         if tok.type in ("STRING", "NUMBER") or text.lower() in ("true", "false"):
             return _error(
-                expression, span, f"The value {text} has no keyword and operator before it",
+                expression,
+                span,
+                f"The value {text} has no keyword and operator before it",
                 f"Compare a keyword with it, e.g. `http.url CONTAINS {text}` or "
                 f"`annotation.KEY = {text}`.",
-            )  # fmt: skip
+            )
         if text.lower() in ("service", "edge", "id") and "LPAR" not in expected:
             return _error(
-                expression, span, f"{text}(...) cannot appear here",
+                expression,
+                span,
+                f"{text}(...) cannot appear here",
                 "service() and edge() take a quoted name or id(...), and cannot be nested "
                 "inside another block's parentheses.",
-            )  # fmt: skip
+            )
         if text in ("AND", "OR") or text.lower() in ("and", "or"):
             return _error(
-                expression, span, f"{text} needs a clause on both sides",
+                expression,
+                span,
+                f"{text} needs a clause on both sides",
                 "Remove it, or add the missing clause.",
-            )  # fmt: skip
+            )
         if "LPAR" in expected and len(expected) <= 2:
-            return _error(expression, span, f"Expected '(' here, found {text!r}", "Write e.g. service(\"name\").")
+            return _error(
+                expression,
+                span,
+                f"Expected '(' here, found {text!r}",
+                'Write e.g. service("name").',
+            )
         return _error(
-            expression, span, f"Unexpected {text!r}",
+            expression,
+            span,
+            f"Unexpected {text!r}",
             _expected_hint(expected),
-        )  # fmt: skip
+        )
     if isinstance(exc, (UnexpectedEOF, UnexpectedToken)):
         unknown = _first_unknown_word(expression, len(expression))
         if unknown is not None:
             return unknown
         end = len(expression.rstrip())
         return _error(
-            expression, max(0, end - 1) if end else 0,
+            expression,
+            max(0, end - 1) if end else 0,
             "The expression ends too early",
             "Finish the last clause: an operator needs a value, `!` a clause, AND/OR a clause "
             "on each side, service( and id( a closing ')'.",
-        )  # fmt: skip
+        )
     return _error(expression, None, f"Cannot parse the expression: {exc}", "")
 
 
-_VALUE_BEFORE = frozenset({"EQUAL", "LESSTHAN", "MORETHAN", "CONTAINS", "BEGINSWITH",
-                           "ENDSWITH", "COLON", "LPAR", "COMMA"})  # fmt: skip
+_VALUE_BEFORE = frozenset(
+    {
+        "EQUAL",
+        "LESSTHAN",
+        "MORETHAN",
+        "CONTAINS",
+        "BEGINSWITH",
+        "ENDSWITH",
+        "COLON",
+        "LPAR",
+        "COMMA",
+    }
+)
 
 
 def _first_unknown_word(expression: str, before: int) -> FilterExpressionError | None:
@@ -927,8 +1052,10 @@ def _first_unknown_word(expression: str, before: int) -> FilterExpressionError |
         for tok in _parser().lex(expression):
             if int(tok.start_pos or 0) >= before:
                 break
-            if tok.type == "WORD" and (previous is None or previous.type not in _VALUE_BEFORE
-                                       and not previous.type.startswith("__ANON")):  # fmt: skip
+            after_value = previous is not None and (
+                previous.type in _VALUE_BEFORE or previous.type.startswith("__ANON")
+            )
+            if tok.type == "WORD" and not after_value:
                 try:
                     _Builder(expression)._unknown_pred(_lone_tree("unknown_pred", tok))
                 except FilterExpressionError as exc:
@@ -946,9 +1073,16 @@ def _lone_tree(name: str, tok: Token) -> Tree:
 
 
 _TOKEN_WORDS = {
-    "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','",
-    "COLON": "':'", "STRING": "a \"quoted string\"", "NUMBER": "a number", "BANG": "'!'",
-}  # fmt: skip
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "STRING": 'a "quoted string"',
+    "NUMBER": "a number",
+    "BANG": "'!'",
+}
 
 
 def _expected_hint(expected: set[str]) -> str:
@@ -1008,9 +1142,11 @@ def _parse(expression: str) -> Expr:
 
     if not expression.strip():
         raise _error(
-            expression, None, "The filter expression is empty",
+            expression,
+            None,
+            "The filter expression is empty",
             'Write at least one clause, e.g. `fault` or `responsetime > 1` or `user = "alice"`.',
-        )  # fmt: skip
+        )
     _check_balance(expression)
     try:
         tree = _parser().parse(expression)
@@ -1058,9 +1194,18 @@ def _where_allowed(keyword: str) -> str:
     places = [s for s, kws in _SCOPE_KEYWORDS.items() if keyword in kws]
     if "trace" in places:
         return "at the top level"
-    shown = sorted({("service() { }" if p == "service" else "edge() { }" if p == "edge"
-                     else p.rsplit(".", 2)[0].rsplit(".", 1)[0] + ".*." + p.rsplit(".", 1)[1] + " { }")
-                    for p in places})  # fmt: skip
+    shown = sorted(
+        {
+            (
+                "service() { }"
+                if p == "service"
+                else "edge() { }"
+                if p == "edge"
+                else p.rsplit(".", 2)[0].rsplit(".", 1)[0] + ".*." + p.rsplit(".", 1)[1] + " { }"
+            )
+            for p in places
+        }
+    )
     if keyword == "coverage":
         shown = ["rootcause.responsetime.entity { }"]
     return "only inside " + " or ".join(shown)
@@ -1076,24 +1221,29 @@ def _check_scope(expr: Expr, scope: Scope, expression: str) -> None:
     elif isinstance(expr, Keyword):
         if expr.keyword not in _SCOPE_KEYWORDS[scope]:
             raise _error(
-                expression, expr.span,
+                expression,
+                expr.span,
                 f"{expr.keyword!r} cannot be used {_scope_name(scope)}",
                 f"{expr.keyword!r} is allowed {_where_allowed(expr.keyword)}.",
-            )  # fmt: skip
+            )
     elif isinstance(expr, Annotation):
         if scope != "trace":
             raise _error(
-                expression, expr.span, f"Annotations cannot be used {_scope_name(scope)}",
+                expression,
+                expr.span,
+                f"Annotations cannot be used {_scope_name(scope)}",
                 "X-Ray does not combine annotation.KEY with service()/edge(); put it outside "
-                "the block: `service(\"x\") { fault } AND annotation.KEY = ...`.",
-            )  # fmt: skip
+                'the block: `service("x") { fault } AND annotation.KEY = ...`.',
+            )
     elif isinstance(expr, Service | Edge | RootCause | Group | RootCauseJson):
         if scope != "trace":
             what = type(expr).__name__.lower()
             raise _error(
-                expression, expr.span, f"A {what} clause cannot be nested {_scope_name(scope)}",
+                expression,
+                expr.span,
+                f"A {what} clause cannot be nested {_scope_name(scope)}",
                 "Combine it with AND outside the block instead.",
-            )  # fmt: skip
+            )
         if isinstance(expr, Service) and expr.body is not None:
             _check_scope(expr.body, "service", expression)
         elif isinstance(expr, Edge) and expr.body is not None:
@@ -1123,39 +1273,75 @@ def walk(expr: Expr) -> Iterator[Expr]:
 # ---------------------------------------------------------------------------------------
 
 _NUMBER_FUNCS: dict[str, Callable[[Any, Any], Any]] = {
-    "=": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-    ">": operator.gt, ">=": operator.ge,
-}  # fmt: skip
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 # trace scope: keyword -> traces column
 _TRACE_COLUMNS = {
-    "fault": "has_fault", "error": "has_error", "throttle": "has_throttle",
-    "partial": "is_partial", "responsetime": "response_time_s", "duration": "duration_s",
-    "http.status": "http_status", "http.url": "http_url", "http.method": "http_method",
-    "http.useragent": "user_agent", "http.clientip": "client_ip",
-}  # fmt: skip
+    "fault": "has_fault",
+    "error": "has_error",
+    "throttle": "has_throttle",
+    "partial": "is_partial",
+    "responsetime": "response_time_s",
+    "duration": "duration_s",
+    "http.status": "http_status",
+    "http.url": "http_url",
+    "http.method": "http_method",
+    "http.useragent": "user_agent",
+    "http.clientip": "client_ip",
+}
 # trace scope: keyword -> segments column ("any segment of the trace")
 _SEGMENT_COLUMNS = {
-    "user": "user", "availabilityzone": "availability_zone", "instance.id": "instance_id",
+    "user": "user",
+    "availabilityzone": "availability_zone",
+    "instance.id": "instance_id",
     "resource.arn": "resource_arn",
-}  # fmt: skip
+}
 # service scope: keyword -> segments column of the node's own segment
 _NODE_SEGMENT_COLUMNS = {
-    "http.url": "http_url", "http.method": "http_method", "http.useragent": "http_user_agent",
-    "http.clientip": "http_client_ip", "user": "user", "availabilityzone": "availability_zone",
-    "instance.id": "instance_id", "resource.arn": "resource_arn",
-}  # fmt: skip
+    "http.url": "http_url",
+    "http.method": "http_method",
+    "http.useragent": "http_user_agent",
+    "http.clientip": "http_client_ip",
+    "user": "user",
+    "availabilityzone": "availability_zone",
+    "instance.id": "instance_id",
+    "resource.arn": "resource_arn",
+}
 # service and edge scopes: keyword -> column of the node / edge-call rows
 _ROW_COLUMNS = {
-    "ok": "ok", "error": "error", "throttle": "throttle", "fault": "fault", "root": "root",
-    "inferred": "inferred", "responsetime": "response_time_s", "duration": "duration_s",
-    "http.status": "http_status", "name": "name", "type": "type", "partial": "partial",
-    "http.url": "http_url", "http.method": "http_method", "http.useragent": "http_user_agent",
-    "http.clientip": "http_client_ip", "user": "user", "availabilityzone": "availability_zone",
-    "instance.id": "instance_id", "resource.arn": "resource_arn", "remote": "remote",
-    "index": "index", "first": "first", "last": "last", "coverage": "coverage",
+    "ok": "ok",
+    "error": "error",
+    "throttle": "throttle",
+    "fault": "fault",
+    "root": "root",
+    "inferred": "inferred",
+    "responsetime": "response_time_s",
+    "duration": "duration_s",
+    "http.status": "http_status",
+    "name": "name",
+    "type": "type",
+    "partial": "partial",
+    "http.url": "http_url",
+    "http.method": "http_method",
+    "http.useragent": "http_user_agent",
+    "http.clientip": "http_client_ip",
+    "user": "user",
+    "availabilityzone": "availability_zone",
+    "instance.id": "instance_id",
+    "resource.arn": "resource_arn",
+    "remote": "remote",
+    "index": "index",
+    "first": "first",
+    "last": "last",
+    "coverage": "coverage",
     "message": "message",
-}  # fmt: skip
+}
 
 
 def _keyword_type(keyword: str) -> str:
@@ -1206,9 +1392,7 @@ def _compare(series: pd.Series, kind: str, op: str | None, value: Any) -> np.nda
 class _Evaluator:
     """Evaluate one expression over one TraceSet; derived frames are computed once."""
 
-    def __init__(
-        self, traces: TraceSet, groups: Mapping[str, str] | None, expression: str
-    ) -> None:
+    def __init__(self, traces: TraceSet, groups: Mapping[str, str] | None, expression: str) -> None:
         self.ts = traces
         self.t = traces.traces
         self.ids = self.t["trace_id"]
@@ -1227,7 +1411,9 @@ class _Evaluator:
         return self.ids.isin(wanted).to_numpy(dtype=bool)
 
     # -- the trees --------------------------------------------------------------------
-    def mask(self, expr: Expr, scope: Scope = "trace", rows: pd.DataFrame | None = None) -> np.ndarray:
+    def mask(
+        self, expr: Expr, scope: Scope = "trace", rows: pd.DataFrame | None = None
+    ) -> np.ndarray:
         """Boolean mask of ``expr`` over the rows of ``scope`` (traces by default)."""
         if isinstance(expr, Or):
             out = self.mask(expr.items[0], scope, rows)
@@ -1270,7 +1456,7 @@ class _Evaluator:
             own = roots["trace_id"].astype(object) + "\x1f" + roots["segment_id"].astype(object)
             return keys.isin(set(own)).to_numpy(dtype=bool)
 
-        return self.cached("root_throttle", make)  # type: ignore[no-any-return]
+        return self.cached("root_throttle", make)
 
     def trace_keyword(self, expr: Keyword) -> np.ndarray:
         kind = _keyword_type(expr.keyword)
@@ -1299,9 +1485,12 @@ class _Evaluator:
             keep = ~is_bool | truthy
         else:
             vtype = (
-                "boolean" if isinstance(expr.value, bool)
-                else "string" if isinstance(expr.value, str) else "number"
-            )  # fmt: skip
+                "boolean"
+                if isinstance(expr.value, bool)
+                else "string"
+                if isinstance(expr.value, str)
+                else "number"
+            )
             typed = (types == vtype).to_numpy(dtype=bool)
             values = rows["value"]
             if vtype == "string":
@@ -1326,8 +1515,13 @@ class _Evaluator:
                 columns={"segment_id": "entity_id"}
             )
             sub = self.ts.subsegments[["trace_id", "subsegment_id", "http_url", "http_method"]]
-            sub = sub.rename(columns={"subsegment_id": "entity_id", "http_url": "sub_url",
-                                      "http_method": "sub_method"})  # fmt: skip
+            sub = sub.rename(
+                columns={
+                    "subsegment_id": "entity_id",
+                    "http_url": "sub_url",
+                    "http_method": "sub_method",
+                }
+            )
             keys = nodes[["trace_id", "entity_id"]]
             own = keys.merge(extra.drop_duplicates(["trace_id", "entity_id"]), how="left")
             own = own.merge(sub.drop_duplicates(["trace_id", "entity_id"]), how="left")
@@ -1340,7 +1534,7 @@ class _Evaluator:
             out["http_method"] = out["http_method"].fillna(own["sub_method"])
             return out
 
-        return self.cached("nodes", make)  # type: ignore[no-any-return]
+        return self.cached("nodes", make)
 
     def edges(self) -> pd.DataFrame:
         def make() -> pd.DataFrame:
@@ -1360,22 +1554,30 @@ class _Evaluator:
             keys = calls[["trace_id", "entity_id"]]
             by_sub = keys.merge(
                 sub.rename(columns={"subsegment_id": "entity_id"}).drop_duplicates(
-                    ["trace_id", "entity_id"]), how="left")  # fmt: skip
+                    ["trace_id", "entity_id"]
+                ),
+                how="left",
+            )
             by_seg = keys.merge(
                 seg.rename(columns={"segment_id": "entity_id"}).drop_duplicates(
-                    ["trace_id", "entity_id"]), how="left")  # fmt: skip
+                    ["trace_id", "entity_id"]
+                ),
+                how="left",
+            )
             return calls.assign(
-                source_name=src["name"].to_numpy(), source_type=src["type"].to_numpy(),
+                source_name=src["name"].to_numpy(),
+                source_type=src["type"].to_numpy(),
                 source_account=src["account_id"].to_numpy(),
-                target_name=dst["name"].to_numpy(), target_type=dst["type"].to_numpy(),
+                target_name=dst["name"].to_numpy(),
+                target_type=dst["type"].to_numpy(),
                 target_account=dst["account_id"].to_numpy(),
                 duration_s=(calls["end"] - calls["start"]).dt.total_seconds(),
                 partial=calls["end"].isna().to_numpy(),
                 http_url=by_sub["http_url"].fillna(by_seg["http_url"]).to_numpy(),
                 http_method=by_sub["http_method"].fillna(by_seg["http_method"]).to_numpy(),
-            )  # fmt: skip
+            )
 
-        return self.cached("edges", make)  # type: ignore[no-any-return]
+        return self.cached("edges", make)
 
     @staticmethod
     def select_nodes(rows: pd.DataFrame, node: Selector | None, prefix: str = "") -> np.ndarray:
@@ -1384,8 +1586,11 @@ class _Evaluator:
             return keep
         if isinstance(node, str):
             return _compare(rows[f"{prefix}name"], "string", "=", node)
-        for value, column in ((node.name, "name"), (node.type, "type"),
-                              (node.account_id, "account_id" if not prefix else "account")):  # fmt: skip
+        for value, column in (
+            (node.name, "name"),
+            (node.type, "type"),
+            (node.account_id, "account_id" if not prefix else "account"),
+        ):
             if value is not None:
                 keep &= _compare(rows[f"{prefix}{column}"], "string", "=", value)
         return keep
@@ -1414,12 +1619,12 @@ class _Evaluator:
             if "service_index" not in paths:  # derive it: a new service where the name changes
                 key = paths[["trace_id", "cause_index", "service_name", "service_type"]].astype(str)
                 change = (key != key.shift()).any(axis=1)
-                paths["service_index"] = change.groupby(
-                    [paths["trace_id"], paths["cause_index"]]
-                ).cumsum() - 1
+                paths["service_index"] = (
+                    change.groupby([paths["trace_id"], paths["cause_index"]]).cumsum() - 1
+                )
             return paths
 
-        return self.cached(("rootcause", kind), make)  # type: ignore[no-any-return]
+        return self.cached(("rootcause", kind), make)
 
     def rootcause_rows(self, kind: str, level: str) -> pd.DataFrame:
         def make() -> pd.DataFrame:
@@ -1433,19 +1638,21 @@ class _Evaluator:
                 rows = paths.drop_duplicates(["trace_id", "cause_index", "service_index"])
                 index = rows["service_index"].astype("float64")
                 count = index.groupby([rows["trace_id"], rows["cause_index"]]).transform("max") + 1
-                rows = rows.assign(name=rows["service_name"], type=rows["service_type"],
-                                   index=index)  # fmt: skip
+                rows = rows.assign(
+                    name=rows["service_name"], type=rows["service_type"], index=index
+                )
             else:
-                has = (paths["exception_name"].notna() | paths["exception_message"].notna())
+                has = paths["exception_name"].notna() | paths["exception_message"].notna()
                 rows = paths.loc[has.to_numpy(dtype=bool)]
                 cause = [rows["trace_id"], rows["cause_index"]]
                 index = rows.groupby(cause).cumcount().astype("float64")
                 count = index.groupby(cause).transform("max") + 1
-                rows = rows.assign(name=rows["exception_name"],
-                                   message=rows["exception_message"], index=index)  # fmt: skip
+                rows = rows.assign(
+                    name=rows["exception_name"], message=rows["exception_message"], index=index
+                )
             return rows.assign(first=(index == 0).to_numpy(), last=(index == count - 1).to_numpy())
 
-        return self.cached(("rootcause", kind, level), make)  # type: ignore[no-any-return]
+        return self.cached(("rootcause", kind, level), make)
 
     def rootcause_ids(self, expr: RootCause) -> pd.Series:
         rows = self.rootcause_rows(expr.kind, expr.level)
@@ -1471,8 +1678,11 @@ class _Evaluator:
         keys: set[tuple[str, int]] | None = None
         for wanted in cause.get("Services") or []:
             keep = np.ones(len(services), dtype=bool)
-            for field_name, column in (("Name", "service_name"), ("Type", "service_type"),
-                                       ("AccountId", "account_id")):  # fmt: skip
+            for field_name, column in (
+                ("Name", "service_name"),
+                ("Type", "service_type"),
+                ("AccountId", "account_id"),
+            ):
                 if wanted.get(field_name) is not None:
                     keep &= _compare(services[column], "string", "=", str(wanted[field_name]))
             if wanted.get("Inferred") is not None:
@@ -1500,26 +1710,30 @@ class _Evaluator:
         if found is None:
             known = ", ".join(repr(g) for g in sorted(groups)) or "none"
             raise _error(
-                self.expression, expr.span, f"Unknown group {value!r}",
+                self.expression,
+                expr.span,
+                f"Unknown group {value!r}",
                 "Pass the group's filter expression: evaluate(..., groups={"
                 f"{value!r}: 'responsetime > 3'}}) (known groups: {known}).",
-            )  # fmt: skip
+            )
         return value, found
 
     def group_mask(self, expr: Group) -> np.ndarray:
         label, text = self.group_expression(expr)
         if label in self._group_stack:
             raise _error(
-                self.expression, expr.span,
+                self.expression,
+                expr.span,
                 f"Group {label!r} refers to itself (through {' -> '.join(self._group_stack)})",
                 "Break the cycle in the groups mapping.",
-            )  # fmt: skip
+            )
         try:
             inner = parse(text)
         except FilterExpressionError as exc:
             raise FilterExpressionError(
                 f"The filter expression of group {label!r} is not valid:\n{exc}",
-                expression=self.expression, position=expr.span[0] if expr.span else None,
+                expression=self.expression,
+                position=expr.span[0] if expr.span else None,
             ) from None
         self._group_stack.append(label)
         try:
@@ -1600,7 +1814,9 @@ class Explanation:
         out = [f"Trace {self.trace_id} {verdict}: {self.expression}"]
         for depth, result, clause, detail in self.lines:
             mark = "✔" if result else "✘"
-            out.append(f"{'    ' * (depth + 1)}{mark} {clause}" + (f"   [{detail}]" if detail else ""))
+            out.append(
+                f"{'    ' * (depth + 1)}{mark} {clause}" + (f"   [{detail}]" if detail else "")
+            )
         return "\n".join(out)
 
     __repr__ = __str__
@@ -1625,7 +1841,9 @@ class _Explainer:
     def add(self, depth: int, result: bool, clause: Expr | str, detail: str = "") -> None:
         self.lines.append((depth, bool(result), str(clause), detail))
 
-    def explain(self, expr: Expr, depth: int, scope: Scope = "trace", rows: pd.DataFrame | None = None) -> bool:
+    def explain(
+        self, expr: Expr, depth: int, scope: Scope = "trace", rows: pd.DataFrame | None = None
+    ) -> bool:
         result = bool(self.ev.mask(expr, scope, rows)[0])
         if isinstance(expr, Or | And | Not):
             word = {Or: "any of", And: "all of", Not: "not"}[type(expr)]
@@ -1637,7 +1855,9 @@ class _Explainer:
         elif isinstance(expr, Annotation):
             ann = self.ev.ts.annotations
             vals = ann.loc[(ann["key"] == expr.key).to_numpy(dtype=bool)]
-            shown = ", ".join(f"{_show(v)} ({t})" for v, t in zip(vals["value"], vals["value_type"], strict=True))
+            shown = ", ".join(
+                f"{_show(v)} ({t})" for v, t in zip(vals["value"], vals["value_type"], strict=True)
+            )
             self.add(depth, result, expr, f"annotation.{expr.key}: {shown or 'not set'}")
         elif isinstance(expr, Service | Edge | RootCause):
             self.block(expr, depth, result)
@@ -1656,8 +1876,10 @@ class _Explainer:
             return f"{kw} = {_show(rows[_ROW_COLUMNS[kw]].iloc[0])}"
         t = self.ev.t.iloc[0]
         if kw == "ok":
-            return (f"root fault = {t['has_fault']}, error = {t['has_error']}, "
-                    f"throttle = {bool(self.ev.root_throttle()[0])}")  # fmt: skip
+            return (
+                f"root fault = {t['has_fault']}, error = {t['has_error']}, "
+                f"throttle = {bool(self.ev.root_throttle()[0])}"
+            )
         if kw == "inferred":
             nodes = self.ev.nodes()
             names = sorted(nodes.loc[_as_bool(nodes["inferred"]), "node_id"].unique())
@@ -1685,8 +1907,14 @@ class _Explainer:
             rows = self.ev.rootcause_rows(expr.kind, expr.level)
             keep = np.ones(len(rows), dtype=bool)
             scope = f"rootcause.{expr.kind}.{expr.level}"
-            label = ("cause " + rows["cause_index"].astype(str) + ": " + rows["name"].astype(str)
-                     + " #" + rows["index"].astype(int).astype(str))  # fmt: skip
+            label = (
+                "cause "
+                + rows["cause_index"].astype(str)
+                + ": "
+                + rows["name"].astype(str)
+                + " #"
+                + rows["index"].astype(int).astype(str)
+            )
             what = expr.level
         selected = rows.loc[keep]
         self.add(depth, result, expr, f"{len(selected)} {what}(s) selected")
@@ -1748,8 +1976,16 @@ def explain(
 # to_pandas
 # ---------------------------------------------------------------------------------------
 
-_NODE_EXTRA = ("http_url", "http_method", "http_user_agent", "http_client_ip", "user",
-               "availability_zone", "instance_id", "resource_arn")  # fmt: skip
+_NODE_EXTRA = (
+    "http_url",
+    "http_method",
+    "http_user_agent",
+    "http_client_ip",
+    "user",
+    "availability_zone",
+    "instance_id",
+    "resource_arn",
+)
 
 
 class _PandasWriter:
@@ -1761,23 +1997,31 @@ class _PandasWriter:
 
     def need(self, name: str) -> None:
         code = {
-            "t": 't = ts.traces',
-            "s": 's = ts.segments',
-            "a": 'a = ts.annotations',
-            "nodes": 'nodes = xraykit.servicegraph.node_segments(ts).reset_index(drop=True)',
-            "nodes_x": ('nodes = nodes.merge(s[["trace_id", "segment_id", '
-                        + ", ".join(f'"{c}"' for c in _NODE_EXTRA)
-                        + ']].rename(columns={"segment_id": "entity_id"}), how="left")'),
-            "calls": ('calls = xraykit.servicegraph.edge_calls(ts).reset_index(drop=True)\n'
-                      'info = nodes.drop_duplicates("node_id").set_index("node_id")'
-                      '[["name", "type", "account_id"]]\n'
-                      'info.loc["client"] = ["client", "client", ""]\n'
-                      'src = info.reindex(calls["source"]).reset_index(drop=True)\n'
-                      'dst = info.reindex(calls["target"]).reset_index(drop=True)'),
-            "calls_x": ('calls = calls.merge(ts.subsegments[["trace_id", "subsegment_id", '
-                        '"http_url", "http_method"]].rename(columns={"subsegment_id": '
-                        '"entity_id"}), how="left")'),
-        }  # fmt: skip
+            "t": "t = ts.traces",
+            "s": "s = ts.segments",
+            "a": "a = ts.annotations",
+            "nodes": "nodes = xraykit.servicegraph.node_segments(ts).reset_index(drop=True)",
+            "nodes_x": (
+                'nodes = nodes.merge(s[["trace_id", "segment_id", '
+                + ", ".join(f'"{c}"' for c in _NODE_EXTRA)
+                + ']].rename(columns={"segment_id": "entity_id"}), how="left")'
+            ),
+            "calls": (
+                "calls = xraykit.servicegraph.edge_calls(ts).reset_index(drop=True)\n"
+                'info = nodes.drop_duplicates("node_id").set_index("node_id")'
+                '[["name", "type", "account_id"]]\n'
+                'info.loc["client"] = ["client", "client", ""]\n'
+                'src = info.reindex(calls["source"]).reset_index(drop=True)\n'
+                'dst = info.reindex(calls["target"]).reset_index(drop=True)'
+            ),
+            "calls_x": (
+                "# the caller's subsegment, or the root segment for client -> root calls\n"
+                'http = pd.concat([ts.subsegments.rename(columns={"subsegment_id": "entity_id"}),'
+                ' ts.segments.rename(columns={"segment_id": "entity_id"})])\n'
+                'calls = calls.merge(http[["trace_id", "entity_id", "http_url", "http_method"]]'
+                '.drop_duplicates(["trace_id", "entity_id"]), how="left")'
+            ),
+        }
         deps = {"nodes_x": ("s", "nodes"), "calls": ("nodes",), "calls_x": ("calls",)}
         for dep in deps.get(name, ()):
             self.need(dep)
@@ -1786,22 +2030,27 @@ class _PandasWriter:
         elif name.startswith("rc_"):
             kind = name[3:]
             self.setup.setdefault(
-                name, f'{name} = xraykit.analysis.root_cause_paths(ts, "{kind}").reset_index(drop=True)'
+                name,
+                f'{name} = xraykit.analysis.root_cause_paths(ts, "{kind}").reset_index(drop=True)',
             )
         elif name.startswith(("svc_", "exc_")):
             kind = name[4:]
             self.need(f"rc_{kind}")
             by = '["trace_id", "cause_index"]'
             if name.startswith("svc_"):
-                body = (f'{name} = rc_{kind}.drop_duplicates(["trace_id", "cause_index", '
-                        f'"service_index"]).reset_index(drop=True)\n'
-                        f'{name}["index"] = {name}["service_index"]\n'
-                        f'{name}["count"] = {name}.groupby({by})["index"].transform("max") + 1')  # fmt: skip
+                body = (
+                    f'{name} = rc_{kind}.drop_duplicates(["trace_id", "cause_index", '
+                    f'"service_index"]).reset_index(drop=True)\n'
+                    f'{name}["index"] = {name}["service_index"]\n'
+                    f'{name}["count"] = {name}.groupby({by})["index"].transform("max") + 1'
+                )
             else:
-                body = (f'{name} = rc_{kind}[rc_{kind}["exception_name"].notna()]'
-                        f'.reset_index(drop=True)\n'
-                        f'{name}["index"] = {name}.groupby({by}).cumcount()\n'
-                        f'{name}["count"] = {name}.groupby({by})["index"].transform("max") + 1')  # fmt: skip
+                body = (
+                    f'{name} = rc_{kind}[rc_{kind}["exception_name"].notna()]'
+                    f".reset_index(drop=True)\n"
+                    f'{name}["index"] = {name}.groupby({by}).cumcount()\n'
+                    f'{name}["count"] = {name}.groupby({by})["index"].transform("max") + 1'
+                )
             self.setup.setdefault(name, body)
 
     # -- expressions ------------------------------------------------------------------
@@ -1830,11 +2079,16 @@ class _PandasWriter:
                 cond.append(self.code(expr.body, "edge", "calls"))
             return f'{self.ids()}.isin(calls.loc[{" & ".join(cond)}, "trace_id"])'
         if isinstance(expr, RootCause):
-            rows = {"entity": f"rc_{expr.kind}", "service": f"svc_{expr.kind}",
-                    "exception": f"exc_{expr.kind}"}[expr.level]  # fmt: skip
+            rows = {
+                "entity": f"rc_{expr.kind}",
+                "service": f"svc_{expr.kind}",
+                "exception": f"exc_{expr.kind}",
+            }[expr.level]
             self.need(rows)
-            where = ":" if expr.body is None else self.code(
-                expr.body, f"rootcause.{expr.kind}.{expr.level}", rows
+            where = (
+                ":"
+                if expr.body is None
+                else self.code(expr.body, f"rootcause.{expr.kind}.{expr.level}", rows)
             )
             return f'{self.ids()}.isin({rows}.loc[{where}, "trace_id"])'
         if isinstance(expr, Group):
@@ -1883,8 +2137,10 @@ class _PandasWriter:
             self.need("t")
             if kw == "ok":
                 self.need("s")
-                col = ('~(t["has_fault"] | t["has_error"] | t["trace_id"].isin(s.loc[s["throttle"]'
-                       ' & s["segment_id"].isin(t["root_segment_id"]), "trace_id"]))')  # fmt: skip
+                col = (
+                    '~(t["has_fault"] | t["has_error"] | t["trace_id"].isin(s.loc[s["throttle"]'
+                    ' & s["segment_id"].isin(t["root_segment_id"]), "trace_id"]))'
+                )
             elif kw == "inferred":
                 self.need("nodes")
                 col = 't["trace_id"].isin(nodes.loc[nodes["inferred"], "trace_id"])'
@@ -1911,13 +2167,22 @@ class _PandasWriter:
             if kw == "first":
                 col = f'({frame}["{"entity_index" if level == "entity" else "index"}"] == 0)'
             elif kw == "last":
-                col = (f'({frame}["entity_index"] == {frame}["entity_count"] - 1)' if level == "entity"
-                       else f'({frame}["index"] == {frame}["count"] - 1)')  # fmt: skip
+                col = (
+                    f'({frame}["entity_index"] == {frame}["entity_count"] - 1)'
+                    if level == "entity"
+                    else f'({frame}["index"] == {frame}["count"] - 1)'
+                )
             else:
-                names = {"name": {"entity": "entity_name", "service": "service_name",
-                                  "exception": "exception_name"}[level],
-                         "type": "service_type", "message": "exception_message",
-                         "index": "entity_index" if level == "entity" else "index"}  # fmt: skip
+                names = {
+                    "name": {
+                        "entity": "entity_name",
+                        "service": "service_name",
+                        "exception": "exception_name",
+                    }[level],
+                    "type": "service_type",
+                    "message": "exception_message",
+                    "index": "entity_index" if level == "entity" else "index",
+                }
                 col = f'{frame}["{names.get(kw, column)}"]'
         else:
             col = f'{frame}["{column}"]'
@@ -1935,7 +2200,11 @@ class _PandasWriter:
             vtype, col = "number", 'pd.to_numeric(a["value"], errors="coerce")'
         cond = self.compare(col, "boolean" if vtype == "boolean" else vtype, None, None)
         if vtype == "boolean":
-            cond = f'(a["value"] == {expr.value})' if expr.op == "=" else f'(a["value"] != {expr.value})'
+            cond = (
+                f'(a["value"] == {expr.value})'
+                if expr.op == "="
+                else f'(a["value"] != {expr.value})'
+            )
         else:
             cond = self.compare(col, vtype, expr.op, expr.value)
         return f'{key} & (a["value_type"] == "{vtype}") & {cond}'
@@ -1946,9 +2215,15 @@ class _PandasWriter:
             return []
         if isinstance(node, str):
             return [f'({frame}["name"] == {node!r})']
-        return [f'({frame}["{col}"] == {v!r})'
-                for col, v in (("name", node.name), ("type", node.type),
-                               ("account_id", node.account_id)) if v is not None]  # fmt: skip
+        return [
+            f'({frame}["{col}"] == {v!r})'
+            for col, v in (
+                ("name", node.name),
+                ("type", node.type),
+                ("account_id", node.account_id),
+            )
+            if v is not None
+        ]
 
 
 def to_pandas(expression: str, *, groups: Mapping[str, str] | None = None) -> str:

@@ -1,0 +1,671 @@
+"""Tests of xraykit.filters: the language, its errors, and its evaluation on hand-built traces.
+
+tests/data/filters_traces.json holds nine traces, numbered by the last digits of their ids:
+
+1 web 200 fast; user alice; annotations tier="gold", age=30, vip=true; DynamoDB call (no segment)
+2 web 500 fault, user bob, POST; orders-api (account 111111111111) faults, AccessDeniedException;
+  annotations tier="silver", age=25
+3 web 200; orders-api answers 404 (error handled by web); annotation vip=false
+4 web 200 https://.../v2/search; DynamoDB throttled (429) then retried
+5 web 200 but 6 s; SQL call 5 s with annotation query_kind; SNS to a worker (user dave) ending at 7 s
+6 web still in progress (partial)
+7 API Gateway 502 -> Lambda checkout (AWS::Lambda, AWS::Lambda::Function 222222222222 faults)
+8 web 404 DELETE, user carol, client ip 192.168.1.5
+9 web 201 POST; SNS with an inferred segment document; annotation tier="gold"
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xraykit
+from xraykit import analysis, filters, servicegraph
+from xraykit.exceptions import FilterExpressionError
+from xraykit.filters import (
+    And,
+    Annotation,
+    Edge,
+    Group,
+    Keyword,
+    NodeId,
+    Not,
+    Or,
+    RootCause,
+    RootCauseJson,
+    Service,
+    evaluate,
+    explain,
+    parse,
+    to_pandas,
+    validate,
+)
+
+DATA = Path(__file__).parent / "data" / "filters_traces.json"
+ALL = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+GROUPS = {
+    "slow": "responsetime > 3",
+    "arn:aws:xray:us-east-1:123456789012:group/failing/ABCDEF": "fault OR error",
+    "loop": 'group.name = "loop"',
+    "broken": "responsetime >",
+}
+
+
+def tid(n: int) -> str:
+    return f"1-6553f100-{n:024d}"
+
+
+@pytest.fixture(scope="module")
+def ts() -> Iterator[xraykit.TraceSet]:
+    """The hand-built traces; the other modules' derived frames are memoised for them.
+
+    Filters computes node, edge and root-cause frames once per evaluation; across the
+    hundreds of evaluations here, computing them once per TraceSet keeps the suite fast.
+    """
+    traces = xraykit.from_documents(json.loads(DATA.read_text()), source=DATA.name)
+    with pytest.MonkeyPatch.context() as patch:
+        for module, name in (
+            (servicegraph, "node_segments"),
+            (servicegraph, "edge_calls"),
+            (analysis, "root_cause_paths"),
+        ):
+            patch.setattr(module, name, _memoised(getattr(module, name), traces))
+        yield traces
+
+
+def _memoised(
+    function: Callable[..., pd.DataFrame], traces: xraykit.TraceSet
+) -> Callable[..., pd.DataFrame]:
+    cache: dict[tuple[object, ...], pd.DataFrame] = {}
+
+    def wrapper(frames: xraykit.TraceSet, *args: object) -> pd.DataFrame:
+        if frames is not traces:
+            return function(frames, *args)
+        if args not in cache:
+            cache[args] = function(frames, *args)
+        return cache[args].copy()
+
+    return wrapper
+
+
+def matching(expression: str, traces: xraykit.TraceSet) -> list[int]:
+    mask = evaluate(expression, traces, groups=GROUPS)
+    return sorted(int(t[-2:]) for t in traces.traces.loc[mask.to_numpy(), "trace_id"])
+
+
+# expression -> exact matching trace numbers
+TABLE: list[tuple[str, list[int]]] = [
+    # boolean keywords (trace level: the root)
+    ("ok", [1, 3, 4, 5, 6, 9]),
+    ("!ok", [2, 7, 8]),
+    ("ok = false", [2, 7, 8]),
+    ("ok != false", [1, 3, 4, 5, 6, 9]),
+    ("error", [8]),
+    ("fault", [2, 7]),
+    ("fault = true", [2, 7]),
+    ("FAULT != TRUE", [1, 3, 4, 5, 6, 8, 9]),
+    ("throttle", [4]),
+    ("partial", [6]),
+    ("!partial", [1, 2, 3, 4, 5, 7, 8, 9]),
+    ("inferred", [1, 4, 5, 9]),
+    # number keywords
+    ("responsetime > 5", [5]),
+    ("responseTime >= 1.2", [2, 5]),
+    ("responsetime < 0.1", [8]),
+    ("responsetime <= 0.3", [1, 8, 9]),
+    ("duration >= 5 AND duration <= 8", [5]),
+    ("duration = 0.5", [7]),
+    ("duration != 0.5", [1, 2, 3, 4, 5, 8, 9]),
+    ("http.status != 200", [2, 7, 8, 9]),
+    ("http.status >= 500", [2, 7]),
+    ("http.status = 404", [8]),
+    # string keywords
+    ('http.url CONTAINS "/api/"', [1, 2, 3, 5, 6, 9]),
+    ('http.url BEGINSWITH "https://"', [4, 7]),
+    ('http.url ENDSWITH "items"', [1, 6]),
+    ('http.url = "http://shop.example.com/api/cart"', [3]),
+    ('http.url != "http://shop.example.com/api/items"', [2, 3, 4, 5, 7, 8, 9]),
+    ("http.url", ALL),
+    ('http.method = "POST"', [2, 7, 9]),
+    ('http.method contains "ET"', [1, 3, 4, 5, 6, 8]),
+    ('http.useragent BEGINSWITH "Mozilla"', [1, 3]),
+    ('http.clientip = "192.168.1.5"', [8]),
+    ("!http.clientip", [4, 5, 6, 7, 9]),
+    ('user = "dave"', [5]),
+    ('user CONTAINS ""', [1, 2, 5, 8]),
+    ("user", [1, 2, 5, 8]),
+    ("!user", [3, 4, 6, 7, 9]),
+    ('user != "alice"', [2, 5, 8]),
+    ('availabilityzone = "us-east-1c"', [5]),
+    ('availabilityzone ENDSWITH "a"', [1, 3]),
+    ('instance.id BEGINSWITH "i-0"', [1, 2, 3, 5]),
+    ('instance.id = "i-0worker"', [5]),
+    ('resource.arn CONTAINS ":lambda:"', [7]),
+    # boolean operators, precedence and juxtaposition
+    ("ok !partial duration < 3", [1, 3, 4, 9]),
+    ("fault OR error", [2, 7, 8]),
+    ('fault OR error AND user = "carol"', [2, 7, 8]),
+    ('(fault OR error) AND user = "bob"', [2]),
+    ('fault or error and user = "bob"', [2, 7]),
+    ("!(fault OR error)", [1, 3, 4, 5, 6, 9]),
+    ("!!fault", [2, 7]),
+    ("fault AND error", []),
+    # annotations
+    ('annotation.tier = "gold"', [1, 9]),
+    ('annotation.tier != "gold"', [2]),
+    ('annotation.tier BEGINSWITH "s"', [2]),
+    ("annotation.tier", [1, 2, 9]),
+    ("!annotation.tier", [3, 4, 5, 6, 7, 8]),
+    ("annotation.age > 29", [1, 5]),
+    ("annotation.age <= 30", [1, 2]),
+    ("annotation.age = 25", [2]),
+    ('annotation.age = "25"', []),
+    ("annotation.vip", [1]),
+    ("!annotation.vip", [2, 3, 4, 5, 6, 7, 8, 9]),
+    ("annotation.vip = false", [3]),
+    ("annotation.vip != false", [1]),
+    ('annotation.query_kind = "report"', [5]),
+    ("annotation.missing", []),
+    # service()
+    ('service("orders-api")', [2, 3]),
+    ('service("orders-api") { error }', [3]),
+    ('service("orders-api") { fault = true OR responsetime > 2.5 }', [2]),
+    ("service() { fault }", [2, 7]),
+    ("service() { error }", [3, 4, 8]),
+    ("service() { throttle }", [4]),
+    ('!service("orders-api")', [1, 4, 5, 6, 7, 8, 9]),
+    ('service("checkout") { fault }', [7]),
+    ('service(id(name: "checkout", type: "AWS::Lambda::Function")) { fault }', [7]),
+    ('service(id(name: "checkout", type: "AWS::Lambda")) { fault }', []),
+    ('service(id(type: "AWS::Lambda::Function"))', [7]),
+    ('service(id(account.id: "111111111111"))', [2, 3]),
+    (
+        'service(id(account.id: "111111111111")) OR service(id(account.id: "222222222222"))',
+        [2, 3, 7],
+    ),
+    ("service() { inferred }", [1, 4, 5, 9]),
+    ('service("SNS") { inferred }', [9]),
+    ('service("web") { root = true and fault = true }', [2]),
+    ("service() { !root AND responsetime > 1 }", [5]),
+    ('service() { type = "Database::SQL" AND duration > 4 }', [5]),
+    ('service() { name BEGINSWITH "orders" AND http.status = 404 }', [3]),
+    ('service("web") { http.url CONTAINS "/v2/" }', [4, 8]),
+    ('service() { user = "dave" AND availabilityzone = "us-east-1c" }', [5]),
+    ('service() { resource.arn ENDSWITH ":checkout" AND !root }', [7]),
+    ('service("web") { partial }', [6]),
+    ('service("web") { ok } AND !ok', []),
+    (
+        'http.url BEGINSWITH "http://shop" AND http.url CONTAINS "/api/" AND !service("orders-api")',
+        [1, 5, 6, 9],
+    ),
+    ('service("orders-api") { fault } AND annotation.tier = "silver"', [2]),
+    # edge()
+    ('edge("web", "orders-api") { error }', [3]),
+    ('edge("web", "orders-api")', [2, 3]),
+    ('edge("web", "orders-api") { http.url ENDSWITH "/orders" }', [2]),
+    ('edge("client", "web") { fault }', [2]),
+    ('edge("client", "shop-api/prod") { http.status = 502 AND http.method = "POST" }', [7]),
+    ('edge(id(type: "AWS::Lambda"), id(type: "AWS::Lambda::Function"))', [7]),
+    ('edge("web", "items") { throttle }', [4]),
+    ('edge("web", "items") { http.status = 429 OR responsetime > 0.12 }', [4]),
+    ('!edge("web", "items")', [2, 3, 5, 6, 7, 8, 9]),
+    ('edge("web", "reports@db.internal") { duration > 4 }', [5]),
+    # groups
+    ('group.name = "slow"', [5]),
+    ('group.name = "slow" AND user = "dave"', [5]),
+    ('group.arn = "arn:aws:xray:us-east-1:123456789012:group/failing/ABCDEF"', [2, 7, 8]),
+    ('!group.name = "slow"', [1, 2, 3, 4, 6, 7, 8, 9]),
+    # root causes
+    ('rootcause.fault.service { name = "orders-api" }', [2]),
+    ('rootcause.fault.service { last AND type = "AWS::Lambda::Function" }', [7]),
+    ("rootcause.fault.service { index > 1 }", [7]),
+    ('rootcause.fault.entity { last and name = "checkout" }', [7]),
+    ('rootcause.fault.entity { remote AND name = "Lambda" }', [7]),
+    (
+        'rootcause.fault.exception { last and message = "Access Denied for account_id: 1234567890" }',
+        [2],
+    ),
+    ('rootcause.fault.exception { name = "TimeoutError" AND first }', [7]),
+    ("rootcause.fault.exception", [2, 7]),
+    ("rootcause.error.service { inferred }", [4]),
+    ('rootcause.error.entity { first and name = "web" }', [3, 4, 8]),
+    ('rootcause.error.service { last AND name = "orders-api" }', [3]),
+    ("rootcause.responsetime.entity { last and coverage > 0.8 }", [3, 4, 5, 8]),
+    ("rootcause.responsetime.entity { remote and coverage > 0.7 }", [2, 5, 7]),
+    ('rootcause.responsetime.service { last and type = "Database::SQL" }', [5]),
+    ("rootcause.responsetime.service { inferred AND index = 1 }", [1, 5, 9]),
+    (
+        'rootcause.json = #[{"Services": [{"Name": "orders-api", "EntityPath": [{"Name": "orders-api"}]}]}]',
+        [2, 3],
+    ),
+    (
+        'rootcause.json = #[{"Services": [{"Name": "web", "EntityPath": [{"Name": "web"}, '
+        '{"Name": "orders-api"}]}, {"Name": "orders-api", "Type": "AWS::ECS::Container"}]}]',
+        [2, 3],
+    ),
+    ('rootcause.json = #[{"Services": [{"Name": "checkout", "AccountId": "222222222222"}]}]', [7]),
+    ('rootcause.json = #[{"Services": [{"Name": "items", "Inferred": true}]}] AND throttle', [4]),
+]
+
+
+def test_table_is_large_enough() -> None:
+    assert len(TABLE) >= 60
+    assert len({e for e, _ in TABLE}) == len(TABLE)
+
+
+@pytest.mark.parametrize(("expression", "expected"), TABLE, ids=[e for e, _ in TABLE])
+def test_table(ts: xraykit.TraceSet, expression: str, expected: list[int]) -> None:
+    assert matching(expression, ts) == expected
+
+
+def test_every_keyword_is_in_the_table() -> None:
+    used = " ".join(e.lower() for e, _ in TABLE)
+    words = [*filters.BOOL_KEYWORDS, *filters.NUMBER_KEYWORDS, *filters.STRING_KEYWORDS]
+    words += [
+        "annotation.",
+        "service(",
+        "edge(",
+        "id(",
+        "group.name",
+        "group.arn",
+        "rootcause.json",
+    ]
+    words += [
+        f"rootcause.{k}.{lv}"
+        for k in ("fault", "error", "responsetime")
+        for lv in ("service", "entity")
+    ]
+    words += ["rootcause.fault.exception", "contains", "beginswith", "endswith", "!=", "<=", ">="]
+    assert [w for w in words if w not in used] == []
+
+
+# errors: expression, position, words the message must contain
+ERRORS: list[tuple[str, int | None, list[str]]] = [
+    ("", None, ["empty"]),
+    ("   ", None, ["empty"]),
+    ("reponsetime > 5", 0, ["Unknown keyword 'reponsetime'", "'responsetime'", "^^^^^^^^^^^"]),
+    ("fault AND htp.url", 10, ["'http.url'"]),
+    ('rootcause.fault.servce { name = "x" }', 0, ["'rootcause.fault.service'"]),
+    ("okay", 0, ["'ok'"]),
+    ("NOT ok", 0, ["NOT", "!"]),
+    ("user = alice", 7, ["not in quotes", '"alice"']),
+    ("name = traces", None, ["not in quotes"]),
+    ("service(orders)", 8, ["not in quotes", 'service("orders")']),
+    ("annotation.tier = gold", 18, ["not in quotes"]),
+    ('responsetime > "5"', 15, ["number keyword", "responsetime > 5"]),
+    ('http.status = "abc"', 14, ["number keyword"]),
+    ("http.url > 5", 9, ["string keyword", "CONTAINS"]),
+    ("http.url = 5", 11, ["string keyword", '"5"']),
+    ('ok = "true"', 5, ["boolean keyword", "true or false"]),
+    ("fault > 1", 6, ["boolean keyword"]),
+    ("responsetime", 0, ["needs a comparison"]),
+    ('annotation.aws:api_id = "abc"', 14, ["':'", "letters, digits and underscores"]),
+    ("annotation.my-key", 13, ["'-'"]),
+    ("annotation. = 3", 0, ["needs a key"]),
+    ("annotation.x CONTAINS 5", 13, ["number"]),
+    ('annotation.x > "a"', 13, ["string"]),
+    ("(ok", 0, ["never closed", "')'"]),
+    ("ok)", 2, ["never opened"]),
+    ('service("a") { fault', 13, ["never closed", "'}'"]),
+    ('service("a") { fault )', 21, ["never opened"]),
+    ('user = "abc', 7, ["string is never closed"]),
+    ("user = 'abc'", 7, ["double"]),
+    ("ok && fault", 3, ["AND"]),
+    ("ok || fault", 3, ["OR"]),
+    ("ok == true", 3, ["single '='"]),
+    ("ok AND", 5, ["ends too early"]),
+    ("ok OR OR fault", 6, ["both sides"]),
+    ("!", 0, ["ends too early"]),
+    ('"abc"', 0, ["no keyword"]),
+    ('service("a") {}', 14, ["needs an expression"]),
+    ('edge("a") { error }', 8, ["two nodes"]),
+    ('id(name: "a")', 0, ["inside service() or edge()"]),
+    ("service(id())", 8, ["at least one field"]),
+    ('service(id(name: "a", name: "b"))', 22, ["twice"]),
+    ('name = "x"', 0, ["cannot be used at the top level", "service() { }"]),
+    ("first", 0, ["cannot be used at the top level"]),
+    ("coverage > 0.5", 0, ["rootcause.responsetime.entity"]),
+    (
+        "rootcause.fault.entity { coverage > 0.5 }",
+        25,
+        ["cannot be used inside rootcause.fault.entity"],
+    ),
+    ('service("a") { annotation.x = 1 }', 15, ["Annotations cannot be used"]),
+    ('service("a") { service("b") }', 15, ["cannot be nested"]),
+    ('edge("a", "b") { root }', 17, ["cannot be used inside edge()"]),
+    ('group.name != "x"', 11, ["only be compared with '='"]),
+    ("group.name = slow", 13, ["not in quotes"]),
+    ('rootcause.json = #[{"a": }]', 25, ["not valid"]),
+    ("rootcause.json = #[1, 2]", 17, ["RootCause objects"]),
+    ("5 > duration", 0, ["no keyword"]),
+    ("ok @ fault", 3, ["Unexpected character"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("expression", "position", "words"), ERRORS, ids=[e or "<empty>" for e, _, _ in ERRORS]
+)
+def test_errors(expression: str, position: int | None, words: list[str]) -> None:
+    with pytest.raises(FilterExpressionError) as info:
+        validate(expression)
+    err = info.value
+    assert err.expression == expression
+    if position is not None:
+        assert err.position == position
+        assert "^" in str(err)
+    for word in words:
+        assert word in str(err)
+
+
+def test_error_is_a_value_error_with_caret_under_the_position() -> None:
+    with pytest.raises(ValueError, match="Did you mean 'duration'") as info:
+        parse("ok AND\n  duratoin < 3")
+    lines = str(info.value).splitlines()
+    caret = next(i for i, line in enumerate(lines) if line.strip().startswith("^"))
+    assert lines[caret - 1].strip() == "duratoin < 3"
+    assert lines[caret - 1].index("duratoin") == lines[caret].index("^")
+
+
+def test_non_string_expression() -> None:
+    with pytest.raises(FilterExpressionError, match="must be a str"):
+        parse(["fault"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("groups", "words"),
+    [
+        (None, ["Unknown group 'slow'", "groups="]),
+        ({"loop": 'group.name = "loop"', "slow": 'group.name = "loop"'}, ["refers to itself"]),
+        ({"slow": "responsetime >"}, ["group 'slow' is not valid", "ends too early"]),
+    ],
+)
+def test_group_errors(
+    ts: xraykit.TraceSet, groups: dict[str, str] | None, words: list[str]
+) -> None:
+    with pytest.raises(FilterExpressionError) as info:
+        evaluate('group.name = "slow"', ts, groups=groups)
+    for word in words:
+        assert word in str(info.value)
+
+
+# -- the tree -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "normalised"),
+    [
+        ("ok !partial duration<3", "ok AND !partial AND duration < 3"),
+        ("a_b", None),
+        ("responseTime > 2 or http.url", "responsetime > 2 OR http.url"),
+        ("(ok OR fault) error", "(ok OR fault) AND error"),
+        ("ok OR (fault error)", "ok OR fault AND error"),
+        ("((ok))", "ok"),
+        ("!(ok AND fault)", "!(ok AND fault)"),
+        ('user contains "a\\"b"', 'user CONTAINS "a\\"b"'),
+        ("http.status >= 5e2", "http.status >= 500.0"),
+        ("service()", "service()"),
+        ('service(id(type:"t",name:"n")){fault}', 'service(id(name: "n", type: "t")) { fault }'),
+        ('edge("a",id(account.id:"1")){error}', 'edge("a", id(account.id: "1")) { error }'),
+        ('rootcause.json=#[ {"Services" : [ ]} ]', 'rootcause.json = #[{"Services": []}]'),
+        ('GROUP.NAME="x"', 'group.name = "x"'),
+        ("rootcause.Fault.Entity {LAST}", "rootcause.fault.entity { last }"),
+    ],
+)
+def test_normalised_text(expression: str, normalised: str | None) -> None:
+    if normalised is None:
+        with pytest.raises(FilterExpressionError):
+            parse(expression)
+        return
+    assert str(parse(expression)) == normalised
+    assert parse(normalised) == parse(expression)
+
+
+def test_tree_shape_and_positions() -> None:
+    tree = parse('service("orders") { fault } AND annotation.tier = "gold"')
+    assert tree == And((Service("orders", Keyword("fault")), Annotation("tier", "=", "gold")))
+    assert isinstance(tree, And)
+    assert tree.items[1].span == (32, 56)
+    assert parse("a_ok" if False else "ok").span == (0, 2)
+    assert parse('edge("a", "b")') == Edge("a", "b")
+    assert parse('service(id(name: "f", type: "AWS::Lambda::Function"))') == Service(
+        NodeId("f", "AWS::Lambda::Function")
+    )
+    assert parse('group.arn = "x"') == Group("arn", "x")
+    assert parse("rootcause.error.exception") == RootCause("error", "exception")
+    assert parse("!fault OR ok") == Or((Not(Keyword("fault")), Keyword("ok")))
+    assert parse("rootcause.json = #[{}]") == RootCauseJson("[{}]")
+    assert [str(e) for e in filters.walk(parse("!(ok OR fault)"))] == [
+        "!(ok OR fault)",
+        "ok OR fault",
+        "ok",
+        "fault",
+    ]
+
+
+# -- property: parse(str(parse(e))) == parse(e) -------------------------------------------
+
+_text = st.text(alphabet=st.sampled_from('ab c"\\/:.-_é'), max_size=6)
+_number = st.one_of(
+    st.integers(-1000, 1000), st.floats(-1e6, 1e6, allow_nan=False).map(lambda x: round(x, 3))
+)
+_key = st.text(alphabet=st.sampled_from("abcXYZ_019"), min_size=1, max_size=6)
+
+
+def _keywords(scope: str) -> st.SearchStrategy:
+    allowed = sorted(filters._SCOPE_KEYWORDS[scope])
+    bools = [k for k in allowed if k in filters.BOOL_KEYWORDS]
+    nums = [k for k in allowed if k in filters.NUMBER_KEYWORDS]
+    strs = [k for k in allowed if k in filters.STRING_KEYWORDS]
+    options = [
+        st.builds(Keyword, st.sampled_from(bools)),
+        st.builds(
+            Keyword, st.sampled_from(bools), st.sampled_from(filters.BOOL_OPS), st.booleans()
+        ),
+    ]
+    if nums:
+        options.append(
+            st.builds(Keyword, st.sampled_from(nums), st.sampled_from(filters.NUMBER_OPS), _number)
+        )
+    if strs:
+        options.append(st.builds(Keyword, st.sampled_from(strs)))
+        options.append(
+            st.builds(Keyword, st.sampled_from(strs), st.sampled_from(filters.STRING_OPS), _text)
+        )
+    return st.one_of(options)
+
+
+def _combine(leaf: st.SearchStrategy) -> st.SearchStrategy:
+    def extend(children: st.SearchStrategy) -> st.SearchStrategy:
+        many = st.lists(children, min_size=2, max_size=3).map(tuple)
+        return st.one_of(st.builds(Not, children), st.builds(And, many), st.builds(Or, many))
+
+    return st.recursive(leaf, extend, max_leaves=5)
+
+
+_node = st.one_of(
+    _text,
+    st.builds(NodeId, st.none() | _text, st.none() | _text, st.none() | _text).filter(
+        lambda n: (n.name, n.type, n.account_id) != (None, None, None)
+    ),
+)
+_annotation = st.one_of(
+    st.builds(Annotation, _key),
+    st.builds(Annotation, _key, st.sampled_from(filters.STRING_OPS), _text),
+    st.builds(Annotation, _key, st.sampled_from(filters.NUMBER_OPS), _number),
+    st.builds(Annotation, _key, st.sampled_from(filters.BOOL_OPS), st.booleans()),
+)
+_rootcause = st.tuples(
+    st.sampled_from(filters.ROOTCAUSE_KINDS), st.sampled_from(filters.ROOTCAUSE_LEVELS)
+).flatmap(
+    lambda kl: st.builds(
+        RootCause,
+        st.just(kl[0]),
+        st.just(kl[1]),
+        st.none() | _combine(_keywords(f"rootcause.{kl[0]}.{kl[1]}")),
+    )
+)
+_trees = _combine(
+    st.one_of(
+        _keywords("trace"),
+        _annotation,
+        st.builds(Service, st.none() | _node, st.none() | _combine(_keywords("service"))),
+        st.builds(Edge, _node, _node, st.none() | _combine(_keywords("edge"))),
+        st.builds(Group, st.sampled_from(["name", "arn"]), _text),
+        _rootcause,
+    )
+)
+
+
+def _messy(expr: object, draw: st.DrawFn) -> str:
+    """Print a tree the way a person might type it: other case, spacing, parentheses."""
+    pad = draw(st.sampled_from(["", " ", "  "]))
+    if isinstance(expr, Or | And):
+        joiner = (
+            draw(st.sampled_from([" OR ", " or "]))
+            if isinstance(expr, Or)
+            else draw(st.sampled_from([" AND ", " and ", " "]))
+        )
+        return joiner.join(f"({_messy(i, draw)})" for i in expr.items)
+    if isinstance(expr, Not):
+        return f"!{pad}({_messy(expr.operand, draw)})"
+    text = str(expr)
+    if isinstance(expr, Keyword) and draw(st.booleans()):
+        text = text.replace(expr.keyword, expr.keyword.upper(), 1)
+    return f"{pad}{text}{pad}"
+
+
+@st.composite
+def expressions(draw: st.DrawFn) -> str:
+    return _messy(draw(_trees), draw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(expressions())
+def test_parse_of_printed_tree_round_trips(expression: str) -> None:
+    tree = parse(expression)
+    assert parse(str(tree)) == tree
+    assert str(parse(str(tree))) == str(tree)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_trees)
+def test_printed_tree_parses_to_its_normal_form(tree: object) -> None:
+    printed = str(tree)
+    assert parse(str(parse(printed))) == parse(printed)
+
+
+# -- evaluation API -----------------------------------------------------------------------------
+
+
+def test_evaluate_is_aligned_with_the_traces_frame(ts: xraykit.TraceSet) -> None:
+    match = evaluate("responsetime > 1", ts)
+    assert match.dtype == bool
+    assert match.name == "match"
+    assert match.index.equals(ts.traces.index)
+    assert ts.traces.loc[match, "trace_id"].tolist() == [tid(2), tid(5)]
+
+
+def test_evaluate_accepts_a_parsed_tree(ts: xraykit.TraceSet) -> None:
+    assert evaluate(parse("fault"), ts).tolist() == evaluate("fault", ts).tolist()
+
+
+def test_query_filters_every_frame(ts: xraykit.TraceSet) -> None:
+    out = ts.query('service("orders-api")')
+    assert sorted(out.traces.trace_id) == [tid(2), tid(3)]
+    assert set(out.segments.trace_id) == {tid(2), tid(3)}
+    assert set(out.annotations.trace_id) <= {tid(2), tid(3)}
+    assert len(ts.query("fault AND error")) == 0
+
+
+def test_evaluate_on_an_empty_traceset() -> None:
+    empty = xraykit.TraceSet()
+    for expression in [
+        "fault",
+        'annotation.x = "y"',
+        "user",
+        'service("a") { fault }',
+        "rootcause.fault.service",
+    ]:
+        assert evaluate(expression, empty).tolist() == []
+
+
+def test_explain_says_why(ts: xraykit.TraceSet) -> None:
+    why = explain(
+        '(fault OR error) AND service("orders-api") { fault } AND annotation.age > 20', ts, tid(2)
+    )
+    assert why.matched and bool(why)
+    text = str(why)
+    assert text.splitlines()[0].startswith(f"Trace {tid(2)} matches")
+    assert "✔ fault   [fault = True]" in text
+    assert "✘ error   [error = False]" in text
+    assert "node orders-api|AWS::ECS::Container|111111111111" in text
+    assert "annotation.age: 25 (number)" in text
+    assert repr(why) == text
+
+
+def test_explain_a_miss(ts: xraykit.TraceSet) -> None:
+    why = explain('responsetime > 1 OR group.name = "slow"', ts, tid(1), groups=GROUPS)
+    assert not why.matched
+    assert "does not match" in str(why)
+    assert "responsetime = 0.2" in str(why)
+    assert "group 'slow' is: responsetime > 3" in str(why)
+
+
+def test_explain_root_cause_rows(ts: xraykit.TraceSet) -> None:
+    why = explain('rootcause.fault.service { name = "orders-api" }', ts, tid(2))
+    assert why.matched
+    assert any("orders-api #1" in clause for _, hit, clause, _ in why.lines if hit)
+
+
+def test_explain_unknown_trace(ts: xraykit.TraceSet) -> None:
+    with pytest.raises(LookupError):
+        explain("fault", ts, "1-00000000-000000000000000000000000")
+
+
+# -- to_pandas: the code it writes selects the same traces ----------------------------------
+
+
+@pytest.mark.parametrize(("expression", "expected"), TABLE, ids=[e for e, _ in TABLE])
+def test_to_pandas_agrees_with_evaluate(
+    ts: xraykit.TraceSet, expression: str, expected: list[int]
+) -> None:
+    code = to_pandas(expression, groups=GROUPS)
+    namespace: dict[str, object] = {"ts": ts}
+    exec(code, namespace)
+    matches = namespace["matches"]
+    assert isinstance(matches, xraykit.TraceSet)
+    assert sorted(int(t[-2:]) for t in matches.traces.trace_id) == expected
+
+
+def test_to_pandas_needs_group_expressions() -> None:
+    with pytest.raises(FilterExpressionError, match="groups="):
+        to_pandas('group.name = "slow"')
+
+
+# -- samples ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", xraykit.sample_names())
+def test_samples(name: str) -> None:
+    sample = xraykit.load_sample(name)
+    t = sample.traces
+    assert evaluate("fault", sample).tolist() == t["has_fault"].tolist()
+    assert (evaluate("service() { fault }", sample) | ~evaluate("fault", sample)).all()
+    slow = evaluate("responsetime > 0.5 OR !ok", sample)
+    expected = (t["response_time_s"] > 0.5).to_numpy() | (
+        t["has_fault"] | t["has_error"]
+    ).to_numpy()
+    assert np.array_equal(
+        slow.to_numpy() | t["has_throttle"].to_numpy(), expected | t["has_throttle"].to_numpy()
+    )
+    for root in t["root_service"].mode()[:1]:
+        hit = evaluate(f"service({json.dumps(str(root))}) {{ root }}", sample).to_numpy()
+        assert hit.any()
+        assert not (hit & (t["root_service"] != root).to_numpy()).any()
