@@ -11,8 +11,9 @@ Lambda) are dashed and show the mean age of the received events.
 Examples
 --------
 >>> import xraykit
+>>> from xraykit.servicemap import service_map
 >>> ts = xraykit.load_sample("shop")
->>> g = xraykit.service_map(ts)
+>>> g = service_map(ts)
 >>> type(g).__name__
 'Digraph'
 >>> "style=wedged" in g.source or "style=filled" in g.source
@@ -240,12 +241,13 @@ def service_map(
     Examples
     --------
     >>> import xraykit
+    >>> from xraykit.servicemap import service_map
     >>> ts = xraykit.load_sample("shop")
-    >>> g = xraykit.service_map(ts, focus="shop-api/prod", hops=1)
+    >>> g = service_map(ts, focus="shop-api/prod", hops=1)
     >>> "shop-api/prod" in g.source
     True
     >>> tid = ts.traces.trace_id[0]
-    >>> "#0073bb" in xraykit.service_map(ts, highlight=tid).source
+    >>> "#0073bb" in service_map(ts, highlight=tid).source
     True
     """
     if layout not in _LAYOUTS:
