@@ -71,6 +71,7 @@ ZIP_MAGIC = b"PK\x03\x04"
 CHUNK = 50_000  # entities per Arrow chunk
 
 _EMPTY: dict[str, Any] = {}
+_MIN_TIME, _MAX_TIME = 0.0, 1e11  # epoch seconds X-Ray could have recorded
 _NUMBER = (float, int)
 
 
@@ -108,12 +109,17 @@ def _entity_error(d: Any) -> str | None:
     name = d.get("name")
     if type(name) is not str:
         return f"entity {eid}: missing or invalid 'name' (expected a string, got {_short(name)})"
-    start = d.get("start_time")
-    if type(start) not in _NUMBER:
-        return f"entity {eid}: 'start_time' must be a number of epoch seconds, got {_short(start)}"
-    end = d.get("end_time")
-    if end is not None and type(end) not in _NUMBER:
-        return f"entity {eid}: 'end_time' must be a number of epoch seconds, got {_short(end)}"
+    for field in ("start_time", "end_time"):
+        value = d.get(field)
+        if value is None and field == "end_time":
+            continue
+        if type(value) not in _NUMBER:
+            return f"entity {eid}: '{field}' must be a number of epoch seconds, got {_short(value)}"
+        if not _MIN_TIME <= value < _MAX_TIME:
+            return (
+                f"entity {eid}: '{field}' must be epoch seconds between 0 and {_MAX_TIME:.0f} "
+                f"(years 1970 to 5138), got {value!r}; milliseconds or nanoseconds by mistake?"
+            )
     return None
 
 
@@ -145,7 +151,7 @@ class _Builder:
         self.ann: list[tuple[Any, ...]] = []
         self.meta: list[tuple[Any, ...]] = []
         self.exc: list[tuple[Any, ...]] = []
-        self.last_trace_id: str | None = None  # documents of one trace come together
+        self.last_trace_id = ""  # a valid trace id seen last: documents of one trace come together
 
     # -- input ---------------------------------------------------------------------------
 
@@ -404,7 +410,8 @@ def _seg_row(d: Any, tid: Any, seq: int) -> tuple[Any, ...] | None:
         or not eid
         or type(name) is not str
         or type(start) not in _NUMBER
-        or (end is not None and type(end) not in _NUMBER)
+        or not _MIN_TIME <= start < _MAX_TIME
+        or (end is not None and (type(end) not in _NUMBER or not _MIN_TIME <= end < _MAX_TIME))
     ):
         return None
     req = resp = ec2 = _EMPTY
@@ -482,7 +489,8 @@ def _sub_row(
         or not eid
         or type(name) is not str
         or type(start) not in _NUMBER
-        or (end is not None and type(end) not in _NUMBER)
+        or not _MIN_TIME <= start < _MAX_TIME
+        or (end is not None and (type(end) not in _NUMBER or not _MIN_TIME <= end < _MAX_TIME))
     ):
         return None
     req = resp = _EMPTY
@@ -1221,7 +1229,7 @@ def _salvage(builder: _Builder, data: bytes, source: str, exc: Exception) -> Non
                 source, f"not valid JSON and nothing could be recovered: {_reason(exc, data)}"
             )
             return
-        start, route = m.end(), _accept_trace  # type: ignore[assignment]
+        start, route = m.end(), lambda b, value, where, _text: _accept_trace(b, value, where)
     decoder = json.JSONDecoder()
     pos, index = start, 0
     while True:
