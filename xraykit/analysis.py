@@ -18,8 +18,8 @@ Examples
 >>> from xraykit import analysis
 >>> ts = xraykit.load_sample("shop")
 >>> table = analysis.percentiles(ts, by="service")
->>> list(table.columns[:3])
-['service', 'count', 'mean_s']
+>>> list(table.columns[:4])
+['service', 'service_type', 'count', 'mean_s']
 """
 
 from __future__ import annotations
@@ -320,8 +320,9 @@ def _main_roots(traces: TraceSet, ent: pd.DataFrame) -> pd.Series:
     return roots["key"]
 
 
-def _critical_frame(traces: TraceSet) -> pd.DataFrame:
-    ent = _entities(traces)
+def _critical_frame(traces: TraceSet, ent: pd.DataFrame | None = None) -> pd.DataFrame:
+    if ent is None:
+        ent = _entities(traces)
     win = _critical_windows(ent, _main_roots(traces, ent))
     frame = win.merge(ent, on="key", how="left")
     root_len = (frame["win_end_s"] - frame["win_start_s"]).where(frame["level"] == 0)
@@ -364,7 +365,7 @@ def critical_path(traces: TraceSet, trace_id: str) -> pd.DataFrame:
     >>> from xraykit.analysis import critical_path
     >>> ts = xraykit.load_sample("shop")
     >>> path = critical_path(ts, ts.traces["trace_id"].iloc[0])
-    >>> round(path["share"].sum(), 6)
+    >>> round(float(path["share"].sum()), 6)
     1.0
     """
     if trace_id not in set(traces.traces["trace_id"]):
@@ -410,7 +411,7 @@ def critical_path_share(traces: TraceSet) -> pd.DataFrame:
     >>> import xraykit
     >>> from xraykit.analysis import critical_path_share
     >>> shares = critical_path_share(xraykit.load_sample("shop"))
-    >>> round(shares["share"].sum(), 6)
+    >>> round(float(shares["share"].sum()), 6)
     1.0
     """
     frame = _critical_frame(traces)
@@ -541,7 +542,7 @@ def root_cause_paths(
     _check_choice("kind", kind, ROOT_CAUSE_KINDS)
     ent = _entities(traces)
     if kind == "responsetime":
-        crit = _critical_frame(traces)
+        crit = _critical_frame(traces, ent)
         if threshold_s is not None:
             slow = set(
                 traces.traces.loc[traces.traces["response_time_s"] > threshold_s, "trace_id"]

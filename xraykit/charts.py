@@ -19,11 +19,14 @@ Examples
 --------
 >>> import matplotlib
 >>> matplotlib.use("Agg")
+>>> import matplotlib.pyplot as plt
 >>> import xraykit
 >>> from xraykit.charts import plot_latency_histogram
->>> ax = plot_latency_histogram(xraykit.load_sample("shop"))
+>>> fig, ax = plt.subplots()
+>>> ax = plot_latency_histogram(xraykit.load_sample("shop"), ax=ax)
 >>> ax.get_xlabel()
 'response time (s)'
+>>> plt.close(fig)
 """
 
 from __future__ import annotations
@@ -216,12 +219,15 @@ def plot_latency_histogram(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
     >>> import xraykit
     >>> from xraykit.charts import plot_latency_histogram
     >>> ts = xraykit.load_sample("shop")
-    >>> ax = plot_latency_histogram(ts, level="service", names="shop-api/prod")
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_latency_histogram(ts, level="service", names="shop-api/prod", ax=ax)
     >>> [line.get_label().split(" ")[0] for line in ax.lines]
     ['p50', 'p90', 'p99']
+    >>> plt.close(fig)
     """
     _check("level", level, analysis.LEVELS)
     ax = _axes(ax)
@@ -294,12 +300,15 @@ def plot_latency_percentiles(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
     >>> import xraykit
     >>> from xraykit.charts import plot_latency_percentiles
     >>> ts = xraykit.load_sample("shop")
-    >>> ax = plot_latency_percentiles(ts, names="shop-api/prod", freq="10min")
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_latency_percentiles(ts, names="shop-api/prod", freq="10min", ax=ax)
     >>> [line.get_label() for line in ax.lines]
     ['shop-api/prod p50', 'shop-api/prod p90', 'shop-api/prod p99']
+    >>> plt.close(fig)
     """
     _check("level", level, analysis.LEVELS)
     ax = _axes(ax)
@@ -369,12 +378,15 @@ def plot_status_over_time(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
     >>> import xraykit
     >>> from xraykit.charts import plot_status_over_time
     >>> ts = xraykit.load_sample("shop")
-    >>> ax = plot_status_over_time(ts, freq="5min")
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_status_over_time(ts, freq="5min", ax=ax)
     >>> int(sum(bar.get_height() for bar in ax.patches)) == len(ts)
     True
+    >>> plt.close(fig)
     """
     _check("level", level, analysis.LEVELS)
     ax = _axes(ax)
@@ -432,12 +444,15 @@ def plot_scatter(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
     >>> import xraykit
     >>> from xraykit.charts import plot_scatter
     >>> ts = xraykit.load_sample("shop")
-    >>> ax = plot_scatter(ts)
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_scatter(ts, ax=ax)
     >>> sum(len(c.get_offsets()) for c in ax.collections) == len(ts)
     True
+    >>> plt.close(fig)
     """
     ax = _axes(ax)
     frame = _measure(traces if isinstance(traces, pd.DataFrame) else traces.traces, "trace")
@@ -503,12 +518,15 @@ def plot_latency_heatmap(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
     >>> import xraykit
     >>> from xraykit.charts import plot_latency_heatmap
     >>> ts = xraykit.load_sample("shop")
-    >>> ax = plot_latency_heatmap(ts, freq="5min")
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_latency_heatmap(ts, freq="5min", ax=ax)
     >>> int(ax.collections[0].get_array().sum()) == int(ts.traces.response_time_s.gt(0).sum())
     True
+    >>> plt.close(fig)
     """
     _check("level", level, analysis.LEVELS)
     ax = _axes(ax)
@@ -597,13 +615,17 @@ def plot_timeline(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
     >>> import xraykit
     >>> from xraykit.charts import plot_timeline
     >>> ts = xraykit.load_sample("shop")
     >>> one = ts.traces.trace_id.iloc[0]
-    >>> ax = plot_timeline(ts, one)
-    >>> len(ax.patches) == int(ts.trace(one).traces[["segment_count", "subsegment_count"]].sum(axis=1).iloc[0])
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_timeline(ts, one, ax=ax)
+    >>> counts = ts.trace(one).traces[["segment_count", "subsegment_count"]]
+    >>> len(ax.patches) == int(counts.sum(axis=1).iloc[0])
     True
+    >>> plt.close(fig)
     """
     if trace_id not in set(traces.traces["trace_id"]):
         raise KeyError(
@@ -612,8 +634,8 @@ def plot_timeline(
         )
     ax = _axes(ax)
     one = traces.select([trace_id])
-    ent = analysis._entities(one)
-    ent = ent.loc[~ent["key"].str.endswith("#inferred")].copy()
+    everything = analysis._entities(one)
+    ent = everything.loc[~everything["key"].str.endswith("#inferred")].copy()
     t0 = float(np.nanmin(ent["start_s"])) if len(ent) else 0.0
     t_end = float(np.nanmax(ent[["start_s", "end_s"]].to_numpy())) if len(ent) else 0.0
     ent = ent.assign(_order=_tree_order(ent), _depth=analysis._levels(ent))
@@ -641,7 +663,7 @@ def plot_timeline(
         if is_segment:
             label.set_fontweight("bold")
     if critical and len(ent):
-        path = analysis._critical_frame(one)
+        path = analysis._critical_frame(one, everything)
         path = path.assign(key=path["key"].str.replace("#inferred", "", regex=False))
         row_of = pd.Series(rows, index=ent["key"].to_numpy())
         path = path.loc[path["key"].isin(row_of.index)]
@@ -708,12 +730,15 @@ def plot_sla(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
     >>> import xraykit
     >>> from xraykit.charts import plot_sla
     >>> ts = xraykit.load_sample("shop")
-    >>> ax = plot_sla(ts, 1.0, by="trace", target=0.95)
-    >>> ax.get_ylim()[1] <= 1.05
+    >>> fig, ax = plt.subplots()
+    >>> ax = plot_sla(ts, 1.0, by="trace", target=0.95, ax=ax)
+    >>> bool(ax.get_ylim()[1] <= 1.05)
     True
+    >>> plt.close(fig)
     """
     ax = _axes(ax)
     table = analysis.sla(traces, threshold_s, by=by, freq=freq)  # type: ignore[arg-type]
@@ -775,13 +800,17 @@ def plot_compare(
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
     >>> import xraykit
     >>> from xraykit.charts import plot_compare
     >>> ts = xraykit.load_sample("shop")
     >>> half = len(ts) // 2
-    >>> ax = plot_compare(ts.select(ts.traces.trace_id[:half]), ts.select(ts.traces.trace_id[half:]), top=3)
+    >>> fig, ax = plt.subplots()
+    >>> first, second = ts.select(ts.traces.trace_id[:half]), ts.select(ts.traces.trace_id[half:])
+    >>> ax = plot_compare(first, second, top=3, ax=ax)
     >>> len(ax.get_yticklabels())
     3
+    >>> plt.close(fig)
     """
     _check("metric", metric, _COMPARE_METRICS)
     ax = _axes(ax)

@@ -1,0 +1,234 @@
+"""Tests of xraykit.charts: what is drawn (artists, labels, data), never images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.colors as mcolors  # noqa: E402  (after the backend is chosen)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import xraykit  # noqa: E402
+from xraykit import analysis, charts  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+FAULT = "1-65538000-aaaaaaaaaaaaaaaaaaaaaaa1"
+SLOW = "1-65538000-aaaaaaaaaaaaaaaaaaaaaaa3"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def three() -> xraykit.TraceSet:
+    return xraykit.concat(
+        [xraykit.load_file(DATA / f"analysis_{n}.json")
+         for n in ("fault_chain", "throttled_retries", "slow_sql")]
+    )
+
+
+@pytest.fixture(scope="module")
+def shop() -> xraykit.TraceSet:
+    return xraykit.load_sample("shop")
+
+
+def _rgba(color: str) -> tuple[float, ...]:
+    return tuple(mcolors.to_rgba(color))
+
+
+# -- histogram ----------------------------------------------------------------------------------
+
+
+def test_histogram_counts_and_percentile_markers(shop):
+    fig, ax = plt.subplots()
+    out = charts.plot_latency_histogram(shop, bins=25, ax=ax)
+    assert out is ax
+    assert len(ax.patches) == 25
+    assert sum(p.get_height() for p in ax.patches) == shop.traces["response_time_s"].notna().sum()
+    values = shop.traces["response_time_s"].dropna()
+    for line, p in zip(ax.lines, (50, 90, 99), strict=True):
+        assert line.get_xdata()[0] == pytest.approx(np.percentile(values, p))
+        assert line.get_label().startswith(f"p{p} ")
+    assert ax.get_xlabel() == "response time (s)"
+
+
+def test_histogram_by_service_draws_one_outline_per_service(three):
+    ax = charts.plot_latency_histogram(three, level="service", by="service", bins=10)
+    labels = [p.get_label() for p in ax.patches]
+    assert "frontend (3)" in labels and "jobs (3)" in labels
+    assert len(ax.patches) == 7
+    assert not ax.lines  # markers only without `by`
+
+
+def test_histogram_edge_level_and_names_filter(three):
+    ax = charts.plot_latency_histogram(three, level="edge", names="inventory", bins=4)
+    assert sum(p.get_height() for p in ax.patches) == 1
+    assert ax.lines[0].get_xdata()[0] == pytest.approx(1.4)
+    assert ax.get_xlabel() == "call duration seen by the caller (s)"
+    with pytest.raises(ValueError, match="matched no edge"):
+        charts.plot_latency_histogram(three, level="edge", names="nowhere")
+    with pytest.raises(ValueError, match="`level` must be one of"):
+        charts.plot_latency_histogram(three, level="node")
+
+
+def test_histogram_accepts_a_frame_and_log_scale(three):
+    ax = charts.plot_latency_histogram(three.segments, log=True, bins=5)
+    assert ax.get_xscale() == "log"
+    assert sum(p.get_height() for p in ax.patches) == len(three.segments)
+    with pytest.raises(ValueError, match="latency column"):
+        charts.plot_latency_histogram(three.annotations)
+
+
+# -- percentiles, status, scatter, heatmap ------------------------------------------------------------
+
+
+def test_latency_percentiles_draws_one_line_per_service_and_percentile(three):
+    ax = charts.plot_latency_percentiles(three, freq="10s", names=["frontend", "payments"])
+    labels = [line.get_label() for line in ax.lines]
+    assert labels == ["frontend p50", "frontend p90", "frontend p99",
+                      "payments p50", "payments p90", "payments p99"]
+    frontend_p50 = ax.lines[0].get_ydata()
+    assert list(frontend_p50) == pytest.approx([1.0, 0.5, 2.0])
+    assert ax.lines[1].get_linestyle() == "--"
+
+
+def test_status_over_time_stacks_worst_status(three):
+    ax = charts.plot_status_over_time(three, freq="10s")
+    by_label: dict[str, float] = {}
+    for container in ax.containers:
+        by_label[container.get_label()] = sum(bar.get_height() for bar in container)
+    assert by_label == {"ok": 1, "error": 0, "throttle": 1, "fault": 1}
+    fault_bars = [bar for bar in ax.containers[3] if bar.get_height() > 0]
+    assert fault_bars[0].get_facecolor() == _rgba(charts.STATUS_COLORS["fault"])
+
+
+def test_status_over_time_normalised_bins_sum_to_one(shop):
+    ax = charts.plot_status_over_time(shop, freq="10min", normalize=True, level="service",
+                                      names="inventory")
+    heights = np.array([[bar.get_height() for bar in c] for c in ax.containers])
+    assert heights.sum(axis=0) == pytest.approx(np.ones(heights.shape[1]))
+    assert ax.get_ylabel() == "share of requests"
+
+
+def test_scatter_highlights_faults_and_throttles(three):
+    ax = charts.plot_scatter(three)
+    labels = [c.get_label() for c in ax.collections]
+    assert labels == ["ok (1)", "throttle (1)", "fault (1)"]
+    fault = ax.collections[2]
+    assert fault.get_offsets()[0][1] == pytest.approx(1.0)
+    assert tuple(fault.get_facecolor()[0][:3]) == _rgba(charts.STATUS_COLORS["fault"])[:3]
+    by_url = charts.plot_scatter(three, by="http_url", ax=plt.figure().gca())
+    assert len(by_url.collections) == 3
+    with pytest.raises(ValueError, match="`by` must be 'status'"):
+        charts.plot_scatter(three, by="colour")
+
+
+def test_heatmap_counts_every_request(shop):
+    ax = charts.plot_latency_heatmap(shop, freq="10min", bins=12)
+    counts = ax.collections[0].get_array()
+    assert counts.sum() == (shop.traces["response_time_s"] > 0).sum()
+    assert counts.shape == (12, 6)
+    assert ax.get_yscale() == "log"
+
+
+# -- timeline ----------------------------------------------------------------------------------
+
+
+def test_timeline_rows_bars_and_critical_path(three):
+    ax = charts.plot_timeline(three, SLOW)
+    widths = [bar.get_width() for bar in ax.patches]
+    assert widths == pytest.approx([2.0, 0.4, 0.36, 1.4, 1.36, 1.2], abs=1e-6)
+    lefts = [bar.get_x() for bar in ax.patches]
+    assert lefts == pytest.approx([0.0, 0.1, 0.12, 0.5, 0.52, 0.6], abs=1e-6)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["frontend", "   payments", "      payments", "   inventory",
+                      "      inventory", "         stock@db.internal"]
+    bold = [t.get_fontweight() for t in ax.get_yticklabels()]
+    assert bold == ["bold", "normal", "bold", "normal", "bold", "normal"]
+    texts = [t.get_text().strip() for t in ax.texts]
+    assert texts == ["2.00 s", "400 ms", "360 ms", "1.40 s", "1.36 s", "1.20 s"]
+    (critical,) = [c for c in ax.collections if c.get_label() == "critical path"]
+    spans = sorted((round(s[0][0], 6), round(s[1][0], 6)) for s in critical.get_segments())
+    assert spans == [(0.0, 2.0), (0.1, 0.5), (0.12, 0.48), (0.5, 1.9), (0.52, 1.88), (0.6, 1.8)]
+
+
+def test_timeline_colours_by_status_and_marks_only_blocking_work(three):
+    ax = charts.plot_timeline(three, FAULT)
+    names = [t.get_text().strip() for t in ax.get_yticklabels()]
+    assert names == ["frontend", "orders-api", "orders-api", "DynamoDB", "DynamoDB", "render"]
+    colours = [bar.get_facecolor() for bar in ax.patches]
+    assert colours[:5] == [_rgba(charts.STATUS_COLORS["fault"])] * 5
+    assert colours[5] == _rgba(charts.STATUS_COLORS["ok"])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["ok", "fault", "critical path"]
+    plain = charts.plot_timeline(three, FAULT, critical=False, ax=plt.figure().gca())
+    assert not [c for c in plain.collections if c.get_label() == "critical path"]
+    with pytest.raises(KeyError, match="not in this TraceSet"):
+        charts.plot_timeline(three, "1-00000000-000000000000000000000000")
+
+
+def test_timeline_draws_in_progress_entities_hatched():
+    doc = {"name": "web", "id": "5000000000000001", "trace_id": "1-65538000-ddddddddddddddddddddddd1",
+           "start_time": 1700000000.0, "end_time": 1700000001.0,
+           "subsegments": [{"id": "5000000000000002", "name": "slow-call",
+                            "start_time": 1700000000.5, "in_progress": True}]}
+    ts = xraykit.from_documents([doc])
+    ax = charts.plot_timeline(ts, ts.traces["trace_id"].iloc[0])
+    assert [bar.get_hatch() for bar in ax.patches] == [None, "//"]
+    assert ax.patches[1].get_width() == pytest.approx(0.5)
+    assert ax.texts[1].get_text().strip() == "in progress"
+
+
+# -- SLA and compare --------------------------------------------------------------------------
+
+
+def test_plot_sla_lines_and_target(three):
+    ax = charts.plot_sla(three, 0.75, by="trace", freq="10s", target=0.9)
+    (line, target) = ax.lines
+    assert line.get_label() == "frontend"
+    assert list(line.get_ydata()) == [0.0, 1.0, 0.0]
+    assert target.get_ydata()[0] == 0.9 and target.get_label() == "target 90%"
+
+
+def test_plot_compare_puts_the_largest_change_on_top(shop):
+    tr = shop.traces
+    minutes = (tr["start"] - tr["start"].min().floor("h")).dt.total_seconds() / 60
+    before = shop.select(tr.loc[minutes < 38, "trace_id"])
+    incident = shop.select(tr.loc[(minutes >= 40) & (minutes < 58), "trace_id"])
+    ax = charts.plot_compare(before, incident, top=4, labels=("before", "incident"))
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(names) == 4 and names[0].startswith("inventory@")
+    table = analysis.compare(before, incident).head(4)
+    hollow, filled = ax.collections[1], ax.collections[2]
+    assert np.asarray(hollow.get_offsets())[:, 0].tolist() == pytest.approx(table["p90_s_a"].tolist())
+    assert np.asarray(filled.get_offsets())[:, 0].tolist() == pytest.approx(table["p90_s_b"].tolist())
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["before", "incident"]
+    with pytest.raises(ValueError, match="`metric` must be one of"):
+        charts.plot_compare(before, incident, metric="p95_s")
+
+
+# -- every sample is drawn ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", xraykit.sample_names())
+def test_every_sample_draws(name):
+    ts = xraykit.load_sample(name)
+    first = ts.traces.sort_values("segment_count", ascending=False)["trace_id"].iloc[0]
+    ax = charts.plot_timeline(ts, first)
+    assert len(ax.patches) == int(
+        ts.trace(first).traces[["segment_count", "subsegment_count"]].sum(axis=1).iloc[0]
+    )
+    some = ts.select(ts.traces["trace_id"].iloc[:150])
+    ax = charts.plot_latency_histogram(some, level="service", ax=plt.figure().gca())
+    assert sum(p.get_height() for p in ax.patches) > 0
+    causes = analysis.root_causes(some, "responsetime")
+    assert causes["traces"].sum() == len(some)
