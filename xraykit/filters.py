@@ -1505,38 +1505,40 @@ class _Evaluator:
         return rows.loc[keep, "trace_id"]
 
     # -- services and edges -----------------------------------------------------------
-    def nodes(self) -> pd.DataFrame:
+    def nodes(self, *, extra: bool = False) -> pd.DataFrame:
+        """Node rows; with ``extra``, also the http/user/aws fields of each node's entity."""
+        if extra:
+            return self.cached("nodes+", self._node_extras)
+
         def make() -> pd.DataFrame:
             from xraykit.servicegraph import node_segments
 
             nodes = node_segments(self.ts).reset_index(drop=True)
-            seg = self.ts.segments
-            extra = seg[["trace_id", "segment_id", *_NODE_SEGMENT_COLUMNS.values()]].rename(
-                columns={"segment_id": "entity_id"}
-            )
-            sub = self.ts.subsegments[["trace_id", "subsegment_id", "http_url", "http_method"]]
-            sub = sub.rename(
-                columns={
-                    "subsegment_id": "entity_id",
-                    "http_url": "sub_url",
-                    "http_method": "sub_method",
-                }
-            )
-            keys = nodes[["trace_id", "entity_id"]]
-            own = keys.merge(extra.drop_duplicates(["trace_id", "entity_id"]), how="left")
-            own = own.merge(sub.drop_duplicates(["trace_id", "entity_id"]), how="left")
-            out = nodes.assign(
-                **{c: own[c].to_numpy() for c in _NODE_SEGMENT_COLUMNS.values()},
+            return nodes.assign(
                 duration_s=(nodes["end"] - nodes["start"]).dt.total_seconds(),
                 partial=nodes["end"].isna().to_numpy(),
             )
-            out["http_url"] = out["http_url"].fillna(own["sub_url"])
-            out["http_method"] = out["http_method"].fillna(own["sub_method"])
-            return out
 
         return self.cached("nodes", make)
 
-    def edges(self) -> pd.DataFrame:
+    def _node_extras(self) -> pd.DataFrame:
+        nodes = self.nodes()
+        columns = list(_NODE_SEGMENT_COLUMNS.values())
+        seg = self.ts.segments[["trace_id", "segment_id", *columns]]
+        seg = seg.rename(columns={"segment_id": "entity_id"})
+        sub = self.ts.subsegments[["trace_id", "subsegment_id", "http_url", "http_method"]]
+        sub = sub.rename(columns={"subsegment_id": "entity_id"})  # derived nodes: the call
+        own = _lookup(nodes, seg, columns)
+        call = _lookup(nodes, sub, ["http_url", "http_method"])
+        for column in ("http_url", "http_method"):
+            own[column] = own[column].fillna(call[column])
+        return nodes.assign(**{c: own[c].to_numpy() for c in columns})
+
+    def edges(self, *, extra: bool = False) -> pd.DataFrame:
+        """Edge-call rows with both ends' names; with ``extra``, the call's http fields."""
+        if extra:
+            return self.cached("edges+", self._edge_extras)
+
         def make() -> pd.DataFrame:
             from xraykit.servicegraph import edge_calls
 
@@ -1549,21 +1551,6 @@ class _Evaluator:
             info.loc["client"] = ["client", "client", np.nan]
             src = info.reindex(calls["source"].to_numpy())
             dst = info.reindex(calls["target"].to_numpy())
-            sub = self.ts.subsegments[["trace_id", "subsegment_id", "http_url", "http_method"]]
-            seg = self.ts.segments[["trace_id", "segment_id", "http_url", "http_method"]]
-            keys = calls[["trace_id", "entity_id"]]
-            by_sub = keys.merge(
-                sub.rename(columns={"subsegment_id": "entity_id"}).drop_duplicates(
-                    ["trace_id", "entity_id"]
-                ),
-                how="left",
-            )
-            by_seg = keys.merge(
-                seg.rename(columns={"segment_id": "entity_id"}).drop_duplicates(
-                    ["trace_id", "entity_id"]
-                ),
-                how="left",
-            )
             return calls.assign(
                 source_name=src["name"].to_numpy(),
                 source_type=src["type"].to_numpy(),
@@ -1573,11 +1560,20 @@ class _Evaluator:
                 target_account=dst["account_id"].to_numpy(),
                 duration_s=(calls["end"] - calls["start"]).dt.total_seconds(),
                 partial=calls["end"].isna().to_numpy(),
-                http_url=by_sub["http_url"].fillna(by_seg["http_url"]).to_numpy(),
-                http_method=by_sub["http_method"].fillna(by_seg["http_method"]).to_numpy(),
             )
 
         return self.cached("edges", make)
+
+    def _edge_extras(self) -> pd.DataFrame:
+        calls = self.edges()
+        columns = ["http_url", "http_method"]
+        sub = self.ts.subsegments[["trace_id", "subsegment_id", *columns]]
+        seg = self.ts.segments[["trace_id", "segment_id", *columns]]
+        by_sub = _lookup(calls, sub.rename(columns={"subsegment_id": "entity_id"}), columns)
+        by_seg = _lookup(calls, seg.rename(columns={"segment_id": "entity_id"}), columns)
+        return calls.assign(
+            **{c: by_sub[c].fillna(by_seg[c]).to_numpy() for c in columns}  # client edges: root
+        )
 
     @staticmethod
     def select_nodes(rows: pd.DataFrame, node: Selector | None, prefix: str = "") -> np.ndarray:
@@ -1596,14 +1592,14 @@ class _Evaluator:
         return keep
 
     def service_ids(self, expr: Service) -> pd.Series:
-        nodes = self.nodes()
+        nodes = self.nodes(extra=_uses(expr.body, _NODE_SEGMENT_COLUMNS))
         keep = self.select_nodes(nodes, expr.node)
         if expr.body is not None:
             keep &= self.mask(expr.body, "service", nodes)
         return nodes.loc[keep, "trace_id"]
 
     def edge_ids(self, expr: Edge) -> pd.Series:
-        calls = self.edges()
+        calls = self.edges(extra=_uses(expr.body, ("http.url", "http.method")))
         keep = self.select_nodes(calls, expr.source, "source_")
         keep &= self.select_nodes(calls, expr.target, "target_")
         if expr.body is not None:
@@ -1740,6 +1736,20 @@ class _Evaluator:
             return self.mask(inner)
         finally:
             self._group_stack.pop()
+
+
+def _uses(body: Expr | None, keywords: Mapping[str, str] | tuple[str, ...]) -> bool:
+    """Whether a block's body uses any of ``keywords``."""
+    if body is None:
+        return False
+    return any(isinstance(e, Keyword) and e.keyword in keywords for e in walk(body))
+
+
+def _lookup(rows: pd.DataFrame, table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` of ``table`` for each row's (trace_id, entity_id), row-aligned."""
+    table = table.drop_duplicates(["trace_id", "entity_id"])
+    found = rows[["trace_id", "entity_id"]].merge(table, how="left", on=["trace_id", "entity_id"])
+    return found[columns].reset_index(drop=True)
 
 
 def _service_paths(paths: pd.DataFrame) -> pd.DataFrame:
@@ -1891,13 +1901,13 @@ class _Explainer:
 
     def block(self, expr: Service | Edge | RootCause, depth: int, result: bool) -> None:
         if isinstance(expr, Service):
-            rows = self.ev.nodes()
+            rows = self.ev.nodes(extra=True)
             keep = self.ev.select_nodes(rows, expr.node)
             scope: Scope = "service"
             label = rows["node_id"]
             what = "node"
         elif isinstance(expr, Edge):
-            rows = self.ev.edges()
+            rows = self.ev.edges(extra=True)
             keep = self.ev.select_nodes(rows, expr.source, "source_")
             keep &= self.ev.select_nodes(rows, expr.target, "target_")
             scope = "edge"

@@ -1,0 +1,89 @@
+"""Benchmark: evaluating filter expressions versus loading the same traces.
+
+Target (DESIGN.md): evaluating a mixed filter expression over a loaded TraceSet takes at
+most 0.3x the time of ``xraykit.load_file`` on the same generated data. Both are measured in
+this one run, so a slow or busy machine changes both alike; the printed ratios are what
+matter. Two expressions are timed:
+
+- ``simple``: keywords on the trace, string operators, an annotation, precedence;
+- ``mixed``: the same plus ``service()`` and ``edge()`` blocks, which need the service graph's
+  node and edge rows (computed once per evaluation).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_filters.py            # 50,000 traces
+    .venv/bin/python benchmarks/bench_filters.py --small    # about 2,000 (CI)
+    .venv/bin/python benchmarks/bench_filters.py --traces 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from xraykit.filters import evaluate, parse
+
+TARGET = 0.3
+
+SIMPLE = (
+    '(responsetime > 0.05 OR fault OR http.status = 404) AND http.url CONTAINS "/items/" '
+    'AND !partial OR annotation.template = "search" AND http.method = "GET" OR throttle'
+)
+MIXED = (
+    f"{SIMPLE} OR "
+    'service("pricing") { fault OR responsetime > 0.03 } AND !service("items") { throttle } '
+    'OR edge(id(type: "AWS::ECS::Container"), "prices") { error }'
+)
+
+
+def _best_of(runs: int, func: Callable[[], Any]) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        func()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--traces", type=int, default=50_000, help="number of traces")
+    parser.add_argument("--small", action="store_true", help="about 2,000 traces (for CI)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    n = 2_000 if args.small else args.traces
+
+    from common import benchmark_file, time_load
+
+    path = benchmark_file(n, seed=args.seed)
+    load_s, traces = time_load(path)
+    parse(MIXED)  # the parser is built once per process; not part of an evaluation
+    runs = 3 if n <= 10_000 else 2
+    print(
+        f"data: {path.name}: {len(traces):,} traces, {len(traces.segments):,} segments, "
+        f"{len(traces.subsegments):,} subsegments, {len(traces.annotations):,} annotations"
+    )
+    print(f"load_file: {load_s:.3f} s")
+    worst = 0.0
+    for label, expression in (("simple", SIMPLE), ("mixed", MIXED)):
+        seconds = _best_of(runs, lambda e=expression: evaluate(e, traces))
+        matched = int(evaluate(expression, traces).sum())
+        ratio = seconds / load_s
+        worst = max(worst, ratio)
+        verdict = "ok" if ratio <= TARGET else "above target"
+        print(
+            f"{label:>6}: {seconds:.3f} s, {matched:,} matches, ratio {ratio:.3f} "
+            f"(target <= {TARGET}) {verdict}"
+        )
+    return 0 if worst <= TARGET else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
