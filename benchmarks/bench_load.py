@@ -28,7 +28,6 @@ from pathlib import Path
 
 import orjson
 import pandas as pd
-
 from common import benchmark_file, best_of, time_load
 
 

@@ -53,7 +53,7 @@ def test_trace_returns_every_frame_of_one_trace(shop):
 
 
 def test_trace_unknown_id_says_where_ids_are(shop):
-    with pytest.raises(LookupError, match="ts.traces.trace_id"):
+    with pytest.raises(LookupError, match=r"ts\.traces\.trace_id"):
         shop.trace("1-00000000-000000000000000000000000")
 
 
