@@ -23,11 +23,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import xraykit
-from xraykit.servicegraph import edge_calls, node_segments
+from xraykit.servicegraph import edge_calls, node_segments, service_graph
 
 TARGET = 0.3
-
 
 def _best_of(runs: int, func: Callable[[], Any]) -> float:
     best = float("inf")
@@ -36,7 +34,6 @@ def _best_of(runs: int, func: Callable[[], Any]) -> float:
         func()
         best = min(best, time.perf_counter() - start)
     return best
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -51,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     path = benchmark_file(n, seed=args.seed)
     load_s, traces = time_load(path)
     runs = 3 if n <= 10_000 else 2
-    graph_s = _best_of(runs, lambda: xraykit.service_graph(traces))
+    graph_s = _best_of(runs, lambda: service_graph(traces))
     rows_s = _best_of(runs, lambda: (node_segments(traces), edge_calls(traces)))
-    graph = xraykit.service_graph(traces)
+    graph = service_graph(traces)
 
     ratio = graph_s / load_s
     print(f"data: {path.name}: {len(traces):,} traces, {len(traces.segments):,} segments, "
@@ -65,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "OK" if ratio <= TARGET else "ABOVE TARGET"
     print(f"ratio service_graph / load: {ratio:.3f} (target <= {TARGET}) {verdict}")
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -783,70 +783,105 @@ def edge_calls(traces: TraceSet) -> pd.DataFrame:
 # -- aggregation -------------------------------------------------------------------------------------
 
 
-def _bucket(values: pd.Series) -> pd.Series:
+def _bucket(values: np.ndarray) -> np.ndarray:
     """Round response times to two significant digits: the histogram's bins."""
-    v = values.to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mag = np.floor(np.log10(np.abs(v)))
-        scale = 10.0 ** (1 - mag)
-        out = np.where(v > 0, np.round(v * scale) / scale, np.where(v <= 0, 0.0, np.nan))
-    return pd.Series(out, index=values.index)
+    v = np.asarray(values, dtype=float)
+    out = np.zeros_like(v)
+    positive = v > 0
+    mag = np.floor(np.log10(v[positive]))
+    scale = 10.0 ** (1 - mag)
+    out[positive] = np.round(v[positive] * scale) / scale
+    return out
 
 
-def _histograms(keys: pd.DataFrame, values: pd.Series) -> dict[tuple[Any, ...], list[tuple[float, int]]]:
-    """``{key tuple: [(value_s, count), ...]}`` sorted by value: the response-time histograms."""
-    cols = list(keys.columns)
-    frame = keys.assign(_b=_bucket(values)).dropna(subset=["_b"])
-    counts = frame.groupby([*cols, "_b"], sort=True, observed=True).size().reset_index(name="_n")
-    if counts.empty:
-        return {}
-    group = counts.groupby(cols, sort=False, observed=True).ngroup().to_numpy()
-    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
-    bounds = [*starts.tolist(), len(counts)]
-    key_rows = counts[cols].iloc[starts].itertuples(index=False, name=None)
-    b = counts["_b"].to_numpy(dtype=float)
-    n = counts["_n"].to_numpy(dtype=np.int64)
-    return {
-        key: list(zip(b[s:e].tolist(), n[s:e].tolist(), strict=True))
-        for key, s, e in zip(key_rows, bounds[:-1], bounds[1:], strict=True)
-    }
+def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Integer group codes (sorted by key) and the row of each group's first occurrence."""
+    key = frame[keys[0]].astype("str")
+    for k in keys[1:]:
+        key = key + "\x1f" + frame[k].astype("str")
+    codes, _ = pd.factorize(key.fillna(""), sort=True)
+    first = np.unique(codes, return_index=True)[1]
+    return codes.astype(np.intp), first
 
 
-def _aggregate(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Counts by status bucket and response-time statistics per key."""
-    fault = frame["fault"].astype(bool)
-    error = (frame["error"].astype(bool) | frame["throttle"].astype(bool)) & ~fault
-    throttle = frame["throttle"].astype(bool) & error
-    work = frame[keys].assign(
-        _ok=~(fault | error),
-        _error=error,
-        _throttle=throttle,
-        _fault=fault,
-        _rt=frame["response_time_s"].astype(float),
-        _start=frame["start"],
-        _end=frame["end"],
-    )
-    grouped = work.groupby(keys, sort=True, observed=True)
-    out = grouped.agg(
-        ok_count=("_ok", "sum"),
-        error_count=("_error", "sum"),
-        throttle_count=("_throttle", "sum"),
-        fault_count=("_fault", "sum"),
-        total_count=("_ok", "size"),
-        total_response_time_s=("_rt", "sum"),
-        mean_response_time_s=("_rt", "mean"),
-        start=("_start", "min"),
-        end=("_end", "max"),
-    )
-    quantiles = grouped["_rt"].quantile([0.5, 0.9, 0.99]).unstack()
-    out["p50_response_time_s"] = quantiles[0.5]
-    out["p90_response_time_s"] = quantiles[0.9]
-    out["p99_response_time_s"] = quantiles[0.99]
-    hist = _histograms(work[keys], work["_rt"])
-    out = out.reset_index()
-    out["response_time_histogram"] = [
-        hist.get(k, []) for k in out[keys].itertuples(index=False, name=None)
+def _sorted_runs(codes: np.ndarray, values: np.ndarray, groups: int) -> dict[str, Any]:
+    """Values sorted within groups, with each group's start and count (NaN values dropped)."""
+    valid = ~np.isnan(values)
+    c, v = codes[valid], values[valid]
+    order = np.lexsort((v, c))
+    c, v = c[order], v[order]
+    counts = np.bincount(c, minlength=groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
+    return {"codes": c, "values": v, "counts": counts, "starts": starts}
+
+
+def _quantile(runs: dict[str, Any], q: float) -> np.ndarray:
+    """Exact per-group quantiles with linear interpolation (pandas' default)."""
+    counts, starts, v = runs["counts"], runs["starts"], runs["values"]
+    out = np.full(len(counts), np.nan)
+    has = counts > 0
+    pos = q * (counts[has] - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, counts[has] - 1)
+    frac = pos - lo
+    base = starts[has]
+    out[has] = v[base + lo] + frac * (v[base + hi] - v[base + lo])
+    return out
+
+
+def _histogram_lists(runs: dict[str, Any]) -> list[list[tuple[float, int]]]:
+    """``[(value_s, count), ...]`` per group from values sorted within groups."""
+    c, b = runs["codes"], _bucket(runs["values"])
+    groups = len(runs["counts"])
+    if len(c) == 0:
+        return [[] for _ in range(groups)]
+    new_run = np.r_[True, (c[1:] != c[:-1]) | (b[1:] != b[:-1])]
+    run_starts = np.flatnonzero(new_run)
+    run_counts = np.diff(np.r_[run_starts, len(c)])
+    run_codes, run_values = c[run_starts], b[run_starts]
+    per_group = np.bincount(run_codes, minlength=groups)
+    bounds = np.r_[0, np.cumsum(per_group)]
+    values, counts = run_values.tolist(), run_counts.tolist()
+    return [
+        list(zip(values[bounds[g] : bounds[g + 1]], counts[bounds[g] : bounds[g + 1]], strict=True))
+        for g in range(groups)
     ]
+
+
+def _aggregate(frame: pd.DataFrame, keys: list[str], *, value: str = "response_time_s") -> pd.DataFrame:
+    """Counts by status bucket and response-time statistics per key (sorted by key)."""
+    codes, first = _group_codes(frame, keys)
+    groups = len(first)
+    fault = frame["fault"].to_numpy(dtype=bool)
+    error = (frame["error"].to_numpy(dtype=bool) | frame["throttle"].to_numpy(dtype=bool)) & ~fault
+    throttle = frame["throttle"].to_numpy(dtype=bool) & error
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(codes[mask], minlength=groups).astype(np.int64)
+
+    rt = frame[value].to_numpy(dtype=float, na_value=np.nan)
+    runs = _sorted_runs(codes, rt, groups)
+    total_rt = np.bincount(runs["codes"], weights=runs["values"], minlength=groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(runs["counts"] > 0, total_rt / runs["counts"], np.nan)
+    times = pd.DataFrame({"start": frame["start"], "end": frame["end"], "_g": codes})
+    bounds = times.groupby("_g", sort=True).agg(start=("start", "min"), end=("end", "max"))
+    out = frame[keys].iloc[first].reset_index(drop=True)
+    out = out.assign(
+        ok_count=count(~(fault | error)),
+        error_count=count(error),
+        throttle_count=count(throttle),
+        fault_count=count(fault),
+        total_count=np.bincount(codes, minlength=groups).astype(np.int64),
+        total_response_time_s=np.where(runs["counts"] > 0, total_rt, np.nan),
+        mean_response_time_s=mean,
+        p50_response_time_s=_quantile(runs, 0.5),
+        p90_response_time_s=_quantile(runs, 0.9),
+        p99_response_time_s=_quantile(runs, 0.99),
+        response_time_histogram=_histogram_lists(runs),
+        start=bounds["start"].to_numpy(),
+        end=bounds["end"].to_numpy(),
+    )
     return out
 
 
@@ -1058,12 +1093,16 @@ def service_graph(traces: TraceSet) -> ServiceGraph:
     edges = _aggregate(calls, keys)
     links = calls[calls["edge_type"] == "link"]
     if len(links):
-        age = links.groupby(keys, sort=True, observed=True)["event_age_s"].mean()
-        edges = edges.merge(age.rename("mean_event_age_s").reset_index(), on=keys, how="left")
-        hist = _histograms(links[keys], links["event_age_s"])
+        ages = _aggregate(links, keys, value="event_age_s")
+        ages = ages[[*keys, "mean_response_time_s", "response_time_histogram"]].rename(
+            columns={
+                "mean_response_time_s": "mean_event_age_s",
+                "response_time_histogram": "event_age_histogram",
+            }
+        )
+        edges = edges.merge(ages, on=keys, how="left")
         edges["event_age_histogram"] = [
-            hist.get(k, []) if t == "link" else []
-            for k, t in zip(edges[keys].itertuples(index=False, name=None), edges["edge_type"], strict=True)
+            h if isinstance(h, list) else [] for h in edges["event_age_histogram"]
         ]
     else:
         edges["event_age_histogram"] = [[] for _ in range(len(edges))]
