@@ -66,6 +66,11 @@ def _times(seconds: np.ndarray | pd.Series) -> pd.Series:
     return pd.Series(pd.to_datetime(micros, unit="us", utc=True)).astype("datetime64[ns, UTC]")
 
 
+def _isin(values: pd.Series, members: Any) -> pd.Series:
+    """``values.isin(members)``, fast for Arrow strings (whose ``isin`` boxes every member)."""
+    return values.astype(object).isin(list(members) if isinstance(members, set) else members)
+
+
 def _check_choice(name: str, value: object, options: Sequence[object]) -> None:
     if value not in options:
         raise ValueError(f"`{name}` must be one of {tuple(options)}, but {value!r} was passed.")
@@ -129,7 +134,7 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
     seg_key = seg["trace_id"] + "/" + seg["segment_id"]
     sub_key = sub["trace_id"] + "/" + sub["subsegment_id"]
     seg_parent = seg["trace_id"] + "/" + seg["parent_id"]
-    seg_parent = seg_parent.where(seg_parent.isin(set(sub_key) | set(seg_key)))
+    seg_parent = seg_parent.where(_isin(seg_parent, set(sub_key) | set(seg_key)))
     segments = pd.DataFrame(
         {
             "trace_id": seg["trace_id"],
@@ -149,7 +154,7 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
             "service_name": seg_key.map(seg_identity["service_name"]).fillna(seg["name"]),
             "service_type": seg_key.map(seg_identity["service_type"]).fillna(seg["origin"]),
             "account_id": seg_key.map(seg_identity["account_id"]).fillna(seg["account_id"]),
-            "is_root": seg["segment_id"].isin(roots) & seg_parent.isna(),
+            "is_root": _isin(seg["segment_id"], roots) & seg_parent.isna(),
             "cause_id": seg["cause_id"],
         }
     )
@@ -183,7 +188,7 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
     )
     # a call with no segment of its own below it: the downstream node X-Ray would infer
     derived_keys = node_key.loc[derived_mask]
-    bare = subsegments.loc[subsegments["key"].isin(set(derived_keys))]
+    bare = subsegments.loc[_isin(subsegments["key"], set(derived_keys))]
     derived_identity = identity.loc[derived_mask]
     derived_identity = derived_identity.loc[~derived_identity.index.duplicated()]
     derived = bare.assign(
@@ -212,7 +217,7 @@ def _levels(ent: pd.DataFrame) -> pd.Series:
     while frontier.any() and depth <= len(ent):
         level[frontier] = depth
         keys = set(ent.loc[frontier, "key"])
-        frontier = ent["parent_key"].isin(keys) & (level < 0)
+        frontier = _isin(ent["parent_key"], keys) & (level < 0)
         depth += 1
     return level
 
@@ -547,7 +552,7 @@ def root_cause_paths(
             slow = set(
                 traces.traces.loc[traces.traces["response_time_s"] > threshold_s, "trace_id"]
             )
-            crit = crit.loc[crit["trace_id"].isin(slow)]
+            crit = crit.loc[_isin(crit["trace_id"], slow)]
         if crit.empty:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _PATH_COLUMNS.items()})
         leaves = crit.loc[crit.groupby("trace_id")["self_s"].idxmax().to_numpy(), ["key"]]
@@ -564,7 +569,7 @@ def root_cause_paths(
         flagged = ent.loc[flag, ["key"]].assign(cause=lambda f: f["key"])
         above = _paths_to(ent, flagged) if len(flagged) else pd.DataFrame({"key": [], "height": []})
         explained = set(above.loc[above["height"] > 0, "key"])
-        leaves = ent.loc[flag & ~ent["key"].isin(explained), ["key", "start_s"]]
+        leaves = ent.loc[flag & ~_isin(ent["key"], explained), ["key", "start_s"]]
         leaves = leaves.sort_values("start_s", kind="stable").assign(cause=lambda f: f["key"])
         coverage_of = None
     if leaves.empty:
@@ -582,8 +587,8 @@ def root_cause_paths(
     first_seen = pd.DataFrame({"cause": signature.index, "sig": signature.to_numpy()})
     first_seen["trace_id"] = first_seen["cause"].map(info["trace_id"])
     keep = set(first_seen.drop_duplicates(["trace_id", "sig"])["cause"])
-    rows = rows.loc[rows["cause"].isin(keep)]
-    order = leaves.loc[leaves["cause"].isin(keep), "cause"].reset_index(drop=True)
+    rows = rows.loc[_isin(rows["cause"], keep)]
+    order = leaves.loc[_isin(leaves["cause"], keep), "cause"].reset_index(drop=True)
     cause_rank = pd.Series(np.arange(len(order)), index=order.to_numpy())
     rows = rows.assign(rank=rows["cause"].map(cause_rank)).sort_values(
         ["rank", "entity_index"], ignore_index=True

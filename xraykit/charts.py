@@ -666,7 +666,7 @@ def plot_timeline(
         path = analysis._critical_frame(one, everything)
         path = path.assign(key=path["key"].str.replace("#inferred", "", regex=False))
         row_of = pd.Series(rows, index=ent["key"].to_numpy())
-        path = path.loc[path["key"].isin(row_of.index)]
+        path = path.loc[analysis._isin(path["key"], set(row_of.index))]
         path = path.loc[(path["win_end_s"] - path["win_start_s"]) > 0].drop_duplicates("key")
         y = path["key"].map(row_of).to_numpy(dtype="float64") + 0.42
         ax.hlines(y, path["win_start_s"] - t0, path["win_end_s"] - t0, colors="black",
