@@ -8,14 +8,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.colors as mcolors  # noqa: E402  (after the backend is chosen)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-import xraykit  # noqa: E402
-from xraykit import analysis, charts  # noqa: E402
+import xraykit
+from xraykit import analysis, charts
 
 DATA = Path(__file__).parent / "data"
 FAULT = "1-65538000-aaaaaaaaaaaaaaaaaaaaaaa1"
@@ -49,7 +48,7 @@ def _rgba(color: str) -> tuple[float, ...]:
 
 
 def test_histogram_counts_and_percentile_markers(shop):
-    fig, ax = plt.subplots()
+    _, ax = plt.subplots()
     out = charts.plot_latency_histogram(shop, bins=25, ax=ax)
     assert out is ax
     assert len(ax.patches) == 25

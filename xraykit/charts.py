@@ -59,7 +59,7 @@ __all__ = [
 #: Console-like colours per status, worst last.
 STATUS_COLORS = {"ok": "#4c9f4c", "error": "#f0a030", "throttle": "#8a63c5", "fault": "#d62728"}
 _STATUSES = tuple(STATUS_COLORS)
-_LINESTYLES = ("-", "--", ":", "-.")
+_LINESTYLES: tuple[Any, ...] = ("-", "--", ":", "-.")
 _XLABELS = {
     "trace": "response time (s)",
     "service": "service's own time per request (s)",
@@ -241,7 +241,7 @@ def plot_latency_histogram(
     else:
         edges = np.linspace(0, 1, bins + 1)
     if by is None:
-        ax.hist(values, bins=edges, color="#4878a8", alpha=0.85, label=f"{len(values)} requests")
+        ax.hist(values, bins=list(edges), color="#4878a8", alpha=0.85, label=f"{len(values)} requests")
         for i, p in enumerate(percentiles):
             v = float(np.percentile(values, p)) if len(values) else np.nan
             ax.axvline(v, color="#333333", linestyle=_LINESTYLES[i % len(_LINESTYLES)],
@@ -256,7 +256,7 @@ def plot_latency_histogram(
                 f"but {by!r} was passed."
             )
         for label, group in frame.groupby("_group", sort=True):
-            ax.hist(group["latency_s"].dropna(), bins=edges, histtype="step", linewidth=1.5,
+            ax.hist(group["latency_s"].dropna(), bins=list(edges), histtype="step", linewidth=1.5,
                     label=f"{label} ({len(group)})")
     if log:
         ax.set_xscale("log")
