@@ -53,7 +53,7 @@ typecheck: $(STAMP)-dev
 	$(BIN)/mypy
 
 pytest: system-graphviz system-chromium $(STAMP)-dev
-	$(BIN)/pytest --nbmake notebooks tests xraykit
+	$(BIN)/pytest --nbmake notebooks tests xraykit README.md
 
 test: lint typecheck pytest
 
