@@ -1376,9 +1376,9 @@ def write_responses(responses: Iterable[Doc], path: str | Path) -> Path:
     Examples
     --------
     >>> import gzip, tempfile, pathlib
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> out = write_responses(simulate_shop(traces=3), folder / "tiny.jsonl.gz")
-    >>> gzip.decompress(out.read_bytes()).startswith(b'{"Traces":[{"Id":"1-')
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     out = write_responses(simulate_shop(traces=3), pathlib.Path(folder) / "tiny.jsonl.gz")
+    ...     gzip.decompress(out.read_bytes()).startswith(b'{"Traces":[{"Id":"1-')
     True
     """
     path = Path(path)
