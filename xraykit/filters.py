@@ -1927,14 +1927,19 @@ class _Explainer:
             )
             what = expr.level
         selected = rows.loc[keep]
+        labels = label.loc[keep]
+        if expr.body is not None and len(selected):  # the rows that satisfy the block first
+            hits = self.ev.mask(expr.body, scope, selected)
+            order = np.argsort(~hits, kind="stable")
+            selected, labels = selected.iloc[order], labels.iloc[order]
         self.add(depth, result, expr, f"{len(selected)} {what}(s) selected")
         for i in range(min(len(selected), 12)):
             one = selected.iloc[[i]]
             if expr.body is None:
-                self.add(depth + 1, True, f"{what} {label.loc[keep].iloc[i]}")
+                self.add(depth + 1, True, f"{what} {labels.iloc[i]}")
                 continue
             hit = bool(self.ev.mask(expr.body, scope, one)[0])
-            self.add(depth + 1, hit, f"{what} {label.loc[keep].iloc[i]}")
+            self.add(depth + 1, hit, f"{what} {labels.iloc[i]}")
             self.explain(expr.body, depth + 2, scope, one)
         if len(selected) > 12:
             self.add(depth + 1, result, f"... and {len(selected) - 12} more")
