@@ -98,7 +98,8 @@ class _Inventory(http.server.BaseHTTPRequestHandler):
         status = self.STATUS.get(self.path, 200)
         body = json.dumps({"path": self.path, "status": status}).encode()
         segment.put_http_meta("method", "GET")
-        segment.put_http_meta("url", f"http://127.0.0.1:{self.server.server_port}{self.path}")
+        port = self.server.server_address[1]  # type: ignore[index]  # a (host, port) tuple for AF_INET
+        segment.put_http_meta("url", f"http://127.0.0.1:{port}{self.path}")
         segment.put_http_meta("user_agent", self.headers.get("User-Agent", ""))
         segment.put_http_meta("client_ip", self.client_address[0])
         segment.put_annotation("item_path", self.path)

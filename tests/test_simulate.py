@@ -37,7 +37,8 @@ def _make_samples_settings() -> dict[str, Any]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.SAMPLES  # type: ignore[no-any-return]
+    settings: dict[str, Any] = module.SAMPLES
+    return settings
 
 
 def _read_sample(name: str) -> list[dict[str, Any]]:
@@ -254,8 +255,8 @@ def test_namespaces_and_fields(name: str, samples: dict[str, Any]) -> None:
                 elif ns == "remote" and "sql" in entity:
                     assert {"url", "database_type", "sanitized_query"} <= set(entity["sql"])
                 elif ns == "remote":
-                    url = entity["http"]["request"]["url"]
-                    assert entity["name"] == re.match(r"https?://([^/:]+)", url).group(1)
+                    host = re.match(r"https?://([^/:]+)", entity["http"]["request"]["url"])
+                    assert host is not None and entity["name"] == host.group(1)
                     assert entity["http"]["request"]["method"].upper() in {"GET", "POST"}
     assert seen["aws"] > 0 and seen["local"] > 0
 
