@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"node_segments+edges:  {rows_s:8.3f} s  ({rows_s / load_s:.3f}x load)")
     print(f"service_graph:        {graph_s:8.3f} s")
     verdict = "OK" if ratio <= TARGET else "ABOVE TARGET"
+    if n < 50_000:
+        verdict += " (the target is set for the default 50,000 traces; at small sizes a fixed"
+        verdict += " cost of about 0.1-0.2 s of pandas calls dominates)"
     print(f"ratio service_graph / load: {ratio:.3f} (target <= {TARGET}) {verdict}")
     return 0
 
