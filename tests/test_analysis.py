@@ -228,6 +228,26 @@ def test_critical_path_clips_a_parallel_child_to_what_still_blocked_the_parent()
     assert seconds.tolist() == pytest.approx([1.0, 0.1, 0.75], abs=1e-6)
 
 
+def test_critical_path_prefers_the_detailed_one_of_children_ending_together():
+    # Lambda's Invocation subsegment spans the handler, whose own subsegments hold the detail
+    tid = "1-65538000-ccccccccccccccccccccccc2"
+    docs = [{
+        "name": "fn", "id": "6000000000000001", "trace_id": tid, "origin": "AWS::Lambda::Function",
+        "start_time": T0, "end_time": T0 + 1.0,
+        "subsegments": [
+            {"id": "6000000000000002", "name": "Invocation", "start_time": T0 + 0.01,
+             "end_time": T0 + 0.995},
+            {"id": "6000000000000003", "name": "handler", "start_time": T0 + 0.012,
+             "end_time": T0 + 0.99,
+             "subsegments": [{"id": "6000000000000004", "name": "query", "start_time": T0 + 0.1,
+                              "end_time": T0 + 0.9}]},
+        ],
+    }]
+    path = analysis.critical_path(xraykit.from_documents(docs), tid)
+    assert path["name"].tolist() == ["fn", "Invocation", "handler", "query"]
+    assert path["critical_s"].tolist() == pytest.approx([0.02, 0.002, 0.178, 0.8], abs=1e-6)
+
+
 def test_critical_path_unknown_trace(three):
     with pytest.raises(KeyError, match="not in this TraceSet"):
         analysis.critical_path(three, "1-00000000-000000000000000000000000")

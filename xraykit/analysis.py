@@ -48,6 +48,8 @@ __all__ = [
 _EPOCH = pd.Timestamp(0, tz="UTC")
 _SECOND = pd.Timedelta(1, "s")
 _CALL_NAMESPACES = ("aws", "remote")
+_TIE_MIN_S = 0.001  # children ending this close to the latest end count as ending together
+_TIE_SHARE = 0.02  # ... or this share of the parent's window, whichever is larger
 ROOT_CAUSE_KINDS = ("fault", "error", "responsetime")
 
 
@@ -254,7 +256,10 @@ def _critical_windows(ent: pd.DataFrame, root_keys: pd.Series) -> pd.DataFrame:
     Work backwards from the end of a parent's window: the child whose (clipped) end is latest
     is on the path; the cursor moves to that child's start and the search repeats among the
     children that started earlier. The parent's uncovered time is its ``self_s``. Each step is
-    vectorised over all parents of a level.
+    vectorised over all parents of a level. When several children end within
+    ``max(1 ms, 2 % of the parent's window)`` of the latest end, one that has children of its
+    own is preferred: it explains the same time in more detail (Lambda's ``Invocation``
+    subsegment spans the time of the handler's subsegments).
     """
     info = ent.set_index("key")
     win = pd.DataFrame({"key": root_keys.to_numpy()})
@@ -264,6 +269,7 @@ def _critical_windows(ent: pd.DataFrame, root_keys: pd.Series) -> pd.DataFrame:
     win["level"] = 0
     out = []
     children = ent.loc[ent["parent_key"].notna(), ["key", "parent_key", "start_s", "end_s"]]
+    children = children.assign(has_kids=_isin(children["key"], set(children["parent_key"])))
     level = 0
     while len(win):
         kids = children.merge(
@@ -281,13 +287,25 @@ def _critical_windows(ent: pd.DataFrame, root_keys: pd.Series) -> pd.DataFrame:
             if kids.empty:
                 break
             eff_end = np.minimum(kids["ce"], kids["parent_key"].map(cursor))
-            best = eff_end.groupby(kids["parent_key"], sort=False).idxmax()
-            pick = kids.loc[best.to_numpy(), ["key", "parent_key", "cs"]].assign(
-                ce=eff_end.loc[best.to_numpy()].to_numpy()
+            latest = eff_end.groupby(kids["parent_key"], sort=False).transform("max")
+            tolerance = np.maximum(
+                _TIE_MIN_S, _TIE_SHARE * (kids["win_end_s"] - kids["win_start_s"])
+            )
+            ranked = pd.DataFrame(
+                {
+                    "parent_key": kids["parent_key"],
+                    "near": eff_end >= latest - tolerance,
+                    "has_kids": kids["has_kids"],
+                    "eff_end": eff_end,
+                }
+            ).sort_values(["parent_key", "near", "has_kids", "eff_end"], kind="stable")
+            best = ranked.index[~ranked["parent_key"].duplicated(keep="last")]
+            pick = kids.loc[best, ["key", "parent_key", "cs"]].assign(
+                ce=eff_end.loc[best].to_numpy()
             )
             picked.append(pick)
             cursor = pick.set_index("parent_key")["cs"].combine_first(cursor)
-            kids = kids.drop(index=best.to_numpy())
+            kids = kids.drop(index=best)
         chosen = (
             pd.concat(picked, ignore_index=True)
             if picked
@@ -342,6 +360,8 @@ def critical_path(traces: TraceSet, trace_id: str) -> pd.DataFrame:
     Starting from the root segment, work backwards from its end: the child (subsegment, or the
     downstream segment a subsegment called) whose end is latest is on the critical path; the
     search then continues, from that child's start, among the children that started earlier.
+    Children that end together (within 1 ms or 2 % of the parent's time) are resolved in
+    favour of one with children of its own, which explains the time in more detail.
     Each chosen child is clipped to the part that was still blocking its parent and is
     examined the same way. Time a parent spends with no child on the path is its own
     (``critical_s``); the ``critical_s`` of all rows add up to the root's response time.

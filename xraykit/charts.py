@@ -168,6 +168,10 @@ def _format_s(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
+def _shorten(text: str, width: int = 36) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _check(name: str, value: object, options: Sequence[object]) -> None:
     if value not in options:
         raise ValueError(f"`{name}` must be one of {tuple(options)}, but {value!r} was passed.")
@@ -654,7 +658,8 @@ def plot_timeline(
         ax.text(x + w, row, " " + ("in progress" if busy else _format_s(w)),
                 va="center", ha="left", fontsize="small")
     ax.set_yticks(rows)
-    names = [("   " * d) + str(n) for d, n in zip(ent["_depth"], ent["name"], strict=True)]
+    names = [("   " * d) + _shorten(str(n))
+             for d, n in zip(ent["_depth"], ent["name"], strict=True)]
     ax.set_yticklabels(names, fontsize="small")
     # left-aligned labels keep the indentation visible; pad by the longest label
     ax.tick_params(axis="y", pad=5.2 * max((len(n) for n in names), default=0))
