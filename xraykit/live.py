@@ -492,10 +492,11 @@ class CostEstimate:
 class _Caller:
     """Calls one boto3 client with retries, the rate cap, counting and error translation."""
 
-    def __init__(self, client: Any, policy: RetryPolicy, stop: threading.Event | None = None):
+    def __init__(self, client: Any, policy: RetryPolicy, cancel: threading.Event | None = None):
         self.client = client
         self.policy = policy
-        self.stop = stop or threading.Event()
+        self.stop = threading.Event()  # this pull's workers stop
+        self.cancel = cancel  # set from outside (fetch_accounts' Ctrl-C): stop as well
         self.bucket = _TokenBucket(policy)
         self._rng = random.Random(policy.seed)
         self._lock = threading.Lock()
@@ -510,6 +511,8 @@ class _Caller:
             self.policy.sleep(seconds)
         elif self.stop.wait(seconds):
             raise _Interrupted
+        if self.cancel is not None and self.cancel.is_set():
+            raise _Interrupted
 
     def backoff(self, attempt: int) -> None:
         with self._lock:
@@ -523,7 +526,7 @@ class _Caller:
         method = getattr(self.client, _snake(operation))
         attempt = 0
         while True:
-            if self.stop.is_set():
+            if self.stop.is_set() or (self.cancel is not None and self.cancel.is_set()):
                 raise _Interrupted
             self.sleep(self.bucket.reserve())
             with self._lock:
@@ -1588,12 +1591,13 @@ def _pull(
     retry: RetryPolicy | None,
     account_id: str | None = None,
     fill_account: bool = False,
+    cancel: threading.Event | None = None,
 ) -> TraceSet:
     """One account's pull: summaries, cached traces, fresh traces, the merged TraceSet."""
     from xraykit.traceset import concat, from_responses
 
     policy = retry or RetryPolicy()
-    caller = _Caller(conn.client, policy)
+    caller = _Caller(conn.client, policy, cancel)
     store: _Cache | None = None
     if cache or fill_account:
         account_id = account_id or _account_id(conn, policy)
