@@ -9,23 +9,20 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
 
-# the moto server, its fault injector and the trace helpers live in test_live
-from test_live import (  # noqa: F401 - fixtures are used by name
-    NOW,
-    REGION,
-    _isolated,
-    delays,
-    make_trace,
-    moto,
-    moto_server,
-    policy,
-    trace_id,
-)
+# the moto server behind its fault injector, the fixtures and trace helpers live in test_live
+import test_live as _shared
+from botocore.stub import Stubber
 
 from xraykit import accounts, live
 from xraykit.exceptions import LiveAccessError
+
+NOW, REGION, make_trace, trace_id = _shared.NOW, _shared.REGION, _shared.make_trace, _shared.trace_id
+moto_server = _shared.moto_server
+moto = _shared.moto
+policy = _shared.policy
+delays = _shared.delays
+_isolated = _shared._isolated
 
 ROLE_A = "arn:aws:iam::111111111111:role/xraykit-read"
 ROLE_B = "arn:aws:iam::222222222222:role/xraykit-read"
@@ -64,7 +61,7 @@ def two_accounts(moto: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def test_two_accounts_merge_into_one_traceset(two_accounts: Any, policy: Any) -> None:
-    url, injector, ids_a, ids_b = two_accounts
+    _, injector, ids_a, ids_b = two_accounts
     # the default account sees neither account's traces
     plain = live.fetch(since="2h", cache=False, progress=False, retry=policy)
     assert len(plain) == 0
@@ -87,7 +84,7 @@ def test_two_accounts_merge_into_one_traceset(two_accounts: Any, policy: Any) ->
 
 
 def test_each_account_has_its_own_cache(two_accounts: Any, policy: Any, tmp_path: Path) -> None:
-    url, injector, ids_a, ids_b = two_accounts
+    _, injector, _, _ = two_accounts
     accounts.fetch_accounts([ROLE_A, ROLE_B], since="2h", cache_dir=tmp_path, progress=False,
                             retry=policy)  # fmt: skip
     folders = sorted(p.name for p in (tmp_path / "xray").iterdir())
@@ -138,16 +135,16 @@ def test_bad_arguments() -> None:
 
 
 def test_read_only_policy_covers_every_call_live_makes() -> None:
-    policy = accounts.read_only_policy()
-    actions = set(policy["Statement"][0]["Action"])
+    iam = accounts.read_only_policy()
+    actions = set(iam["Statement"][0]["Action"])
     called = {"GetTraceSummaries", "BatchGetTraces", "GetServiceGraph", "GetSamplingRules",
               "GetGroups", "GetTraceSegmentDestination", "StartTraceRetrieval",
               "ListRetrievedTraces"}  # fmt: skip
     assert {f"xray:{c}" for c in called} <= actions
     assert all(a.startswith("xray:Get") or a.startswith(("xray:Batch", "xray:List", "xray:Start"))
                for a in actions)  # fmt: skip
-    assert policy["Statement"][0]["Resource"] == "*"
-    assert json.loads(json.dumps(policy)) == policy
+    assert iam["Statement"][0]["Resource"] == "*"
+    assert json.loads(json.dumps(iam)) == iam
     narrow = set(accounts.read_only_policy(transaction_search=False)["Statement"][0]["Action"])
     assert "xray:StartTraceRetrieval" not in narrow
 
