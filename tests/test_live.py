@@ -221,6 +221,19 @@ def xray_client(url: str, pool: int = 20) -> Any:
 
 
 @pytest.fixture
+def destination(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+    """Answer the trace segment destination check without a call.
+
+    fetch asks for it concurrently with the first summaries page; a Stubber needs its calls
+    in a fixed order, so tests that stub the client settle the answer here.
+    """
+    answer = {"transaction_search": False}
+    monkeypatch.setattr(live, "_uses_transaction_search",
+                        lambda conn, caller: answer["transaction_search"])  # fmt: skip
+    return answer
+
+
+@pytest.fixture
 def delays() -> list[float]:
     return []
 
@@ -464,7 +477,7 @@ def test_a_trace_that_keeps_failing_lands_in_problems(moto: Any, delays: list[fl
 
 
 def test_unprocessed_ids_are_asked_for_again_and_only_them(
-    moto: Any, policy: Any, delays: list[float]
+    moto: Any, policy: Any, delays: list[float], destination: Any
 ) -> None:
     """moto answers unknown ids in UnprocessedTraceIds: a stand-in for X-Ray's busy answer."""
     url, _injector = moto
@@ -473,7 +486,6 @@ def test_unprocessed_ids_are_asked_for_again_and_only_them(
     ghost = trace_id(NOW - timedelta(minutes=30), 999)
     summaries = {"TraceSummaries": [{"Id": i} for i in [*ids, ghost]], "TracesProcessedCount": 4}
     with Stubber(client) as stub:
-        stub.add_response("get_trace_segment_destination", {"Destination": "XRay", "Status": "ACTIVE"})
         stub.add_response("get_trace_summaries", summaries)
         first = {"Traces": [{"Id": i, "Segments": [{"Id": "x", "Document": json.dumps(
             make_trace(NOW - timedelta(minutes=30), n)[0])}]} for n, i in enumerate(ids[:2], 1)],
@@ -852,14 +864,13 @@ def test_fetch_service_graph_uses_the_service_graph_module(policy: Any) -> None:
     assert {"checkout-api", "payments", "DynamoDB"} <= names
 
 
-def test_transaction_search_accounts_use_trace_retrieval(policy: Any) -> None:
+def test_transaction_search_accounts_use_trace_retrieval(policy: Any, destination: Any) -> None:
+    destination["transaction_search"] = True
     client = stubbed_client()
     when = NOW - timedelta(minutes=30)
     ids = [trace_id(when, n) for n in range(1, 8)]
     spans = {i: make_trace(when, n) for n, i in enumerate(ids, 1)}
     with Stubber(client) as stub:
-        stub.add_response("get_trace_segment_destination",
-                          {"Destination": "CloudWatchLogs", "Status": "ACTIVE"})  # fmt: skip
         stub.add_response("get_trace_summaries",
                           {"TraceSummaries": [{"Id": i} for i in ids], "TracesProcessedCount": 7})
         stub.add_response("start_trace_retrieval", {"RetrievalToken": "tok-1"})
@@ -888,6 +899,27 @@ def test_transaction_search_accounts_use_trace_retrieval(policy: Any) -> None:
     assert len(ts.segments) == 14
     assert ts.cost.api_calls["StartTraceRetrieval"] == 1
     assert "BatchGetTraces" not in ts.cost.api_calls
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [({"Destination": "CloudWatchLogs", "Status": "ACTIVE"}, True),
+     ({"Destination": "CloudWatchLogs", "Status": "PENDING"}, False),
+     ({"Destination": "XRay", "Status": "ACTIVE"}, False),
+     (None, False)],
+)  # fmt: skip
+def test_trace_segment_destination_check(policy: Any, answer: Any, expected: bool) -> None:
+    client = stubbed_client()
+    with Stubber(client) as stub:
+        if answer is None:  # older endpoints, narrow policies: classic X-Ray
+            stub.add_client_error("get_trace_segment_destination", "AccessDeniedException", "no", 403)
+        else:
+            stub.add_response("get_trace_segment_destination", answer)
+        conn = live._connect(client=client)
+        assert live._uses_transaction_search(conn, live._Caller(client, policy)) is expected
+        # asked once per credentials and endpoint
+        assert live._uses_transaction_search(conn, live._Caller(client, policy)) is expected
+        stub.assert_no_pending_responses()
 
 
 # --------------------------------------------------------------------------------------
@@ -937,11 +969,10 @@ def test_no_region(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
          r"rejected the filter expression 'responsetime > 5'.*correct it"),
     ],
 )  # fmt: skip
-def test_aws_errors_say_how_to_fix_them(policy: Any, operation: str, code: str, message: str,
-                                        pattern: str) -> None:  # fmt: skip
+def test_aws_errors_say_how_to_fix_them(policy: Any, destination: Any, operation: str, code: str,
+                                        message: str, pattern: str) -> None:  # fmt: skip
     client = stubbed_client()
     with Stubber(client) as stub:
-        stub.add_response("get_trace_segment_destination", {"Destination": "XRay", "Status": "ACTIVE"})
         stub.add_client_error(operation, code, message, 400)
         with pytest.raises(LiveAccessError, match=pattern) as info:
             live.fetch(since="1h", client=client, cache=False, progress=False, retry=policy,

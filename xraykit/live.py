@@ -1150,7 +1150,7 @@ class _Puller:
         *,
         concurrency: int,
         progress: bool,
-        transaction_search: bool,
+        transaction_search: bool | cf.Future[bool],
         skip_ids: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
@@ -1158,12 +1158,19 @@ class _Puller:
         self.caller = caller
         self.concurrency = concurrency
         self.progress = progress
-        self.transaction_search = transaction_search
+        self._transaction_search = transaction_search
         self.skip_ids = skip_ids
         self._lock = threading.Lock()
         self._fetched: set[str] = set()
         self.responses: list[dict[str, Any]] = []
         self.problems: list[dict[str, str]] = []
+
+    @property
+    def transaction_search(self) -> bool:
+        """Whether to use Transaction Search retrieval (the check may still be running)."""
+        if isinstance(self._transaction_search, cf.Future):
+            self._transaction_search = self._transaction_search.result()
+        return self._transaction_search
 
     # -- summaries ---------------------------------------------------------------------
 
@@ -1317,7 +1324,6 @@ class _Puller:
         scanned = 0
         interrupted = False
         complete = True
-        chunk = MAX_IDS_PER_RETRIEVAL if self.transaction_search else MAX_IDS_PER_BATCH
         buffer: list[str] = []
         bar = _progress_bar(self.progress)
         pool = cf.ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="xraykit")
@@ -1369,6 +1375,7 @@ class _Puller:
                     summaries.append(summary)
                     if trace_id not in self.skip_ids:
                         buffer.append(trace_id)
+                chunk = MAX_IDS_PER_RETRIEVAL if self.transaction_search else MAX_IDS_PER_BATCH
                 while len(buffer) >= chunk:
                     submit(buffer[:chunk])
                     del buffer[:chunk]
@@ -1606,7 +1613,10 @@ def _pull(
     settled = query.end <= pd.Timestamp.now(tz="UTC") - SETTLED_AFTER
 
     cached_summaries = store.summaries(query) if (store is not None and settled) else None
-    transaction_search = _uses_transaction_search(conn, caller)
+    # ask for the trace segment destination while the summaries are being listed
+    checker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraykit-destination")
+    transaction_search = checker.submit(_uses_transaction_search, conn, caller)
+    checker.shutdown(wait=False)
     if cached_summaries is not None:
         summary_records, scanned = cached_summaries[0], 0
         wanted = [str(s.get("Id")) for s in summary_records]
