@@ -1613,10 +1613,6 @@ def _pull(
     settled = query.end <= pd.Timestamp.now(tz="UTC") - SETTLED_AFTER
 
     cached_summaries = store.summaries(query) if (store is not None and settled) else None
-    # ask for the trace segment destination while the summaries are being listed
-    checker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraykit-destination")
-    transaction_search = checker.submit(_uses_transaction_search, conn, caller)
-    checker.shutdown(wait=False)
     if cached_summaries is not None:
         summary_records, scanned = cached_summaries[0], 0
         wanted = [str(s.get("Id")) for s in summary_records]
@@ -1625,6 +1621,12 @@ def _pull(
 
     cached_ts = store.traces(wanted) if (store is not None and wanted) else None
     cached_ids: set[str] = set(cached_ts.traces["trace_id"]) if cached_ts is not None else set()
+    transaction_search: bool | cf.Future[bool] = False
+    if cached_summaries is None or set(wanted) - cached_ids:
+        # ask for the trace segment destination while the summaries are being listed
+        checker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraykit-destination")
+        transaction_search = checker.submit(_uses_transaction_search, conn, caller)
+        checker.shutdown(wait=False)
     if store is not None and cached_summaries is None:
         # ids are not known before the summaries are read: skip every trace stored already
         cached_ids = set(store.index()["trace_id"])
