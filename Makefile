@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp
+# Jupyter refuses to run as root (containers, Binder-like machines) unless told it may
+LAB_FLAGS := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 .PHONY: lab test lint typecheck pytest bench samples system-graphviz system-chromium clean help
 
@@ -44,7 +46,7 @@ system-chromium:
 	  fi; }
 
 lab: system-graphviz $(STAMP)-notebooks
-	$(BIN)/jupyter lab notebooks/00-start-here.ipynb
+	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/00-start-here.ipynb
 
 lint: $(STAMP)-dev
 	$(BIN)/ruff check xraykit tests benchmarks scripts
