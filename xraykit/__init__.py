@@ -78,14 +78,18 @@ _EXPORTS: dict[str, str] = {
     "simulate_sampling": "sampling",
     "traffic": "sampling",
     # live AWS (needs the aws extra; boto3 is imported only when called)
+    "CostEstimate": "live",
+    "RetryPolicy": "live",
     "fetch": "live",
     "fetch_groups": "live",
     "fetch_sampling_rules": "live",
     "fetch_service_graph": "live",
     "fetch_summaries": "live",
+    "fetch_accounts": "accounts",
 }
 
 if TYPE_CHECKING:
+    from xraykit.accounts import fetch_accounts
     from xraykit.analysis import (
         compare,
         critical_path,
@@ -118,6 +122,8 @@ if TYPE_CHECKING:
         XrayKitWarning,
     )
     from xraykit.live import (
+        CostEstimate,
+        RetryPolicy,
         fetch,
         fetch_groups,
         fetch_sampling_rules,
@@ -149,10 +155,12 @@ if TYPE_CHECKING:
     from xraykit.traceset import TraceSet, concat, from_documents, load_file
 
 __all__ = [
+    "CostEstimate",
     "DEFAULT_RULE",
     "FilterExpressionError",
     "LiveAccessError",
     "MissingDependencyError",
+    "RetryPolicy",
     "RuleSet",
     "SampleNotFoundError",
     "SamplingDecision",
@@ -170,6 +178,7 @@ __all__ = [
     "decide",
     "estimate_cost",
     "fetch",
+    "fetch_accounts",
     "fetch_groups",
     "fetch_sampling_rules",
     "fetch_service_graph",
