@@ -155,8 +155,8 @@ if TYPE_CHECKING:
     from xraykit.traceset import TraceSet, concat, from_documents, load_file
 
 __all__ = [
-    "CostEstimate",
     "DEFAULT_RULE",
+    "CostEstimate",
     "FilterExpressionError",
     "LiveAccessError",
     "MissingDependencyError",
