@@ -39,3 +39,16 @@ def _close_figures():
 
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_sdk_socket():
+    """Importing aws_xray_sdk (the SDK tests, or moto's X-Ray module) opens a UDP socket."""
+    yield
+    import sys
+
+    if "aws_xray_sdk.core" in sys.modules:
+        emitter = sys.modules["aws_xray_sdk.core"].xray_recorder._emitter
+        sock = getattr(emitter, "_socket", None)
+        if sock is not None:
+            sock.close()
