@@ -21,6 +21,7 @@ from xraykit.servicegraph import (
     NODE_SEGMENT_COLUMNS,
     ServiceGraph,
     edge_calls,
+    graph_frames,
     node_segments,
     service_graph,
     service_graph_from_response,
@@ -175,6 +176,49 @@ def test_sqs_link_is_a_link_edge_from_the_queue_to_the_consumer():
         ts.traces["trace_id"]
     )
     assert row["linked_trace_id"] != row["trace_id"]
+
+
+def test_linked_consumer_is_a_root_reached_by_its_link():
+    ts = load("sqs_link")
+    occ, calls = graph_frames(ts)
+    consumer = occ[(occ["name"] == "worker") & (occ["type"] == "AWS::Lambda")]
+    assert len(consumer) == 1
+    assert consumer["root"].item() and consumer["linked"].item()
+    # the consumer trace's root segment, as the traces frame names it
+    roots = ts.traces.set_index("trace_id")["root_segment_id"]
+    assert consumer["entity_id"].item() == roots[consumer["trace_id"].item()]
+    # reached by the link edge only: no client edge, one link edge
+    into = calls[calls["target_entity_id"] == consumer["entity_id"].item()]
+    assert list(into["edge_type"]) == ["link"]
+    assert service_graph(ts).nodes.set_index("node_id").loc["worker|AWS::Lambda|", "root"]
+    # only segments are linked, never the function segment below the consumer
+    assert int(occ["linked"].sum()) == 1
+
+
+def test_graph_frames_is_node_segments_and_edge_calls_and_sees_edits():
+    ts = load("fanout")
+    nodes, calls = graph_frames(ts)
+    pd.testing.assert_frame_equal(nodes, node_segments(ts))
+    pd.testing.assert_frame_equal(calls, edge_calls(ts))
+    # nothing is cached: an edit of a frame in place shows in the next call
+    ts.segments.loc[ts.segments["name"] == "users", "name"] = "accounts"
+    again, _ = graph_frames(ts)
+    assert "accounts|AWS::EC2::Instance|" in set(again["node_id"])
+    assert "users|AWS::EC2::Instance|" not in set(again["node_id"])
+
+
+def test_reused_ids_in_other_traces_give_the_same_graph_per_trace():
+    # ids are unique within a trace only: the same documents under another trace id
+    docs = documents("chain")
+    twin = copy.deepcopy(docs)
+    for doc in twin:
+        doc["trace_id"] = doc["trace_id"].replace("1-6553f100-", "1-6553f1ff-")
+    single = service_graph(xraykit.from_documents(docs, on_error="raise"))
+    double = service_graph(xraykit.from_documents(docs + twin, on_error="raise"))
+    assert {k: tuple(2 * c for c in v) for k, v in counts(single).items()} == counts(double)
+    assert {k: tuple(2 * c for c in v) for k, v in counts(single, "edges").items()} == counts(
+        double, "edges"
+    )
 
 
 def test_two_accounts_make_separate_nodes_and_inherit_the_callers_account():
@@ -446,10 +490,19 @@ def test_sample_graph_is_consistent(name):
     per_node = occ.groupby("node_id").size()
     nodes = graph.nodes.set_index("node_id")
     assert (nodes.loc[per_node.index, "total_count"] == per_node).all()
-    # the client edge count equals the number of root segments
+    # the client edge count equals the number of root segments not reached by a link (those
+    # have the link edge instead); the trace's root segment is always a root
     client = graph.edges[graph.edges["source"] == CLIENT]
-    assert int(client["total_count"].sum()) == int(occ["root"].sum()) > 0
-    assert set(client["target"]) == set(occ.loc[occ["root"], "node_id"])
+    entry = occ["root"] & ~occ["linked"]
+    assert int(client["total_count"].sum()) == int(entry.sum()) > 0
+    assert set(client["target"]) == set(occ.loc[entry, "node_id"])
+    roots = set(zip(occ.loc[occ["root"], "trace_id"], occ.loc[occ["root"], "entity_id"], strict=True))
+    assert set(zip(ts.traces["trace_id"], ts.traces["root_segment_id"], strict=True)) <= roots
+    links = calls[calls["edge_type"] == "link"]
+    assert set(zip(links["trace_id"], links["target_entity_id"], strict=True)) == set(
+        zip(occ.loc[occ["linked"], "trace_id"], occ.loc[occ["linked"], "entity_id"], strict=True)
+    )
+    assert not (occ["linked"] & ~occ["root"]).any()
     # every edge joins two nodes; status buckets add up
     assert set(graph.edges["source"]) | set(graph.edges["target"]) <= set(graph.nodes["node_id"])
     for frame in (graph.nodes, graph.edges):

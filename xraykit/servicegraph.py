@@ -13,8 +13,10 @@ The rules (xray-facts §1.1, §2.4, §6.4, §7):
 - **Nodes.** One node per (name, type, account): a segment's ``name``, its ``origin`` and
   its ``aws.account_id``. The Lambda service segment (``AWS::Lambda``) and the function
   segment (``AWS::Lambda::Function``) share a name but are two nodes.
-- **Client.** A synthetic ``client`` node calls every root segment (a segment with no
-  ``parent_id``, or whose caller is not in the data).
+- **Roots and the client.** A root is X-Ray's "first service hit": a real segment with no
+  ``parent_id``, or whose caller is not in the data; the trace's root segment
+  (``traces.root_segment_id``) always is one. A synthetic ``client`` node calls every root
+  except SQS-linked consumers (below), which the queue reaches through a link instead.
 - **Edges.** A segment whose ``parent_id`` is a subsegment of another segment is called by
   that segment's service. In X-Ray's own documents the Lambda function segment's
   ``parent_id`` is the *Lambda service segment's* id (segment → segment, as in the
@@ -35,7 +37,10 @@ The rules (xray-facts §1.1, §2.4, §6.4, §7):
   the producer's entity (the span-link field of X-Ray's segment schema, as the
   OpenTelemetry X-Ray exporter writes it). The edge goes from the node that entity stands
   for (the SQS queue) to the linked segment's node; its "latency" is the received event age
-  (consumer start − producer call end). A linked segment is not a root.
+  (consumer start − producer call end). A linked segment is a root (its trace's first
+  service; ``node_segments`` flags it ``linked``) but gets no client edge: the map shows the
+  queue, not an anonymous client, as its caller (*decision*; X-Ray's documentation only says
+  that the traces are linked and the map draws a dashed link edge).
 - **Statistics.** Node statistics come from the node's own segments; edge statistics from
   the caller's subsegments (round trip, network included), so an edge can be slower than the
   node it points to. Client edges carry the root segments' statistics. Status buckets as
@@ -51,13 +56,15 @@ Examples
 >>> graph.nodes.loc[graph.nodes.node_id == "client", "type"].item()
 'client'
 >>> client = graph.edges[graph.edges.source == "client"]
->>> int(client.total_count.sum()) == int(node_segments(ts).root.sum())
+>>> occ = node_segments(ts)
+>>> int(client.total_count.sum()) == int((occ.root & ~occ.linked).sum())
 True
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +87,7 @@ __all__ = [
     "CLIENT",
     "ServiceGraph",
     "edge_calls",
+    "graph_frames",
     "node_segments",
     "service_graph",
     "service_graph_from_response",
@@ -90,7 +98,7 @@ __all__ = [
 #: The node id of the synthetic client node.
 CLIENT = "client"
 
-_TIME = "datetime64[ns, UTC]"
+_TIME = "datetime64[us, UTC]"  # X-Ray records microseconds
 
 #: Columns of :func:`node_segments`, with dtypes.
 NODE_SEGMENT_COLUMNS: dict[str, str] = {
@@ -103,6 +111,7 @@ NODE_SEGMENT_COLUMNS: dict[str, str] = {
     "inferred": "bool",
     "derived": "bool",
     "root": "bool",
+    "linked": "bool",
     "start": _TIME,
     "end": _TIME,
     "response_time_s": "float64",
@@ -252,460 +261,533 @@ def _conform(frame: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
 
 
-def _text(series: pd.Series) -> pd.Series:
-    """A string column with missing values as ``""``."""
-    return series.astype("str").fillna("")
+_SEP = pa.scalar("\x1f", pa.large_string())
+_BAR = pa.scalar("|", pa.large_string())
+_NO_TEXT = pa.scalar("", pa.large_string())
 
 
-def _key(trace_id: pd.Series, entity_id: pd.Series) -> pd.Series:
-    """One string key per (trace, entity): ids are unique within a trace only."""
-    return trace_id.astype("str") + ":" + entity_id.astype("str")
+def _strings(values: pd.Series | pd.Index | Sequence[Any]) -> pa.Array:
+    """One Arrow ``large_string`` array (missing values null) for a string column.
 
-
-def _isin(values: pd.Series, candidates: pd.Series) -> np.ndarray:
-    """``values.isin(candidates)`` for string columns, done by Arrow (missing → False).
-
-    pandas' ``isin`` on Arrow strings walks the candidates in Python; this does not.
+    pandas' ``"str"`` columns are Arrow already, so this is a cheap view (plus one
+    concatenation of the column's chunks); other columns are converted.
     """
-    found = pc.is_in(
-        pa.array(values.astype("str")), value_set=pa.array(candidates.astype("str").dropna())
-    )
-    return np.asarray(found.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+    if not isinstance(values, pd.Series | pd.Index):
+        return pa.array(list(values), pa.large_string())
+    if str(values.dtype) != "str":
+        values = values.astype("str")
+    arrow = pa.array(values.array)
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks() if arrow.num_chunks != 1 else arrow.chunk(0)
+    return arrow if arrow.type == pa.large_string() else arrow.cast(pa.large_string())
 
 
-def _node_id(name: pd.Series, type_: pd.Series, account: pd.Series) -> pd.Series:
-    return _text(name) + "|" + _text(type_) + "|" + _text(account)
+def _concat(arrays: Sequence[pa.Array]) -> pa.Array:
+    return pa.concat_arrays(list(arrays)) if arrays else pa.array([], pa.large_string())
 
 
-def _flags(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return ``fault/error/throttle/ok`` from the documents' flags and the HTTP status.
+def _take(array: pa.Array, rows: np.ndarray) -> pa.Array:
+    """``array[rows]``; rows of -1 give null."""
+    missing = rows < 0
+    if missing.any():
+        return array.take(pa.array(np.where(missing, 0, rows), mask=missing))
+    return array.take(rows)
 
-    Flags stack as in the documents (a 429 is both error and throttle); ``ok`` is none of them.
+
+def _repeat(value: str, n: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, pa.large_string()), n)
+
+
+def _mask(array: pa.Array) -> np.ndarray:
+    """A boolean Arrow array as numpy (null is False)."""
+    return pc.fill_null(array, False).to_numpy(zero_copy_only=False)
+
+
+def _str(array: pa.Array) -> Any:
+    """A pandas ``"str"`` array over an Arrow string array."""
+    return pd.array(array, dtype="str")
+
+
+def _bools(series: pd.Series) -> np.ndarray:
+    return series.to_numpy(dtype=bool, na_value=False)
+
+
+def _micros(series: pd.Series) -> np.ndarray:
+    """Times as int64 microseconds since the epoch (NaT is the int64 minimum)."""
+    return series.to_numpy(dtype="datetime64[us]").view(np.int64)
+
+
+def _time_array(micros: np.ndarray) -> Any:
+    return pd.array(micros.view("datetime64[us]"), dtype=_TIME)
+
+
+def _codes(values: pa.Array) -> tuple[np.ndarray, int]:
+    """Integer codes of strings (in order of first appearance; -1 for missing) and their count."""
+    encoded = pc.dictionary_encode(values)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
+    return codes, len(encoded.dictionary)
+
+
+class _Keys:
+    """Integer keys of ``(trace id, entity id)`` pairs, so that joins are array lookups.
+
+    ``traces`` maps a name to a trace-id column; ``ids`` maps a name to ``(trace name, id
+    column)``. Two rows of any parts get the same key exactly when both their trace id and their
+    entity id are equal (ids are unique within a trace only); a missing id gets -1. All strings
+    are hashed once, by Arrow.
     """
-    status = frame["http_status"]
-    fault = frame["fault"].astype(bool) | (status >= 500).fillna(False).astype(bool)
-    throttle = frame["throttle"].astype(bool) | (status == 429).fillna(False).astype(bool)
-    error = (
-        frame["error"].astype(bool)
-        | throttle
-        | ((status >= 400) & (status < 500)).fillna(False).astype(bool)
-    )
-    return pd.DataFrame(
-        {"ok": ~(fault | error), "error": error, "throttle": throttle, "fault": fault},
-        index=frame.index,
-    )
 
+    def __init__(
+        self, traces: Mapping[str, pa.Array], ids: Mapping[str, tuple[str, pa.Array]]
+    ) -> None:
+        trace_codes, _ = _codes(_concat(list(traces.values())))
+        bounds = np.cumsum([0, *(len(a) for a in traces.values())])
+        by_trace = {name: trace_codes[bounds[i] : bounds[i + 1]] for i, name in enumerate(traces)}
+        id_codes, n_ids = _codes(_concat([column for _, column in ids.values()]))
+        trace_of = np.concatenate([by_trace[t] for t, _ in ids.values()])
+        # Usually every id occurs in one trace only: then the id alone is the key.
+        seen = np.full(n_ids + 1, -2, dtype=np.int64)
+        seen[id_codes] = trace_of
+        if (seen[id_codes][id_codes >= 0] == trace_of[id_codes >= 0]).all():
+            keys, self.size = id_codes, n_ids
+        else:  # an id is reused in several traces: key on the pair
+            keys, uniques = pd.factorize(trace_of * (n_ids + 1) + id_codes)
+            keys[id_codes < 0] = -1
+            self.size = len(uniques)
+        bounds = np.cumsum([0, *(len(column) for _, column in ids.values())])
+        self.key = {name: keys[bounds[i] : bounds[i + 1]] for i, name in enumerate(ids)}
 
-def _stats_from(frame: pd.DataFrame, *, duration: str = "duration_s") -> pd.DataFrame:
-    """The statistics columns of an occurrence taken from a segment or subsegment row."""
-    out = pd.DataFrame(
-        {
-            "start": frame["start"],
-            "end": frame["end"],
-            "response_time_s": frame[duration],
-            "http_status": frame["http_status"],
-        },
-        index=frame.index,
-    )
-    return out.join(_flags(frame))
+    def position(self, table: str) -> np.ndarray:
+        """For each key, the first row of part ``table`` that has it (-1: none)."""
+        keys = self.key[table]
+        rows = np.flatnonzero(keys >= 0)
+        first = np.full(self.size + 1, -1, dtype=np.int64)  # the extra slot answers key -1
+        present = keys[rows]
+        if len(present) and np.bincount(present).max() > 1:  # repeated ids: keep the first
+            order = np.argsort(present, kind="stable")
+            head = np.r_[True, present[order][1:] != present[order][:-1]]
+            first[present[order][head]] = rows[order][head]
+        else:
+            first[present] = rows
+        return first
+
+    def find(self, table: str, query: str) -> np.ndarray:
+        """Row in part ``table`` of each row of part ``query`` (-1 when absent)."""
+        return self.position(table)[self.key[query]]
 
 
 # -- identity of downstream nodes ------------------------------------------------------------------
 
 
-def _downstream_identity(calls: pd.DataFrame) -> pd.DataFrame:
-    """Name, type and account of the node a downstream-call subsegment stands for.
+_QUEUE = re.compile(r"([^/]+)/?$")
+_FUNCTION = re.compile(r"function:([^:]+)")
 
-    ``calls`` has the subsegment columns ``name, namespace, table_name, queue_url,
-    function_name, aws_account_id, sql_*`` and ``owner_account_id`` (the calling segment's
-    account). Returns ``name, type, account_id`` aligned with ``calls``.
+
+def _identity(
+    name: str, kind: str, table: str, queue_url: str, function: str, account: str, owner: str
+) -> tuple[str, str, str]:
+    """Name, type and account of the node one downstream call stands for.
+
+    ``kind`` is ``"sql"`` for a call with a ``sql`` block, else the subsegment's namespace.
     """
-    idx = calls.index
-    sub_name = _text(calls["name"])
-    namespace = _text(calls["namespace"])
-    is_sql = (
-        calls["sql_url"].notna()
-        | calls["sql_database_type"].notna()
-        | calls["sql_sanitized_query"].notna()
+    if kind == "sql":
+        return name, "Database::SQL", ""
+    if kind != "aws":
+        return name, "remote", ""
+    service = _canonical_service(name)
+    node, type_ = service, f"AWS::{service}"
+    match = _QUEUE.search(queue_url)
+    queue = match.group(1) if match else ""
+    if service == "DynamoDB" and table:
+        node, type_ = table, "AWS::DynamoDB::Table"
+    elif service == "SQS" and queue:
+        node, type_ = queue, "AWS::SQS::Queue"
+    elif service == "Lambda" and function:
+        found = _FUNCTION.search(function) if function.startswith("arn:") else None
+        node = found.group(1) if found else function
+    return node, type_, account or owner
+
+
+def _downstream_identity(
+    subs: pd.DataFrame, rows: np.ndarray, is_sql: np.ndarray, owner_account: pa.Array
+) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """Name, type and account (Arrow arrays) of the node each downstream call stands for.
+
+    ``rows`` are the calls' positions in ``subs``, ``is_sql`` whether each has a ``sql``
+    block, ``owner_account`` the calling segment's account. The rules run once per distinct
+    combination of the fields they read, not once per call.
+    """
+    kind = pc.if_else(
+        pa.array(is_sql, pa.bool_()),
+        pa.scalar("sql", pa.large_string()),
+        _strings(subs["namespace"]).take(rows),
     )
-    is_aws = (namespace == "aws") & ~is_sql
-
-    unique = pd.Series(sub_name.unique())
-    service = sub_name.map(dict(zip(unique, unique.map(_canonical_service), strict=True)))
-    table = _text(calls["table_name"])
-    queue = _text(calls["queue_url"]).str.extract(r"([^/]+)/?$", expand=False).fillna("")
-    function = _text(calls["function_name"])
-    function = function.where(
-        ~function.str.startswith("arn:"),
-        function.str.extract(r"function:([^:]+)", expand=False).fillna(function),
-    )
-
-    name = sub_name.copy()
-    type_ = pd.Series("remote", index=idx, dtype="str")
-    type_ = type_.mask(is_sql, "Database::SQL")
-
-    aws_type = "AWS::" + service
-    aws_name = service.copy()
-    dynamo = service == "DynamoDB"
-    aws_type = aws_type.mask(dynamo & (table != ""), "AWS::DynamoDB::Table")
-    aws_name = aws_name.mask(dynamo & (table != ""), table)
-    sqs = service == "SQS"
-    aws_type = aws_type.mask(sqs & (queue != ""), "AWS::SQS::Queue")
-    aws_name = aws_name.mask(sqs & (queue != ""), queue)
-    lam = service == "Lambda"
-    aws_name = aws_name.mask(lam & (function != ""), function)
-
-    type_ = type_.mask(is_aws, aws_type)
-    name = name.mask(is_aws, aws_name)
-    account = _text(calls["aws_account_id"])
-    account = account.mask(account == "", _text(calls["owner_account_id"]))
-    account = account.where(is_aws, "")
-    return pd.DataFrame({"name": name, "type": type_, "account_id": account}, index=idx)
-
-
-_CALL_COLUMNS = [
-    "trace_id",
-    "segment_id",
-    "subsegment_id",
-    "parent_id",
-    "name",
-    "namespace",
-    "start",
-    "end",
-    "duration_s",
-    "http_status",
-    "fault",
-    "error",
-    "throttle",
-    "aws_account_id",
-    "table_name",
-    "queue_url",
-    "function_name",
-    "sql_url",
-    "sql_database_type",
-    "sql_sanitized_query",
-    "orphan",
-]
-
-
-def _is_call(subs: pd.DataFrame) -> pd.Series:
-    """Subsegments that stand for a call to a downstream service."""
+    fields = [
+        _strings(subs["name"]).take(rows),
+        kind,
+        *(
+            _strings(subs[c]).take(rows)
+            for c in ("table_name", "queue_url", "function_name", "aws_account_id")
+        ),
+        owner_account,
+    ]
+    combo = np.zeros(len(rows), dtype=np.int64)
+    codes: list[np.ndarray] = []
+    values: list[list[str]] = []
+    for field_ in fields:
+        encoded = pc.dictionary_encode(pc.fill_null(field_, _NO_TEXT))
+        codes.append(encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64))
+        values.append(encoded.dictionary.to_pylist())
+        combo = pd.factorize(combo * (len(values[-1]) + 1) + codes[-1])[0]
+    first = np.unique(combo, return_index=True)[1]  # a row of each combination, in combo order
+    found = [
+        _identity(*(vals[c] for vals, c in zip(values, row, strict=True)))
+        for row in zip(*(field_codes[first].tolist() for field_codes in codes), strict=True)
+    ]
+    take = pa.array(combo)
     return (
-        subs["namespace"].isin(["aws", "remote"])
-        | subs["sql_url"].notna()
-        | subs["sql_database_type"].notna()
-        | subs["sql_sanitized_query"].notna()
+        pa.array([f[0] for f in found], pa.large_string()).take(take),
+        pa.array([f[1] for f in found], pa.large_string()).take(take),
+        pa.array([f[2] for f in found], pa.large_string()).take(take),
     )
+
+
+def _is_call(subs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Subsegments that stand for a call to a downstream service, and those with SQL."""
+    is_sql = (
+        subs["sql_url"].notna().to_numpy()
+        | subs["sql_database_type"].notna().to_numpy()
+        | subs["sql_sanitized_query"].notna().to_numpy()
+    )
+    namespace = pc.is_in(_strings(subs["namespace"]), value_set=pa.array(["aws", "remote"], pa.large_string()))
+    return pc.fill_null(namespace, False).to_numpy(zero_copy_only=False) | is_sql, is_sql
+
+
+# -- links ------------------------------------------------------------------------------------------
+
+
+_LINKS = np.frombuffer(b'"links"', dtype=np.uint8)
+
+
+def _rows_containing(chunk: pa.Array, needle: np.ndarray) -> np.ndarray:
+    """Rows of an Arrow string array whose text contains ``needle`` (at least 2 bytes).
+
+    Vectorised over the array's data buffer, without copying it: the positions of one byte of
+    the needle are found, then the other bytes are compared at those positions.
+    """
+    buffers = chunk.buffers()
+    if len(chunk) == 0 or buffers[2] is None:
+        return np.zeros(0, dtype=np.int64)
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    offsets = np.frombuffer(buffers[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    pivot = len(needle) - 2
+    at = np.flatnonzero(data[pivot : len(data) - 1] == needle[pivot])  # match starts
+    for j, byte in enumerate(needle):
+        if j != pivot and len(at):
+            at = at[data[at + j] == byte]
+    rows = np.searchsorted(offsets, at + int(offsets[0]), side="right") - 1
+    return np.unique(rows)
+
+
+def _link_documents(traces: TraceSet) -> list[tuple[str, str, str, str]]:
+    """``(trace_id, entity_id, linked trace_id, linked entity id)`` of every trace link.
+
+    Only documents that contain ``"links"`` are parsed: the raw text is searched first (in
+    Arrow's buffers, without copying).
+    """
+    docs = getattr(traces, "_documents", None)
+    if docs is None or docs.empty:
+        return []
+    column = docs["document"]
+    arrow = pa.array(column.array) if str(column.dtype) == "str" else _strings(column)
+    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    parts, base = [np.zeros(0, dtype=np.int64)], 0
+    for chunk in chunks:
+        if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+            chunk = chunk.cast(pa.large_string())
+        parts.append(base + _rows_containing(chunk, _LINKS))
+        base += len(chunk)
+    hits = np.concatenate(parts)
+    found: dict[tuple[str, str, str, str], None] = {}
+    columns = (docs[c].iloc[hits].tolist() for c in ("trace_id", "entity_id", "document"))
+    # a loop over the documents that carry links (one per linked consumer invocation)
+    for trace_id, entity_id, raw in zip(*columns, strict=True):
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        for link in (doc.get("links") or []) if isinstance(doc, dict) else []:
+            if isinstance(link, dict) and link.get("id"):
+                target_trace = str(link.get("trace_id") or trace_id)
+                found[(str(trace_id), str(entity_id), target_trace, str(link["id"]))] = None
+    return list(found)
 
 
 # -- the backbone: occurrences of nodes and edges --------------------------------------------------
 
 
-@dataclass
-class _Occurrences:
-    nodes: pd.DataFrame
-    edges: pd.DataFrame
+def graph_frames(traces: TraceSet) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return the node occurrences and the edge calls of a TraceSet, computed in one pass.
 
+    ``graph_frames(ts)`` is ``(node_segments(ts), edge_calls(ts))`` at the cost of one: use it
+    when you need both (the filter expressions' ``service()`` and ``edge()`` blocks, the
+    latency tables at ``level="edge"``). Nothing is cached: edit a frame of ``ts`` and call it
+    again to see the change.
 
-def _occurrences(traces: TraceSet) -> _Occurrences:
-    segs = traces.segments
-    subs = traces.subsegments
+    Parameters
+    ----------
+    traces : TraceSet
+        The traces; not modified.
+
+    Returns
+    -------
+    tuple of DataFrame
+        ``(nodes, edges)``, with the columns of :func:`node_segments` and
+        :func:`edge_calls`.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.servicegraph import graph_frames
+    >>> nodes, edges = graph_frames(xraykit.load_sample("shop"))
+    >>> set(edges.target) <= set(nodes.node_id)
+    True
+    >>> int((edges.source == "client").sum()) == int((nodes.root & ~nodes.linked).sum())
+    True
+    """
+    segs, subs = traces.segments, traces.subsegments
     if segs.empty:
-        return _Occurrences(_empty(NODE_SEGMENT_COLUMNS), _empty(EDGE_CALL_COLUMNS))
+        return _empty(NODE_SEGMENT_COLUMNS), _empty(EDGE_CALL_COLUMNS)
+    n_seg, n_sub = len(segs), len(subs)
+    links = _link_documents(traces)
+    seg_trace, sub_trace = _strings(segs["trace_id"]), _strings(subs["trace_id"])
+    seg_id, sub_id = _strings(segs["segment_id"]), _strings(subs["subsegment_id"])
+    keys = _Keys(
+        {
+            "seg": seg_trace,
+            "sub": sub_trace,
+            "trace": _strings(traces.traces["trace_id"]),
+            "consumer": _strings([link[0] for link in links]),
+            "producer": _strings([link[2] for link in links]),
+        },
+        {
+            "seg": ("seg", seg_id),
+            "seg_parent": ("seg", _strings(segs["parent_id"])),
+            "sub": ("sub", sub_id),
+            "sub_owner": ("sub", _strings(subs["segment_id"])),
+            "sub_parent": ("sub", _strings(subs["parent_id"])),
+            "root": ("trace", _strings(traces.traces["root_segment_id"])),
+            "consumer": ("consumer", _strings([link[1] for link in links])),
+            "producer": ("producer", _strings([link[3] for link in links])),
+        },
+    )
+    seg_first, sub_first = keys.position("seg"), keys.position("sub")
 
-    seg_account = (
-        segs[["trace_id", "segment_id", "account_id"]]
-        .drop_duplicates(["trace_id", "segment_id"])
-        .rename(columns={"segment_id": "owner_id", "account_id": "owner_account_id"})
-    )
-    call_mask = _is_call(subs)
-    calls = subs.loc[call_mask, _CALL_COLUMNS].merge(
-        seg_account,
-        left_on=["trace_id", "segment_id"],
-        right_on=["trace_id", "owner_id"],
-        how="left",
-        sort=False,
-    )
-    calls.index = subs.index[call_mask]
+    # ---- every entity's statistics: segments first, then subsegments
+    status = pd.concat([segs["http_status"], subs["http_status"]], ignore_index=True)
+    status_f = status.to_numpy(dtype="float64", na_value=np.nan)
+    flag = {
+        f: np.concatenate([_bools(segs[f]), _bools(subs[f])]) for f in ("fault", "error", "throttle")
+    }
+    fault = flag["fault"] | (status_f >= 500)
+    throttle = flag["throttle"] | (status_f == 429)
+    error = flag["error"] | throttle | ((status_f >= 400) & (status_f < 500))
+    stats = {
+        "start": np.concatenate([_micros(segs["start"]), _micros(subs["start"])]),
+        "end": np.concatenate([_micros(segs["end"]), _micros(subs["end"])]),
+        "response_time_s": np.concatenate(
+            [segs["duration_s"].to_numpy(dtype=float), subs["duration_s"].to_numpy(dtype=float)]
+        ),
+        "status": np.nan_to_num(status_f, nan=0).astype(np.int64),
+        "no_status": np.isnan(status_f),
+        "ok": ~(fault | error),
+        "error": error,
+        "throttle": throttle,
+        "fault": fault,
+    }
+
+    # ---- who calls each segment: a subsegment of another segment, or a segment
+    any_parent_sub = sub_first[keys.key["seg_parent"]]  # the parent subsegment, owned or not
+    sub_owned = np.r_[subs["segment_id"].notna().to_numpy(), False]  # (-1 reads the pad)
+    parent_sub = np.where(sub_owned[any_parent_sub], any_parent_sub, -1)
+    parent_seg = seg_first[keys.key["seg_parent"]]
+    called = (parent_sub >= 0) | (parent_seg >= 0)
+    owner = np.r_[seg_first[keys.key["sub_owner"]], -1]  # each subsegment's segment row
+
+    # ---- downstream calls and the nodes they stand for
+    is_call, is_sql = _is_call(subs)
+    call_rows = np.flatnonzero(is_call)
+    call_of_sub = np.full(n_sub + 1, -1, dtype=np.int64)
+    call_of_sub[call_rows] = np.arange(len(call_rows))
+    seg_account = _strings(segs["account_id"])
+    owner_account = _take(seg_account, owner[call_rows])
+    ident = _downstream_identity(subs, call_rows, is_sql[call_rows], owner_account)
 
     # ---- segment nodes: real ones by (name, origin, account); inferred ones like derived ones
-    seg_name = _text(segs["name"])
-    seg_type = _text(segs["origin"])
-    seg_account_text = _text(segs["account_id"])
-    inferred = segs["inferred"].astype(bool)
-    if inferred.any():
-        inf = segs.loc[inferred, ["trace_id", "parent_id"]].reset_index()
-        inf = inf.merge(
-            calls.drop(columns=["parent_id"]),
-            left_on=["trace_id", "parent_id"],
-            right_on=["trace_id", "subsegment_id"],
-            how="left",
-            sort=False,
-        ).set_index("index")
-        known = inf["subsegment_id"].notna()
-        ident = _downstream_identity(inf[known])
-        own_type = seg_type.loc[ident.index]
-        same_kind = (own_type == ident["type"]) | (own_type == "")
-        seg_name.loc[ident.index] = seg_name.loc[ident.index].mask(same_kind, ident["name"])
-        seg_type.loc[ident.index] = own_type.mask(own_type == "", ident["type"])
-        own_account = seg_account_text.loc[ident.index]
-        seg_account_text.loc[ident.index] = own_account.mask(own_account == "", ident["account_id"])
-    seg_nodes = pd.DataFrame(
-        {
-            "trace_id": segs["trace_id"],
-            "entity_id": segs["segment_id"],
-            "node_id": _node_id(seg_name, seg_type, seg_account_text),
-            "name": seg_name,
-            "type": seg_type,
-            "account_id": seg_account_text,
-            "inferred": inferred,
-            "derived": False,
-        },
-        index=segs.index,
-    ).join(_stats_from(segs))
-    node_of_segment = seg_nodes[["trace_id", "entity_id", "node_id"]]
-    unique_segments = node_of_segment.drop_duplicates(["trace_id", "entity_id"])
+    inferred = _bools(segs["inferred"])
+    parent_call = np.where(inferred & (any_parent_sub >= 0), call_of_sub[any_parent_sub], -1)
+    name = pc.fill_null(_strings(segs["name"]), _NO_TEXT)
+    type_ = pc.fill_null(_strings(segs["origin"]), _NO_TEXT)
+    account = pc.fill_null(seg_account, _NO_TEXT)
+    known = parent_call >= 0
+    if known.any():
+        i_name, i_type, i_account = (_take(a, parent_call) for a in ident)
+        no_type = _mask(pc.equal(type_, _NO_TEXT))
+        same_kind = known & (_mask(pc.equal(type_, i_type)) | no_type)
+        no_account = known & _mask(pc.equal(account, _NO_TEXT))
+        name = pc.if_else(pa.array(same_kind), i_name, name)
+        type_ = pc.if_else(pa.array(known & no_type), i_type, type_)
+        account = pc.if_else(pa.array(no_account), i_account, account)
 
-    # ---- who calls each segment
-    has_parent = segs["parent_id"].notna()
-    parent_keys = segs.loc[has_parent, ["trace_id", "segment_id", "parent_id"]].reset_index()
-    via_sub = parent_keys.merge(
-        subs[["trace_id", "subsegment_id", "segment_id", "orphan"]].rename(
-            columns={"segment_id": "caller_segment_id"}
-        ),
-        left_on=["trace_id", "parent_id"],
-        right_on=["trace_id", "subsegment_id"],
-        how="inner",
-        sort=False,
-    )
-    via_sub = via_sub[via_sub["caller_segment_id"].notna()]
-    via_seg = parent_keys.merge(
-        segs[["trace_id", "segment_id"]].rename(columns={"segment_id": "caller_segment_id"}),
-        left_on=["trace_id", "parent_id"],
-        right_on=["trace_id", "caller_segment_id"],
-        how="inner",
-        sort=False,
-    )
-    called = pd.Index(via_sub["index"]).union(pd.Index(via_seg["index"]))
-
-    # ---- links (SQS -> consumer): parsed only from documents that carry them
-    links = _links(traces, node_of_segment, calls, segs, subs)
-    linked = pd.Index(links["index"]) if len(links) else pd.Index([])
-    root = ~inferred & ~segs.index.isin(called) & ~segs.index.isin(linked)
-    seg_nodes["root"] = root
-
-    # ---- derived inferred nodes: call subsegments with no segment of their own
-    claimed = _key(segs.loc[has_parent, "trace_id"], segs.loc[has_parent, "parent_id"])
-    call_keys = _key(calls["trace_id"], calls["subsegment_id"])
-    parent_is_call = _isin(_key(calls["trace_id"], calls["parent_id"]), call_keys)
+    # ---- derived inferred nodes: calls with no segment of their own
+    claimed = np.zeros(n_sub + 1, dtype=bool)
+    claimed[any_parent_sub[any_parent_sub >= 0]] = True
+    call_parent = sub_first[keys.key["sub_parent"][call_rows]]
     free = (
-        ~_isin(call_keys, claimed)
-        & ~parent_is_call
-        & ~calls["orphan"].astype(bool).to_numpy()
-        & calls["segment_id"].notna().to_numpy()
+        ~claimed[call_rows]
+        & ~np.r_[is_call, False][call_parent]  # a call inside a call is not a node of its own
+        & ~_bools(subs["orphan"])[call_rows]
+        & sub_owned[call_rows]
     )
-    derived_calls = calls[free]
-    ident = _downstream_identity(derived_calls)
-    derived_nodes = pd.DataFrame(
+    derived = np.flatnonzero(free)  # positions among the calls
+    node_name = _concat([name, ident[0].take(derived)])
+    node_type = _concat([type_, ident[1].take(derived)])
+    node_account = _concat([account, ident[2].take(derived)])
+    node_id = pc.binary_join_element_wise(node_name, node_type, node_account, _BAR)
+    node_entity = np.concatenate([np.arange(n_seg), n_seg + call_rows[derived]])
+
+    # ---- links (SQS -> consumer), from the documents that carry them
+    linked = np.zeros(n_seg, dtype=bool)
+    link_parts: dict[str, Any] = {}
+    if links:
+        consumer = seg_first[keys.key["consumer"]]
+        parentless = np.r_[segs["parent_id"].isna().to_numpy() & ~inferred, False]
+        target = keys.key["producer"]
+        as_segment = seg_first[target]
+        as_parent = keys.position("seg_parent")[target]
+        as_sub = sub_first[target]
+        as_call = np.where(as_sub >= 0, call_of_sub[as_sub], -1)
+        call_node = pc.binary_join_element_wise(*(_take(a, as_call) for a in ident), _BAR)
+        source = pc.coalesce(_take(node_id, as_segment), _take(node_id, as_parent), call_node)
+        ends = np.where(
+            as_segment >= 0,
+            stats["end"][np.maximum(as_segment, 0)],
+            np.where(as_sub >= 0, stats["end"][n_seg + np.maximum(as_sub, 0)], np.iinfo(np.int64).min),
+        )
+        keep = parentless[consumer] & (consumer >= 0) & source.is_valid().to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(keep)
+        if len(rows):  # one link edge per (consumer segment, source node)
+            source_codes, _ = _codes(source.take(rows))
+            pair = consumer[rows] * (len(rows) + 1) + source_codes
+            rows = rows[np.sort(np.unique(pair, return_index=True)[1])]
+            seg_rows = consumer[rows]
+            nat = (ends[rows] == np.iinfo(np.int64).min) | (stats["start"][seg_rows] == np.iinfo(np.int64).min)
+            age = (stats["start"][seg_rows] - ends[rows]) / 1e6
+            linked[seg_rows] = True
+            link_parts = {
+                "entity": seg_rows,
+                "source": source.take(rows),
+                "target": seg_rows,
+                "linked_trace_id": _strings([links[r][2] for r in rows]),
+                "event_age_s": np.where(nat, np.nan, age),
+            }
+
+    # ---- roots: segments with no caller in the trace, and the trace's root segment
+    trace_root = np.zeros(n_seg, dtype=bool)
+    found_root = seg_first[keys.key["root"]]
+    trace_root[found_root[found_root >= 0]] = True
+    root = (~inferred & ~called) | trace_root
+    client = np.flatnonzero(root & ~linked)
+
+    nodes = pd.DataFrame(
         {
-            "trace_id": derived_calls["trace_id"],
-            "entity_id": derived_calls["subsegment_id"],
-            "node_id": _node_id(ident["name"], ident["type"], ident["account_id"]),
-            "name": ident["name"],
-            "type": ident["type"],
-            "account_id": ident["account_id"],
-            "inferred": True,
-            "derived": True,
-            "root": False,
+            "trace_id": _str(_concat([seg_trace, sub_trace.take(call_rows[derived])])),
+            "entity_id": _str(_concat([seg_id, sub_id.take(call_rows[derived])])),
+            "node_id": _str(node_id),
+            "name": _str(node_name),
+            "type": _str(node_type),
+            "account_id": _str(node_account),
+            "inferred": np.r_[inferred, np.ones(len(derived), dtype=bool)],
+            "derived": np.r_[np.zeros(n_seg, dtype=bool), np.ones(len(derived), dtype=bool)],
+            "root": np.r_[root, np.zeros(len(derived), dtype=bool)],
+            "linked": np.r_[linked, np.zeros(len(derived), dtype=bool)],
+            **_stat_columns(stats, node_entity),
         },
-        index=derived_calls.index,
-    ).join(_stats_from(derived_calls))
-
-    nodes = _conform(pd.concat([seg_nodes, derived_nodes], ignore_index=True), NODE_SEGMENT_COLUMNS)
-
-    # ---- edges
-    seg_node_ids = seg_nodes["node_id"]
-    lookup = unique_segments.rename(columns={"entity_id": "caller_segment_id", "node_id": "source"})
-    edge_parts = []
-
-    client = segs[root]
-    client_edges = pd.DataFrame(
-        {
-            "trace_id": client["trace_id"],
-            "source": CLIENT,
-            "target": seg_node_ids[root],
-            "edge_type": "",
-            "entity_id": client["segment_id"],
-            "target_entity_id": client["segment_id"],
-        },
-        index=client.index,
-    ).join(_stats_from(client))
-    edge_parts.append(client_edges)
-
-    if len(via_sub):
-        sub_stats = subs[["trace_id", "subsegment_id", "start", "end", "duration_s",
-                          "http_status", "fault", "error", "throttle"]]
-        e = via_sub[["index", "trace_id", "parent_id", "caller_segment_id"]].merge(
-            lookup, on=["trace_id", "caller_segment_id"], how="inner", sort=False
-        ).merge(
-            sub_stats,
-            left_on=["trace_id", "parent_id"],
-            right_on=["trace_id", "subsegment_id"],
-            how="inner",
-            sort=False,
-        )
-        edge_parts.append(
-            pd.DataFrame(
-                {
-                    "trace_id": e["trace_id"],
-                    "source": e["source"],
-                    "target": seg_node_ids.loc[e["index"]].to_numpy(),
-                    "edge_type": "",
-                    "entity_id": e["subsegment_id"],
-                    "target_entity_id": segs.loc[e["index"], "segment_id"].to_numpy(),
-                }
-            ).join(_stats_from(e))
-        )
-    if len(via_seg):
-        seg_stats = segs[["trace_id", "segment_id", "start", "end", "duration_s",
-                          "http_status", "fault", "error", "throttle"]].rename(
-            columns={"segment_id": "caller_segment_id"}
-        )
-        e = via_seg[["index", "trace_id", "caller_segment_id"]].merge(
-            lookup, on=["trace_id", "caller_segment_id"], how="inner", sort=False
-        ).merge(seg_stats, on=["trace_id", "caller_segment_id"], how="inner", sort=False)
-        edge_parts.append(
-            pd.DataFrame(
-                {
-                    "trace_id": e["trace_id"],
-                    "source": e["source"],
-                    "target": seg_node_ids.loc[e["index"]].to_numpy(),
-                    "edge_type": "",
-                    "entity_id": e["caller_segment_id"],
-                    "target_entity_id": segs.loc[e["index"], "segment_id"].to_numpy(),
-                }
-            ).join(_stats_from(e))
-        )
-    if len(derived_calls):
-        e = derived_calls[["trace_id", "segment_id"]].rename(
-            columns={"segment_id": "caller_segment_id"}
-        ).merge(lookup, on=["trace_id", "caller_segment_id"], how="left", sort=False)
-        edge_parts.append(
-            pd.DataFrame(
-                {
-                    "trace_id": derived_calls["trace_id"].to_numpy(),
-                    "source": e["source"].to_numpy(),
-                    "target": derived_nodes["node_id"].to_numpy(),
-                    "edge_type": "",
-                    "entity_id": derived_calls["subsegment_id"].to_numpy(),
-                    "target_entity_id": derived_calls["subsegment_id"].to_numpy(),
-                }
-            ).join(_stats_from(derived_calls.reset_index(drop=True)))
-        )
-    if len(links):
-        link_rows = segs.loc[links["index"]]
-        stats = _stats_from(link_rows).reset_index(drop=True)
-        stats["response_time_s"] = np.nan
-        edge_parts.append(
-            pd.DataFrame(
-                {
-                    "trace_id": link_rows["trace_id"].to_numpy(),
-                    "source": links["source"].to_numpy(),
-                    "target": seg_node_ids.loc[links["index"]].to_numpy(),
-                    "edge_type": "link",
-                    "entity_id": link_rows["segment_id"].to_numpy(),
-                    "target_entity_id": link_rows["segment_id"].to_numpy(),
-                    "linked_trace_id": links["link_trace_id"].to_numpy(),
-                    "event_age_s": links["event_age_s"].to_numpy(),
-                }
-            ).join(stats)
-        )
-    edges = pd.concat([p.reset_index(drop=True) for p in edge_parts], ignore_index=True)
-    edges = edges[edges["source"].notna()]
-    return _Occurrences(nodes, _conform(edges, EDGE_CALL_COLUMNS))
-
-
-def _links(
-    traces: TraceSet, node_of_segment: pd.DataFrame, calls: pd.DataFrame, segs: pd.DataFrame,
-    subs: pd.DataFrame,
-) -> pd.DataFrame:
-    """One row per resolvable trace link: ``index`` (of the linked segment), ``source``.
-
-    A linked segment has no ``parent_id`` (it starts its own trace), so only the documents
-    of such segments are searched for ``"links"``, and only those that have it are parsed.
-    """
-    columns = ["index", "source", "link_trace_id", "event_age_s"]
-    docs = getattr(traces, "_documents", None)
-    if docs is None or docs.empty:
-        return pd.DataFrame(columns=columns)
-    starts = segs.loc[segs["parent_id"].isna() & ~segs["inferred"].astype(bool), "segment_id"]
-    docs = docs[_isin(docs["entity_id"], starts)]
-    candidates = docs[docs["document"].str.contains('"links"', regex=False, na=False)]
-    if candidates.empty:
-        return pd.DataFrame(columns=columns)
-    rows: list[tuple[str, str, str, str]] = []
-    # a loop over the documents that carry links (one per linked consumer invocation)
-    for trace_id, entity_id, text in zip(
-        candidates["trace_id"], candidates["entity_id"], candidates["document"], strict=True
-    ):
-        try:
-            doc = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            continue
-        for link in doc.get("links") or [] if isinstance(doc, dict) else []:
-            if isinstance(link, dict) and link.get("id"):
-                rows.append(
-                    (trace_id, entity_id, str(link.get("trace_id") or trace_id), str(link["id"]))
-                )
-    if not rows:
-        return pd.DataFrame(columns=columns)
-    found = pd.DataFrame(
-        rows, columns=["trace_id", "segment_id", "link_trace_id", "link_id"], dtype="str"
-    ).drop_duplicates()
-    seg_index = segs[["trace_id", "segment_id", "start"]].reset_index()
-    found = found.merge(seg_index, on=["trace_id", "segment_id"], how="inner", sort=False)
-    ids = found["link_id"].drop_duplicates()
-
-    # What node does the linked entity stand for? A segment: its node. A subsegment: the
-    # segment whose parent_id it is (inferred or real), else the node derived from it.
-    target_nodes = node_of_segment[_isin(node_of_segment["entity_id"], ids)].rename(
-        columns={"trace_id": "link_trace_id", "entity_id": "link_id", "node_id": "source"}
+        copy=False,
     )
-    by_parent = (
-        segs.loc[_isin(segs["parent_id"], ids), ["trace_id", "parent_id"]]
-        .join(node_of_segment["node_id"])
-        .rename(columns={"trace_id": "link_trace_id", "parent_id": "link_id", "node_id": "source"})
-    )
-    linked_calls = calls[_isin(calls["subsegment_id"], ids)]
-    ident = _downstream_identity(linked_calls)
-    by_call = pd.DataFrame(
-        {
-            "link_trace_id": linked_calls["trace_id"],
-            "link_id": linked_calls["subsegment_id"],
-            "source": _node_id(ident["name"], ident["type"], ident["account_id"]),
-        }
-    )
-    seg_ends = segs.loc[_isin(segs["segment_id"], ids), ["trace_id", "segment_id", "end"]]
-    sub_ends = subs.loc[_isin(subs["subsegment_id"], ids), ["trace_id", "subsegment_id", "end"]]
-    ends = pd.concat(
+
+    # ---- edges: client -> root, caller subsegment -> segment, segment -> segment,
+    # ---- caller -> derived node, queue -> linked consumer
+    via_sub = np.flatnonzero(owner[parent_sub] >= 0)  # (-1 reads the pad)
+    via_seg = np.flatnonzero(parent_seg >= 0)
+    derived_owner = owner[call_rows[derived]]
+    with_owner = np.flatnonzero(derived_owner >= 0)
+    entity = np.concatenate(
         [
-            seg_ends.rename(columns={"segment_id": "id"}),
-            sub_ends.rename(columns={"subsegment_id": "id"}),
-        ],
-        ignore_index=True,
-    ).rename(columns={"trace_id": "link_trace_id", "id": "link_id", "end": "link_end"})
-    resolved = pd.concat([target_nodes, by_parent, by_call], ignore_index=True).drop_duplicates(
-        ["link_trace_id", "link_id"], keep="first"
+            client,
+            n_seg + parent_sub[via_sub],
+            parent_seg[via_seg],
+            n_seg + call_rows[derived][with_owner],
+        ]
     )
-    found = found.merge(resolved, on=["link_trace_id", "link_id"], how="inner", sort=False)
-    found = found.merge(
-        ends.drop_duplicates(["link_trace_id", "link_id"]),
-        on=["link_trace_id", "link_id"],
-        how="left",
-        sort=False,
+    source_rows = np.concatenate(
+        [owner[parent_sub[via_sub]], parent_seg[via_seg], derived_owner[with_owner]]
     )
-    found["event_age_s"] = (found["start"] - found["link_end"]).dt.total_seconds()
-    return found[columns].drop_duplicates(["index", "source"])
+    target = np.concatenate([client, via_sub, via_seg, n_seg + with_owner])
+    n_client, n_call = len(client), len(source_rows)
+    source = _concat([_repeat(CLIENT, n_client), node_id.take(source_rows)])
+    n_link = len(link_parts.get("entity", ()))
+    if n_link:
+        entity = np.concatenate([entity, link_parts["entity"]])
+        target = np.concatenate([target, link_parts["target"]])
+        source = _concat([source, link_parts["source"]])
+    n_plain = n_client + n_call
+    edge_stats = _stat_columns(stats, entity)
+    if n_link:
+        rt = edge_stats["response_time_s"].copy()
+        rt[n_plain:] = np.nan
+        edge_stats["response_time_s"] = rt
+    linked_trace = _concat(
+        [pa.nulls(n_plain, pa.large_string()), link_parts.get("linked_trace_id", _strings([]))]
+    )
+    age = np.full(n_plain + n_link, np.nan)
+    if n_link:
+        age[n_plain:] = link_parts["event_age_s"]
+    ent_trace, ent_id = _concat([seg_trace, sub_trace]), _concat([seg_id, sub_id])
+    node_entity_id = nodes["entity_id"].array
+    edges = pd.DataFrame(
+        {
+            "trace_id": _str(ent_trace.take(entity)),
+            "source": _str(source),
+            "target": _str(node_id.take(target)),
+            "edge_type": _str(_concat([_repeat("", n_plain), _repeat("link", n_link)])),
+            "entity_id": _str(ent_id.take(entity)),
+            "target_entity_id": node_entity_id.take(target),
+            "linked_trace_id": _str(linked_trace),
+            "start": edge_stats.pop("start"),
+            "end": edge_stats.pop("end"),
+            "response_time_s": edge_stats.pop("response_time_s"),
+            "event_age_s": age,
+            **edge_stats,
+        },
+        copy=False,
+    )
+    return nodes, edges
+
+
+def _stat_columns(stats: Mapping[str, np.ndarray], rows: np.ndarray) -> dict[str, Any]:
+    """The statistics columns of the entities at ``rows`` (positions in ``stats``)."""
+    return {
+        "start": _time_array(stats["start"][rows]),
+        "end": _time_array(stats["end"][rows]),
+        "response_time_s": stats["response_time_s"][rows],
+        "http_status": pd.arrays.IntegerArray(stats["status"][rows], stats["no_status"][rows]),
+        "ok": stats["ok"][rows],
+        "error": stats["error"][rows],
+        "throttle": stats["throttle"][rows],
+        "fault": stats["fault"][rows],
+    }
 
 
 def node_segments(traces: TraceSet) -> pd.DataFrame:
@@ -714,6 +796,12 @@ def node_segments(traces: TraceSet) -> pd.DataFrame:
     Every segment (inferred ones included) is a row; so is every downstream call
     (``aws``/``remote``/SQL subsegment) that has no segment of its own: X-Ray would infer a
     node for it (``derived`` is True for those). The client is not a row.
+
+    ``root`` marks X-Ray's "first service hit": a real segment with no caller in the trace,
+    which always includes the trace's root segment (``traces.root_segment_id``). An
+    SQS-triggered consumer whose segment carries ``links`` is such a root too, with ``linked``
+    True: it is reached through the ``link`` edge from the queue, not through a client edge.
+    Use :func:`graph_frames` when you also need :func:`edge_calls`.
 
     Parameters
     ----------
@@ -725,9 +813,9 @@ def node_segments(traces: TraceSet) -> pd.DataFrame:
     DataFrame
         ``trace_id, entity_id`` (segment id, or the subsegment id of a derived node),
         ``node_id`` (``"name|type|account"``), ``name, type, account_id, inferred, derived,
-        root, start, end, response_time_s, http_status`` and the status flags ``ok, error,
-        throttle, fault`` (flags as in the documents, completed from the HTTP status; they
-        can stack, ``ok`` is none of them).
+        root, linked, start, end, response_time_s, http_status`` and the status flags ``ok,
+        error, throttle, fault`` (flags as in the documents, completed from the HTTP status;
+        they can stack, ``ok`` is none of them).
 
     Examples
     --------
@@ -737,18 +825,21 @@ def node_segments(traces: TraceSet) -> pd.DataFrame:
     >>> occ = node_segments(ts)
     >>> bool(occ.derived.any())  # the shop's documents come with their inferred segments
     False
-    >>> int(occ.root.sum()) < len(ts)  # SQS-linked consumer traces start at a link
+    >>> int(occ.root.sum()) == len(ts)  # one entry point per trace, linked consumers included
     True
+    >>> sorted(occ.loc[occ.linked, "name"].unique())  # reached by a link from the SQS queue
+    ['order-worker']
     >>> sorted(occ.loc[occ.name == "shop-api/prod", "type"].unique())
     ['AWS::ApiGateway::Stage']
     """
-    return _occurrences(traces).nodes
+    return graph_frames(traces)[0]
 
 
 def edge_calls(traces: TraceSet) -> pd.DataFrame:
     """Return one row per call along a service-graph edge in each trace.
 
-    The client → root edge is included (one row per root segment). Edge statistics come from
+    The client → root edge is included (one row per root segment that is not reached by a
+    ``link``; see :func:`node_segments`). Edge statistics come from
     the caller's subsegment (the round trip as the caller saw it); for the ``AWS::Lambda`` →
     ``AWS::Lambda::Function`` edge, from the Lambda service segment; for client edges, from
     the root segment.
@@ -774,10 +865,11 @@ def edge_calls(traces: TraceSet) -> pd.DataFrame:
     >>> from xraykit.servicegraph import edge_calls, node_segments
     >>> ts = xraykit.load_sample("shop")
     >>> calls = edge_calls(ts)
-    >>> int((calls.source == "client").sum()) == int(node_segments(ts).root.sum())
+    >>> occ = node_segments(ts)
+    >>> int((calls.source == "client").sum()) == int((occ.root & ~occ.linked).sum())
     True
     """
-    return _occurrences(traces).edges
+    return graph_frames(traces)[1]
 
 
 # -- aggregation -------------------------------------------------------------------------------------
@@ -796,12 +888,29 @@ def _bucket(values: np.ndarray) -> np.ndarray:
 
 def _group_codes(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Integer group codes (sorted by key) and the row of each group's first occurrence."""
-    key = frame[keys[0]].astype("str")
-    for k in keys[1:]:
-        key = key + "\x1f" + frame[k].astype("str")
-    codes, _ = pd.factorize(key.fillna(""), sort=True)
-    first = np.unique(codes, return_index=True)[1]
-    return codes.astype(np.intp), first
+    columns = [pc.fill_null(_strings(frame[k]), _NO_TEXT) for k in keys]
+    key = columns[0] if len(columns) == 1 else pc.binary_join_element_wise(*columns, _SEP)
+    encoded = pc.dictionary_encode(key)
+    index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    if len(index) == 0:
+        return index, index
+    order = np.argsort(np.asarray(encoded.dictionary.to_pylist(), dtype=object), kind="stable")
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    # dictionary entries are numbered in order of first appearance
+    new = np.r_[True, index[1:] > np.maximum.accumulate(index)[:-1]]
+    return rank[index], np.flatnonzero(new)[order]
+
+
+def _time_bounds(frame: pd.DataFrame, codes: np.ndarray, groups: int) -> tuple[Any, Any]:
+    """Earliest start and latest end per group (NaT ignored)."""
+    order = np.argsort(codes, kind="stable")
+    at = np.r_[0, np.cumsum(np.bincount(codes, minlength=groups))[:-1]]
+    nat, top = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    start = _micros(frame["start"])[order]
+    first = np.minimum.reduceat(np.where(start == nat, top, start), at)
+    last = np.maximum.reduceat(_micros(frame["end"])[order], at)
+    return _time_array(np.where(first == top, nat, first)), _time_array(last)
 
 
 def _sorted_runs(codes: np.ndarray, values: np.ndarray, groups: int) -> dict[str, Any]:
@@ -848,13 +957,14 @@ def _histogram_lists(runs: dict[str, Any]) -> list[list[tuple[float, int]]]:
     ]
 
 
-def _aggregate(frame: pd.DataFrame, keys: list[str], *, value: str = "response_time_s") -> pd.DataFrame:
-    """Counts by status bucket and response-time statistics per key (sorted by key)."""
-    codes, first = _group_codes(frame, keys)
-    groups = len(first)
-    fault = frame["fault"].to_numpy(dtype=bool)
-    error = (frame["error"].to_numpy(dtype=bool) | frame["throttle"].to_numpy(dtype=bool)) & ~fault
-    throttle = frame["throttle"].to_numpy(dtype=bool) & error
+def _statistics(
+    frame: pd.DataFrame, codes: np.ndarray, groups: int, *, value: str = "response_time_s"
+) -> dict[str, Any]:
+    """The statistics columns (``_STAT_COLUMNS``) of each group of rows."""
+    fault = _bools(frame["fault"])
+    throttle = _bools(frame["throttle"])
+    error = (_bools(frame["error"]) | throttle) & ~fault
+    throttle = throttle & error
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(codes[mask], minlength=groups).astype(np.int64)
@@ -864,25 +974,32 @@ def _aggregate(frame: pd.DataFrame, keys: list[str], *, value: str = "response_t
     total_rt = np.bincount(runs["codes"], weights=runs["values"], minlength=groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(runs["counts"] > 0, total_rt / runs["counts"], np.nan)
-    times = pd.DataFrame({"start": frame["start"], "end": frame["end"], "_g": codes})
-    bounds = times.groupby("_g", sort=True).agg(start=("start", "min"), end=("end", "max"))
-    out = frame[keys].iloc[first].reset_index(drop=True)
-    out = out.assign(
-        ok_count=count(~(fault | error)),
-        error_count=count(error),
-        throttle_count=count(throttle),
-        fault_count=count(fault),
-        total_count=np.bincount(codes, minlength=groups).astype(np.int64),
-        total_response_time_s=np.where(runs["counts"] > 0, total_rt, np.nan),
-        mean_response_time_s=mean,
-        p50_response_time_s=_quantile(runs, 0.5),
-        p90_response_time_s=_quantile(runs, 0.9),
-        p99_response_time_s=_quantile(runs, 0.99),
-        response_time_histogram=_histogram_lists(runs),
-        start=bounds["start"].to_numpy(),
-        end=bounds["end"].to_numpy(),
-    )
-    return out
+    start, end = _time_bounds(frame, codes, groups)
+    histograms = np.empty(groups, dtype=object)
+    histograms[:] = _histogram_lists(runs)
+    return {
+        "ok_count": count(~(fault | error)),
+        "error_count": count(error),
+        "throttle_count": count(throttle),
+        "fault_count": count(fault),
+        "total_count": np.bincount(codes, minlength=groups).astype(np.int64),
+        "total_response_time_s": np.where(runs["counts"] > 0, total_rt, np.nan),
+        "mean_response_time_s": mean,
+        "p50_response_time_s": _quantile(runs, 0.5),
+        "p90_response_time_s": _quantile(runs, 0.9),
+        "p99_response_time_s": _quantile(runs, 0.99),
+        "response_time_histogram": histograms,
+        "start": start,
+        "end": end,
+    }
+
+
+def _aggregate(frame: pd.DataFrame, keys: list[str], *, value: str = "response_time_s") -> pd.DataFrame:
+    """Counts by status bucket and response-time statistics per key (sorted by key)."""
+    codes, first = _group_codes(frame, keys)
+    columns: dict[str, Any] = {k: frame[k].array.take(first) for k in keys}
+    columns.update(_statistics(frame, codes, len(first), value=value))
+    return pd.DataFrame(columns, copy=False)
 
 
 # -- the graph ---------------------------------------------------------------------------------------
@@ -1067,46 +1184,47 @@ def service_graph(traces: TraceSet) -> ServiceGraph:
     >>> bool((counts == graph.nodes.total_count).all())
     True
     """
-    occ = _occurrences(traces)
+    occurrences, calls = graph_frames(traces)
     span = traces.time_span if len(traces) else None
     start, end = span if span else (None, None)
-    if occ.nodes.empty:
+    if occurrences.empty:
         return ServiceGraph(
             _empty(NODE_COLUMNS), _empty(EDGE_COLUMNS), start, end, "traces", traces
         )
 
-    stats = _aggregate(occ.nodes, ["node_id"])
-    ident = occ.nodes.groupby("node_id", sort=True).agg(
-        name=("name", "first"),
-        type=("type", "first"),
-        account_id=("account_id", "first"),
-        root=("root", "any"),
-        inferred=("inferred", "all"),
-    )
-    nodes = ident.reset_index().merge(stats, on="node_id", how="left")
-    if (occ.edges["source"] == CLIENT).any():
-        nodes = pd.concat([pd.DataFrame([_client_node()]), nodes], ignore_index=True)
-    nodes = _finish_nodes(nodes)
+    # nodes, sorted by node id after the client
+    codes, first = _group_codes(occurrences, ["node_id"])
+    size = np.bincount(codes)
+    columns: dict[str, Any] = {
+        c: occurrences[c].array.take(first) for c in ("node_id", "name", "type", "account_id")
+    }
+    columns["root"] = np.bincount(codes, weights=_bools(occurrences["root"])) > 0
+    columns["inferred"] = np.bincount(codes, weights=_bools(occurrences["inferred"])) == size
+    columns.update(_statistics(occurrences, codes, len(first)))
+    nodes = pd.DataFrame(columns, copy=False)
+    if (calls["source"] == CLIENT).any():
+        client = _conform(pd.DataFrame([_client_node()]), {c: NODE_COLUMNS[c] for c in nodes})
+        nodes = pd.concat([client, nodes], ignore_index=True)
+    nodes.insert(1, "reference_id", np.arange(len(nodes), dtype=np.int64))
 
-    calls = occ.edges
+    # edges, sorted by (source, target, type); links also get the received event age
     keys = ["source", "target", "edge_type"]
-    edges = _aggregate(calls, keys)
-    links = calls[calls["edge_type"] == "link"]
-    if len(links):
-        ages = _aggregate(links, keys, value="event_age_s")
-        ages = ages[[*keys, "mean_response_time_s", "response_time_histogram"]].rename(
-            columns={
-                "mean_response_time_s": "mean_event_age_s",
-                "response_time_histogram": "event_age_histogram",
-            }
-        )
-        edges = edges.merge(ages, on=keys, how="left")
-        edges["event_age_histogram"] = [
-            h if isinstance(h, list) else [] for h in edges["event_age_histogram"]
-        ]
-    else:
-        edges["event_age_histogram"] = [[] for _ in range(len(edges))]
-    return ServiceGraph(nodes, _conform(edges, EDGE_COLUMNS), start, end, "traces", traces)
+    codes, first = _group_codes(calls, keys)
+    columns = {k: calls[k].array.take(first) for k in keys}
+    columns.update(_statistics(calls, codes, len(first)))
+    histograms = np.empty(len(first), dtype=object)
+    histograms[:] = [[] for _ in range(len(first))]
+    columns["mean_event_age_s"] = np.full(len(first), np.nan)
+    columns["event_age_histogram"] = histograms
+    link = (calls["edge_type"] == "link").to_numpy()
+    if link.any():
+        linked = np.unique(codes[link])
+        ages = _statistics(calls.loc[link], np.searchsorted(linked, codes[link]), len(linked),
+                           value="event_age_s")
+        columns["mean_event_age_s"][linked] = ages["mean_response_time_s"]
+        histograms[linked] = ages["response_time_histogram"]
+    edges = pd.DataFrame(columns, copy=False)
+    return ServiceGraph(nodes, edges, start, end, "traces", traces)
 
 
 # -- from an API response --------------------------------------------------------------------------
@@ -1389,7 +1507,8 @@ def traces_for_node(
         The traces; not modified.
     name : str
         A node name (``"orders-api"``), a node id (``"orders-api|AWS::ECS::Container|"``),
-        or ``"client"`` (every trace with a root segment).
+        or ``"client"`` (every trace with a client edge: a root segment not reached by a
+        ``link``).
     type, account_id : str, optional
         Narrow a name shared by several nodes (``type="AWS::Lambda::Function"``).
 
@@ -1407,11 +1526,12 @@ def traces_for_node(
     >>> 0 < len(api) <= len(ts)
     True
     """
-    occ = _occurrences(traces)
     if name == CLIENT:
-        ids = occ.edges.loc[occ.edges["source"] == CLIENT, "trace_id"]
+        calls = edge_calls(traces)
+        ids = calls.loc[calls["source"] == CLIENT, "trace_id"]
     else:
-        ids = occ.nodes.loc[_match_nodes(occ.nodes, name, type, account_id), "trace_id"]
+        nodes = node_segments(traces)
+        ids = nodes.loc[_match_nodes(nodes, name, type, account_id), "trace_id"]
     return traces.select(ids.unique())
 
 
@@ -1444,9 +1564,8 @@ def traces_for_edge(
     >>> len(hit) > 0
     True
     """
-    occ = _occurrences(traces)
-    names = occ.nodes.drop_duplicates("node_id").set_index("node_id")["name"]
-    calls = occ.edges
+    nodes, calls = graph_frames(traces)
+    names = nodes.drop_duplicates("node_id").set_index("node_id")["name"]
     source_name = calls["source"].map(names).fillna(calls["source"])
     target_name = calls["target"].map(names).fillna(calls["target"])
     mask = ((calls["source"] == source) | (source_name == source)) & (
