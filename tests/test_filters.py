@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -72,25 +72,24 @@ def ts() -> Iterator[xraykit.TraceSet]:
     traces = xraykit.from_documents(json.loads(DATA.read_text()), source=DATA.name)
     with pytest.MonkeyPatch.context() as patch:
         for module, name in (
-            (servicegraph, "node_segments"),
-            (servicegraph, "edge_calls"),
+            (servicegraph, "graph_frames"),
             (analysis, "root_cause_paths"),
         ):
             patch.setattr(module, name, _memoised(getattr(module, name), traces))
         yield traces
 
 
-def _memoised(
-    function: Callable[..., pd.DataFrame], traces: xraykit.TraceSet
-) -> Callable[..., pd.DataFrame]:
-    cache: dict[tuple[object, ...], pd.DataFrame] = {}
+def _memoised(function: Callable[..., Any], traces: xraykit.TraceSet) -> Callable[..., Any]:
+    """``function`` (returning a frame or a tuple of frames), computed once for ``traces``."""
+    cache: dict[tuple[object, ...], Any] = {}
 
-    def wrapper(frames: xraykit.TraceSet, *args: object) -> pd.DataFrame:
+    def wrapper(frames: xraykit.TraceSet, *args: object) -> Any:
         if frames is not traces:
             return function(frames, *args)
         if args not in cache:
             cache[args] = function(frames, *args)
-        return cache[args].copy()
+        found = cache[args]
+        return tuple(f.copy() for f in found) if isinstance(found, tuple) else found.copy()
 
     return wrapper
 
@@ -669,3 +668,15 @@ def test_samples(name: str) -> None:
         hit = evaluate(f"service({json.dumps(str(root))}) {{ root }}", sample).to_numpy()
         assert hit.any()
         assert not (hit & (t["root_service"] != root).to_numpy()).any()
+
+
+def test_an_sqs_linked_consumer_is_the_root_of_its_trace() -> None:
+    # the consumer Lambda's trace starts at its AWS::Lambda segment, which carries `links`
+    shop = xraykit.load_sample("shop")
+    roots = (shop.traces["root_service"] == "order-worker").to_numpy()
+    assert roots.any()
+    hit = evaluate('service("order-worker") { root }', shop).to_numpy()
+    assert np.array_equal(hit, roots)
+    assert np.array_equal(evaluate('service("order-worker") { !root }', shop).to_numpy(), roots)
+    assert not evaluate('edge("client", "order-worker")', shop).any()
+    assert np.array_equal(evaluate('edge("order-events", "order-worker")', shop).to_numpy(), roots)

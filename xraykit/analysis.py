@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from xraykit.schema import isin as schema_isin
+
 if TYPE_CHECKING:
     from xraykit.traceset import TraceSet
 
@@ -69,8 +71,11 @@ def _times(seconds: np.ndarray | pd.Series) -> pd.Series:
 
 
 def _isin(values: pd.Series, members: Any) -> pd.Series:
-    """``values.isin(members)``, fast for Arrow strings (whose ``isin`` boxes every member)."""
-    return values.astype(object).isin(list(members) if isinstance(members, set) else members)
+    """``values.isin(members)`` for string ids, by Arrow's hash kernel (missing → False).
+
+    pandas' own ``isin`` on Arrow strings boxes every member (xraykit.schema.isin).
+    """
+    return pd.Series(schema_isin(values, members), index=values.index)
 
 
 def _check_choice(name: str, value: object, options: Sequence[object]) -> None:
@@ -750,7 +755,10 @@ def _measurements(traces: TraceSet, level: str, annotation_keys: Sequence[str] =
         )
     else:
         sg = _servicegraph()
-        nodes = sg.node_segments(traces)
+        if level == "edge":  # both frames, from one pass
+            nodes, calls = sg.graph_frames(traces)
+        else:
+            nodes = sg.node_segments(traces)
         seg, sub = traces.segments, traces.subsegments
         http = pd.concat(
             [
@@ -786,7 +794,6 @@ def _measurements(traces: TraceSet, level: str, annotation_keys: Sequence[str] =
             )
             calls = nodes
         else:
-            calls = sg.edge_calls(traces)
             calls = calls.loc[calls["edge_type"] != "link"]
             names = _node_names(nodes).set_index("node_id")["name"]
             source = calls["source"].map(names).fillna(calls["source"])
@@ -1004,9 +1011,7 @@ def throttles(traces: TraceSet, *, freq: str | None = None) -> pd.DataFrame:
     >>> bool((table["throttled"] > 0).all())
     True
     """
-    sg = _servicegraph()
-    nodes = sg.node_segments(traces)
-    calls = sg.edge_calls(traces)
+    nodes, calls = _servicegraph().graph_frames(traces)
     names = _node_names(nodes).set_index("node_id")
     sub = traces.subsegments
     ops = pd.DataFrame(

@@ -116,6 +116,7 @@ import numpy as np
 import pandas as pd
 
 from xraykit.exceptions import FilterExpressionError
+from xraykit.schema import isin as _isin
 
 if TYPE_CHECKING:
     from lark import Lark, Token, Tree
@@ -1389,6 +1390,16 @@ def _compare(series: pd.Series, kind: str, op: str | None, value: Any) -> np.nda
     return _as_bool(out) & present
 
 
+def _arrow(series: pd.Series) -> Any:
+    """A string column as one Arrow ``large_string`` array (a cheap view for ``"str"``)."""
+    import pyarrow as pa
+
+    arrow = pa.array((series if series.dtype == "str" else series.astype("str")).array)
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    return arrow.cast(pa.large_string())
+
+
 class _Evaluator:
     """Evaluate one expression over one TraceSet; derived frames are computed once."""
 
@@ -1407,8 +1418,7 @@ class _Evaluator:
         return self._cache[key]
 
     def isin(self, trace_ids: pd.Series | set[str]) -> np.ndarray:
-        wanted = list(trace_ids) if isinstance(trace_ids, set) else trace_ids.unique()
-        return self.ids.isin(wanted).to_numpy(dtype=bool)
+        return _isin(self.ids, trace_ids)
 
     # -- the trees --------------------------------------------------------------------
     def mask(
@@ -1505,15 +1515,23 @@ class _Evaluator:
         return rows.loc[keep, "trace_id"]
 
     # -- services and edges -----------------------------------------------------------
+    def graph(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The service graph's node and edge rows, computed together once per evaluation."""
+
+        def make() -> tuple[pd.DataFrame, pd.DataFrame]:
+            from xraykit.servicegraph import graph_frames
+
+            return graph_frames(self.ts)
+
+        return self.cached("graph", make)
+
     def nodes(self, *, extra: bool = False) -> pd.DataFrame:
         """Node rows; with ``extra``, also the http/user/aws fields of each node's entity."""
         if extra:
             return self.cached("nodes+", self._node_extras)
 
         def make() -> pd.DataFrame:
-            from xraykit.servicegraph import node_segments
-
-            nodes = node_segments(self.ts).reset_index(drop=True)
+            nodes = self.graph()[0].reset_index(drop=True)
             return nodes.assign(
                 duration_s=(nodes["end"] - nodes["start"]).dt.total_seconds(),
                 partial=nodes["end"].isna().to_numpy(),
@@ -1540,24 +1558,32 @@ class _Evaluator:
             return self.cached("edges+", self._edge_extras)
 
         def make() -> pd.DataFrame:
-            from xraykit.servicegraph import edge_calls
+            import pyarrow as pa
+            import pyarrow.compute as pc
 
-            calls = edge_calls(self.ts).reset_index(drop=True)
-            info = (
-                self.nodes()[["node_id", "name", "type", "account_id"]]
-                .drop_duplicates("node_id")
-                .set_index("node_id")
-            )
-            info.loc["client"] = ["client", "client", np.nan]
-            src = info.reindex(calls["source"].to_numpy())
-            dst = info.reindex(calls["target"].to_numpy())
+            nodes, calls = self.graph()
+            calls = calls.reset_index(drop=True)
+            # name, type and account of every node id (by its first row), then the client's
+            ids = _arrow(nodes["node_id"])
+            known = pc.unique(ids)
+            first = pc.index_in(known, value_set=ids)
+            client = {"node_id": "client", "name": "client", "type": "client", "account_id": None}
+            info = {
+                c: pa.concat_arrays(
+                    [
+                        known if c == "node_id" else _arrow(nodes[c]).take(first),
+                        pa.array([client[c]], pa.large_string()),
+                    ]
+                )
+                for c in client
+            }
+            ends: dict[str, Any] = {}
+            for end in ("source", "target"):
+                at = pc.index_in(_arrow(calls[end]), value_set=info["node_id"])
+                for column, label in (("name", "name"), ("type", "type"), ("account_id", "account")):
+                    ends[f"{end}_{label}"] = pd.array(info[column].take(at), dtype="str")
             return calls.assign(
-                source_name=src["name"].to_numpy(),
-                source_type=src["type"].to_numpy(),
-                source_account=src["account_id"].to_numpy(),
-                target_name=dst["name"].to_numpy(),
-                target_type=dst["type"].to_numpy(),
-                target_account=dst["account_id"].to_numpy(),
+                **ends,
                 duration_s=(calls["end"] - calls["start"]).dt.total_seconds(),
                 partial=calls["end"].isna().to_numpy(),
             )
