@@ -492,3 +492,45 @@ def test_no_input_raises_anything_but_parse_errors(mutations, extra):
     assert {f"{1:016x}", f"{2:016x}"} <= set(ts.segments.segment_id)
     with contextlib.suppress(TraceParseError):  # the only error allowed out
         xraykit.from_documents([doc, extra], on_error="raise")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig"])
+def test_byte_order_marks_are_understood(tmp_path, encoding):
+    path = tmp_path / "powershell.json"
+    path.write_text(json.dumps([seg(1), seg(2)], indent=1), encoding=encoding)
+    ts = xraykit.load_file(path)
+    assert sorted(ts.segments.name) == ["svc1", "svc2"] and ts.problems.empty
+
+
+def test_wrongly_typed_field_raises_with_file_and_line(tmp_path):
+    path = write_lines(
+        tmp_path / "typed.jsonl", [seg(1), seg(2, http={"response": {"status": "200"}})]
+    )
+    with pytest.raises(
+        TraceParseError,
+        match=r"typed\.jsonl:2: .*'http\.response\.status' should be an integer, got '200'",
+    ):
+        xraykit.load_file(path, on_error="raise")
+
+
+def test_from_documents_takes_one_document_or_says_what_it_takes():
+    assert len(xraykit.from_documents(seg(1))) == 1
+    assert len(xraykit.from_documents(json.dumps([seg(1), seg(2, trace_id=TID2)]))) == 2
+    with pytest.raises(TypeError, match=r"iterable of segment documents.*NoneType.*load_file"):
+        xraykit.from_documents(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("status", "fault", "error"),
+    [(503, True, False), (404, False, True), (429, False, True), (200, False, False)],
+)
+def test_root_status_stands_in_for_a_missing_flag(status, fault, error):
+    trace = load([seg(1, http={"response": {"status": status}})]).traces.iloc[0]
+    assert (trace.has_fault, trace.has_error) == (fault, error)
+    assert trace.has_throttle == (status == 429)
+
+
+def test_a_trace_of_inferred_segments_only_has_no_root():
+    trace = load([seg(1, inferred=True, parent_id="00000000000000aa")]).traces.iloc[0]
+    assert pd.isna(trace.root_service) and pd.isna(trace.response_time_s)
+    assert trace.segment_count == 1

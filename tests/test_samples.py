@@ -44,3 +44,10 @@ def test_sdk_capture_is_real_sdk_output():
     assert ts.subsegments.streamed.any()  # the SDK streamed subsegments on its own
     assert ts.segments.sdk.str.startswith("X-Ray for Python").all()
     assert ts.segments.cause_id.notna().any()  # a bare-string cause
+
+
+def test_editing_a_metadata_value_does_not_edit_the_next_load():
+    a = xraykit.load_sample("shop")
+    i = next(j for j, v in enumerate(a.metadata.value) if isinstance(v, dict))
+    a.metadata.value.iloc[i]["poisoned"] = True
+    assert "poisoned" not in xraykit.load_sample("shop").metadata.value.iloc[i]

@@ -164,3 +164,33 @@ def test_repr_and_html(shop, data_dir):
 def test_constructor_rejects_unknown_frames():
     with pytest.raises(ValueError, match="frames must be among"):
         TraceSet({"spans": pd.DataFrame()})
+
+
+def test_a_set_of_in_progress_traces_displays(data_dir):
+    ts = xraykit.load_file(data_dir / "in_progress.json")
+    running = ts.select(ts.traces.trace_id[ts.traces.is_partial])
+    assert pd.isna(running.traces.end[0])
+    assert "1 in progress" in repr(running)
+    assert "Time span" in running._repr_html_()
+
+
+def test_constructor_fills_missing_columns_and_names_bad_ones():
+    ts = TraceSet({"traces": pd.DataFrame({"trace_id": ["1-5f84c7a1-6c7a8d2e9f0a1b2c3d4e5f60"]})})
+    assert ts.traces.segment_count.tolist() == [0] and ts.traces.has_fault.tolist() == [False]
+    with pytest.raises(
+        ValueError, match=r"Column 'start' of the traces frame must hold datetime64\[us, UTC\]"
+    ):
+        TraceSet({"traces": pd.DataFrame({"trace_id": ["x"], "start": ["yesterday"]})})
+
+
+def test_raw_documents_are_the_documents_as_received(data_dir):
+    ts = xraykit.load_file(data_dir / "streamed_subsegments.jsonl", on_error="ignore")
+    raw = ts.raw_documents
+    assert list(raw.columns) == ["trace_id", "entity_id", "in_progress", "document"]
+    assert set(raw.entity_id) == {
+        "c000000000000001",
+        "c000000000000002",
+        "c000000000000003",
+        "c0000000000000ff",
+    }
+    assert json.loads(raw.document[0])["id"] == raw.entity_id[0]

@@ -162,6 +162,9 @@ class _Builder:
         self.seq = 0
         self.seg_rows: list[tuple[Any, ...]] = []
         self.sub_rows: list[tuple[Any, ...]] = []
+        # where each row came from (file:line ...), for problems found when converting
+        self.seg_where: list[str] = []
+        self.sub_where: list[str] = []
         self.doc_rows: list[tuple[Any, ...]] = []
         self.seg_tables: list[pa.Table] = []
         self.sub_tables: list[pa.Table] = []
@@ -203,7 +206,12 @@ class _Builder:
             return
         self.seq = seq + 1
         self.last_trace_id = tid
-        (self.sub_rows if streamed else self.seg_rows).append(row)
+        if streamed:
+            self.sub_rows.append(row)
+            self.sub_where.append(location)
+        else:
+            self.seg_rows.append(row)
+            self.seg_where.append(location)
         if doc.get("end_time") is None:
             self._check_end(doc, location)
         if doc.get("annotations") or doc.get("metadata") or doc.get("cause"):
@@ -239,6 +247,7 @@ class _Builder:
     ) -> None:
         stack = [(subs, parent, parent_depth + 1)]
         append, sub_row, seq = self.sub_rows.append, _sub_row, self.seq
+        where = self.sub_where.append
         while stack:
             items, pid, depth = stack.pop()
             if type(items) is not list:
@@ -255,6 +264,7 @@ class _Builder:
                         stack.append((child["subsegments"], pid, depth))
                     continue
                 append(row)
+                where(location)
                 get = child.get
                 if row[8] is None:
                     self._check_end(child, location)
@@ -353,11 +363,11 @@ class _Builder:
 
     def flush(self) -> None:
         if self.seg_rows:
-            self.seg_tables.append(_table(self.seg_rows, _SEG_ARROW, self.problems))
-            self.seg_rows = []
+            self.seg_tables.append(_table(self.seg_rows, _SEG_ARROW, self.problems, self.seg_where))
+            self.seg_rows, self.seg_where = [], []
         if self.sub_rows:
-            self.sub_tables.append(_table(self.sub_rows, _SUB_ARROW, self.problems))
-            self.sub_rows = []
+            self.sub_tables.append(_table(self.sub_rows, _SUB_ARROW, self.problems, self.sub_where))
+            self.sub_rows, self.sub_where = [], []
         if self.doc_rows:
             self.doc_tables.append(_table(self.doc_rows, _DOC_ARROW, self.problems))
             self.doc_rows = []
@@ -682,7 +692,10 @@ _FIELD_NAMES = {
 
 
 def _table(
-    rows: list[tuple[Any, ...]], schema: dict[str, pa.DataType], problems: _Problems
+    rows: list[tuple[Any, ...]],
+    schema: dict[str, pa.DataType],
+    problems: _Problems,
+    where: list[str] | None = None,
 ) -> pa.Table:
     """Transpose row tuples into an Arrow table; wrong-typed values become null and a problem."""
     columns = list(zip(*rows, strict=True))
@@ -692,13 +705,19 @@ def _table(
         try:
             arrays[name] = pa.array(values, typ)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            arrays[name] = _repair(
-                values, typ, _FIELD_NAMES.get(name, name), columns[id_col], problems
-            )
+            field = _FIELD_NAMES.get(name, name)
+            arrays[name] = _repair(values, typ, field, columns[id_col], where, problems)
     return pa.table(arrays)
 
 
-def _repair(values: Any, typ: pa.DataType, field: str, ids: Any, problems: _Problems) -> pa.Array:
+def _repair(
+    values: Any,
+    typ: pa.DataType,
+    field: str,
+    ids: Any,
+    where: list[str] | None,
+    problems: _Problems,
+) -> pa.Array:
     want: tuple[type, ...] = (
         (str,)
         if pa.types.is_string(typ) or pa.types.is_large_string(typ)
@@ -707,13 +726,17 @@ def _repair(values: Any, typ: pa.DataType, field: str, ids: Any, problems: _Prob
         else (float, int)
     )
     ok: list[Any] = []
-    for value, eid in zip(values, ids, strict=True):
+    kind = {"string": "a string", "large_string": "a string", "int64": "an integer"}.get(
+        str(typ), "a number"
+    )
+    for i, (value, eid) in enumerate(zip(values, ids, strict=True)):
         if value is None or (type(value) in want and type(value) is not bool):
             ok.append(value)
         else:
             problems.add(
-                str(eid),
-                f"entity {eid}: '{field}' should be {typ}, got {_short(value)}; left empty",
+                where[i] if where is not None else str(eid),
+                f"entity {eid}: '{field}' should be {kind}, got {_short(value)} "
+                "(the entity still loads, with this field empty)",
             )
             ok.append(None)
     return pa.array(ok, typ)
@@ -936,11 +959,14 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     segment_count = np.bincount(seg_code, minlength=n)
     subsegment_count = np.bincount(sub_code, minlength=n)
 
-    # the root: a real segment whose caller is not in the trace; earliest first
+    # the root (X-Ray's entry point): the earliest real segment whose caller is not in the
+    # trace. Inferred segments never are; a trace with nothing else has no root (NaN).
     ids = pd.concat([seg["segment_id"], sub["subsegment_id"]], ignore_index=True)
     has_caller = isin(seg["parent_id"], ids)
-    rank = np.where(seg["inferred"].to_numpy(bool), 2, np.where(has_caller, 1, 0))
-    order = np.lexsort((seg["_start_s"].to_numpy(), rank, seg_code))
+    real = ~seg["inferred"].to_numpy(bool)
+    rank = np.where(has_caller, 1, 0)[real]
+    real_pos = np.flatnonzero(real)
+    order = real_pos[np.lexsort((seg["_start_s"].to_numpy()[real], rank, seg_code[real]))]
     sorted_codes = seg_code[order]
     is_first = np.ones(len(order), dtype=bool)
     is_first[1:] = sorted_codes[1:] != sorted_codes[:-1]
@@ -972,6 +998,7 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     services = seg[["name", "origin"]].assign(_code=seg_code).drop_duplicates()
     service_count = np.bincount(services["_code"].to_numpy(), minlength=n)
     root_start, root_end = at_root("_start_s", "float64"), at_root("_end_s", "float64")
+    root_status = at_root("http_status", "Int64")
     frame = pd.DataFrame(
         {
             "trace_id": pd.array(trace_ids, dtype="str"),
@@ -984,11 +1011,17 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
             "root_origin": at_root("origin", "str"),
             "http_method": at_root("http_method", "str").str.upper(),
             "http_url": at_root("http_url", "str"),
-            "http_status": at_root("http_status", "Int64"),
+            "http_status": root_status,
             "client_ip": at_root("http_client_ip", "str"),
             "user_agent": at_root("http_user_agent", "str"),
-            "has_fault": at_root("fault", "boolean").fillna(False).to_numpy(bool),
-            "has_error": at_root("error", "boolean").fillna(False).to_numpy(bool),
+            # the root's flags, or its HTTP status where a document left a flag out
+            "has_fault": (
+                at_root("fault", "boolean").fillna(False) | root_status.ge(500).fillna(False)
+            ).to_numpy(bool),
+            "has_error": (
+                at_root("error", "boolean").fillna(False)
+                | root_status.between(400, 499).fillna(False)
+            ).to_numpy(bool),
             "has_throttle": has_throttle,
             "is_partial": is_partial,
             "user": user,
@@ -1013,6 +1046,13 @@ def frames_from_documents(
 
     Each item may also be a ``BatchGetTraces`` response, or a list of documents.
     """
+    if isinstance(documents, str | bytes | bytearray | dict):
+        documents = [documents]  # one document, or the JSON text of a list of them
+    elif not isinstance(documents, Iterable):
+        raise TypeError(
+            "from_documents() takes an iterable of segment documents (dicts or JSON strings), "
+            f"but {type(documents).__name__} was passed. To read a file, use xraykit.load_file(path)."
+        )
     problems = _Problems(source, on_error)
     builder = _Builder(problems)
     with _paused_gc():
@@ -1170,6 +1210,17 @@ def _read_stream(builder: _Builder, stream: io.BufferedIOBase, source: str) -> N
     if first is None:
         return  # an empty file is an empty TraceSet
     number, line = first
+    if line.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16, as Windows PowerShell's `>` writes
+        text = line + b"".join(chunk for _, chunk in lines)
+        try:
+            utf8 = text.decode("utf-16").encode()
+        except UnicodeDecodeError as exc:
+            problems.add(f"{source}", f"the file starts like UTF-16 but cannot be decoded ({exc})")
+            return
+        _read_stream(builder, io.BytesIO(utf8), source)
+        return
+    if line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+        line = line[3:]
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -1310,6 +1361,3 @@ def summarise(problems: pd.DataFrame) -> str:
         "every valid document was loaded. See the TraceSet's `problems` frame for what and where, "
         'or pass on_error="raise" to stop at the first one.'
     )
-
-
-Reader = Callable[..., dict[str, pd.DataFrame]]

@@ -19,6 +19,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+import orjson
+import pandas as pd
+
 from xraykit.exceptions import SampleNotFoundError
 from xraykit.traceset import TraceSet, load_file
 
@@ -93,5 +96,11 @@ def load_sample(name: str = DEFAULT_SAMPLE) -> TraceSet:
     """
     ts = _cached(name)
     frames = {n: f.copy() for n, f in ts.frames.items()}
-    frames["documents"] = ts._documents
+    # metadata values are dicts and lists: a caller editing one must not edit the cache
+    values = frames["metadata"]["value"]
+    frames["metadata"]["value"] = pd.array(
+        [orjson.loads(orjson.dumps(v)) if isinstance(v, dict | list) else v for v in values],
+        dtype=object,
+    )
+    frames["documents"] = ts.raw_documents
     return TraceSet(frames)

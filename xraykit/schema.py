@@ -190,21 +190,37 @@ def empty_frame(name: str) -> pd.DataFrame:
 def conform(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     """Return ``frame`` with exactly the declared columns of ``name``, in order, cast.
 
-    Missing columns are added empty; the argument is not modified.
+    Missing columns are added empty (False for flags, 0 for counts); the argument is not
+    modified.
+
+    Raises
+    ------
+    ValueError
+        When a column cannot be cast to its declared dtype.
+
+    >>> conform(pd.DataFrame({"trace_id": ["1-5f84c7a1-6c7a8d2e9f0a1b2c3d4e5f60"]}), "traces").dtypes["segment_count"]
+    dtype('int64')
     """
     schema = SCHEMAS[name]
     out = {}
     n = len(frame)
     for col, dtype in schema.items():
-        if col in frame:
-            s = frame[col]
-            out[col] = s if str(s.dtype) == dtype else s.astype(dtype)
-        else:
-            out[col] = pd.Series(
-                [None] * n, dtype=dtype if dtype != "bool" else "object", index=frame.index
-            )
-            if dtype == "bool":
-                out[col] = out[col].fillna(False).astype(bool)
+        if col not in frame:
+            fill: Any = False if dtype == "bool" else 0 if dtype == "int64" else None
+            out[col] = pd.Series([fill] * n, dtype=dtype, index=frame.index)
+            continue
+        column = frame[col]
+        if str(column.dtype) == dtype:
+            out[col] = column
+            continue
+        try:
+            out[col] = column.astype(dtype)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(
+                f"Column {col!r} of the {name} frame must hold {dtype} values, but "
+                f"{column.dtype} values such as {column.dropna().iloc[:1].tolist()!r} were "
+                f"passed ({exc}). See xraykit.schema.SCHEMAS[{name!r}] for every column."
+            ) from exc
     # copy=False: a dict of columns is copied by default, which doubled the peak memory of a load
     return pd.DataFrame(out, index=frame.index, copy=False).reset_index(drop=True)
 

@@ -137,6 +137,15 @@ class TraceSet:
         return {name: getattr(self, name) for name in FRAMES}
 
     @property
+    def raw_documents(self) -> pd.DataFrame:
+        """The documents as received: ``trace_id, entity_id, in_progress, document`` (JSON text).
+
+        One row per segment document, and per subsegment sent on its own; duplicates
+        resolved as in the frames. :meth:`document` parses one of them.
+        """
+        return self._documents
+
+    @property
     def services(self) -> list[str]:
         """Names of the services (segment names, inferred ones included), sorted."""
         return sorted(self.segments["name"].dropna().unique().tolist())
@@ -146,13 +155,18 @@ class TraceSet:
         """First start and last end over all traces, or None when empty."""
         if self.traces.empty:
             return None
-        return self.traces["start"].min(), self.traces["end"].max()
+        first, last = self.traces["start"].min(), self.traces["end"].max()
+        if pd.isna(last):  # every trace still in progress: nothing has ended yet
+            last = self.traces["start"].max()
+        return first, last
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{len(getattr(self, n))} {n}" for n in FRAMES[:3])
         span = self.time_span
         when = f", {span[0]:%Y-%m-%d %H:%M:%S} to {span[1]:%H:%M:%S} UTC" if span else ""
         extra = f", {len(self.problems)} problems" if len(self.problems) else ""
+        if self.traces["is_partial"].any():
+            extra += f", {int(self.traces['is_partial'].sum())} in progress"
         return f"<TraceSet: {counts}{when}{extra}>"
 
     def _repr_html_(self) -> str:
