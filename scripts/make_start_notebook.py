@@ -82,8 +82,11 @@ console's trace view, with the critical path (what the user waited for) marked."
 
 X-Ray's console and `GetTraceSummaries` search traces with *filter expressions*. xraykit
 evaluates the same language offline. Simple keywords look at the trace's root; `service()`
-blocks look at every node with that name. Change `expression` and run the cell again."""),
-    (CODE, """expression = 'service("payments") { throttle } AND responsetime > 0.5'
+and `edge()` blocks look inside the trace. Here: checkouts in which the payment provider
+throttled the `payments` service, yet the shop still answered within half a second. Change
+`expression` (try `fault`, `responsetime > 2`, `annotation.customer_tier = "premium"`) and run
+the cell again."""),
+    (CODE, """expression = 'edge("payments", "api.paygate.example") { throttle } AND responsetime < 0.5'
 matches = ts.query(expression)
 print(f"{len(matches)} of {len(ts)} traces match {expression!r}")
 matches.traces[["trace_id", "root_service", "http_url", "response_time_s", "has_throttle"]].head()"""),
