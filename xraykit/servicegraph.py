@@ -496,7 +496,7 @@ def _link_documents(traces: TraceSet) -> list[tuple[str, str, str, str]]:
     Only documents that contain ``"links"`` are parsed: the raw text is searched first (in
     Arrow's buffers, without copying).
     """
-    docs = getattr(traces, "_documents", None)
+    docs = getattr(traces, "raw_documents", None)
     if docs is None or docs.empty:
         return []
     column = docs["document"]
