@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "XrayKitWarning": "exceptions",
     # service graph and map
     "ServiceGraph": "servicegraph",
+    "graph_frames": "servicegraph",
     "service_graph": "servicegraph",
     "service_graph_from_response": "servicegraph",
     "traces_for_edge": "servicegraph",
@@ -146,6 +147,7 @@ if TYPE_CHECKING:
     )
     from xraykit.servicegraph import (
         ServiceGraph,
+        graph_frames,
         service_graph,
         service_graph_from_response,
         traces_for_edge,
@@ -184,6 +186,7 @@ __all__ = [
     "fetch_service_graph",
     "fetch_summaries",
     "from_documents",
+    "graph_frames",
     "impacted_users",
     "load_file",
     "load_rules",
