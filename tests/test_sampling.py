@@ -281,10 +281,23 @@ def test_load_rules_from_the_live_rules_frame() -> None:
 # matching
 
 
+def test_a_literal_wildcard_character_in_the_request_is_where_the_sdk_differs() -> None:
+    """The SDK first compares a pattern's `*` or `?` literally with the text, and does not
+    backtrack from that choice; a plain glob does. Only requests whose host, method or path
+    contain `*` or `?` themselves can be decided differently."""
+    from aws_xray_sdk.core.utils.search_pattern import wildcard_match
+
+    from xraykit.sampling import _wildcard_regex
+
+    assert _wildcard_regex("?*").fullmatch("?*?")  # "?" matches "?", "*" matches "*?"
+    assert not wildcard_match("?*", "?*?")
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     pattern=st.text(alphabet="ab*?Ab./-", max_size=8),
-    text=st.text(alphabet="abAB./-*?", max_size=10),
+    # requests hold no wildcard characters of their own: see the test below for why
+    text=st.text(alphabet="abAB./-=&", max_size=10),
 )
 def test_wildcards_agree_with_the_sdk(pattern: str, text: str) -> None:
     from aws_xray_sdk.core.sampling.sampling_rule import SamplingRule as SdkRule
