@@ -300,6 +300,85 @@ def test_flags_are_completed_from_the_http_status():
     assert counts(graph)["pricing|AWS::EC2::Instance|"] == (2, 0, 0, 1, 3)
 
 
+T0 = 1700000000.0
+
+
+def segment(trace: str, id_: str, name: str, start: float, end: float | None, **extra) -> dict:
+    """A segment document (in progress when ``end`` is None)."""
+    doc = {"trace_id": trace, "id": id_, "name": name, "start_time": T0 + start, **extra}
+    if end is None:
+        doc["in_progress"] = True
+    else:
+        doc["end_time"] = T0 + end
+    return doc
+
+
+def trace_id(n: int) -> str:
+    return f"1-6553f100-{n:024x}"
+
+
+def test_an_in_progress_only_set_gives_a_graph_with_tz_aware_times():
+    ts = xraykit.load_file(DATA / "in_progress.json")
+    partial = ts.trace(ts.traces.loc[ts.traces["is_partial"], "trace_id"].item())
+    occ, calls = graph_frames(partial)
+    assert str(occ["end"].dtype) == str(calls["end"].dtype) == "datetime64[us, UTC]"
+    assert occ["end"].isna().all() and occ["start"].notna().all()
+    assert not occ["ok"].any()  # no outcome yet
+    graph = service_graph(partial)
+    assert {c: str(t) for c, t in graph.nodes.dtypes.items()} == NODE_COLUMNS
+    assert {c: str(t) for c, t in graph.edges.dtypes.items()} == EDGE_COLUMNS
+    nodes = graph.nodes.set_index("node_id")
+    assert counts(graph) == {
+        "client": (0, 0, 0, 0, 0),
+        "checkout||": (0, 0, 0, 0, 0),
+        "payments|remote|": (0, 0, 0, 0, 0),
+    }
+    assert nodes.loc["checkout||", "in_progress_count"] == 1
+    assert nodes.loc["checkout||", "start"] == pd.Timestamp("2020-10-12 21:16:17.100", tz="UTC")
+    assert pd.isna(nodes.loc["checkout||", "end"])
+    assert pd.isna(nodes.loc["checkout||", "mean_response_time_s"])
+    assert counts(graph, "edges") == {
+        ("client", "checkout||", ""): (0, 0, 0, 0, 0),
+        ("checkout||", "payments|remote|", ""): (0, 0, 0, 0, 0),
+    }
+    assert graph.edges["in_progress_count"].tolist() == [1, 1]
+    assert "3 nodes, 2 edges" in repr(graph)
+
+
+def test_in_progress_requests_are_outside_the_buckets_and_the_mean():
+    docs = [
+        segment(trace_id(1), "a000000000000001", "api", 0, 0.2),
+        segment(trace_id(2), "a000000000000002", "api", 1, 1.4),
+        segment(trace_id(3), "a000000000000003", "api", 2, None),
+    ]
+    graph = service_graph(xraykit.from_documents(docs, on_error="raise"))
+    api = graph.nodes.set_index("node_id").loc["api||"]
+    assert (api["ok_count"], api["total_count"], api["in_progress_count"]) == (2, 2, 1)
+    assert api["total_response_time_s"] == pytest.approx(0.6, abs=1e-5)
+    assert api["mean_response_time_s"] == pytest.approx(0.3, abs=1e-5)  # total / total_count
+    assert sum(c for _, c in api["response_time_histogram"]) == 2
+    client = graph.edges.set_index(["source", "target"]).loc[("client", "api||")]
+    assert (client["total_count"], client["in_progress_count"]) == (2, 1)
+    assert client["mean_response_time_s"] == pytest.approx(0.3, abs=1e-5)
+
+
+def test_root_is_exactly_the_traces_root_segment_with_one_client_edge():
+    tid = trace_id(7)
+    docs = [  # a second entry point (a batch job started later), and a caller missing from the data
+        segment(tid, "b000000000000001", "web", 0, 0.5, http={"response": {"status": 200}}),
+        segment(tid, "b000000000000002", "batch", 0.2, 0.9),
+        segment(tid, "b000000000000003", "orphan", 0.3, 0.4, parent_id="c000000000000009"),
+    ]
+    ts = xraykit.from_documents(docs, on_error="raise")
+    occ, calls = graph_frames(ts)
+    assert ts.traces["root_segment_id"].item() == "b000000000000001"
+    assert occ.loc[occ["root"], "entity_id"].tolist() == ["b000000000000001"]
+    client = calls[calls["source"] == CLIENT]
+    assert client[["target", "entity_id"]].values.tolist() == [["web||", "b000000000000001"]]
+    nodes = service_graph(ts).nodes.set_index("node_id")
+    assert nodes["root"].to_dict() == {"client": False, "batch||": False, "orphan||": False, "web||": True}
+
+
 def test_the_arguments_are_not_modified():
     ts = load("lambda")
     before = {name: frame.copy() for name, frame in ts.frames.items()}
@@ -489,20 +568,26 @@ def test_sample_graph_is_consistent(name):
     assert int((~occ["derived"]).sum()) == len(ts.segments)
     per_node = occ.groupby("node_id").size()
     nodes = graph.nodes.set_index("node_id")
-    assert (nodes.loc[per_node.index, "total_count"] == per_node).all()
-    # the client edge count equals the number of root segments not reached by a link (those
-    # have the link edge instead); the trace's root segment is always a root
-    client = graph.edges[graph.edges["source"] == CLIENT]
+    counted = nodes.loc[per_node.index, "total_count"] + nodes.loc[per_node.index, "in_progress_count"]
+    assert (counted == per_node).all()
+    # the root occurrences are exactly the traces' root segments, one per trace
+    roots = list(zip(occ.loc[occ["root"], "trace_id"], occ.loc[occ["root"], "entity_id"], strict=True))
+    assert len(roots) == len(set(roots)) == len(ts)
+    assert set(zip(ts.traces["trace_id"], ts.traces["root_segment_id"], strict=True)) == set(roots)
+    # one client call per trace whose root is not reached by a link (a linked consumer has
+    # the link edge from the queue instead)
+    client = calls[calls["source"] == CLIENT]
     entry = occ["root"] & ~occ["linked"]
-    assert int(client["total_count"].sum()) == int(entry.sum()) > 0
+    assert len(client) == int(entry.sum()) > 0
+    assert client["trace_id"].is_unique
+    assert set(zip(client["trace_id"], client["entity_id"], strict=True)) == set(
+        zip(occ.loc[entry, "trace_id"], occ.loc[entry, "entity_id"], strict=True)
+    )
     assert set(client["target"]) == set(occ.loc[entry, "node_id"])
-    roots = set(zip(occ.loc[occ["root"], "trace_id"], occ.loc[occ["root"], "entity_id"], strict=True))
-    assert set(zip(ts.traces["trace_id"], ts.traces["root_segment_id"], strict=True)) <= roots
     links = calls[calls["edge_type"] == "link"]
     assert set(zip(links["trace_id"], links["target_entity_id"], strict=True)) == set(
         zip(occ.loc[occ["linked"], "trace_id"], occ.loc[occ["linked"], "entity_id"], strict=True)
     )
-    assert not (occ["linked"] & ~occ["root"]).any()
     # every edge joins two nodes; status buckets add up
     assert set(graph.edges["source"]) | set(graph.edges["target"]) <= set(graph.nodes["node_id"])
     for frame in (graph.nodes, graph.edges):

@@ -3,11 +3,13 @@ that Graphviz renders them)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import graphviz
+import pandas as pd
 import pytest
 
 import xraykit
@@ -56,9 +58,21 @@ def test_map_is_a_digraph_with_one_node_per_graph_node(chain):
 def test_node_labels_show_name_type_latency_and_rate(chain):
     line = node_lines(service_map(chain).source)["web"]
     assert "AWS::EC2::Instance" in line
-    # mean 500 ms; 2 requests in a window shorter than a minute count as 2 per minute
-    assert "500 ms · 2.0 t/min" in line
+    # mean 500 ms; a window shorter than a minute shows the number of requests, not a rate
+    assert "500 ms · 2 requests" in line
+    assert "t/min" not in line
     assert f'fillcolor="{STATUS_COLORS["ok"]}"' in line and "style=filled" in line
+
+
+def test_rates_per_minute_over_a_window_of_a_minute_or_more(chain):
+    graph = service_graph(chain)
+    assert graph.window_s < 60
+    for minutes, rate in ((2, "1.0 t/min"), (1, "2.0 t/min")):
+        wide = dataclasses.replace(graph, end=graph.start + pd.Timedelta(minutes=minutes))
+        line = node_lines(service_map(wide).source)["web"]
+        assert f"500 ms · {rate}" in line
+    one = node_lines(service_map(chain.trace(chain.traces.trace_id[0])).source)["web"]
+    assert "· 1 request<" in one
 
 
 def test_status_shares_are_drawn_as_wedges_in_console_colours():
@@ -79,7 +93,7 @@ def test_edges_show_caller_latency_and_links_are_dashed():
     assert len(dashed) == 1
     assert "age 2.00 s" in dashed[0]
     solid = [e for e in edges if "style=dashed" not in e]
-    assert any('label="50 ms\\n1.0 t/min"' in e for e in solid)  # web -> jobs (SendMessage)
+    assert any('label="50 ms\\n1 request"' in e for e in solid)  # web -> jobs (SendMessage)
 
 
 def test_legend_lists_the_four_colours(chain):
@@ -198,3 +212,15 @@ def test_shop_sample_renders(tmp_path):
     graph = service_graph(xraykit.load_sample("shop"))
     svg = graph.save(tmp_path / "shop.svg").read_text()
     assert "shop&#45;api/prod" in svg  # Graphviz writes "-" as &#45; in SVG text
+
+
+def test_in_progress_only_trace_draws_with_requests_in_progress():
+    ts = xraykit.load_file(DATA / "in_progress.json")
+    partial = ts.trace(ts.traces.loc[ts.traces["is_partial"], "trace_id"].item())
+    source = service_map(partial).source
+    lines = node_lines(source)
+    assert set(lines) == {"Clients", "checkout", "payments"}
+    assert "0 requests: 0 ok" in lines["checkout"] and "1 in progress" in lines["checkout"]
+    assert 'fillcolor="#ffffff"' in lines["checkout"]  # no outcome yet: no status colour
+    assert "– · 0 requests" in lines["checkout"]  # no mean response time yet
+    assert len(edge_lines(source)) == 2

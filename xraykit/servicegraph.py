@@ -13,10 +13,12 @@ The rules (xray-facts §1.1, §2.4, §6.4, §7):
 - **Nodes.** One node per (name, type, account): a segment's ``name``, its ``origin`` and
   its ``aws.account_id``. The Lambda service segment (``AWS::Lambda``) and the function
   segment (``AWS::Lambda::Function``) share a name but are two nodes.
-- **Roots and the client.** A root is X-Ray's "first service hit": a real segment with no
-  ``parent_id``, or whose caller is not in the data; the trace's root segment
-  (``traces.root_segment_id``) always is one. A synthetic ``client`` node calls every root
-  except SQS-linked consumers (below), which the queue reaches through a link instead.
+- **Roots and the client.** The root is X-Ray's "first service hit": exactly the trace's
+  root segment (``traces.root_segment_id``: the earliest real segment whose caller is not in
+  the trace), one per trace. A synthetic ``client`` node calls each trace's root, except a
+  root that is an SQS-linked consumer (below), which the queue reaches through a link
+  instead. Other segments without a caller in the trace (a second entry point, a caller
+  missing from partial data) are nodes but not roots, and get no client edge (*decision*).
 - **Edges.** A segment whose ``parent_id`` is a subsegment of another segment is called by
   that segment's service. In X-Ray's own documents the Lambda function segment's
   ``parent_id`` is the *Lambda service segment's* id (segment → segment, as in the
@@ -44,8 +46,12 @@ The rules (xray-facts §1.1, §2.4, §6.4, §7):
 - **Statistics.** Node statistics come from the node's own segments; edge statistics from
   the caller's subsegments (round trip, network included), so an edge can be slower than the
   node it points to. Client edges carry the root segments' statistics. Status buckets as
-  in X-Ray: ok (2xx), error (4xx, with throttle = 429 as a subset), fault (5xx); a request is
-  in exactly one of ok / error / fault.
+  in X-Ray, from the flags or, where a flag is missing, the HTTP status: fault (fault flag
+  or 5xx), error (error or throttle flag, or 4xx; fault wins), throttle (throttle flag or
+  429, a subset of error), ok (none of them); a completed request is in exactly one of ok /
+  error / fault. A request still in progress (no end, so no response time and usually no
+  status yet) is in none: it counts in ``in_progress_count`` only, and the mean response
+  time is ``total_response_time_s / total_count`` (X-Ray's TotalResponseTime / TotalCount).
 
 Examples
 --------
@@ -99,6 +105,7 @@ __all__ = [
 CLIENT = "client"
 
 _TIME = "datetime64[us, UTC]"  # X-Ray records microseconds
+_NAT = np.iinfo(np.int64).min  # NaT as int64 microseconds
 
 #: Columns of :func:`node_segments`, with dtypes.
 NODE_SEGMENT_COLUMNS: dict[str, str] = {
@@ -148,6 +155,7 @@ _STAT_COLUMNS: dict[str, str] = {
     "throttle_count": "int64",
     "fault_count": "int64",
     "total_count": "int64",
+    "in_progress_count": "int64",
     "total_response_time_s": "float64",
     "mean_response_time_s": "float64",
     "p50_response_time_s": "float64",
@@ -593,15 +601,16 @@ def graph_frames(traces: TraceSet) -> tuple[pd.DataFrame, pd.DataFrame]:
     fault = flag["fault"] | (status_f >= 500)
     throttle = flag["throttle"] | (status_f == 429)
     error = flag["error"] | throttle | ((status_f >= 400) & (status_f < 500))
+    end = np.concatenate([_micros(segs["end"]), _micros(subs["end"])])
     stats = {
         "start": np.concatenate([_micros(segs["start"]), _micros(subs["start"])]),
-        "end": np.concatenate([_micros(segs["end"]), _micros(subs["end"])]),
+        "end": end,
         "response_time_s": np.concatenate(
             [segs["duration_s"].to_numpy(dtype=float), subs["duration_s"].to_numpy(dtype=float)]
         ),
         "status": np.nan_to_num(status_f, nan=0).astype(np.int64),
         "no_status": np.isnan(status_f),
-        "ok": ~(fault | error),
+        "ok": ~(fault | error) & (end != _NAT),  # in progress: no outcome yet
         "error": error,
         "throttle": throttle,
         "fault": fault,
@@ -612,7 +621,6 @@ def graph_frames(traces: TraceSet) -> tuple[pd.DataFrame, pd.DataFrame]:
     sub_owned = np.r_[subs["segment_id"].notna().to_numpy(), False]  # (-1 reads the pad)
     parent_sub = np.where(sub_owned[any_parent_sub], any_parent_sub, -1)
     parent_seg = seg_first[keys.key["seg_parent"]]
-    called = (parent_sub >= 0) | (parent_seg >= 0)
     owner = np.r_[seg_first[keys.key["sub_owner"]], -1]  # each subsegment's segment row
 
     # ---- downstream calls and the nodes they stand for
@@ -673,7 +681,7 @@ def graph_frames(traces: TraceSet) -> tuple[pd.DataFrame, pd.DataFrame]:
         ends = np.where(
             as_segment >= 0,
             stats["end"][np.maximum(as_segment, 0)],
-            np.where(as_sub >= 0, stats["end"][n_seg + np.maximum(as_sub, 0)], np.iinfo(np.int64).min),
+            np.where(as_sub >= 0, stats["end"][n_seg + np.maximum(as_sub, 0)], _NAT),
         )
         keep = parentless[consumer] & (consumer >= 0) & source.is_valid().to_numpy(zero_copy_only=False)
         rows = np.flatnonzero(keep)
@@ -682,7 +690,7 @@ def graph_frames(traces: TraceSet) -> tuple[pd.DataFrame, pd.DataFrame]:
             pair = consumer[rows] * (len(rows) + 1) + source_codes
             rows = rows[np.sort(np.unique(pair, return_index=True)[1])]
             seg_rows = consumer[rows]
-            nat = (ends[rows] == np.iinfo(np.int64).min) | (stats["start"][seg_rows] == np.iinfo(np.int64).min)
+            nat = (ends[rows] == _NAT) | (stats["start"][seg_rows] == _NAT)
             age = (stats["start"][seg_rows] - ends[rows]) / 1e6
             linked[seg_rows] = True
             link_parts = {
@@ -693,11 +701,11 @@ def graph_frames(traces: TraceSet) -> tuple[pd.DataFrame, pd.DataFrame]:
                 "event_age_s": np.where(nat, np.nan, age),
             }
 
-    # ---- roots: segments with no caller in the trace, and the trace's root segment
-    trace_root = np.zeros(n_seg, dtype=bool)
+    # ---- the root: exactly the trace's root segment (traces.root_segment_id); the client
+    # ---- calls it unless a link from the queue reaches it
+    root = np.zeros(n_seg, dtype=bool)
     found_root = seg_first[keys.key["root"]]
-    trace_root[found_root[found_root >= 0]] = True
-    root = (~inferred & ~called) | trace_root
+    root[found_root[found_root >= 0]] = True
     client = np.flatnonzero(root & ~linked)
 
     nodes = pd.DataFrame(
@@ -797,10 +805,10 @@ def node_segments(traces: TraceSet) -> pd.DataFrame:
     (``aws``/``remote``/SQL subsegment) that has no segment of its own: X-Ray would infer a
     node for it (``derived`` is True for those). The client is not a row.
 
-    ``root`` marks X-Ray's "first service hit": a real segment with no caller in the trace,
-    which always includes the trace's root segment (``traces.root_segment_id``). An
-    SQS-triggered consumer whose segment carries ``links`` is such a root too, with ``linked``
-    True: it is reached through the ``link`` edge from the queue, not through a client edge.
+    ``root`` marks X-Ray's "first service hit": exactly the trace's root segment
+    (``traces.root_segment_id``), one row per trace. An SQS-triggered consumer whose segment
+    carries ``links`` is ``linked``; when it is its trace's root (the usual case) it is
+    reached through the ``link`` edge from the queue, not through a client edge.
     Use :func:`graph_frames` when you also need :func:`edge_calls`.
 
     Parameters
@@ -815,7 +823,8 @@ def node_segments(traces: TraceSet) -> pd.DataFrame:
         ``node_id`` (``"name|type|account"``), ``name, type, account_id, inferred, derived,
         root, linked, start, end, response_time_s, http_status`` and the status flags ``ok,
         error, throttle, fault`` (flags as in the documents, completed from the HTTP status;
-        they can stack, ``ok`` is none of them).
+        they can stack; ``ok`` is none of them on a completed entity: an entity still in
+        progress has ``end`` NaT and is not ``ok``).
 
     Examples
     --------
@@ -838,8 +847,8 @@ def node_segments(traces: TraceSet) -> pd.DataFrame:
 def edge_calls(traces: TraceSet) -> pd.DataFrame:
     """Return one row per call along a service-graph edge in each trace.
 
-    The client → root edge is included (one row per root segment that is not reached by a
-    ``link``; see :func:`node_segments`). Edge statistics come from
+    The client → root edge is included (one row per trace whose root segment is not reached
+    by a ``link``; see :func:`node_segments`). Edge statistics come from
     the caller's subsegment (the round trip as the caller saw it); for the ``AWS::Lambda`` →
     ``AWS::Lambda::Function`` edge, from the Lambda service segment; for client edges, from
     the root segment.
@@ -906,7 +915,7 @@ def _time_bounds(frame: pd.DataFrame, codes: np.ndarray, groups: int) -> tuple[A
     """Earliest start and latest end per group (NaT ignored)."""
     order = np.argsort(codes, kind="stable")
     at = np.r_[0, np.cumsum(np.bincount(codes, minlength=groups))[:-1]]
-    nat, top = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    nat, top = _NAT, np.iinfo(np.int64).max
     start = _micros(frame["start"])[order]
     first = np.minimum.reduceat(np.where(start == nat, top, start), at)
     last = np.maximum.reduceat(_micros(frame["end"])[order], at)
@@ -960,29 +969,39 @@ def _histogram_lists(runs: dict[str, Any]) -> list[list[tuple[float, int]]]:
 def _statistics(
     frame: pd.DataFrame, codes: np.ndarray, groups: int, *, value: str = "response_time_s"
 ) -> dict[str, Any]:
-    """The statistics columns (``_STAT_COLUMNS``) of each group of rows."""
-    fault = _bools(frame["fault"])
-    throttle = _bools(frame["throttle"])
-    error = (_bools(frame["error"]) | throttle) & ~fault
+    """The statistics columns (``_STAT_COLUMNS``) of each group of rows.
+
+    A row still in progress (no ``end``) has neither a response time nor a status yet: it
+    counts in ``in_progress_count`` only, not in the status buckets nor in ``total_count``,
+    so that the mean is ``total_response_time_s / total_count`` as in X-Ray
+    (``TotalResponseTime / TotalCount``).
+    """
+    done = _micros(frame["end"]) != _NAT
+    fault = _bools(frame["fault"]) & done
+    throttle = _bools(frame["throttle"]) & done
+    error = (_bools(frame["error"]) | throttle) & ~fault & done
     throttle = throttle & error
 
     def count(mask: np.ndarray) -> np.ndarray:
         return np.bincount(codes[mask], minlength=groups).astype(np.int64)
 
     rt = frame[value].to_numpy(dtype=float, na_value=np.nan)
+    rt = np.where(done, rt, np.nan)
     runs = _sorted_runs(codes, rt, groups)
     total_rt = np.bincount(runs["codes"], weights=runs["values"], minlength=groups)
+    total = count(done)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(runs["counts"] > 0, total_rt / runs["counts"], np.nan)
+        mean = np.where((runs["counts"] > 0) & (total > 0), total_rt / total, np.nan)
     start, end = _time_bounds(frame, codes, groups)
     histograms = np.empty(groups, dtype=object)
     histograms[:] = _histogram_lists(runs)
     return {
-        "ok_count": count(~(fault | error)),
+        "ok_count": count(done & ~(fault | error)),
         "error_count": count(error),
         "throttle_count": count(throttle),
         "fault_count": count(fault),
-        "total_count": np.bincount(codes, minlength=groups).astype(np.int64),
+        "total_count": total,
+        "in_progress_count": count(~done),
         "total_response_time_s": np.where(runs["counts"] > 0, total_rt, np.nan),
         "mean_response_time_s": mean,
         "p50_response_time_s": _quantile(runs, 0.5),
@@ -1018,7 +1037,9 @@ class ServiceGraph:
     nodes : DataFrame
         One row per node: ``node_id, reference_id, name, type, account_id, root, inferred``,
         the counts ``ok_count, error_count, throttle_count, fault_count, total_count``
-        (ok + error + fault = total; throttle is part of error), ``total_response_time_s,
+        (ok + error + fault = total; throttle is part of error) of completed requests,
+        ``in_progress_count`` (requests without an end yet, in no other count),
+        ``total_response_time_s,
         mean_response_time_s, p50_response_time_s, p90_response_time_s,
         p99_response_time_s``, ``response_time_histogram`` (list of ``(seconds, count)``)
         and ``start, end``. The client node has zero counts.
@@ -1153,6 +1174,7 @@ def _client_node() -> dict[str, Any]:
         "throttle_count": 0,
         "fault_count": 0,
         "total_count": 0,
+        "in_progress_count": 0,
         "total_response_time_s": 0.0,
         "response_time_histogram": [],
     }
@@ -1280,6 +1302,7 @@ def _response_stats(summary: Mapping[str, Any] | None, histogram: Any, where: st
         "throttle_count": int(errors.get("ThrottleCount") or 0),
         "fault_count": fault,
         "total_count": total,
+        "in_progress_count": 0,
         "total_response_time_s": total_rt,
         "mean_response_time_s": total_rt / total if total else math.nan,
         "p50_response_time_s": _weighted_quantile(hist, 0.5),

@@ -4,7 +4,9 @@ Each service is a circle whose colours show its share of requests by status, in 
 console's colours: green for OK (2xx), amber for errors (4xx), purple for throttles (429)
 and red for faults (5xx). (Graphviz cannot draw the console's ring, so the shares fill the
 circle as a pie: ``style=wedged``.) Next to the circle: the service name, its type, the
-mean response time and the requests per minute over the graph's time window. Edges carry
+mean response time and the requests per minute over the graph's time window (the number
+of requests when the window is under a minute: a rate over a few seconds would mislead),
+and a tooltip with the counts by status (requests still in progress apart). Edges carry
 the caller's mean response time and the call rate; asynchronous ``link`` edges (SQS →
 Lambda) are dashed and show the mean age of the received events.
 
@@ -67,8 +69,12 @@ def _latency(seconds: float) -> str:
     return f"{seconds:.2f} s"
 
 
-def _rate(count: float, minutes: float) -> str:
-    per_minute = count / minutes
+def _rate(count: float, window_s: float) -> str:
+    """Requests per minute over the window; a window under a minute shows the count."""
+    if window_s < 60:
+        n = int(count)
+        return f"{n:,} request" if n == 1 else f"{n:,} requests"
+    per_minute = count / (window_s / 60)
     return f"{per_minute:.1f} t/min" if per_minute < 10 else f"{per_minute:,.0f} t/min"
 
 
@@ -96,11 +102,13 @@ def _fill(row: pd.Series) -> dict[str, str]:
 
 
 def _status_text(row: pd.Series) -> str:
-    return (
+    text = (
         f"{int(row['total_count'])} requests: {int(row['ok_count'])} ok, "
         f"{int(row['error_count'])} error ({int(row['throttle_count'])} throttled), "
         f"{int(row['fault_count'])} fault"
     )
+    in_progress = int(row.get("in_progress_count", 0) or 0)
+    return text + (f"; {in_progress} in progress" if in_progress else "")
 
 
 # -- selection --------------------------------------------------------------------------------------
@@ -158,14 +166,14 @@ def _short(text: str, limit: int = 32) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _node_label(row: pd.Series, minutes: float, show_account: bool) -> str:
+def _node_label(row: pd.Series, window_s: float, show_account: bool) -> str:
     name = html.escape(_short(str(row["name"])))
     lines = [f"<B>{name}</B>"]
     if row["type"]:
         lines.append(f'<FONT POINT-SIZE="9" COLOR="#555555">{html.escape(str(row["type"]))}</FONT>')
     if show_account and row["account_id"]:
         lines.append(f'<FONT POINT-SIZE="9" COLOR="#555555">account {html.escape(str(row["account_id"]))}</FONT>')
-    stats = f"{_latency(row['mean_response_time_s'])} · {_rate(row['total_count'], minutes)}"
+    stats = f"{_latency(row['mean_response_time_s'])} · {_rate(row['total_count'], window_s)}"
     lines.append(f'<FONT POINT-SIZE="9">{html.escape(stats)}</FONT>')
     return "<" + "<BR/>".join(lines) + ">"
 
@@ -182,7 +190,10 @@ def _legend(graph: graphviz.Digraph) -> None:
         )
     )
     rows += '<TR><TD>- -</TD><TD ALIGN="LEFT">async link (SQS → Lambda)</TD></TR>'
-    rows += '<TR><TD></TD><TD ALIGN="LEFT">mean latency · requests per minute</TD></TR>'
+    rows += (
+        '<TR><TD></TD><TD ALIGN="LEFT">mean latency · requests per minute '
+        "(or the count, for data spanning under a minute)</TD></TR>"
+    )
     table = f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="3">{rows}</TABLE>>'
     with graph.subgraph(name="cluster_legend") as legend:
         legend.attr(label="Legend", style="rounded", color="#bbbbbb", fontsize="10")
@@ -275,7 +286,7 @@ def service_map(
     if highlight is not None:
         lit_nodes, lit_edges = _highlighted(graph, highlight)
 
-    minutes = max(graph.window_s, 60.0) / 60.0
+    window_s = graph.window_s
     dot = graphviz.Digraph("service_map", engine=layout)
     title = "Service map"
     if graph.window_s:
@@ -315,7 +326,7 @@ def service_map(
             attrs.update(
                 width=f"{width:.2f}",
                 xlabel=_node_label(
-                    row, minutes, show_account=not by_account and row["name"] in shared_names
+                    row, window_s, show_account=not by_account and row["name"] in shared_names
                 ),
             )
         if highlight is not None:
@@ -349,7 +360,7 @@ def service_map(
             else _latency(row["mean_response_time_s"])
         )
         attrs = {
-            "label": f"{latency}\\n{_rate(row['total_count'], minutes)}",
+            "label": f"{latency}\\n{_rate(row['total_count'], window_s)}",
             "tooltip": f"{row['source']} → {row['target']}\\n{_status_text(row)}",
         }
         if is_link:
