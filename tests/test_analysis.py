@@ -249,8 +249,9 @@ def test_critical_path_prefers_the_detailed_one_of_children_ending_together():
 
 
 def test_critical_path_unknown_trace(three):
-    with pytest.raises(KeyError, match="not in this TraceSet"):
+    with pytest.raises(LookupError, match=r"No trace with id '1-00000000-0+'") as info:
         analysis.critical_path(three, "1-00000000-000000000000000000000000")
+    assert not isinstance(info.value, KeyError)  # KeyError would quote the whole message
 
 
 def test_critical_path_share_credits_downstreams(three):
@@ -338,8 +339,9 @@ def test_impacted_users_by_kind(three):
     assert faults[["user", "traces", "impacted"]].values.tolist() == [["alice", 1, 1]]
     slow = analysis.impacted_users(three, kind="slow", threshold_s=0.7)
     assert slow["user"].tolist() == ["alice", "carol"]
-    throttled = analysis.impacted_users(three, kind="throttle")
-    assert throttled["user"].tolist() == ["bob"]
+    # bob's SQS calls were throttled, retried, and his request answered 200: not impacted
+    assert three.traces.set_index("user").loc["bob", "has_throttle"]
+    assert analysis.impacted_users(three, kind="throttle").empty
     tiers = analysis.impacted_users(three, by="annotation.tier")
     assert tiers["annotation.tier"].tolist() == ["gold"]
     assert tiers["first_impacted"].tolist() == [pd.Timestamp(T0, unit="s", tz="UTC")]
@@ -347,6 +349,26 @@ def test_impacted_users_by_kind(three):
         analysis.impacted_users(three, kind="slow")
     with pytest.raises(ValueError, match="`by` must be 'user'"):
         analysis.impacted_users(three, by="tier")
+
+
+def test_throttle_impact_is_what_the_client_saw():
+    ts = build([web_trace(0, db_s=0.01, user="erin", status=429),
+                web_trace(1, db_s=0.01, user="erin"),
+                web_trace(2, db_s=0.01, user="finn")])
+    users = analysis.impacted_users(ts, kind="throttle")
+    assert users[["user", "traces", "impacted"]].values.tolist() == [["erin", 2, 1]]
+    frame = analysis.requests_frame(ts)
+    assert frame["throttle"].tolist() == [True, False, False]
+    assert frame["throttled_inside"].tolist() == [True, False, False]
+
+
+def test_trace_level_throttle_is_the_roots_not_anywhere(shop):
+    frame = analysis.requests_frame(shop)
+    anywhere = int(shop.traces["has_throttle"].sum())
+    assert anywhere > 0  # the payment provider throttles payments
+    assert frame["throttled_inside"].sum() == anywhere
+    root_429 = shop.traces["http_status"].eq(429).fillna(False)
+    assert frame["throttle"].sum() == root_429.sum() < anywhere
 
 
 def test_users_share_counts_every_trace_of_the_user():
@@ -458,3 +480,96 @@ def test_shop_percentiles_count_every_trace(shop):
     assert by_status["count"].sum() == len(shop)
     shares = analysis.critical_path_share(shop)
     assert shares["share"].sum() == pytest.approx(1.0)
+
+
+# -- every public function on awkward sets ------------------------------------------------------
+
+
+AWKWARD = ("empty", "one-trace", "sdk-capture", "in-progress")
+
+
+@pytest.fixture(scope="module")
+def awkward(shop) -> dict[str, xraykit.TraceSet]:
+    return {
+        "empty": xraykit.TraceSet(),
+        "one-trace": shop.select(shop.traces["trace_id"].iloc[:1]),
+        "sdk-capture": xraykit.load_sample("sdk-capture"),
+        "in-progress": xraykit.load_file(DATA / "in_progress.json"),  # NaT ends
+    }
+
+
+def _first_id(ts: xraykit.TraceSet) -> str:
+    return str(ts.traces["trace_id"].iloc[0]) if len(ts) else "1-00000000-000000000000000000000000"
+
+
+ANALYSES = {
+    "compare": lambda ts: analysis.compare(ts, ts),
+    "compare by edge": lambda ts: analysis.compare(ts, ts, by="edge"),
+    "critical_path": lambda ts: analysis.critical_path(ts, _first_id(ts)),
+    "critical_path_share": analysis.critical_path_share,
+    "impacted_users": analysis.impacted_users,
+    "impacted_users slow": lambda ts: analysis.impacted_users(ts, kind="slow", threshold_s=0.1),
+    "percentiles": analysis.percentiles,
+    "percentiles by edge": lambda ts: analysis.percentiles(ts, by="edge"),
+    "percentiles by status": lambda ts: analysis.percentiles(ts, by="status"),
+    "requests_frame": analysis.requests_frame,
+    "requests_frame edge": lambda ts: analysis.requests_frame(ts, level="edge"),
+    "entities_frame": analysis.entities_frame,
+    "root_cause_paths": lambda ts: analysis.root_cause_paths(ts, "error"),
+    "root_causes": analysis.root_causes,
+    "root_causes responsetime": lambda ts: analysis.root_causes(ts, "responsetime"),
+    "sla": lambda ts: analysis.sla(ts, 0.5),
+    "sla per minute": lambda ts: analysis.sla(ts, 0.5, freq="1min"),
+    "sla by edge per minute": lambda ts: analysis.sla(ts, 0.5, by="edge", freq="1min"),
+    "throttles": analysis.throttles,
+    "throttles per minute": lambda ts: analysis.throttles(ts, freq="1min"),
+}
+
+
+def test_every_public_analysis_is_exercised_on_awkward_sets():
+    covered = {name.split(" ")[0] for name in ANALYSES}
+    assert covered == set(analysis.__all__)
+
+
+@pytest.mark.parametrize("case", sorted(ANALYSES))
+@pytest.mark.parametrize("which", AWKWARD)
+def test_analyses_answer_on_awkward_sets(awkward, which, case):
+    ts = awkward[which]
+    if case == "critical_path" and which == "empty":
+        with pytest.raises(LookupError, match="No trace with id"):
+            ANALYSES[case](ts)
+        return
+    out = ANALYSES[case](ts)
+    assert isinstance(out, pd.DataFrame)
+    for column in ("time", "start", "end", "first_impacted", "last_impacted"):
+        if column in out:
+            assert str(out[column].dtype) == "datetime64[us, UTC]", column
+    if which == "empty":
+        assert out.empty
+
+
+# -- arguments of the wrong kind are named on entry ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda ts: analysis.compare(ts, ts.traces), TypeError,
+         "`b` must be a TraceSet .* but a DataFrame was passed"),
+        (lambda ts: analysis.percentiles(ts.traces), TypeError, "`traces` must be a TraceSet"),
+        (lambda ts: analysis.sla(ts, "1"), TypeError,
+         "`threshold_s` must be a positive number of seconds such as 0.5, but '1' was passed"),
+        (lambda ts: analysis.sla(ts, float("nan")), ValueError, "positive number of seconds"),
+        (lambda ts: analysis.sla(ts, 1.0, freq="banana"), ValueError,
+         "`freq` must be a pandas frequency such as '1min', .* but 'banana' was passed"),
+        (lambda ts: analysis.sla(ts, 1.0, freq="MS"), ValueError, "`freq` must be"),
+        (lambda ts: analysis.throttles(ts, freq=5), ValueError, "but 5 was passed"),
+        (lambda ts: analysis.impacted_users(ts, kind="slow", threshold_s="2"), TypeError,
+         "`threshold_s` must be"),
+        (lambda ts: analysis.root_cause_paths(ts, "responsetime", threshold_s=-1), ValueError,
+         "`threshold_s` must be"),
+    ],
+)
+def test_bad_arguments_are_named_on_entry(three, call, error, message):
+    with pytest.raises(error, match=message):
+        call(three)

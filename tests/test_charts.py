@@ -105,9 +105,33 @@ def test_status_over_time_stacks_worst_status(three):
     by_label: dict[str, float] = {}
     for container in ax.containers:
         by_label[container.get_label()] = sum(bar.get_height() for bar in container)
-    assert by_label == {"ok": 1, "error": 0, "throttle": 1, "fault": 1}
+    # the throttled trace's SQS calls were retried and its client got 200: ok, not throttle
+    assert by_label == {"ok": 2, "error": 0, "throttle": 0, "fault": 1}
     fault_bars = [bar for bar in ax.containers[3] if bar.get_height() > 0]
     assert fault_bars[0].get_facecolor() == _rgba(charts.STATUS_COLORS["fault"])
+    (inside,) = ax.lines
+    assert inside.get_label() == "throttled inside the trace"
+    assert list(inside.get_ydata()) == [1.0]
+
+
+def _root_status_trace(index: int, status: int) -> dict:
+    return {"name": "web", "id": f"60000000000000{index:02d}", "start_time": 1700000000.0 + index,
+            "trace_id": f"1-65538000-eeeeeeeeeeeeeeeeeeeeee{index:02d}",
+            "end_time": 1700000000.5 + index, "http": {"response": {"status": status}}}
+
+
+def test_status_over_time_shows_the_status_the_client_saw(shop):
+    ts = xraykit.from_documents([_root_status_trace(i, s) for i, s in
+                                 enumerate([200, 429, 429, 404, 503])])
+    ax = charts.plot_status_over_time(ts, freq="1min")
+    totals = {c.get_label(): sum(bar.get_height() for bar in c) for c in ax.containers}
+    assert totals == {"ok": 1, "error": 1, "throttle": 2, "fault": 1}
+    ax = charts.plot_status_over_time(shop, freq="10min", ax=plt.figure().gca())
+    totals = {c.get_label(): sum(bar.get_height() for bar in c) for c in ax.containers}
+    assert totals["throttle"] == shop.traces["http_status"].eq(429).sum()
+    assert sum(totals.values()) == len(shop)
+    (inside,) = ax.lines
+    assert inside.get_ydata().sum() == shop.traces["has_throttle"].sum() > totals["throttle"]
 
 
 def test_status_over_time_normalised_bins_sum_to_one(shop):
@@ -121,10 +145,15 @@ def test_status_over_time_normalised_bins_sum_to_one(shop):
 def test_scatter_highlights_faults_and_throttles(three):
     ax = charts.plot_scatter(three)
     labels = [c.get_label() for c in ax.collections]
-    assert labels == ["ok (1)", "throttle (1)", "fault (1)"]
-    fault = ax.collections[2]
+    assert labels == ["ok (2)", "fault (1)", "throttled inside (1)"]
+    ring = ax.collections[2]
+    assert ring.get_offsets()[0][1] == pytest.approx(0.5)  # the 200 whose SQS calls got 429
+    assert len(ring.get_facecolor()) == 0  # hollow
+    fault = ax.collections[1]
     assert fault.get_offsets()[0][1] == pytest.approx(1.0)
     assert tuple(fault.get_facecolor()[0][:3]) == _rgba(charts.STATUS_COLORS["fault"])[:3]
+    frame_only = charts.plot_scatter(three.traces, ax=plt.figure().gca())
+    assert [c.get_label() for c in frame_only.collections] == labels
     by_url = charts.plot_scatter(three, by="http_url", ax=plt.figure().gca())
     assert len(by_url.collections) == 3
     with pytest.raises(ValueError, match="`by` must be 'status'"):
@@ -171,8 +200,9 @@ def test_timeline_colours_by_status_and_marks_only_blocking_work(three):
     assert legend == ["ok", "fault", "critical path"]
     plain = charts.plot_timeline(three, FAULT, critical=False, ax=plt.figure().gca())
     assert not [c for c in plain.collections if c.get_label() == "critical path"]
-    with pytest.raises(KeyError, match="not in this TraceSet"):
+    with pytest.raises(LookupError, match=r"No trace with id '1-00000000-0+'") as info:
         charts.plot_timeline(three, "1-00000000-000000000000000000000000")
+    assert not isinstance(info.value, KeyError)  # KeyError would quote the whole message
 
 
 def test_timeline_draws_in_progress_entities_hatched():
@@ -231,3 +261,76 @@ def test_every_sample_draws(name):
     assert sum(p.get_height() for p in ax.patches) > 0
     causes = analysis.root_causes(some, "responsetime")
     assert causes["traces"].sum() == len(some)
+
+
+# -- every chart on awkward sets ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def awkward(shop) -> dict[str, xraykit.TraceSet]:
+    return {
+        "empty": xraykit.TraceSet(),
+        "one-trace": shop.select(shop.traces["trace_id"].iloc[:1]),
+        "sdk-capture": xraykit.load_sample("sdk-capture"),
+        "in-progress": xraykit.load_file(DATA / "in_progress.json"),  # NaT ends
+        "no-segments": xraykit.from_documents([{
+            "type": "subsegment", "id": "7000000000000001", "parent_id": "7000000000000000",
+            "trace_id": "1-65538000-fffffffffffffffffffffff1", "name": "orphan",
+            "start_time": 1700000000.0, "end_time": 1700000001.0}], on_error="ignore"),
+    }
+
+
+def _first_id(ts: xraykit.TraceSet) -> str:
+    return str(ts.traces["trace_id"].iloc[0]) if len(ts) else "1-00000000-000000000000000000000000"
+
+
+CHARTS = {
+    "plot_compare": lambda ts, ax: charts.plot_compare(ts, ts, ax=ax),
+    "plot_latency_heatmap": lambda ts, ax: charts.plot_latency_heatmap(ts, ax=ax),
+    "plot_latency_heatmap edge": lambda ts, ax: charts.plot_latency_heatmap(ts, level="edge",
+                                                                            ax=ax),
+    "plot_latency_histogram": lambda ts, ax: charts.plot_latency_histogram(ts, ax=ax),
+    "plot_latency_histogram service": lambda ts, ax: charts.plot_latency_histogram(
+        ts, level="service", ax=ax),
+    "plot_latency_percentiles": lambda ts, ax: charts.plot_latency_percentiles(ts, ax=ax),
+    "plot_latency_percentiles edge": lambda ts, ax: charts.plot_latency_percentiles(
+        ts, level="edge", ax=ax),
+    "plot_scatter": lambda ts, ax: charts.plot_scatter(ts, ax=ax),
+    "plot_sla": lambda ts, ax: charts.plot_sla(ts, 0.5, ax=ax),
+    "plot_sla trace": lambda ts, ax: charts.plot_sla(ts, 0.5, by="trace", ax=ax),
+    "plot_status_over_time": lambda ts, ax: charts.plot_status_over_time(ts, ax=ax),
+    "plot_status_over_time service": lambda ts, ax: charts.plot_status_over_time(
+        ts, level="service", ax=ax),
+    "plot_timeline": lambda ts, ax: charts.plot_timeline(ts, _first_id(ts), ax=ax),
+}
+
+
+def test_every_chart_is_exercised_on_awkward_sets():
+    covered = {name.split(" ")[0] for name in CHARTS}
+    assert covered == {name for name in charts.__all__ if name.startswith("plot_")}
+
+
+@pytest.mark.parametrize("case", sorted(CHARTS))
+@pytest.mark.parametrize("which", ["empty", "one-trace", "sdk-capture", "in-progress",
+                                   "no-segments"])
+def test_charts_draw_on_awkward_sets(awkward, which, case):
+    ts = awkward[which]
+    _, ax = plt.subplots()
+    if case == "plot_timeline" and which == "empty":
+        with pytest.raises(LookupError, match="No trace with id"):
+            CHARTS[case](ts, ax)
+        return
+    assert CHARTS[case](ts, ax) is ax
+    assert ax.get_title()  # every chart labels what it shows, even when there is no data
+    if which == "empty":
+        drawn = [p for p in ax.patches if p.get_height() > 0 and p.get_width() > 0]
+        assert not drawn and not ax.collections
+
+
+@pytest.mark.parametrize("plot", [charts.plot_latency_percentiles, charts.plot_status_over_time,
+                                  charts.plot_latency_heatmap])
+def test_charts_name_a_bad_freq(three, plot):
+    with pytest.raises(ValueError, match="`freq` must be a pandas frequency such as '1min'"):
+        plot(three, freq="banana")
+    with pytest.raises(ValueError, match="but 'MS' was passed"):  # months differ in length
+        charts.plot_sla(three, 1.0, freq="MS")

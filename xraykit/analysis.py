@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from xraykit.schema import isin as schema_isin
+from xraykit.schema import TIME, isin
 
 if TYPE_CHECKING:
     from xraykit.traceset import TraceSet
@@ -39,8 +39,10 @@ __all__ = [
     "compare",
     "critical_path",
     "critical_path_share",
+    "entities_frame",
     "impacted_users",
     "percentiles",
+    "requests_frame",
     "root_cause_paths",
     "root_causes",
     "sla",
@@ -67,20 +69,54 @@ def _seconds(times: pd.Series) -> np.ndarray:
 def _times(seconds: np.ndarray | pd.Series) -> pd.Series:
     """Epoch seconds back to UTC times, rounded to X-Ray's microsecond resolution."""
     micros = np.round(np.asarray(seconds, dtype="float64") * 1e6)
-    return pd.Series(pd.to_datetime(micros, unit="us", utc=True)).astype("datetime64[ns, UTC]")
-
-
-def _isin(values: pd.Series, members: Any) -> pd.Series:
-    """``values.isin(members)`` for string ids, by Arrow's hash kernel (missing → False).
-
-    pandas' own ``isin`` on Arrow strings boxes every member (xraykit.schema.isin).
-    """
-    return pd.Series(schema_isin(values, members), index=values.index)
+    return pd.Series(pd.to_datetime(micros, unit="us", utc=True)).astype(TIME)
 
 
 def _check_choice(name: str, value: object, options: Sequence[object]) -> None:
     if value not in options:
         raise ValueError(f"`{name}` must be one of {tuple(options)}, but {value!r} was passed.")
+
+
+def _check_traces(value: object, name: str = "traces") -> None:
+    from xraykit.traceset import TraceSet
+
+    if not isinstance(value, TraceSet):
+        raise TypeError(
+            f"`{name}` must be a TraceSet (from xraykit.load_sample, load_file or fetch), but "
+            f"a {type(value).__name__} was passed. For a DataFrame of traces, pass the "
+            "TraceSet it came from, or ts.select(frame['trace_id'])."
+        )
+
+
+def _check_seconds(value: object, name: str = "threshold_s") -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise TypeError(
+            f"`{name}` must be a positive number of seconds such as 0.5, but {value!r} was "
+            "passed."
+        )
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(
+            f"`{name}` must be a positive number of seconds such as 0.5, but {value!r} was "
+            "passed."
+        )
+    return float(value)
+
+
+def _check_freq(freq: object) -> None:
+    """A fixed pandas frequency (time bins of one length), or None."""
+    if freq is None:
+        return
+    from pandas.tseries.frequencies import to_offset
+
+    try:
+        fixed = pd.Timedelta(to_offset(freq))
+    except (TypeError, ValueError):
+        fixed = None
+    if fixed is None or fixed <= pd.Timedelta(0):
+        raise ValueError(
+            f"`freq` must be a pandas frequency such as '1min', '5min' or '1h', but {freq!r} "
+            "was passed."
+        )
 
 
 def _servicegraph() -> Any:
@@ -137,11 +173,12 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
     seg = traces.segments
     sub = traces.subsegments
     sub = sub.loc[~sub["orphan"] & sub["segment_id"].notna()]
-    roots = set(traces.traces["root_segment_id"].dropna())
+    tr = traces.traces
+    root_keys = (tr["trace_id"] + "/" + tr["root_segment_id"]).dropna()  # THE root (loader)
     seg_key = seg["trace_id"] + "/" + seg["segment_id"]
     sub_key = sub["trace_id"] + "/" + sub["subsegment_id"]
     seg_parent = seg["trace_id"] + "/" + seg["parent_id"]
-    seg_parent = seg_parent.where(_isin(seg_parent, set(sub_key) | set(seg_key)))
+    seg_parent = seg_parent.where(isin(seg_parent, pd.concat([sub_key, seg_key])))
     segments = pd.DataFrame(
         {
             "trace_id": seg["trace_id"],
@@ -161,7 +198,7 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
             "service_name": seg_key.map(seg_identity["service_name"]).fillna(seg["name"]),
             "service_type": seg_key.map(seg_identity["service_type"]).fillna(seg["origin"]),
             "account_id": seg_key.map(seg_identity["account_id"]).fillna(seg["account_id"]),
-            "is_root": _isin(seg["segment_id"], roots) & seg_parent.isna(),
+            "is_root": isin(seg_key, root_keys),
             "cause_id": seg["cause_id"],
         }
     )
@@ -195,7 +232,7 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
     )
     # a call with no segment of its own below it: the downstream node X-Ray would infer
     derived_keys = node_key.loc[derived_mask]
-    bare = subsegments.loc[_isin(subsegments["key"], set(derived_keys))]
+    bare = subsegments.loc[isin(subsegments["key"], set(derived_keys))]
     derived_identity = identity.loc[derived_mask]
     derived_identity = derived_identity.loc[~derived_identity.index.duplicated()]
     derived = bare.assign(
@@ -224,7 +261,7 @@ def _levels(ent: pd.DataFrame) -> pd.Series:
     while frontier.any() and depth <= len(ent):
         level[frontier] = depth
         keys = set(ent.loc[frontier, "key"])
-        frontier = _isin(ent["parent_key"], keys) & (level < 0)
+        frontier = isin(ent["parent_key"], keys) & (level < 0)
         depth += 1
     return level
 
@@ -274,7 +311,7 @@ def _critical_windows(ent: pd.DataFrame, root_keys: pd.Series) -> pd.DataFrame:
     win["level"] = 0
     out = []
     children = ent.loc[ent["parent_key"].notna(), ["key", "parent_key", "start_s", "end_s"]]
-    children = children.assign(has_kids=_isin(children["key"], set(children["parent_key"])))
+    children = children.assign(has_kids=isin(children["key"], set(children["parent_key"])))
     level = 0
     while len(win):
         kids = children.merge(
@@ -386,8 +423,8 @@ def critical_path(traces: TraceSet, trace_id: str) -> pd.DataFrame:
 
     Raises
     ------
-    KeyError
-        When ``trace_id`` is not in ``traces``.
+    LookupError
+        When ``trace_id`` is not in ``traces`` (as :meth:`TraceSet.trace`).
 
     Examples
     --------
@@ -398,12 +435,8 @@ def critical_path(traces: TraceSet, trace_id: str) -> pd.DataFrame:
     >>> round(float(path["share"].sum()), 6)
     1.0
     """
-    if trace_id not in set(traces.traces["trace_id"]):
-        raise KeyError(
-            f"`trace_id` {trace_id!r} is not in this TraceSet of {len(traces)} traces; "
-            "pick one from traces.traces['trace_id']."
-        )
-    frame = _critical_frame(traces.select([trace_id]))
+    _check_traces(traces)
+    frame = _critical_frame(traces.trace(trace_id))  # LookupError for an unknown id
     frame = frame.sort_values(["win_start_s", "level"], kind="stable")
     return pd.DataFrame(
         {
@@ -413,8 +446,8 @@ def critical_path(traces: TraceSet, trace_id: str) -> pd.DataFrame:
             "service": frame["service_name"].astype("str"),
             "service_type": frame["service_type"].astype("str"),
             "depth": frame["level"].astype("int64"),
-            "start": _times(frame["win_start_s"]).to_numpy(),
-            "end": _times(frame["win_end_s"]).to_numpy(),
+            "start": _times(frame["win_start_s"]).array,
+            "end": _times(frame["win_end_s"]).array,
             "critical_s": frame["self_s"].astype("float64"),
             "share": frame["share"].astype("float64"),
         }
@@ -444,6 +477,7 @@ def critical_path_share(traces: TraceSet) -> pd.DataFrame:
     >>> round(float(shares["share"].sum()), 6)
     1.0
     """
+    _check_traces(traces)
     frame = _critical_frame(traces)
     frame["service_type"] = frame["service_type"].fillna("")
     n_traces = max(frame["trace_id"].nunique(), 1)
@@ -569,6 +603,9 @@ def root_cause_paths(
     >>> bool((paths.groupby("trace_id")["cause_index"].max() == 0).all())
     True
     """
+    _check_traces(traces)
+    if threshold_s is not None:
+        threshold_s = _check_seconds(threshold_s)
     _check_choice("kind", kind, ROOT_CAUSE_KINDS)
     ent = _entities(traces)
     if kind == "responsetime":
@@ -577,7 +614,7 @@ def root_cause_paths(
             slow = set(
                 traces.traces.loc[traces.traces["response_time_s"] > threshold_s, "trace_id"]
             )
-            crit = crit.loc[_isin(crit["trace_id"], slow)]
+            crit = crit.loc[isin(crit["trace_id"], slow)]
         if crit.empty:
             return pd.DataFrame({c: pd.Series(dtype=t) for c, t in _PATH_COLUMNS.items()})
         leaves = crit.loc[crit.groupby("trace_id")["self_s"].idxmax().to_numpy(), ["key"]]
@@ -594,7 +631,7 @@ def root_cause_paths(
         flagged = ent.loc[flag, ["key"]].assign(cause=lambda f: f["key"])
         above = _paths_to(ent, flagged) if len(flagged) else pd.DataFrame({"key": [], "height": []})
         explained = set(above.loc[above["height"] > 0, "key"])
-        leaves = ent.loc[flag & ~_isin(ent["key"], explained), ["key", "start_s"]]
+        leaves = ent.loc[flag & ~isin(ent["key"], explained), ["key", "start_s"]]
         leaves = leaves.sort_values("start_s", kind="stable").assign(cause=lambda f: f["key"])
         coverage_of = None
     if leaves.empty:
@@ -612,8 +649,8 @@ def root_cause_paths(
     first_seen = pd.DataFrame({"cause": signature.index, "sig": signature.to_numpy()})
     first_seen["trace_id"] = first_seen["cause"].map(info["trace_id"])
     keep = set(first_seen.drop_duplicates(["trace_id", "sig"])["cause"])
-    rows = rows.loc[_isin(rows["cause"], keep)]
-    order = leaves.loc[_isin(leaves["cause"], keep), "cause"].reset_index(drop=True)
+    rows = rows.loc[isin(rows["cause"], keep)]
+    order = leaves.loc[isin(leaves["cause"], keep), "cause"].reset_index(drop=True)
     cause_rank = pd.Series(np.arange(len(order)), index=order.to_numpy())
     rows = rows.assign(rank=rows["cause"].map(cause_rank)).sort_values(
         ["rank", "entity_index"], ignore_index=True
@@ -683,6 +720,7 @@ def root_causes(
     >>> list(table.columns[:4])
     ['service_name', 'service_type', 'entity_path', 'exception_name']
     """
+    _check_traces(traces)
     paths = root_cause_paths(traces, kind, threshold_s=threshold_s)
     cause = paths["trace_id"] + "#" + paths["cause_index"].astype("str")
     last_service = paths["service_index"] == paths.groupby(cause)["service_index"].transform("max")
@@ -725,15 +763,7 @@ _BY_KEYWORDS = ("service", "edge", "url", "method", "status", "user")
 
 
 def _measurements(traces: TraceSet, level: str, annotation_keys: Sequence[str] = ()) -> pd.DataFrame:
-    """One row per request seen at ``level``, with ``latency_s``, ``start``, status flags and
-    the grouping columns ``service`` (and ``service_type``) or ``edge``, ``url``, ``method``,
-    ``status``, ``user`` and ``annotation.<key>`` for each requested key.
-
-    * ``"trace"``: one row per trace; ``service`` is the entry point (root service), latency the
-      response time the client saw, flags the root segment's (throttle: anywhere in the trace).
-    * ``"service"``: one row per node occurrence (``node_segments``): the service's own view.
-    * ``"edge"``: one row per call along an edge (``edge_calls``): the caller's view.
-    """
+    """:func:`requests_frame` without its public signature's keyword-only checks."""
     _check_choice("level", level, LEVELS)
     if level == "trace":
         tr = traces.traces
@@ -748,9 +778,10 @@ def _measurements(traces: TraceSet, level: str, annotation_keys: Sequence[str] =
                 "method": tr["http_method"],
                 "status": tr["http_status"],
                 "user": tr["user"],
-                "error": tr["has_error"],
-                "fault": tr["has_fault"],
-                "throttle": tr["has_throttle"],
+                "error": tr["has_error"].astype(bool),
+                "fault": tr["has_fault"].astype(bool),
+                "throttle": _root_throttled(traces),
+                "throttled_inside": tr["has_throttle"].astype(bool),
             }
         )
     else:
@@ -807,18 +838,125 @@ def _measurements(traces: TraceSet, level: str, annotation_keys: Sequence[str] =
                     "target": calls["target"],
                 }
             )
+        # Series, not arrays: aligned on the same index, and the dtypes survive an empty
+        # frame (``to_numpy`` of a tz-aware column is an object array)
         base = base.assign(
-            latency_s=calls["response_time_s"].to_numpy(),
-            start=calls["start"].to_numpy(),
-            status=calls["http_status"].to_numpy(),
-            error=calls["error"].to_numpy(dtype=bool),
-            fault=calls["fault"].to_numpy(dtype=bool),
-            throttle=calls["throttle"].to_numpy(dtype=bool),
+            latency_s=calls["response_time_s"].astype("float64"),
+            start=calls["start"].astype(TIME),
+            status=calls["http_status"].astype("Int64"),
+            error=calls["error"].astype(bool),
+            fault=calls["fault"].astype(bool),
+            throttle=calls["throttle"].astype(bool),
         )
         frame = base.merge(http, on=["trace_id", "entity_id"], how="left")
     for key in annotation_keys:
         frame = frame.merge(_first_annotation(traces, key), on="trace_id", how="left")
     return frame
+
+
+def _root_throttled(traces: TraceSet) -> np.ndarray:
+    """Per row of ``traces.traces``: did the client see a throttle (root flag or HTTP 429)?
+
+    ``traces.has_throttle`` is a throttle *anywhere* in the trace, often retried away
+    before the client noticed.
+    """
+    tr = traces.traces
+    seg = traces.segments
+    flagged = seg.loc[seg["throttle"].astype(bool)]
+    root_keys = tr["trace_id"] + "/" + tr["root_segment_id"]
+    root_flag = isin(root_keys, flagged["trace_id"] + "/" + flagged["segment_id"])
+    return root_flag | tr["http_status"].eq(429).fillna(False).to_numpy(dtype=bool)
+
+
+def requests_frame(
+    traces: TraceSet,
+    *,
+    level: Level = "trace",
+    annotation_keys: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Return one row per request seen at ``level``: what the latency analyses measure.
+
+    The frame behind :func:`percentiles`, :func:`sla`, :func:`compare` and the charts.
+
+    * ``"trace"``: one row per trace; ``service`` is the entry point (root service),
+      ``latency_s`` the response time the client saw, and the flags are the root's own, as
+      the client saw them: ``fault`` (5xx), ``error`` (4xx), ``throttle`` (the root throttled
+      or answered 429). ``throttled_inside`` is ``traces.has_throttle``: a throttle anywhere
+      in the trace, whether or not the client saw it.
+    * ``"service"``: one row per node occurrence
+      (:func:`xraykit.servicegraph.node_segments`): the service's own view.
+    * ``"edge"``: one row per call along an edge (:func:`xraykit.servicegraph.edge_calls`,
+      links left out): the caller's view, with ``edge`` (``"caller → callee"``),
+      ``source`` and ``target`` node ids.
+
+    Parameters
+    ----------
+    traces : TraceSet
+        Not modified.
+    level : {"trace", "service", "edge"}
+    annotation_keys : sequence of str
+        Adds ``annotation.<key>``: the first value of that annotation in the request's trace.
+
+    Returns
+    -------
+    DataFrame
+        ``trace_id``, ``service, service_type`` (trace, service) or ``edge, source, target``
+        (edge), ``latency_s``, ``start`` (UTC), ``status`` (HTTP, Int64), ``error, fault,
+        throttle`` (bool), ``url, method, user``, then ``throttled_inside`` (trace level) and
+        the annotation columns. Requests still in progress have a NaN ``latency_s``.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.analysis import requests_frame
+    >>> ts = xraykit.load_sample("shop")
+    >>> frame = requests_frame(ts)
+    >>> len(frame) == len(ts)
+    True
+    >>> bool((frame["throttle"] <= frame["throttled_inside"]).all())  # seen ⇒ happened
+    True
+    """
+    _check_traces(traces)
+    return _measurements(traces, level, annotation_keys)
+
+
+def entities_frame(traces: TraceSet) -> pd.DataFrame:
+    """Return every entity of every trace as a tree: segments, subsegments, inferred nodes.
+
+    The tree the timeline draws and the critical path and root causes walk. A subsegment's
+    parent is its enclosing entity; a segment's parent is the subsegment that called it when
+    that subsegment is in the trace (else the segment is the top of a tree); a call
+    (namespace ``aws``/``remote``, or SQL) to a downstream that sent no segment of its own
+    gets that downstream, as the service map infers it, as its child.
+
+    Parameters
+    ----------
+    traces : TraceSet
+        Not modified.
+
+    Returns
+    -------
+    DataFrame
+        One row per entity: ``trace_id, entity_id, key`` (``"<trace_id>/<entity_id>"``; an
+        inferred downstream's is its call's key plus ``"#inferred"``), ``parent_key``
+        (missing at the top of a tree), ``depth`` (0 at the top), ``is_segment, name,
+        inferred, start_s, end_s`` (epoch seconds, NaN while in progress), ``fault, error,
+        throttle, remote`` (a call subsegment), ``service_key, service_name, service_type,
+        account_id`` (the service-map node the entity belongs to), ``is_root`` (the trace's
+        root segment) and ``cause_id``.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.analysis import entities_frame
+    >>> ts = xraykit.load_sample("shop")
+    >>> tree = entities_frame(ts.trace(ts.traces["trace_id"].iloc[0]))
+    >>> int(tree["is_root"].sum()), int(tree.loc[tree["is_root"], "depth"].iloc[0])
+    (1, 0)
+    """
+    _check_traces(traces)
+    ent = _entities(traces)
+    return ent.assign(depth=_levels(ent).to_numpy())
 
 
 def _parse_by(by: str | Sequence[str], allowed: Sequence[str] = _BY_KEYWORDS) -> list[str]:
@@ -921,6 +1059,7 @@ def percentiles(
     >>> int(percentiles(ts, by="status")["count"].sum()) == len(ts)
     True
     """
+    _check_traces(traces)
     items = _parse_by(by)
     keys = [k[11:] for k in items if k.startswith("annotation.")]
     frame = _measurements(traces, _level_of(items), keys)
@@ -964,9 +1103,10 @@ def sla(
     >>> bool(table["share"].between(0, 1).all())
     True
     """
+    _check_traces(traces)
+    _check_freq(freq)
     _check_choice("by", by, LEVELS)
-    if not threshold_s > 0:
-        raise ValueError(f"`threshold_s` must be a positive number of seconds, not {threshold_s!r}.")
+    threshold_s = _check_seconds(threshold_s)
     frame = _measurements(traces, by)
     frame["within"] = frame["latency_s"] <= threshold_s
     keys = ["edge"] if by == "edge" else ["service", "service_type"]
@@ -1011,6 +1151,8 @@ def throttles(traces: TraceSet, *, freq: str | None = None) -> pd.DataFrame:
     >>> bool((table["throttled"] > 0).all())
     True
     """
+    _check_traces(traces)
+    _check_freq(freq)
     nodes, calls = _servicegraph().graph_frames(traces)
     names = _node_names(nodes).set_index("node_id")
     sub = traces.subsegments
@@ -1081,9 +1223,12 @@ def impacted_users(
     """Return the users (or annotation values) whose requests hit faults, errors or slowness.
 
     A trace is impacted when the client saw the problem: its root segment faulted (``fault``,
-    HTTP 5xx) or errored (``error``, 4xx), anything in it was throttled (``throttle``, 429), or
-    its response time exceeded ``threshold_s`` (``slow``). A trace belongs to every user named
-    in any of its segments (X-Ray's ``Users`` field), or to every value of the annotation.
+    HTTP 5xx), errored (``error``, 4xx) or was throttled (``throttle``: the root's throttle
+    flag or HTTP 429), or its response time exceeded ``threshold_s`` (``slow``). A throttle
+    deeper in the trace that was retried away does not count: the client did not see it
+    (:func:`throttles` and ``traces.has_throttle`` show every throttle). A trace belongs to
+    every user named in any of its segments (X-Ray's ``Users`` field), or to every value of
+    the annotation.
 
     Parameters
     ----------
@@ -1109,6 +1254,7 @@ def impacted_users(
     >>> bool((users["impacted"] <= users["traces"]).all())
     True
     """
+    _check_traces(traces)
     _check_choice("kind", kind, ("fault", "error", "throttle", "slow"))
     tr = traces.traces
     if kind == "slow":
@@ -1117,9 +1263,11 @@ def impacted_users(
                 "`kind='slow'` needs `threshold_s`, the response time in seconds above which a "
                 "request counts as slow, e.g. impacted_users(ts, kind='slow', threshold_s=1.0)."
             )
-        hit = tr["response_time_s"] > threshold_s
+        hit = tr["response_time_s"] > _check_seconds(threshold_s)
+    elif kind == "throttle":
+        hit = pd.Series(_root_throttled(traces), index=tr.index)
     else:
-        hit = tr[{"fault": "has_fault", "error": "has_error", "throttle": "has_throttle"}[kind]]
+        hit = tr[{"fault": "has_fault", "error": "has_error"}[kind]]
     impacted = pd.DataFrame({"trace_id": tr["trace_id"], "impacted": hit.astype(bool),
                              "start": tr["start"]})
     if by == "user":
@@ -1219,6 +1367,8 @@ def compare(
     >>> list(table.columns[:4])
     ['service', 'service_type', 'count_a', 'count_b']
     """
+    _check_traces(a, "a")
+    _check_traces(b, "b")
     items = _parse_by(by, ("service", "edge", "url", "status", "method", "user"))
     keys = [k[11:] for k in items if k.startswith("annotation.")]
     level = _level_of(items)

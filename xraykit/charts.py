@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from xraykit import analysis
+from xraykit.schema import isin
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -59,6 +60,7 @@ __all__ = [
 #: Console-like colours per status, worst last.
 STATUS_COLORS = {"ok": "#4c9f4c", "error": "#f0a030", "throttle": "#8a63c5", "fault": "#d62728"}
 _STATUSES = tuple(STATUS_COLORS)
+_EPOCH = pd.Timestamp(0, tz="UTC")
 _LINESTYLES: tuple[Any, ...] = ("-", "--", ":", "-.")
 _XLABELS = {
     "trace": "response time (s)",
@@ -83,12 +85,19 @@ def _measure(data: TraceSet | pd.DataFrame, level: str) -> pd.DataFrame:
     """Per-request rows with ``latency_s, start, status`` flags and the group columns.
 
     A DataFrame is taken as one of the TraceSet's frames (``traces``, ``segments``,
-    ``subsegments``) or ``node_segments``/``edge_calls`` output: latency from ``latency_s``,
+    ``subsegments``), ``node_segments``/``edge_calls`` output or a
+    :func:`~xraykit.analysis.requests_frame`: latency from ``latency_s``,
     ``response_time_s`` or ``duration_s``; flags from ``fault/error/throttle`` or ``has_*``.
+    A ``traces`` frame is a trace-level view: its throttle is what the client saw (HTTP 429
+    at the root); ``has_throttle`` (anywhere in the trace) becomes ``throttled_inside``.
     """
     if not isinstance(data, pd.DataFrame):
-        return analysis._measurements(data, level)
+        return analysis.requests_frame(data, level=level)  # type: ignore[arg-type]
     frame = data.copy()
+    if "throttle" not in frame and "has_throttle" in frame:
+        frame["throttled_inside"] = frame["has_throttle"].astype(bool)
+        status = frame.get("http_status", pd.Series(pd.NA, index=frame.index, dtype="Int64"))
+        frame["throttle"] = pd.Series(status, index=frame.index).eq(429).fillna(False)
     for col in ("latency_s", "response_time_s", "duration_s"):
         if col in frame:
             frame["latency_s"] = frame[col]
@@ -112,7 +121,10 @@ def _measure(data: TraceSet | pd.DataFrame, level: str) -> pd.DataFrame:
 
 
 def _status(frame: pd.DataFrame) -> pd.Series:
-    """One status per request, the worst one: fault > throttle > error > ok."""
+    """One status per request, the worst one: fault > throttle > error > ok.
+
+    At the trace level these are the root's flags: what the client saw.
+    """
     status = np.select(
         [
             frame["fault"].to_numpy(dtype=bool),
@@ -160,6 +172,12 @@ def _naive_utc(times: pd.Series) -> np.ndarray:
     return np.asarray(times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy())
 
 
+def _legend(ax: Axes, **kwargs: Any) -> None:
+    """A legend when something labelled was drawn (an empty chart gets none, and no warning)."""
+    if kwargs.get("handles") or ax.get_legend_handles_labels()[0]:
+        ax.legend(**kwargs)
+
+
 def _format_s(seconds: float) -> str:
     if not np.isfinite(seconds):
         return "?"
@@ -170,6 +188,22 @@ def _format_s(seconds: float) -> str:
 
 def _shorten(text: str, width: int = 36) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _check_freq(freq: object) -> pd.Timedelta:
+    """The length of a fixed pandas frequency (the charts' time bins)."""
+    from pandas.tseries.frequencies import to_offset
+
+    try:
+        length = pd.Timedelta(to_offset(freq))
+    except (TypeError, ValueError):
+        length = None
+    if length is None or length <= pd.Timedelta(0):
+        raise ValueError(
+            f"`freq` must be a pandas frequency such as '1min', '5min' or '1h', but {freq!r} "
+            "was passed."
+        )
+    return length
 
 
 def _check(name: str, value: object, options: Sequence[object]) -> None:
@@ -267,7 +301,7 @@ def plot_latency_histogram(
     ax.set_xlabel(_XLABELS[level])
     ax.set_ylabel("requests")
     ax.set_title("Response time distribution")
-    ax.legend(fontsize="small")
+    _legend(ax, fontsize="small")
     return ax
 
 
@@ -315,6 +349,7 @@ def plot_latency_percentiles(
     >>> plt.close(fig)
     """
     _check("level", level, analysis.LEVELS)
+    _check_freq(freq)
     ax = _axes(ax)
     frame = _select(_measure(data, level), level, names)
     column = _group_column(frame, level)
@@ -339,7 +374,7 @@ def plot_latency_percentiles(
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel(_XLABELS[level])
     ax.set_title(f"Latency percentiles per {freq}")
-    ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    _legend(ax, handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 
@@ -359,7 +394,9 @@ def plot_status_over_time(
     """Draw ok / error / throttle / fault counts (or shares) per time bin, stacked.
 
     Each request gets its worst status: fault (5xx) over throttle (429) over error (other
-    4xx) over ok.
+    4xx) over ok. At ``level="trace"`` that is the status the client saw (the root's); traces
+    with a throttle deeper inside (``traces.has_throttle``, often retried away) are counted
+    separately, as hollow purple triangles labelled ``"throttled inside the trace"``.
 
     Parameters
     ----------
@@ -376,7 +413,8 @@ def plot_status_over_time(
     Returns
     -------
     matplotlib Axes
-        One bar container per status, in the order ok, error, throttle, fault.
+        One bar container per status, in the order ok, error, throttle, fault; at the trace
+        level, a line of markers for the traces throttled inside, when there are any.
 
     Examples
     --------
@@ -393,6 +431,7 @@ def plot_status_over_time(
     >>> plt.close(fig)
     """
     _check("level", level, analysis.LEVELS)
+    _check_freq(freq)
     ax = _axes(ax)
     frame = _select(_measure(data, level), level, names)
     frame = frame.assign(_status=_status(frame), _time=frame["start"].dt.floor(freq))
@@ -410,10 +449,21 @@ def plot_status_over_time(
         ax.bar(x, heights, width=width, bottom=bottom, align="edge",
                color=STATUS_COLORS[status], label=status)
         bottom += heights
+    inside = frame.get("throttled_inside")
+    if inside is not None and bool(inside.any()):
+        # throttles deeper in the trace, whatever the client saw: a marker per bin, not a bar
+        hidden = inside.astype(bool).groupby(frame["_time"]).sum().reindex(counts.index)
+        if normalize:
+            hidden = hidden / frame.groupby("_time").size().reindex(counts.index)
+        shown = hidden.to_numpy(dtype="float64") > 0
+        middle = x[shown] + (pd.Timedelta(freq) * 0.45).to_timedelta64()
+        ax.plot(middle, hidden.to_numpy(dtype="float64")[shown], linestyle="none",
+                marker="v", color=STATUS_COLORS["throttle"], markerfacecolor="none",
+                label="throttled inside the trace")
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel("share of requests" if normalize else "requests")
     ax.set_title(f"Status per {freq}")
-    ax.legend(fontsize="small")
+    _legend(ax, fontsize="small")
     if len(x):
         ax.xaxis_date()
     return ax
@@ -433,8 +483,10 @@ def plot_scatter(
     traces : TraceSet or DataFrame
         A TraceSet or its ``traces`` frame.
     by : str
-        ``"status"`` colours by the worst status (faults drawn largest, on top); any other
-        column of ``traces`` (``"root_service"``, ``"http_url"``, …) colours by its values.
+        ``"status"`` colours by the worst status the client saw (the root's: faults drawn
+        largest, on top) and rings in purple the traces throttled deeper inside but not at
+        the root (``has_throttle``: usually retried away); any other column of ``traces``
+        (``"root_service"``, ``"http_url"``, …) colours by its values.
     log : bool
         A log y axis.
     ax : matplotlib Axes, optional
@@ -442,7 +494,9 @@ def plot_scatter(
     Returns
     -------
     matplotlib Axes
-        One point collection per colour, labelled with the status or value and its count.
+        One point collection per colour, labelled with the status or value and its count;
+        with ``by="status"`` the rings are one more collection, labelled
+        ``"throttled inside (<count>)"``.
 
     Examples
     --------
@@ -454,12 +508,20 @@ def plot_scatter(
     >>> ts = xraykit.load_sample("shop")
     >>> fig, ax = plt.subplots()
     >>> ax = plot_scatter(ts, ax=ax)
-    >>> sum(len(c.get_offsets()) for c in ax.collections) == len(ts)
+    >>> [c.get_label().split(" (")[0] for c in ax.collections]
+    ['ok', 'error', 'fault', 'throttled inside']
+    >>> sum(len(c.get_offsets()) for c in ax.collections[:-1]) == len(ts)
     True
     >>> plt.close(fig)
     """
     ax = _axes(ax)
-    frame = _measure(traces if isinstance(traces, pd.DataFrame) else traces.traces, "trace")
+    if isinstance(traces, pd.DataFrame):
+        frame = _measure(traces, "trace")
+    else:  # the traces frame for `by`, with the root's own flags (what the client saw)
+        frame = _measure(traces.traces, "trace")
+        seen = analysis.requests_frame(traces, level="trace")
+        for flag in ("error", "fault", "throttle"):
+            frame[flag] = seen[flag].to_numpy(dtype=bool)
     if by == "status":
         frame = frame.assign(_group=_status(frame))
         groups = [(s, frame.loc[frame["_group"] == s]) for s in _STATUSES]
@@ -469,6 +531,12 @@ def plot_scatter(
                 ax.scatter(_naive_utc(group["start"]), group["latency_s"], s=sizes[status],
                            color=STATUS_COLORS[status], alpha=0.8 if status != "ok" else 0.5,
                            label=f"{status} ({len(group)})", zorder=2 + _STATUSES.index(status))
+        inside = frame.get("throttled_inside", pd.Series(False, index=frame.index))
+        ringed = frame.loc[inside.astype(bool) & (frame["_group"] != "throttle")]
+        if len(ringed):
+            ax.scatter(_naive_utc(ringed["start"]), ringed["latency_s"], s=70,
+                       facecolors="none", edgecolors=STATUS_COLORS["throttle"], linewidths=1.2,
+                       label=f"throttled inside ({len(ringed)})", zorder=len(_STATUSES) + 2)
     else:
         if by not in frame:
             raise ValueError(
@@ -483,7 +551,7 @@ def plot_scatter(
     ax.set_xlabel("trace start (UTC)")
     ax.set_ylabel("response time (s)")
     ax.set_title("Traces")
-    ax.legend(fontsize="small")
+    _legend(ax, fontsize="small")
     return ax
 
 
@@ -516,7 +584,8 @@ def plot_latency_heatmap(
     Returns
     -------
     matplotlib Axes
-        Holding one QuadMesh whose array is the counts (time bins × latency bins, transposed).
+        Holding one QuadMesh whose array is the counts (time bins × latency bins, transposed);
+        no QuadMesh when there is no completed request to draw.
 
     Examples
     --------
@@ -533,12 +602,16 @@ def plot_latency_heatmap(
     >>> plt.close(fig)
     """
     _check("level", level, analysis.LEVELS)
+    _check_freq(freq)
     ax = _axes(ax)
     frame = _select(_measure(data, level), level, names)
     frame = frame.loc[frame["latency_s"].notna() & (frame["latency_s"] > 0 if log else True)]
     values = frame["latency_s"].to_numpy(dtype="float64")
-    if len(values) == 0:
-        raise ValueError("No latencies to draw: the data has no completed requests.")
+    ax.set_xlabel("time (UTC)")
+    ax.set_ylabel(_XLABELS[level])
+    ax.set_title(f"Latency over time (per {freq})")
+    if len(values) == 0:  # nothing completed: empty axes, as the other charts draw
+        return ax
     lo, hi = values.min(), values.max() * 1.0001
     y_edges = np.geomspace(lo, hi, bins + 1) if log else np.linspace(lo, hi + 1e-9, bins + 1)
     times = frame["start"].dt.floor(freq)
@@ -556,9 +629,6 @@ def plot_latency_heatmap(
     if log:
         ax.set_yscale("log")
     ax.xaxis_date()
-    ax.set_xlabel("time (UTC)")
-    ax.set_ylabel(_XLABELS[level])
-    ax.set_title(f"Latency over time (per {freq})")
     return ax
 
 
@@ -568,7 +638,7 @@ def plot_latency_heatmap(
 
 def _tree_order(ent: pd.DataFrame) -> pd.Series:
     """A sort key giving depth-first order (children by start time), built level by level."""
-    levels = analysis._levels(ent)
+    levels = ent["depth"]
     order = pd.Series("", index=ent.index, dtype="object")
     for depth in range(int(levels.max()) + 1 if len(levels) else 0):
         at = ent.loc[levels == depth]
@@ -612,8 +682,8 @@ def plot_timeline(
 
     Raises
     ------
-    KeyError
-        When ``trace_id`` is not in ``traces``.
+    LookupError
+        When ``trace_id`` is not in ``traces`` (as :meth:`TraceSet.trace`).
 
     Examples
     --------
@@ -631,18 +701,13 @@ def plot_timeline(
     True
     >>> plt.close(fig)
     """
-    if trace_id not in set(traces.traces["trace_id"]):
-        raise KeyError(
-            f"`trace_id` {trace_id!r} is not in this TraceSet of {len(traces)} traces; "
-            "pick one from traces.traces['trace_id']."
-        )
+    one = traces.trace(trace_id)  # LookupError for an unknown id
     ax = _axes(ax)
-    one = traces.select([trace_id])
-    everything = analysis._entities(one)
+    everything = analysis.entities_frame(one)
     ent = everything.loc[~everything["key"].str.endswith("#inferred")].copy()
     t0 = float(np.nanmin(ent["start_s"])) if len(ent) else 0.0
     t_end = float(np.nanmax(ent[["start_s", "end_s"]].to_numpy())) if len(ent) else 0.0
-    ent = ent.assign(_order=_tree_order(ent), _depth=analysis._levels(ent))
+    ent = ent.assign(_order=_tree_order(ent), _depth=ent["depth"])
     ent = ent.sort_values("_order", kind="stable").reset_index(drop=True)
     in_progress = ent["end_s"].isna()
     left = ent["start_s"] - t0
@@ -668,14 +733,20 @@ def plot_timeline(
         if is_segment:
             label.set_fontweight("bold")
     if critical and len(ent):
-        path = analysis._critical_frame(one, everything)
-        path = path.assign(key=path["key"].str.replace("#inferred", "", regex=False))
+        # an inferred downstream's part of the path is drawn on the call that reached it
+        path = analysis.critical_path(one, trace_id)
+        key = path["trace_id"] + "/" + path["entity_id"]
         row_of = pd.Series(rows, index=ent["key"].to_numpy())
-        path = path.loc[analysis._isin(path["key"], set(row_of.index))]
-        path = path.loc[(path["win_end_s"] - path["win_start_s"]) > 0].drop_duplicates("key")
+        path = path.assign(
+            key=key,
+            left=(path["start"] - _EPOCH) / pd.Timedelta(1, "s") - t0,
+            right=(path["end"] - _EPOCH) / pd.Timedelta(1, "s") - t0,
+        )
+        path = path.loc[isin(key, ent["key"]) & (path["end"] > path["start"])]
+        path = path.drop_duplicates("key")
         y = path["key"].map(row_of).to_numpy(dtype="float64") + 0.42
-        ax.hlines(y, path["win_start_s"] - t0, path["win_end_s"] - t0, colors="black",
-                  linewidth=2.5, label="critical path")
+        ax.hlines(y, path["left"], path["right"], colors="black", linewidth=2.5,
+                  label="critical path")
     handles = [
         _legend_patch(STATUS_COLORS[s], s) for s in _STATUSES if (status == s).any()
     ]
@@ -683,8 +754,8 @@ def plot_timeline(
         from matplotlib.lines import Line2D
 
         handles.append(Line2D([], [], color="black", linewidth=2.5, label="critical path"))
-    ax.legend(handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_ylim(len(ent) - 0.5, -0.5)
+    _legend(ax, handles=handles, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylim(max(len(ent), 1) - 0.5, -0.5)
     ax.set_xlim(0, max(t_end - t0, 1e-6) * 1.18)
     ax.set_xlabel("time since trace start (s)")
     ax.set_title(f"Trace {trace_id}")
@@ -745,6 +816,7 @@ def plot_sla(
     True
     >>> plt.close(fig)
     """
+    _check_freq(freq)
     ax = _axes(ax)
     table = analysis.sla(traces, threshold_s, by=by, freq=freq)  # type: ignore[arg-type]
     column = "edge" if by == "edge" else "service"
@@ -762,7 +834,7 @@ def plot_sla(
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel(f"requests within {_format_s(threshold_s)}")
     ax.set_title(f"SLA: share within {_format_s(threshold_s)} per {freq}")
-    ax.legend(fontsize="small")
+    _legend(ax, fontsize="small")
     return ax
 
 
@@ -825,13 +897,15 @@ def plot_compare(
     names = table[key_cols].astype("str").agg(" ".join, axis=1).to_numpy()
     y = np.arange(len(table))
     va, vb = table[f"{metric}_a"].to_numpy(), table[f"{metric}_b"].to_numpy()
-    ax.hlines(y, np.fmin(va, vb), np.fmax(va, vb), color="#999999", linewidth=2, zorder=1)
-    ax.scatter(va, y, s=45, facecolors="white", edgecolors="#4878a8", zorder=2, label=labels[0])
-    ax.scatter(vb, y, s=45, color="#d62728", zorder=3, label=labels[1])
+    if len(table):  # nothing to compare: empty, labelled axes
+        ax.hlines(y, np.fmin(va, vb), np.fmax(va, vb), color="#999999", linewidth=2, zorder=1)
+        ax.scatter(va, y, s=45, facecolors="white", edgecolors="#4878a8", zorder=2,
+                   label=labels[0])
+        ax.scatter(vb, y, s=45, color="#d62728", zorder=3, label=labels[1])
     ax.set_yticks(y)
     ax.set_yticklabels(names, fontsize="small")
-    ax.set_ylim(len(table) - 0.5, -0.5)
+    ax.set_ylim(max(len(table), 1) - 0.5, -0.5)
     ax.set_xlabel(metric.replace("_s", " (s)").replace("_", " "))
     ax.set_title(f"Largest changes by {by}")
-    ax.legend(fontsize="small")
+    _legend(ax, fontsize="small")
     return ax
