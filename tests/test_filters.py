@@ -166,8 +166,9 @@ TABLE: list[tuple[str, list[int]]] = [
     ("annotation.age <= 30", [1, 2]),
     ("annotation.age = 25", [2]),
     ('annotation.age = "25"', []),
-    ("annotation.vip", [1]),
-    ("!annotation.vip", [2, 3, 4, 5, 6, 7, 8, 9]),
+    ("annotation.vip", [1, 3]),  # the key is set, whatever its value
+    ("!annotation.vip", [2, 4, 5, 6, 7, 8, 9]),
+    ("annotation.vip = true", [1]),
     ("annotation.vip = false", [3]),
     ("annotation.vip != false", [1]),
     ('annotation.query_kind = "report"', [5]),
@@ -345,6 +346,10 @@ ERRORS: list[tuple[str, int | None, list[str]]] = [
     ("rootcause.json = #[1, 2]", 17, ["RootCause objects"]),
     ("5 > duration", 0, ["no keyword"]),
     ("ok @ fault", 3, ["Unexpected character"]),
+    ("http.status = 2xx", 14, ["'2xx' is not a number", "http.status >= 200 AND http.status < 300"]),
+    ("http.status=5XX OR ok", 12, ["no status classes", "http.status < 600", "`fault`"]),
+    ("http.status != 4xx", 15, ["(http.status < 400 OR http.status >= 500)", "`error`"]),
+    ('service() { http.status = "5xx" }', 26, ["number keyword", "http.status >= 500"]),
 ]
 
 
@@ -372,9 +377,20 @@ def test_error_is_a_value_error_with_caret_under_the_position() -> None:
     assert lines[caret - 1].index("duratoin") == lines[caret].index("^")
 
 
-def test_non_string_expression() -> None:
+def test_non_string_expression(ts: xraykit.TraceSet) -> None:
     with pytest.raises(FilterExpressionError, match="must be a str"):
         parse(["fault"])  # type: ignore[arg-type]
+    calls: list[Callable[[Any], object]] = [
+        ts.query,
+        lambda bad: evaluate(bad, ts),
+        lambda bad: explain(bad, ts, tid(1)),
+    ]
+    for bad, shown in ((None, "None of type NoneType"), (5, "5 of type int")):
+        for call in calls:
+            with pytest.raises(FilterExpressionError, match="must be a str") as info:
+                call(bad)
+            assert shown in str(info.value)
+            assert "Write the expression as text" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -651,23 +667,50 @@ def test_to_pandas_needs_group_expressions() -> None:
 # -- samples ---------------------------------------------------------------------------------------
 
 
+def _expected_status(traces: xraykit.TraceSet) -> dict[str, np.ndarray]:
+    """Trace-level fault/error/throttle/ok computed from the segment rows, not from the
+    traces frame's has_* columns: the root segment's flags or HTTP status (throttle: any
+    entity's flag or a 429)."""
+    t = traces.traces
+    seg = traces.segments.set_index(["trace_id", "segment_id"])
+    root = seg.reindex(list(zip(t["trace_id"], t["root_segment_id"], strict=True)))
+    status = root["http_status"].to_numpy(dtype="float64", na_value=np.nan)
+    flag = {f: root[f].to_numpy(dtype=bool, na_value=False) for f in ("fault", "error", "throttle")}
+    fault = flag["fault"] | (status >= 500)
+    error = flag["error"] | flag["throttle"] | ((status >= 400) & (status < 500))
+    entities = [traces.segments, traces.subsegments]
+    throttled = set()
+    for frame in entities:
+        hit = frame["throttle"].to_numpy(dtype=bool) | (
+            frame["http_status"].to_numpy(dtype="float64", na_value=np.nan) == 429
+        )
+        throttled |= set(frame.loc[hit, "trace_id"])
+    return {
+        "fault": fault,
+        "error": error,
+        "throttle": np.array([x in throttled for x in t["trace_id"]], dtype=bool),
+        "ok": ~(fault | error),
+        "response_time_s": (root["end"] - root["start"]).dt.total_seconds().to_numpy(),
+    }
+
+
 @pytest.mark.parametrize("name", xraykit.sample_names())
 def test_samples(name: str) -> None:
     sample = xraykit.load_sample(name)
     t = sample.traces
-    assert evaluate("fault", sample).tolist() == t["has_fault"].tolist()
+    expected = _expected_status(sample)
+    for keyword in ("fault", "error", "throttle", "ok"):
+        assert np.array_equal(evaluate(keyword, sample).to_numpy(), expected[keyword]), keyword
+        assert np.array_equal(evaluate(f"!{keyword}", sample).to_numpy(), ~expected[keyword])
+    if name == "shop":  # the checks above see every status
+        assert all(expected[k].any() and not expected[k].all() for k in ("fault", "error", "throttle"))
     assert (evaluate("service() { fault }", sample) | ~evaluate("fault", sample)).all()
-    slow = evaluate("responsetime > 0.5 OR !ok", sample)
-    expected = (t["response_time_s"] > 0.5).to_numpy() | (
-        t["has_fault"] | t["has_error"]
-    ).to_numpy()
-    assert np.array_equal(
-        slow.to_numpy() | t["has_throttle"].to_numpy(), expected | t["has_throttle"].to_numpy()
-    )
-    for root in t["root_service"].mode()[:1]:
+    slow = evaluate("responsetime > 0.5 OR !ok", sample).to_numpy()
+    assert np.array_equal(slow, (expected["response_time_s"] > 0.5) | ~expected["ok"])
+    # service(X) { root } is exactly the traces whose root is X (linked consumers included)
+    for root in t["root_service"].dropna().unique():
         hit = evaluate(f"service({json.dumps(str(root))}) {{ root }}", sample).to_numpy()
-        assert hit.any()
-        assert not (hit & (t["root_service"] != root).to_numpy()).any()
+        assert np.array_equal(hit, (t["root_service"] == root).to_numpy(dtype=bool, na_value=False))
 
 
 def test_an_sqs_linked_consumer_is_the_root_of_its_trace() -> None:
@@ -680,3 +723,76 @@ def test_an_sqs_linked_consumer_is_the_root_of_its_trace() -> None:
     assert np.array_equal(evaluate('service("order-worker") { !root }', shop).to_numpy(), roots)
     assert not evaluate('edge("client", "order-worker")', shop).any()
     assert np.array_equal(evaluate('edge("order-events", "order-worker")', shop).to_numpy(), roots)
+
+
+def test_statuses_without_flags_agree_in_traces_filters_and_graph() -> None:
+    # documents with an HTTP status but no fault/error/throttle flags (as some SDKs and
+    # proxies write them): 503, 429, 404 at the root; a 429 downstream only; a 200
+    def web(n: int, status: int, subsegments: list[dict] | None = None) -> dict:
+        doc = {
+            "trace_id": tid(n),
+            "id": f"{n:016x}",
+            "name": "web",
+            "start_time": 1700000000.0 + n,
+            "end_time": 1700000000.5 + n,
+            "http": {"response": {"status": status}},
+        }
+        return doc | ({"subsegments": subsegments} if subsegments else {})
+
+    call = {
+        "id": "00000000000000aa",
+        "name": "api",
+        "namespace": "remote",
+        "start_time": 1700000004.1,
+        "end_time": 1700000004.2,
+        "http": {"response": {"status": 429}},
+    }
+    traces = xraykit.from_documents(
+        [web(1, 503), web(2, 429), web(3, 404), web(4, 200, [call]), web(5, 200)], on_error="raise"
+    )
+    expected = {"fault": [1], "error": [2, 3], "throttle": [2, 4], "ok": [4, 5]}
+    t = traces.traces
+    numbers = np.array([int(x[-2:]) for x in t["trace_id"]])
+    columns = {"fault": "has_fault", "error": "has_error", "throttle": "has_throttle"}
+    for keyword, want in expected.items():
+        assert matching(keyword, traces) == want, keyword
+        if keyword in columns:  # the traces frame says the same
+            assert sorted(numbers[t[columns[keyword]].to_numpy(dtype=bool)]) == want
+    assert sorted(numbers[~(t["has_fault"] | t["has_error"]).to_numpy(dtype=bool)]) == expected["ok"]
+    # the graph: each root occurrence and each client call carries its trace's root status
+    nodes, calls = servicegraph.graph_frames(traces)
+    root = nodes[nodes["root"]].set_index("trace_id").loc[t["trace_id"]]
+    client = calls[calls["source"] == "client"].set_index("trace_id").loc[t["trace_id"]]
+    for keyword in ("fault", "error", "ok"):
+        in_bucket = np.isin(numbers, expected[keyword])
+        assert np.array_equal(root[keyword].to_numpy(dtype=bool), in_bucket), keyword
+        assert np.array_equal(client[keyword].to_numpy(dtype=bool), in_bucket), keyword
+    assert root["throttle"].tolist() == [False, True, False, False, False]
+    graph = servicegraph.service_graph(traces)
+    web_node = graph.nodes.set_index("node_id").loc["web||"]
+    buckets = ["ok_count", "error_count", "throttle_count", "fault_count", "total_count"]
+    assert web_node[buckets].tolist() == [2, 2, 1, 1, 5]
+    edge = graph.edges.set_index(["source", "target"]).loc[("web||", "api|remote|")]
+    assert edge[buckets].tolist() == [0, 1, 1, 0, 1]
+    # the node and edge blocks see the same buckets
+    assert matching("service() { throttle }", traces) == [2, 4]
+    assert matching('service("web") { throttle }', traces) == [2]
+    assert matching('edge("web", "api") { throttle AND error AND !ok }', traces) == [4]
+    assert matching('service("web") { fault }', traces) == [1]
+    assert matching('service("web") { error AND !fault }', traces) == [2, 3]
+
+
+def test_bare_annotation_means_the_key_is_set_whatever_its_value() -> None:
+    shop = xraykit.load_sample("shop")
+    ann = shop.annotations[shop.annotations["key"] == "is_retry"]
+    assert set(ann["value_type"]) == {"boolean"} and {True, False} <= set(ann["value"])
+    with_key = shop.traces["trace_id"].isin(set(ann["trace_id"])).to_numpy()
+    retried = shop.traces["trace_id"].isin(set(ann.loc[ann["value"] == True, "trace_id"]))  # noqa: E712
+    assert with_key.any() and not with_key.all()
+    assert np.array_equal(evaluate("annotation.is_retry", shop).to_numpy(), with_key)
+    assert np.array_equal(evaluate("!annotation.is_retry", shop).to_numpy(), ~with_key)
+    assert np.array_equal(evaluate("annotation.is_retry = true", shop).to_numpy(), retried.to_numpy())
+    # the pandas translation agrees
+    scope: dict[str, Any] = {"ts": shop}
+    exec(to_pandas("!annotation.is_retry"), scope)
+    assert list(scope["matches"].traces["trace_id"]) == list(shop.traces.loc[~with_key, "trace_id"])

@@ -32,9 +32,17 @@ Strings are double-quoted; ``\\"`` and ``\\\\`` are the only escapes (*decision*
 ``NOT`` is not a keyword (undocumented; use ``!``).
 
 **Simple keywords apply to the trace**, i.e. to its root segment and to the
-``GetTraceSummaries`` fields (``traces`` frame): ``fault``/``error`` are the root's flags
-(``has_fault``/``has_error``), ``throttle`` is ``has_throttle`` (a 429 anywhere, as
-``HasThrottle``), ``ok`` is "the root had no fault, error or throttle", ``partial`` is
+``GetTraceSummaries`` fields (``traces`` frame). One status rule holds everywhere in
+xraykit (traces frame, filters, service graph): fault = fault flag or 5xx, error = error
+flag or 4xx (429 included), throttle = throttle flag or 429, where a flag missing from a
+document is completed from the HTTP status. ``fault``/``error`` are the root's
+(``has_fault``/``has_error``); ``ok`` is "the root had no fault, error or throttle"
+(``!fault AND !error``, and a root's throttle flag counts as an error). ``throttle`` is
+``has_throttle``: a throttle anywhere in the trace, as TraceSummary's ``HasThrottle``
+(*decision*: the console docs list ``throttle`` with the simple keywords, which look at
+the root, but the trace-level throttle X-Ray records is "any segment"; ask for the root's
+with ``service() { root AND throttle }``), so a trace whose root
+succeeded after a throttled retry is both ``ok`` and ``throttle``. ``partial`` is
 ``is_partial``, ``inferred`` is "some node of the trace is inferred" (an inferred
 segment, or a downstream call X-Ray would infer one for), ``responsetime`` the root's
 duration, ``duration`` first start to last end, ``http.*`` the root's request. A downstream
@@ -57,7 +65,9 @@ String comparisons are case-sensitive (*decision*); ``http.method`` is stored up
 the operators of the value's type: ``annotation.age > 29`` looks at number values only,
 ``annotation.tier = "gold"`` at string values, ``annotation.vip = true`` at booleans. A value
 of another type never matches (*decision*). Bare ``annotation.KEY`` is true when the key is
-set, or, for a boolean annotation, when its value is true; ``!annotation.KEY`` negates that.
+set on some entity of the trace, whatever its value and type (documented: "key set"), so
+``annotation.is_retry`` also matches ``is_retry = false``; a boolean's value is tested with
+``annotation.KEY = true``. ``!annotation.KEY`` is true when the key is set nowhere.
 Annotations on any segment or subsegment of the trace count. Annotations cannot be used
 inside ``service()``/``edge()`` blocks (documented).
 
@@ -465,6 +475,8 @@ Expr: TypeAlias = (
     "Or | And | Not | Keyword | Annotation | Service | Edge | Group | RootCause | RootCauseJson"
 )
 
+_TREE_TYPES = (Or, And, Not, Keyword, Annotation, Service, Edge, Group, RootCause, RootCauseJson)
+
 # ---------------------------------------------------------------------------------------
 # errors
 # ---------------------------------------------------------------------------------------
@@ -525,6 +537,33 @@ def _join_spans(*spans: Span | None) -> Span | None:
     if not real:
         return None
     return (min(s[0] for s in real), max(s[1] for s in real))
+
+
+_STATUS_CLASS = re.compile(r"[1-5][xX]{2}")
+_BEFORE_VALUE = re.compile(r"([A-Za-z][A-Za-z_.]*)\s*(!=|<=|>=|=|<|>)\s*$")
+
+
+def _status_class_fix(text: str, before: str) -> str:
+    """How to write a status class such as ``2xx`` (``text``) as a number range.
+
+    ``before`` is the expression text before the value, to find the keyword and operator.
+    """
+    found = _BEFORE_VALUE.search(before)
+    keyword, op = (found.group(1).lower(), found.group(2)) if found else ("http.status", "=")
+    if keyword != "http.status":
+        return f"Write a number, e.g. `{keyword} {op} {text[0]}`."
+    low = int(text[0]) * 100
+    if op == "!=":
+        range_ = f"({keyword} < {low} OR {keyword} >= {low + 100})"
+    else:
+        range_ = f"{keyword} >= {low} AND {keyword} < {low + 100}"
+    also = ""
+    if text[0] in "45":
+        also = f" The keyword `{'fault' if text[0] == '5' else 'error'}` also finds {text.lower()} responses."
+    return (
+        f"X-Ray filter expressions have no status classes such as {text!r}: compare a "
+        f"range instead, e.g. `{range_}`.{also}"
+    )
 
 
 class _Builder:
@@ -648,6 +687,8 @@ class _Builder:
             if vtype == "string":
                 with contextlib.suppress(ValueError):
                     hint = f"Write the number without quotes: `{keyword} {op} {float(str(v)):g}`."
+                if _STATUS_CLASS.fullmatch(str(v)):
+                    hint = _status_class_fix(str(v), f"{keyword} {op}")
 
             raise self.fail(
                 vspan,
@@ -737,6 +778,14 @@ class _Builder:
             )
         if word.lower() == "annotation":
             raise self.fail(span, "`annotation` needs a key", "Write `annotation.KEY`.")
+        digit = span[0] - 1
+        if word.lower() == "xx" and digit >= 0 and self.expression[digit] in "12345":
+            text = self.expression[digit : span[1]]
+            raise self.fail(
+                (digit, span[1]),
+                f"{text!r} is not a number",
+                _status_class_fix(text, self.expression[:digit]),
+            )
         if word.lower().startswith("rootcause."):
             suggestion = _nearest(word, tuple(w for w in _ALL_WORDS if w.startswith("rootcause.")))
         else:
@@ -1131,7 +1180,9 @@ def parse(expression: str) -> Expr:
     """
     if not isinstance(expression, str):
         raise FilterExpressionError(
-            f"A filter expression must be a str, but {expression!r} was passed.",
+            f"A filter expression must be a str, but {expression!r} of type "
+            f"{type(expression).__name__} was passed. Write the expression as text, e.g. "
+            "parse(\"fault AND responsetime > 1\").",
             expression=repr(expression),
         )
     return _parse(expression)
@@ -1459,12 +1510,20 @@ class _Evaluator:
 
     # -- simple keywords --------------------------------------------------------------
     def root_throttle(self) -> np.ndarray:
+        """Whether each trace's root segment was throttled (throttle flag or 429)."""
+
         def make() -> np.ndarray:
             seg = self.ts.segments
-            roots = seg.loc[seg["throttle"].to_numpy(dtype=bool), ["trace_id", "segment_id"]]
-            keys = self.ids.astype(object) + "\x1f" + self.t["root_segment_id"].astype(object)
-            own = roots["trace_id"].astype(object) + "\x1f" + roots["segment_id"].astype(object)
-            return keys.isin(set(own)).to_numpy(dtype=bool)
+            hit = _as_bool(seg["throttle"]) | seg["http_status"].eq(429).to_numpy(
+                dtype=bool, na_value=False
+            )
+            rows = seg.loc[hit, ["trace_id", "segment_id"]]
+            at = pd.Index(self.ids).get_indexer(rows["trace_id"])
+            roots = self.t["root_segment_id"].to_numpy(dtype=object)
+            own = (at >= 0) & (roots[np.maximum(at, 0)] == rows["segment_id"].to_numpy(dtype=object))
+            out = np.zeros(len(self.t), dtype=bool)
+            out[at[own]] = True
+            return out
 
         return self.cached("root_throttle", make)
 
@@ -1490,9 +1549,7 @@ class _Evaluator:
         rows = ann.loc[(ann["key"] == expr.key).to_numpy(dtype=bool)]
         types = rows["value_type"]
         if expr.op is None:
-            is_bool = (types == "boolean").to_numpy(dtype=bool)
-            truthy = np.array([v is True or v == 1 for v in rows["value"]], dtype=bool)
-            keep = ~is_bool | truthy
+            keep = np.ones(len(rows), dtype=bool)  # the key is set, whatever its value
         else:
             vtype = (
                 "boolean"
@@ -1811,7 +1868,8 @@ def evaluate(
     Raises
     ------
     FilterExpressionError
-        For an invalid expression or an unknown group.
+        For an invalid expression, one that is neither a str nor a parsed tree, or an
+        unknown group.
 
     Examples
     --------
@@ -1822,7 +1880,18 @@ def evaluate(
     >>> bool((match == ts.traces.has_fault).all())
     True
     """
-    tree = parse(expression) if isinstance(expression, str) else expression
+    if isinstance(expression, str):
+        tree = parse(expression)
+    elif isinstance(expression, _TREE_TYPES):
+        tree = expression
+    else:
+        raise FilterExpressionError(
+            "A filter expression must be a str (or a tree from xraykit.filters.parse), but "
+            f"{expression!r} of type {type(expression).__name__} was passed. Write the "
+            "expression as text, e.g. ts.query(\"fault\") or "
+            "ts.query('service(\"orders\") { error }').",
+            expression=repr(expression),
+        )
     text = expression if isinstance(expression, str) else str(expression)
     evaluator = _Evaluator(traces, groups, text)
     return pd.Series(evaluator.mask(tree), index=traces.traces.index, name="match", dtype=bool)
@@ -2231,8 +2300,8 @@ class _PandasWriter:
 
     def annotation(self, expr: Annotation) -> str:
         key = f'(a["key"] == {expr.key!r})'
-        if expr.op is None:
-            return f'{key} & ((a["value_type"] != "boolean") | (a["value"] == True))'
+        if expr.op is None:  # the key is set
+            return key
         if isinstance(expr.value, bool):
             vtype, col = "boolean", 'a["value"]'
         elif isinstance(expr.value, str):
