@@ -307,7 +307,11 @@ def _format_value(value: Value) -> str:
 
 @dataclass(frozen=True)
 class Or:
-    """``a OR b OR ...``."""
+    """``a OR b OR ...``.
+
+    >>> parse("fault OR error")
+    Or(items=(Keyword(keyword='fault', op=None, value=None), Keyword(keyword='error', op=None, value=None)))
+    """
 
     items: tuple[Expr, ...]
     span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
@@ -318,7 +322,11 @@ class Or:
 
 @dataclass(frozen=True)
 class And:
-    """``a AND b AND ...`` (also written ``a b``)."""
+    """``a AND b AND ...`` (also written ``a b``).
+
+    >>> str(And((Keyword("ok"), Not(Keyword("partial")))))
+    'ok AND !partial'
+    """
 
     items: tuple[Expr, ...]
     span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
@@ -329,7 +337,11 @@ class And:
 
 @dataclass(frozen=True)
 class Not:
-    """``!operand``."""
+    """``!operand``.
+
+    >>> parse("!(fault OR error)").operand == parse("fault OR error")
+    True
+    """
 
     operand: Expr
     span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
@@ -341,7 +353,11 @@ class Not:
 
 @dataclass(frozen=True)
 class Keyword:
-    """A boolean, number or string keyword, bare or compared: ``fault``, ``duration > 3``."""
+    """A boolean, number or string keyword, bare or compared: ``fault``, ``duration > 3``.
+
+    >>> parse("responseTime >= 2.5")
+    Keyword(keyword='responsetime', op='>=', value=2.5)
+    """
 
     keyword: str
     op: str | None = None
@@ -356,7 +372,13 @@ class Keyword:
 
 @dataclass(frozen=True)
 class Annotation:
-    """``annotation.KEY`` bare (is set) or compared with a value of its type."""
+    """``annotation.KEY`` bare (the key is set) or compared with a value of its type.
+
+    >>> parse('annotation.tier = "gold"')
+    Annotation(key='tier', op='=', value='gold')
+    >>> parse("annotation.is_retry")
+    Annotation(key='is_retry', op=None, value=None)
+    """
 
     key: str
     op: str | None = None
@@ -371,7 +393,11 @@ class Annotation:
 
 @dataclass(frozen=True)
 class NodeId:
-    """``id(name: "...", type: "...", account.id: "...")``: a node of the service graph."""
+    """``id(name: "...", type: "...", account.id: "...")``: a node of the service graph.
+
+    >>> str(NodeId(name="checkout", type="AWS::Lambda::Function"))
+    'id(name: "checkout", type: "AWS::Lambda::Function")'
+    """
 
     name: str | None = None
     type: str | None = None
@@ -406,7 +432,12 @@ def _format_block(body: Expr | None) -> str:
 
 @dataclass(frozen=True)
 class Service:
-    """``service(selector) { body }``; selector ``None`` is ``service()`` (any node)."""
+    """``service(selector) { body }``; selector ``None`` is ``service()`` (any node).
+
+    >>> tree = parse('service("orders") { fault }')
+    >>> tree.node, tree.body
+    ('orders', Keyword(keyword='fault', op=None, value=None))
+    """
 
     node: Selector | None = None
     body: Expr | None = None
@@ -418,7 +449,11 @@ class Service:
 
 @dataclass(frozen=True)
 class Edge:
-    """``edge(source, target) { body }``."""
+    """``edge(source, target) { body }``.
+
+    >>> str(Edge("web", NodeId(type="AWS::Lambda"), Keyword("error")))
+    'edge("web", id(type: "AWS::Lambda")) { error }'
+    """
 
     source: Selector
     target: Selector
@@ -432,7 +467,11 @@ class Edge:
 
 @dataclass(frozen=True)
 class Group:
-    """``group.name = "..."`` or ``group.arn = "..."``."""
+    """``group.name = "..."`` or ``group.arn = "..."``.
+
+    >>> parse('group.name = "slow"')
+    Group(attribute='name', value='slow')
+    """
 
     attribute: Literal["name", "arn"]
     value: str
@@ -444,7 +483,12 @@ class Group:
 
 @dataclass(frozen=True)
 class RootCause:
-    """``rootcause.KIND.LEVEL { body }``."""
+    """``rootcause.KIND.LEVEL { body }``.
+
+    >>> tree = parse('rootcause.fault.service { name = "payments" }')
+    >>> tree.kind, tree.level, str(tree.body)
+    ('fault', 'service', 'name = "payments"')
+    """
 
     kind: Literal["fault", "error", "responsetime"]
     level: Literal["service", "entity", "exception"]
@@ -457,7 +501,11 @@ class RootCause:
 
 @dataclass(frozen=True)
 class RootCauseJson:
-    """``rootcause.json = #[...]``; ``json`` is the array as compact JSON text."""
+    """``rootcause.json = #[...]``; ``json`` is the array as compact JSON text.
+
+    >>> parse('rootcause.json = #[{"Services": [{"Name": "auth"}]}]').causes
+    [{'Services': [{'Name': 'auth'}]}]
+    """
 
     json: str
     span: Span | None = field(default=None, compare=False, repr=False, kw_only=True)
@@ -1907,6 +1955,13 @@ class Explanation:
     """Why one trace matched a filter expression or not, clause by clause.
 
     ``lines`` holds ``(depth, result, clause, detail)``; ``str()`` draws them as a tree.
+    Made by :func:`explain`.
+
+    >>> import xraykit
+    >>> ts = xraykit.load_sample("shop")
+    >>> why = explain("fault OR responsetime > 100", ts, ts.traces.trace_id[0])
+    >>> bool(why), why.lines[0][:3]
+    (False, (0, False, 'fault OR responsetime > 100'))
     """
 
     expression: str

@@ -252,6 +252,8 @@ def _canonical_service(name: str) -> str:
 # -- small helpers -------------------------------------------------------------------------------
 
 
+# xraykit.schema.empty_frame / conform take the name of a TraceSet frame only; these two do the
+# same for the graph's own column sets (NODE_COLUMNS, EDGE_COLUMNS, ...).
 def _empty(columns: Mapping[str, str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
 
@@ -535,6 +537,94 @@ def _link_documents(traces: TraceSet) -> list[tuple[str, str, str, str]]:
 # -- the backbone: occurrences of nodes and edges --------------------------------------------------
 
 
+def _entity_statistics(segs: pd.DataFrame, subs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Times, response time, status and status flags of every entity: segments, then subsegments.
+
+    The one status rule of xraykit: fault = fault flag or 5xx; throttle = throttle flag or 429;
+    error = error or throttle flag, or 4xx (a flag missing from a document is completed from
+    the HTTP status); ok = none of them, on a completed entity (one still in progress has no
+    outcome yet).
+    """
+    status = pd.concat([segs["http_status"], subs["http_status"]], ignore_index=True)
+    status_f = status.to_numpy(dtype="float64", na_value=np.nan)
+    flag = {
+        f: np.concatenate([_bools(segs[f]), _bools(subs[f])]) for f in ("fault", "error", "throttle")
+    }
+    fault = flag["fault"] | (status_f >= 500)
+    throttle = flag["throttle"] | (status_f == 429)
+    error = flag["error"] | throttle | ((status_f >= 400) & (status_f < 500))
+    end = np.concatenate([_micros(segs["end"]), _micros(subs["end"])])
+    return {
+        "start": np.concatenate([_micros(segs["start"]), _micros(subs["start"])]),
+        "end": end,
+        "response_time_s": np.concatenate(
+            [segs["duration_s"].to_numpy(dtype=float), subs["duration_s"].to_numpy(dtype=float)]
+        ),
+        "status": np.nan_to_num(status_f, nan=0).astype(np.int64),
+        "no_status": np.isnan(status_f),
+        "ok": ~(fault | error) & (end != _NAT),  # in progress: no outcome yet
+        "error": error,
+        "throttle": throttle,
+        "fault": fault,
+    }
+
+
+def _link_edges(
+    links: list[tuple[str, str, str, str]],
+    keys: _Keys,
+    segs: pd.DataFrame,
+    inferred: np.ndarray,
+    seg_first: np.ndarray,
+    sub_first: np.ndarray,
+    call_of_sub: np.ndarray,
+    ident: tuple[pa.Array, pa.Array, pa.Array],
+    node_id: pa.Array,
+    stats: Mapping[str, np.ndarray],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The ``link`` edges: from the node a link points at (the SQS queue) to the linked segment.
+
+    Returns which segments are linked consumers and the parts of the link edge rows
+    (``entity``, ``source``, ``target``, ``linked_trace_id``, ``event_age_s``; empty when
+    there is none). Only a real segment without a parent can be a linked consumer.
+    """
+    n_seg = len(segs)
+    linked = np.zeros(n_seg, dtype=bool)
+    link_parts: dict[str, Any] = {}
+    if links:
+        consumer = seg_first[keys.key["consumer"]]
+        parentless = np.r_[segs["parent_id"].isna().to_numpy() & ~inferred, False]
+        target = keys.key["producer"]
+        as_segment = seg_first[target]
+        as_parent = keys.position("seg_parent")[target]
+        as_sub = sub_first[target]
+        as_call = np.where(as_sub >= 0, call_of_sub[as_sub], -1)
+        call_node = pc.binary_join_element_wise(*(_take(a, as_call) for a in ident), _BAR)
+        source = pc.coalesce(_take(node_id, as_segment), _take(node_id, as_parent), call_node)
+        ends = np.where(
+            as_segment >= 0,
+            stats["end"][np.maximum(as_segment, 0)],
+            np.where(as_sub >= 0, stats["end"][n_seg + np.maximum(as_sub, 0)], _NAT),
+        )
+        keep = parentless[consumer] & (consumer >= 0) & source.is_valid().to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(keep)
+        if len(rows):  # one link edge per (consumer segment, source node)
+            source_codes, _ = _codes(source.take(rows))
+            pair = consumer[rows] * (len(rows) + 1) + source_codes
+            rows = rows[np.sort(np.unique(pair, return_index=True)[1])]
+            seg_rows = consumer[rows]
+            nat = (ends[rows] == _NAT) | (stats["start"][seg_rows] == _NAT)
+            age = (stats["start"][seg_rows] - ends[rows]) / 1e6
+            linked[seg_rows] = True
+            link_parts = {
+                "entity": seg_rows,
+                "source": source.take(rows),
+                "target": seg_rows,
+                "linked_trace_id": _strings([links[r][2] for r in rows]),
+                "event_age_s": np.where(nat, np.nan, age),
+            }
+    return linked, link_parts
+
+
 def graph_frames(traces: TraceSet) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return the node occurrences and the edge calls of a TraceSet, computed in one pass.
 
@@ -592,29 +682,7 @@ def graph_frames(traces: TraceSet) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     seg_first, sub_first = keys.position("seg"), keys.position("sub")
 
-    # ---- every entity's statistics: segments first, then subsegments
-    status = pd.concat([segs["http_status"], subs["http_status"]], ignore_index=True)
-    status_f = status.to_numpy(dtype="float64", na_value=np.nan)
-    flag = {
-        f: np.concatenate([_bools(segs[f]), _bools(subs[f])]) for f in ("fault", "error", "throttle")
-    }
-    fault = flag["fault"] | (status_f >= 500)
-    throttle = flag["throttle"] | (status_f == 429)
-    error = flag["error"] | throttle | ((status_f >= 400) & (status_f < 500))
-    end = np.concatenate([_micros(segs["end"]), _micros(subs["end"])])
-    stats = {
-        "start": np.concatenate([_micros(segs["start"]), _micros(subs["start"])]),
-        "end": end,
-        "response_time_s": np.concatenate(
-            [segs["duration_s"].to_numpy(dtype=float), subs["duration_s"].to_numpy(dtype=float)]
-        ),
-        "status": np.nan_to_num(status_f, nan=0).astype(np.int64),
-        "no_status": np.isnan(status_f),
-        "ok": ~(fault | error) & (end != _NAT),  # in progress: no outcome yet
-        "error": error,
-        "throttle": throttle,
-        "fault": fault,
-    }
+    stats = _entity_statistics(segs, subs)  # segments first, then subsegments
 
     # ---- who calls each segment: a subsegment of another segment, or a segment
     any_parent_sub = sub_first[keys.key["seg_parent"]]  # the parent subsegment, owned or not
@@ -666,40 +734,9 @@ def graph_frames(traces: TraceSet) -> tuple[pd.DataFrame, pd.DataFrame]:
     node_entity = np.concatenate([np.arange(n_seg), n_seg + call_rows[derived]])
 
     # ---- links (SQS -> consumer), from the documents that carry them
-    linked = np.zeros(n_seg, dtype=bool)
-    link_parts: dict[str, Any] = {}
-    if links:
-        consumer = seg_first[keys.key["consumer"]]
-        parentless = np.r_[segs["parent_id"].isna().to_numpy() & ~inferred, False]
-        target = keys.key["producer"]
-        as_segment = seg_first[target]
-        as_parent = keys.position("seg_parent")[target]
-        as_sub = sub_first[target]
-        as_call = np.where(as_sub >= 0, call_of_sub[as_sub], -1)
-        call_node = pc.binary_join_element_wise(*(_take(a, as_call) for a in ident), _BAR)
-        source = pc.coalesce(_take(node_id, as_segment), _take(node_id, as_parent), call_node)
-        ends = np.where(
-            as_segment >= 0,
-            stats["end"][np.maximum(as_segment, 0)],
-            np.where(as_sub >= 0, stats["end"][n_seg + np.maximum(as_sub, 0)], _NAT),
-        )
-        keep = parentless[consumer] & (consumer >= 0) & source.is_valid().to_numpy(zero_copy_only=False)
-        rows = np.flatnonzero(keep)
-        if len(rows):  # one link edge per (consumer segment, source node)
-            source_codes, _ = _codes(source.take(rows))
-            pair = consumer[rows] * (len(rows) + 1) + source_codes
-            rows = rows[np.sort(np.unique(pair, return_index=True)[1])]
-            seg_rows = consumer[rows]
-            nat = (ends[rows] == _NAT) | (stats["start"][seg_rows] == _NAT)
-            age = (stats["start"][seg_rows] - ends[rows]) / 1e6
-            linked[seg_rows] = True
-            link_parts = {
-                "entity": seg_rows,
-                "source": source.take(rows),
-                "target": seg_rows,
-                "linked_trace_id": _strings([links[r][2] for r in rows]),
-                "event_age_s": np.where(nat, np.nan, age),
-            }
+    linked, link_parts = _link_edges(
+        links, keys, segs, inferred, seg_first, sub_first, call_of_sub, ident, node_id, stats
+    )
 
     # ---- the root: exactly the trace's root segment (traces.root_segment_id); the client
     # ---- calls it unless a link from the queue reaches it
@@ -1053,6 +1090,19 @@ class ServiceGraph:
         ``"traces"`` or the API operation the graph came from.
     traces : TraceSet or None
         The traces the graph was computed from (used by ``highlight`` and ``traces_for_*``).
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.servicegraph import service_graph
+    >>> graph = service_graph(xraykit.load_sample("shop"))
+    >>> graph
+    <ServiceGraph from traces: 19 nodes, 20 edges, 2025-03-04 09:00 to 09:59 UTC>
+    >>> api = graph.node("shop-api/prod")
+    >>> int(api.total_count.item()) == len(graph.traces.traces.query("root_service == 'shop-api/prod'"))
+    True
+    >>> graph.edges.loc[graph.edges.edge_type == "link", ["source", "target"]].values.tolist()
+    [['order-events|AWS::SQS::Queue|123456789012', 'order-worker|AWS::Lambda|']]
     """
 
     nodes: pd.DataFrame
