@@ -40,6 +40,7 @@ from xraykit.exceptions import (
 
 DATA = Path(__file__).parent / "data"
 REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's account
 
 
 # --------------------------------------------------------------------------------------
@@ -568,14 +569,14 @@ def test_interrupt_returns_what_was_fetched(moto: Any, policy: Any, tmp_path: Pa
 
     client.meta.events.register("before-send.xray.BatchGetTraces", ctrl_c)
     with pytest.warns(XrayKitWarning, match="Interrupted: returning the 10 traces"):
-        ts = live.fetch(since="2h", client=client, cache=True, cache_dir=tmp_path, progress=False,
+        ts = live.fetch(account_id=ACCOUNT, since="2h", client=client, cache=True, cache_dir=tmp_path, progress=False,
                         retry=policy, concurrency=1)  # fmt: skip
     assert len(ts) == 10
     assert len(ts.summaries) == 20
     # the next call resumes: only the ten missing traces are retrieved
     client.meta.events.unregister("before-send.xray.BatchGetTraces", ctrl_c)
     injector.reset()
-    again = live.fetch(since="2h", client=client, cache=True, cache_dir=tmp_path,
+    again = live.fetch(account_id=ACCOUNT, since="2h", client=client, cache=True, cache_dir=tmp_path,
                        progress=False, retry=policy)  # fmt: skip
     assert sorted(again.traces["trace_id"]) == sorted(ids)
     assert sum(len(c) for c in requested_ids(injector)) == 10
@@ -645,10 +646,10 @@ def test_cache_reuses_a_settled_window_without_any_call(moto: Any, policy: Any,
     when = NOW - timedelta(hours=2)
     ids = put_traces(client, 8, when=when)
     window = {"start": when - timedelta(minutes=5), "end": when + timedelta(minutes=30)}
-    first = live.fetch(**window, client=client, cache_dir=tmp_path, progress=False, retry=policy)
+    first = live.fetch(account_id=ACCOUNT, **window, client=client, cache_dir=tmp_path, progress=False, retry=policy)
     assert len(first) == 8
     injector.reset()
-    second = live.fetch(**window, client=client, cache_dir=tmp_path, progress=False,
+    second = live.fetch(account_id=ACCOUNT, **window, client=client, cache_dir=tmp_path, progress=False,
                         retry=policy)  # fmt: skip
     assert injector.log == []  # no call at all, not even STS (asked once per process)
     assert sorted(second.traces["trace_id"]) == sorted(ids)
@@ -659,7 +660,7 @@ def test_cache_reuses_a_settled_window_without_any_call(moto: Any, policy: Any,
     pd.testing.assert_frame_equal(first.summaries, second.summaries)
     assert second.cost.cached_traces == 8 and second.cost.billable_traces == 0
     # a different query over the same window lists again, but retrieves nothing
-    third = live.fetch(**window, client=client, cache_dir=tmp_path, progress=False,
+    third = live.fetch(account_id=ACCOUNT, **window, client=client, cache_dir=tmp_path, progress=False,
                        retry=policy, time_range_type="Event")  # fmt: skip
     assert injector.calls("/TraceSummaries") == 1 and injector.calls("/Traces") == 0
     assert len(third) == 8
@@ -676,7 +677,7 @@ def test_cache_layout_is_keyed_by_account_and_region_and_holds_no_secret(
     client = xray_client(url)
     when = NOW - timedelta(hours=3)
     put_traces(client, 3, when=when)
-    live.fetch(start=when - timedelta(minutes=1), end=when + timedelta(minutes=10),
+    live.fetch(account_id=ACCOUNT, start=when - timedelta(minutes=1), end=when + timedelta(minutes=10),
                client=client, cache_dir=tmp_path, progress=False, retry=policy)  # fmt: skip
     folder = tmp_path / "xray" / "123456789012" / REGION
     assert (folder / "traces" / "index.parquet").exists()
@@ -692,10 +693,10 @@ def test_open_window_is_not_cached_but_its_traces_are(moto: Any, policy: Any,
     url, injector = moto
     client = xray_client(url)
     put_traces(client, 6)
-    live.fetch(since="1h", client=client, cache_dir=tmp_path, progress=False, retry=policy)
+    live.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False, retry=policy)
     assert not list(tmp_path.rglob("summaries/*.parquet"))
     injector.reset()
-    again = live.fetch(since="1h", client=client, cache_dir=tmp_path, progress=False,
+    again = live.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False,
                        retry=policy)  # fmt: skip
     assert len(again) == 6
     assert injector.calls("/TraceSummaries") == 1 and injector.calls("/Traces") == 0
@@ -715,11 +716,11 @@ def test_in_progress_traces_are_fetched_again(moto: Any, policy: Any, tmp_path: 
          "start_time": when.timestamp() + 1, "end_time": when.timestamp() + 2},
     ]  # fmt: skip
     client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in docs])
-    first = live.fetch(since="1h", client=client, cache_dir=tmp_path, progress=False,
+    first = live.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False,
                        retry=policy)  # fmt: skip
     assert first.traces.set_index("trace_id").loc[tid, "is_partial"]
     injector.reset()
-    live.fetch(since="1h", client=client, cache_dir=tmp_path, progress=False, retry=policy)
+    live.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False, retry=policy)
     assert requested_ids(injector) == [[tid]]
 
 
@@ -734,14 +735,52 @@ def test_cache_dir_defaults_to_env_then_user_cache(monkeypatch: pytest.MonkeyPat
     assert live._cache_root(None) == Path(platformdirs.user_cache_dir("xraykit"))
 
 
-def test_caller_identity_is_asked_once(moto: Any, policy: Any, tmp_path: Path) -> None:
+def moto_session(url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A boto3 session whose X-Ray and STS clients both reach moto (botocore's endpoint env)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    return boto3.Session(region_name=REGION)
+
+
+def test_caller_identity_is_asked_once(moto: Any, policy: Any, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    url, injector = moto
+    put_traces(xray_client(url), 1)
+    session = moto_session(url, monkeypatch)
+    for _ in range(3):
+        ts = live.fetch(since="1h", session=session, cache_dir=tmp_path, progress=False,
+                        retry=policy)  # fmt: skip
+        assert len(ts) == 1
+    sts = [e for e in injector.log if b"GetCallerIdentity" in e["request"]]
+    assert len(sts) == 1 and sts[0]["path"] == "/"  # STS's own endpoint, not X-Ray's paths
+    assert (tmp_path / "xray" / ACCOUNT / REGION / "traces" / "index.parquet").exists()
+
+
+def test_refused_identity_lookup_warns_and_pulls_without_the_cache(
+    moto: Any, policy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, injector = moto
+    put_traces(xray_client(url), 4)
+    injector.rules = [lambda p, n, r: (403, "AccessDenied") if p == "/" else None]
+    with pytest.warns(XrayKitWarning, match=r"(?s)STS GetCallerIdentity could not tell.*account_id="):
+        ts = live.fetch(since="1h", session=moto_session(url, monkeypatch), cache_dir=tmp_path,
+                        progress=False, retry=policy)  # fmt: skip
+    assert len(ts) == 4 and ts.problems.empty
+    assert not list(tmp_path.rglob("*.parquet"))  # nothing cached under a guessed account
+
+
+def test_a_client_without_account_id_pulls_without_the_cache(moto: Any, policy: Any,
+                                                            tmp_path: Path) -> None:  # fmt: skip
     url, injector = moto
     client = xray_client(url)
-    put_traces(client, 1)
-    for _ in range(3):
-        live.fetch(since="1h", client=client, cache_dir=tmp_path, progress=False, retry=policy)
-    sts = [e for e in injector.log if b"GetCallerIdentity" in e["request"]]
-    assert len(sts) == 1
+    put_traces(client, 2)
+    with pytest.warns(XrayKitWarning, match=r"client=.*account_id="):
+        ts = live.fetch(since="1h", client=client, cache_dir=tmp_path, progress=False,
+                        retry=policy)  # fmt: skip
+    assert len(ts) == 2
+    assert not [e for e in injector.log if b"GetCallerIdentity" in e["request"]]
+    assert not list(tmp_path.rglob("*.parquet"))
+    with pytest.raises(ValueError, match="`account_id` must be a 12-digit"):
+        live.fetch(since="1h", client=client, account_id="1234", progress=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -772,7 +811,7 @@ def test_summaries_frame_from_a_recorded_response() -> None:
     assert frame["annotation.tier"].tolist()[:2] == ["gold", "silver"]
     assert str(frame["annotation.retry"].dtype) == "boolean"
     assert str(frame["http_status"].dtype) == "Int64"
-    assert str(frame["start"].dtype) == "datetime64[ns, UTC]"
+    assert str(frame["start"].dtype) == "datetime64[us, UTC]"
     second = frame.iloc[1]
     assert pd.isna(second["fault_root_cause_service"]) and second["fault_root_cause_count"] == 0
     assert bool(frame.iloc[2]["is_partial"])
@@ -841,16 +880,13 @@ def test_fetch_sampling_rules_and_groups_from_recorded_responses(policy: Any) ->
     assert frame["rule_name"].tolist() == ["checkout-errors", "health-checks", "Default"]
     assert frame["priority"].tolist() == [10, 20, 10000]
     assert frame.loc[0, "attributes"] == {"tier": "gold"}
-    assert str(frame["created_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(frame["created_at"].dtype) == "datetime64[us, UTC]"
     assert found["group_name"].tolist() == ["Default", "slow-checkout"]
     assert found.loc[1, "filter_expression"] == 'service("checkout-api") AND responsetime > 2'
     assert bool(found.loc[1, "insights_enabled"]) and not bool(found.loc[0, "insights_enabled"])
 
 
 def test_fetch_service_graph_uses_the_service_graph_module(policy: Any) -> None:
-    servicegraph = pytest.importorskip("xraykit.servicegraph")
-    if not hasattr(servicegraph, "service_graph_from_response"):
-        pytest.skip("service_graph_from_response has not landed yet")
     response = json.loads((DATA / "live_service_graph.json").read_text())
     client = stubbed_client()
     with Stubber(client) as stub:
@@ -915,7 +951,7 @@ def test_trace_segment_destination_check(policy: Any, answer: Any, expected: boo
             stub.add_client_error("get_trace_segment_destination", "AccessDeniedException", "no", 403)
         else:
             stub.add_response("get_trace_segment_destination", answer)
-        conn = live._connect(client=client)
+        conn = live.connect(client=client)
         assert live._uses_transaction_search(conn, live._Caller(client, policy)) is expected
         # asked once per credentials and endpoint
         assert live._uses_transaction_search(conn, live._Caller(client, policy)) is expected
@@ -1002,9 +1038,6 @@ def test_unreachable_endpoint(policy: Any) -> None:
 
 
 def test_invalid_filter_expression_is_caught_before_any_call(policy: Any) -> None:
-    filters = pytest.importorskip("xraykit.filters")
-    if not hasattr(filters, "validate"):
-        pytest.skip("xraykit.filters.validate has not landed yet")
     client = stubbed_client()
     with Stubber(client) as stub, pytest.raises(LiveAccessError, match="no API call was made") as info:
         live.fetch(since="1h", filter_expression="responsetime >", client=client,
@@ -1076,3 +1109,40 @@ def test_no_warnings_leak_from_a_clean_pull(moto: Any, policy: Any) -> None:
         ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
     assert len(ts) == 2
     assert re.fullmatch(r"1-[0-9a-f]{8}-[0-9a-f]{24}", ts.traces["trace_id"].iloc[0])
+
+
+@pytest.mark.parametrize(
+    ("operation", "remedy"),
+    [
+        ("BatchGetTraces", r"attaching the managed policy AWSXrayReadOnlyAccess"),
+        ("StartTraceRetrieval", r"AWSXrayReadOnlyAccess does not grant.*transaction_search=True"),
+        ("ListRetrievedTraces", r"AWSXrayReadOnlyAccess does not grant.*transaction_search=True"),
+        ("GetTraceSegmentDestination", r"does not grant.*read_only_policy\(transaction_search"),
+    ],
+)
+def test_access_denied_names_the_policy_that_grants_the_action(operation: str,
+                                                              remedy: str) -> None:  # fmt: skip
+    from botocore.exceptions import ClientError
+
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, operation)
+    error = live.translate_error(denied, operation, {})
+    assert f"'xray:{operation}'" in str(error)
+    assert re.search(remedy, str(error))
+    if operation != "BatchGetTraces":
+        from xraykit.accounts import read_only_policy
+
+        actions = read_only_policy(transaction_search=True)["Statement"][0]["Action"]
+        assert f"xray:{operation}" in actions  # the remedy really grants it
+
+
+def test_cost_estimate_says_the_free_tier_is_not_applied() -> None:
+    from xraykit.sampling import PRICES
+
+    cost = live.CostEstimate(traces_scanned=600_000, traces_retrieved=600_000)
+    price = PRICES["retrieved or scanned"]["usd_per_million"]
+    assert cost.usd == pytest.approx(1.2 * price)
+    assert cost.usd_after_free_tier() == pytest.approx(0.2 * price)
+    assert cost.usd_after_free_tier(already_read=2_000_000) == cost.usd
+    assert "before the free tier" in str(cost) and "not applied" in cost._repr_html_()
+    with pytest.raises(ValueError, match="`already_read` must be a count"):
+        cost.usd_after_free_tier(already_read=-1)

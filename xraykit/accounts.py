@@ -92,6 +92,9 @@ _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$"
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _POLICY_VERSION = "2012-10-17"
+_QUERY_OPTIONS = frozenset(
+    {"since", "start", "end", "filter_expression", "group", "time_range_type", "max_traces"}
+)
 
 
 def _role_account(role_arn: str) -> str:
@@ -427,9 +430,9 @@ def _assume(sts: Any, role_arn: str, *, external_id: str | None, session_name: s
             "role's trust policy and your credentials."
         ) from exc
     except botocore_exceptions.BotoCoreError as exc:  # type: ignore[attr-defined]
-        from xraykit.live import _translate
+        from xraykit.live import translate_error
 
-        raise _translate(exc, "sts:AssumeRole", {}) from exc
+        raise translate_error(exc, "sts:AssumeRole", {}) from exc
 
 
 def fetch_accounts(
@@ -499,16 +502,7 @@ def fetch_accounts(
     unknown = sorted(set(fetch_options) - allowed)
     if unknown:
         raise TypeError(f"fetch_accounts() got unexpected options {unknown}; allowed: {sorted(allowed)}.")
-    time_range_type = fetch_options.get("time_range_type", "TraceId")
-    max_traces = fetch_options.get("max_traces")
-    filter_expression = fetch_options.get("filter_expression")
-    live._check_common(time_range_type, max_traces)
-    live._validate_filter(filter_expression)
-    start, end = live._resolve_window(
-        fetch_options.get("since", "1h"), fetch_options.get("start"), fetch_options.get("end")
-    )
-    query = live._Query(start, end, filter_expression, fetch_options.get("group"),
-                        time_range_type, max_traces)  # fmt: skip
+    query = live.build_query(**{k: v for k, v in fetch_options.items() if k in _QUERY_OPTIONS})
 
     boto3 = require("boto3", "aws")
     botocore_exceptions = require("botocore.exceptions", "aws")
@@ -516,9 +510,9 @@ def fetch_accounts(
         raise ValueError("Pass either `session` or `profile`, not both.")
     try:
         base = session or boto3.Session(profile_name=profile)  # type: ignore[attr-defined]
-        sts = base.client("sts", region_name=region, config=live._client_config(1))
+        sts = base.client("sts", region_name=region, config=live.client_config(1))
     except botocore_exceptions.BotoCoreError as exc:  # type: ignore[attr-defined]
-        raise live._translate(exc, "sts:AssumeRole", {}) from exc
+        raise live.translate_error(exc, "sts:AssumeRole", {}) from exc
 
     # sessions and clients are built here, on one thread; only clients cross to the workers
     connections = []
@@ -534,7 +528,7 @@ def fetch_accounts(
             aws_session_token=credentials["SessionToken"],
             region_name=region or base.region_name,
         )
-        conn = live._connect(session=role_session, region=region, concurrency=concurrency)
+        conn = live.connect(session=role_session, region=region, concurrency=concurrency)
         connections.append((account, conn))
 
     cancel = threading.Event()
@@ -549,7 +543,7 @@ def fetch_accounts(
     with cf.ThreadPoolExecutor(max_workers=len(connections), thread_name_prefix="xraykit-acct") as pool:
         futures = {
             pool.submit(
-                live._pull, conn, query, account_id=account, fill_account=True, cancel=cancel,
+                live.pull, conn, query, account_id=account, fill_account=True, cancel=cancel,
                 **options,
             ): account
             for account, conn in connections

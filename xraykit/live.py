@@ -43,6 +43,17 @@ Under ``platformdirs.user_cache_dir("xraykit")`` (or ``cache_dir=``, or the
   a later query that lists it reads it from disk.
 
 Nothing but trace data, summaries and the account id is written: never credentials.
+The account comes from ``account_id=`` or STS (with a ``session``/``profile``); a ready
+``client=`` has no public way to tell its credentials, so without ``account_id=`` it pulls
+without the cache (with a warning). Summaries of a group are keyed by the group's name: a
+changed group filter expression is not noticed (pass ``cache=False`` once).
+
+Shared with xraykit.accounts
+----------------------------
+:func:`build_query`, :class:`Query`, :func:`connect`, :class:`Connection`,
+:func:`client_config`, :func:`translate_error` and :func:`pull` are what
+:func:`xraykit.accounts.fetch_accounts` builds on. They are documented and kept stable
+between the two modules, but are not part of ``__all__``: use :func:`fetch`.
 
 Examples
 --------
@@ -75,7 +86,8 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +100,8 @@ from xraykit.exceptions import (
     XrayKitWarning,
     require,
 )
+from xraykit.filters import validate as _validate_expression
+from xraykit.sampling import PRICES
 
 if TYPE_CHECKING:
     from xraykit.servicegraph import ServiceGraph
@@ -123,10 +137,10 @@ SETTLED_AFTER = timedelta(minutes=15)
 MAX_IDS_PER_RETRIEVAL = 100
 #: X-Ray keeps traces this long.
 RETENTION = timedelta(days=30)
-#: US East list prices (xray-facts §2.13): traces retrieved or scanned, per million.
-PRICE_PER_MILLION_RETRIEVED_OR_SCANNED = 0.50
-#: Traces retrieved or scanned each month at no charge (both counted together).
-FREE_RETRIEVED_OR_SCANNED_PER_MONTH = 1_000_000
+# the one price table (xraykit.sampling.PRICES): traces retrieved or scanned, billed together
+_READ_PRICE = PRICES["retrieved or scanned"]
+_USD_PER_MILLION = float(_READ_PRICE["usd_per_million"])
+_FREE_PER_MONTH = int(_READ_PRICE["free_per_month"])
 
 _TIME_RANGE_TYPES = ("TraceId", "Event", "Service")
 _READ_ONLY_POLICY = "AWSXrayReadOnlyAccess"
@@ -411,8 +425,12 @@ class CostEstimate:
 
     X-Ray bills traces *scanned* (``GetTraceSummaries``' ``TracesProcessedCount``) and
     *retrieved* (``BatchGetTraces``) together: the first 1,000,000 each month are free, then
-    $0.50 per million (US East list price, xray-facts §2.13). ``usd`` is the price before the
-    free tier; whether a pull costs anything depends on the account's other use that month.
+    $0.50 per million (US East list price, xray-facts §2.13; the table is
+    :data:`xraykit.sampling.PRICES`, which :func:`xraykit.sampling.estimate_cost` uses too).
+
+    The free tier is **not** applied by ``usd``: a single pull cannot know what else the
+    account read that month. :meth:`usd_after_free_tier` applies it, given the traces
+    already scanned or retrieved this month (the model of ``estimate_cost``).
 
     Examples
     --------
@@ -420,10 +438,12 @@ class CostEstimate:
     ...                     api_calls={"GetTraceSummaries": 2, "BatchGetTraces": 60})
     >>> cost.billable_traces, cost.total_calls
     (1500, 62)
+    >>> cost.usd, cost.usd_after_free_tier(), cost.usd_after_free_tier(already_read=999_500)
+    (0.00075, 0.0, 0.0005)
     >>> print(cost)  # doctest: +NORMALIZE_WHITESPACE
     1,200 traces scanned + 300 retrieved = 1,500 billable traces: $0.000750 at $0.50 per
-    million (the first 1,000,000 scanned or retrieved each month are free). 62 API calls,
-    0 retries.
+    million, before the free tier (the first 1,000,000 scanned or retrieved each month are
+    free). 62 API calls, 0 retries.
     """
 
     traces_scanned: int = 0
@@ -440,8 +460,25 @@ class CostEstimate:
 
     @property
     def usd(self) -> float:
-        """Price in US dollars before the monthly free tier."""
-        return round(self.billable_traces * PRICE_PER_MILLION_RETRIEVED_OR_SCANNED / 1e6, 10)
+        """Price in US dollars at the list price, the monthly free tier NOT applied."""
+        return round(self.billable_traces * _USD_PER_MILLION / 1e6, 10)
+
+    def usd_after_free_tier(self, already_read: int = 0) -> float:
+        """Price in US dollars with the monthly free tier applied.
+
+        Parameters
+        ----------
+        already_read : int
+            Traces the account already scanned or retrieved this month (what is left of the
+            1,000,000 free ones is used first).
+        """
+        if isinstance(already_read, bool) or not isinstance(already_read, int) or already_read < 0:
+            raise ValueError(
+                f"`already_read` must be a count of traces (an int >= 0), but {already_read!r} "
+                "was passed."
+            )
+        free_left = max(_FREE_PER_MONTH - already_read, 0)
+        return round(max(self.billable_traces - free_left, 0) * _USD_PER_MILLION / 1e6, 10)
 
     @property
     def total_calls(self) -> int:
@@ -465,8 +502,8 @@ class CostEstimate:
         text = (
             f"{self.traces_scanned:,} traces scanned + {self.traces_retrieved:,} retrieved = "
             f"{self.billable_traces:,} billable traces: ${self.usd:.6f} at "
-            f"${PRICE_PER_MILLION_RETRIEVED_OR_SCANNED:.2f} per million (the first "
-            f"{FREE_RETRIEVED_OR_SCANNED_PER_MONTH:,} scanned or retrieved each month are free). "
+            f"${_USD_PER_MILLION:.2f} per million, before the free tier (the first "
+            f"{_FREE_PER_MONTH:,} scanned or retrieved each month are free). "
             f"{self.total_calls:,} API calls, {self.retries:,} retries."
         )
         if self.cached_traces:
@@ -483,9 +520,9 @@ class CostEstimate:
         ]
         body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
         return (
-            f"<table>{body}</table><small>${PRICE_PER_MILLION_RETRIEVED_OR_SCANNED:.2f} per "
-            f"million traces scanned or retrieved; the first "
-            f"{FREE_RETRIEVED_OR_SCANNED_PER_MONTH:,} each month are free.</small>"
+            f"<table>{body}</table><small>${_USD_PER_MILLION:.2f} per million traces scanned "
+            f"or retrieved; the first {_FREE_PER_MONTH:,} each month are free (not applied "
+            "above).</small>"
         )
 
 
@@ -536,7 +573,7 @@ class _Caller:
             except botocore_exceptions.ClientError as exc:  # type: ignore[attr-defined]
                 kind = _retry_kind(exc)
                 if kind is None:
-                    raise _translate(exc, operation, params) from exc
+                    raise translate_error(exc, operation, params) from exc
                 if kind == "throttle":
                     self.bucket.throttled()
                     with self._lock:
@@ -551,10 +588,10 @@ class _Caller:
                 if isinstance(exc, botocore_exceptions.EndpointConnectionError) and (  # type: ignore[attr-defined]
                     attempt + 1 >= min(self.policy.max_attempts, 3)
                 ):
-                    raise _translate(exc, operation, params) from exc
+                    raise translate_error(exc, operation, params) from exc
                 reason = f"{type(exc).__name__}: {exc}"
             except botocore_exceptions.BotoCoreError as exc:  # type: ignore[attr-defined]
-                raise _translate(exc, operation, params) from exc
+                raise translate_error(exc, operation, params) from exc
             else:
                 self.bucket.succeeded()
                 return response
@@ -594,7 +631,7 @@ def _retry_kind(exc: Any) -> str | None:
 # errors
 
 
-def _translate(exc: BaseException, operation: str, params: dict[str, Any]) -> LiveAccessError:
+def translate_error(exc: BaseException, operation: str, params: dict[str, Any]) -> LiveAccessError:
     """Turn a boto3/botocore error into a LiveAccessError that says how to fix it."""
     name = type(exc).__name__
     code = _error_code(exc)
@@ -639,8 +676,7 @@ def _translate(exc: BaseException, operation: str, params: dict[str, Any]) -> Li
     if code in _DENIED_CODES:
         return LiveAccessError(
             f"AWS refused {action} ({code}: {message}). Fix: allow the IAM action {action!r} "
-            f"for these credentials, for example by attaching the managed policy "
-            f"{_READ_ONLY_POLICY} (xraykit.accounts.read_only_policy() prints a minimal one)."
+            f"for these credentials, {_remedy(action)}"
         )
     if code in _BAD_CREDENTIAL_CODES:
         return LiveAccessError(
@@ -667,8 +703,36 @@ def _translate(exc: BaseException, operation: str, params: dict[str, Any]) -> Li
     )
 
 
+#: Actions the managed policy AWSXrayReadOnlyAccess does not grant (Transaction Search).
+_TRANSACTION_SEARCH_ACTIONS = frozenset(
+    {"xray:StartTraceRetrieval", "xray:ListRetrievedTraces", "xray:GetTraceSegmentDestination"}
+)
+
+
+def _remedy(action: str) -> str:
+    """How to grant ``action``: the policy that holds it."""
+    if action in _TRANSACTION_SEARCH_ACTIONS:
+        return (
+            f"which {_READ_ONLY_POLICY} does not grant: attach the policy "
+            "xraykit.accounts.read_only_policy(transaction_search=True) returns (it has the "
+            "Transaction Search actions xray:StartTraceRetrieval, xray:ListRetrievedTraces "
+            "and xray:GetTraceSegmentDestination)."
+        )
+    if action == "sts:AssumeRole":
+        return (
+            "with xraykit.accounts.assume_role_policy([...]), and check that the role's trust "
+            "policy names you (xraykit.accounts.trust_policy(...))."
+        )
+    if action.startswith("sts:"):
+        return "(any IAM identity may call it unless an explicit Deny or an SCP forbids it)."
+    return (
+        f"for example by attaching the managed policy {_READ_ONLY_POLICY} "
+        "(xraykit.accounts.read_only_policy() returns a minimal one)."
+    )
+
+
 def _validate_filter(expression: str | None) -> None:
-    """Check a filter expression offline when the filter engine is installed."""
+    """Check a filter expression offline (xraykit.filters), before any API call."""
     if expression is None:
         return
     if not isinstance(expression, str):
@@ -682,11 +746,7 @@ def _validate_filter(expression: str | None) -> None:
             expression=expression,
         )
     try:
-        from xraykit.filters import validate
-    except ImportError:  # the filter engine is optional here: AWS checks it anyway
-        return
-    try:
-        validate(expression)
+        _validate_expression(expression)
     except FilterExpressionError as exc:
         raise LiveFilterExpressionError(
             f"The filter expression is not valid, so no API call was made: {exc}",
@@ -700,7 +760,9 @@ def _validate_filter(expression: str | None) -> None:
 
 
 @dataclasses.dataclass
-class _Connection:
+class Connection:
+    """An X-Ray client and where it points (from :func:`connect`); ``session`` when known."""
+
     client: Any
     region: str
     endpoint: str
@@ -711,7 +773,9 @@ def _boto3() -> Any:
     return require("boto3", "aws")
 
 
-def _client_config(concurrency: int) -> Any:
+def client_config(concurrency: int) -> Any:
+    """The botocore Config of xraykit's clients: no botocore retries (xraykit retries and
+    counts every attempt), a connection pool for ``concurrency`` threads, timeouts."""
     botocore_config = require("botocore.config", "aws")
     return botocore_config.Config(  # type: ignore[attr-defined]
         retries={"mode": "standard", "total_max_attempts": 1},  # xraykit retries itself
@@ -722,17 +786,17 @@ def _client_config(concurrency: int) -> Any:
     )
 
 
-def _connect(
+def connect(
     *,
     session: Any = None,
     profile: str | None = None,
     region: str | None = None,
     client: Any = None,
     concurrency: int = 8,
-) -> _Connection:
+) -> Connection:
     """Resolve the X-Ray client from ``client``, ``session`` or ``profile`` + ``region``."""
     if client is not None:
-        return _Connection(
+        return Connection(
             client=client,
             region=str(client.meta.region_name or ""),
             endpoint=str(client.meta.endpoint_url or ""),
@@ -747,10 +811,10 @@ def _connect(
         credentials = session.get_credentials()
         if credentials is None:
             raise botocore_exceptions.NoCredentialsError()  # type: ignore[attr-defined]
-        xray = session.client("xray", region_name=region, config=_client_config(concurrency))
+        xray = session.client("xray", region_name=region, config=client_config(concurrency))
     except botocore_exceptions.BotoCoreError as exc:  # type: ignore[attr-defined]
-        raise _translate(exc, "GetTraceSummaries", {}) from exc
-    return _Connection(
+        raise translate_error(exc, "GetTraceSummaries", {}) from exc
+    return Connection(
         client=xray,
         region=str(xray.meta.region_name or ""),
         endpoint=str(xray.meta.endpoint_url or ""),
@@ -758,39 +822,49 @@ def _connect(
     )
 
 
-_IDENTITY_CACHE: dict[tuple[str, str], str] = {}
+_IDENTITY_CACHE: dict[str, str] = {}
 _IDENTITY_LOCK = threading.Lock()
 
 
-def _account_id(conn: _Connection, policy: RetryPolicy) -> str:
-    """Return the account of the connection's credentials (STS, asked once per process)."""
-    credentials: Any = None
-    if conn.session is not None:
-        credentials = conn.session.get_credentials()
-    else:  # a client passed in: borrow its signer's credentials (never written anywhere)
-        signer = getattr(conn.client, "_request_signer", None)
-        credentials = getattr(signer, "_credentials", None)
+def _account_id(conn: Connection, policy: RetryPolicy) -> str | None:
+    """The account of the connection's session (STS GetCallerIdentity, once per process).
+
+    None when it cannot be known: a ready client was passed (its credentials are not public),
+    or STS could not be asked (no permission, an endpoint without STS); the reason is warned
+    about, and the pull goes on without the cache.
+    """
+    if conn.session is None:
+        warnings.warn(
+            "The cache is kept per AWS account, and the account of a client passed as "
+            "`client=` is not known: this pull does not use the cache. Pass account_id="
+            "'123456789012' (or session= instead of client=) to use it, or cache=False to "
+            "silence this.",
+            XrayKitWarning,
+            stacklevel=4,
+        )
+        return None
+    credentials = conn.session.get_credentials()
     frozen = credentials.get_frozen_credentials() if credentials is not None else None
     access_key = getattr(frozen, "access_key", "") or ""
-    key = (hashlib.sha256(access_key.encode()).hexdigest(), conn.endpoint)
+    key = hashlib.sha256(access_key.encode()).hexdigest()  # never the key itself
     with _IDENTITY_LOCK:
         if key in _IDENTITY_CACHE:
             return _IDENTITY_CACHE[key]
-    boto3 = _boto3()
-    endpoint = conn.endpoint if "amazonaws.com" not in conn.endpoint else None
-    sts = boto3.client(
-        "sts",
-        region_name=conn.region or None,
-        endpoint_url=endpoint,
-        aws_access_key_id=getattr(frozen, "access_key", None),
-        aws_secret_access_key=getattr(frozen, "secret_key", None),
-        aws_session_token=getattr(frozen, "token", None),
-        config=_client_config(1),
-    )
     try:
+        sts = conn.session.client("sts", region_name=conn.region or None,
+                                  config=client_config(1))  # fmt: skip
         account = str(_Caller(sts, policy).call("GetCallerIdentity")["Account"])
-    except LiveAccessError as exc:
-        raise LiveAccessError(str(exc).replace("xray:GetCallerIdentity", "sts:GetCallerIdentity")) from exc
+    except Exception as exc:  # the cache is optional: any failure here only costs the cache
+        reason = exc.reason if isinstance(exc, _Exhausted) else f"{type(exc).__name__}: {exc}"
+        warnings.warn(
+            "The cache is kept per AWS account, and STS GetCallerIdentity could not tell "
+            f"which account these credentials belong to ({reason.replace('xray:', 'sts:')}). "
+            "This pull does not use the cache; pass account_id='123456789012' to use it, or "
+            "cache=False to silence this.",
+            XrayKitWarning,
+            stacklevel=4,
+        )
+        return None
     with _IDENTITY_LOCK:
         _IDENTITY_CACHE[key] = account
     return account
@@ -802,7 +876,7 @@ def _account_id(conn: _Connection, policy: RetryPolicy) -> str:
 
 _SUMMARY_COLUMNS: dict[str, str] = {
     "trace_id": "str",
-    "start": "datetime64[ns, UTC]",
+    "start": "datetime64[us, UTC]",
     "duration_s": "float64",
     "response_time_s": "float64",
     "has_fault": "bool",
@@ -842,7 +916,7 @@ _SUMMARY_COLUMNS: dict[str, str] = {
     "error_root_causes": "str",
     "response_time_root_causes": "str",
     "revision": "Int64",
-    "matched_event_time": "datetime64[ns, UTC]",
+    "matched_event_time": "datetime64[us, UTC]",
 }
 
 _ROOT_CAUSE_FIELDS = {
@@ -1106,7 +1180,14 @@ def summary_root_cause_paths(summaries: pd.DataFrame, kind: str) -> pd.DataFrame
 
 
 @dataclasses.dataclass
-class _Query:
+class Query:
+    """One GetTraceSummaries query (from :func:`build_query`); its settled results are cached.
+
+    The cache key is the window, the expression sent (the group's *name* clause ANDed with
+    the caller's filter), the time-range type and ``max_traces``: a group whose filter
+    expression changed keeps the same key (see :func:`fetch`, ``group``).
+    """
+
     start: pd.Timestamp
     end: pd.Timestamp
     filter_expression: str | None
@@ -1174,7 +1255,7 @@ class _Puller:
 
     # -- summaries ---------------------------------------------------------------------
 
-    def summary_pages(self, query: _Query) -> Iterator[tuple[dict[str, Any], bool]]:
+    def summary_pages(self, query: Query) -> Iterator[tuple[dict[str, Any], bool]]:
         """Yield (page, last page of its window) for every window, newest first."""
         for lower, upper in time_windows(query.start, query.end):
             params: dict[str, Any] = {
@@ -1317,7 +1398,7 @@ class _Puller:
             self.caller.stop.set()
             raise
 
-    def run(self, query: _Query, ids: list[str] | None = None) -> _Outcome:
+    def run(self, query: Query, ids: list[str] | None = None) -> _Outcome:
         """List the summaries (or take ``ids``) and retrieve the traces, pipelined."""
         summaries: list[dict[str, Any]] = []
         seen: set[str] = set()
@@ -1495,11 +1576,11 @@ class _Cache:
         ).drop_duplicates("trace_id", keep="last")
         _write_atomically(self._index_path, lambda p: index.to_parquet(p, index=False))
 
-    def _query_paths(self, query: _Query) -> tuple[Path, Path]:
+    def _query_paths(self, query: Query) -> tuple[Path, Path]:
         key = query.cache_key()
         return self.queries_dir / f"{key}.parquet", self.queries_dir / f"{key}.json"
 
-    def summaries(self, query: _Query) -> tuple[list[dict[str, Any]], int] | None:
+    def summaries(self, query: Query) -> tuple[list[dict[str, Any]], int] | None:
         """The raw summaries and scanned count of a settled query, if cached."""
         data, meta = self._query_paths(query)
         if not (data.exists() and meta.exists()):
@@ -1509,7 +1590,7 @@ class _Cache:
         records = [json.loads(text) for text in frame["summary"]]
         return records, int(info.get("traces_scanned", 0))
 
-    def add_summaries(self, query: _Query, summaries: list[dict[str, Any]], scanned: int) -> None:
+    def add_summaries(self, query: Query, summaries: list[dict[str, Any]], scanned: int) -> None:
         data, meta = self._query_paths(query)
         self.queries_dir.mkdir(parents=True, exist_ok=True)
         frame = pd.DataFrame(
@@ -1544,20 +1625,24 @@ def _plain(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------
-# public API
+# the pull of one account (shared with xraykit.accounts) and the public API
 
 
-_DESTINATION_CACHE: dict[tuple[str, str], bool] = {}
+# client -> does its account use Transaction Search; weak, so a dropped client is forgotten.
+# Written from the destination-check threads of concurrent pulls: under a lock.
+_DESTINATION_CACHE: MutableMapping[Any, bool] = weakref.WeakKeyDictionary()
+_DESTINATION_LOCK = threading.Lock()
 
 
-def _uses_transaction_search(conn: _Connection, caller: _Caller) -> bool:
-    """True when the account sends segments to CloudWatch Logs (Transaction Search)."""
-    signer = getattr(conn.client, "_request_signer", None)
-    credentials = getattr(signer, "_credentials", None)
-    access_key = getattr(credentials, "access_key", "") or ""
-    key = (hashlib.sha256(str(access_key).encode()).hexdigest(), conn.endpoint)
-    if key in _DESTINATION_CACHE:
-        return _DESTINATION_CACHE[key]
+def _uses_transaction_search(conn: Connection, caller: _Caller) -> bool:
+    """True when the account sends segments to CloudWatch Logs (Transaction Search).
+
+    Asked once per client (two pulls racing on one client may both ask; the answers agree).
+    """
+    with _DESTINATION_LOCK:
+        known = _DESTINATION_CACHE.get(conn.client)
+    if known is not None:
+        return known
     try:
         answer = caller.call("GetTraceSegmentDestination")
     except (LiveAccessError, _Exhausted):
@@ -1565,8 +1650,30 @@ def _uses_transaction_search(conn: _Connection, caller: _Caller) -> bool:
         result = False
     else:
         result = answer.get("Destination") == "CloudWatchLogs" and answer.get("Status") != "PENDING"
-    _DESTINATION_CACHE[key] = result
+    with _DESTINATION_LOCK:
+        _DESTINATION_CACHE[conn.client] = result
     return result
+
+
+def build_query(
+    *,
+    since: str | float | timedelta | None = "1h",
+    start: Any = None,
+    end: Any = None,
+    filter_expression: str | None = None,
+    group: str | None = None,
+    time_range_type: str = "TraceId",
+    max_traces: int | None = None,
+) -> Query:
+    """Check the query arguments of :func:`fetch` and return the :class:`Query` they make.
+
+    Shared with :mod:`xraykit.accounts`. Raises what :func:`fetch` documents for bad
+    arguments (``ValueError``, :class:`LiveFilterExpressionError`), before any API call.
+    """
+    _check_common(time_range_type, max_traces)
+    _validate_filter(filter_expression)
+    window = _resolve_window(since, start, end)
+    return Query(window[0], window[1], filter_expression, group, time_range_type, max_traces)
 
 
 def _check_common(time_range_type: str, max_traces: int | None) -> None:
@@ -1587,9 +1694,9 @@ def _problems_frame(rows: list[dict[str, str]]) -> pd.DataFrame:
     return conform(pd.DataFrame(rows, columns=["source", "location", "reason"]), "problems")
 
 
-def _pull(
-    conn: _Connection,
-    query: _Query,
+def pull(
+    conn: Connection,
+    query: Query,
     *,
     concurrency: int,
     cache: bool,
@@ -1600,16 +1707,22 @@ def _pull(
     fill_account: bool = False,
     cancel: threading.Event | None = None,
 ) -> TraceSet:
-    """One account's pull: summaries, cached traces, fresh traces, the merged TraceSet."""
+    """Pull one account: summaries, cached traces, fresh traces, merged into one TraceSet.
+
+    Shared with :mod:`xraykit.accounts` (see "Shared with xraykit.accounts" above).
+    ``account_id`` keys the cache (asked from STS when None and ``cache``);
+    ``fill_account`` writes it into ``segments.account_id`` where a document has none;
+    ``cancel`` stops the pull from another thread.
+    """
     from xraykit.traceset import concat, from_responses
 
     policy = retry or RetryPolicy()
     caller = _Caller(conn.client, policy, cancel)
     store: _Cache | None = None
-    if cache or fill_account:
-        account_id = account_id or _account_id(conn, policy)
-    if cache:
-        store = _Cache(_cache_root(cache_dir), str(account_id), conn.region)
+    if cache and account_id is None:
+        account_id = _account_id(conn, policy)  # None (warned): no cache for this pull
+    if cache and account_id is not None:
+        store = _Cache(_cache_root(cache_dir), account_id, conn.region)
     settled = query.end <= pd.Timestamp.now(tz="UTC") - SETTLED_AFTER
 
     cached_summaries = store.summaries(query) if (store is not None and settled) else None
@@ -1720,6 +1833,7 @@ def fetch(
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     retry: RetryPolicy | None = None,
+    account_id: str | None = None,
 ) -> TraceSet:
     """Load the traces of an AWS account into a TraceSet.
 
@@ -1739,7 +1853,11 @@ def fetch(
         An X-Ray filter expression, sent to AWS unchanged (checked offline first when
         ``xraykit.filters`` is available).
     group : str, optional
-        A group name or ARN: only traces matching the group's filter expression.
+        A group name or ARN: only traces matching the group's filter expression. The cached
+        summaries of a settled window are keyed by the group's *name* (or ARN), not by its
+        filter expression, which xraykit does not read: after changing a group's filter
+        expression, pass ``cache=False`` once (or delete the account's ``summaries`` folder)
+        so the window is listed again. Traces themselves never go stale.
     time_range_type : {"TraceId", "Event", "Service"}
         What the window applies to: the trace's start (from its id), its last event, or the
         segment end times.
@@ -1751,13 +1869,20 @@ def fetch(
     concurrency : int
         Threads retrieving traces.
     cache : bool
-        Reuse and extend the Parquet cache (``False`` bypasses it).
+        Reuse and extend the Parquet cache (``False`` bypasses it). The cache is kept per
+        account: the account comes from ``account_id``, else from STS
+        ``GetCallerIdentity`` with the session's credentials. When it cannot be known (a
+        ``client=`` without ``account_id``, or STS refused), the pull goes on without the
+        cache and says so with an :class:`~xraykit.exceptions.XrayKitWarning`.
     progress : bool
         Show a progress bar (tqdm; a notebook bar in Jupyter).
     cache_dir : path, optional
         Where the cache lives (default: ``XRAYKIT_CACHE_DIR`` or the user cache folder).
     retry : RetryPolicy, optional
         Attempts, backoff and the client-side rate cap.
+    account_id : str, optional
+        The 12-digit account the credentials belong to, for the cache (saves the STS call;
+        needed with ``client=``).
 
     Returns
     -------
@@ -1782,13 +1907,18 @@ def fetch(
         ts.traces.sort_values("duration_s").tail()
         print(ts.cost)
     """
-    _check_common(time_range_type, max_traces)
-    _validate_filter(filter_expression)
-    window = _resolve_window(since, start, end)
-    query = _Query(window[0], window[1], filter_expression, group, time_range_type, max_traces)
-    conn = _connect(session=session, profile=profile, region=region, client=client,
+    query = build_query(since=since, start=start, end=end, filter_expression=filter_expression,
+                        group=group, time_range_type=time_range_type, max_traces=max_traces)  # fmt: skip
+    if account_id is not None and not (
+        isinstance(account_id, str) and re.fullmatch(r"\d{12}", account_id)
+    ):
+        raise ValueError(
+            f"`account_id` must be a 12-digit AWS account id such as '123456789012', but "
+            f"{account_id!r} was passed."
+        )
+    conn = connect(session=session, profile=profile, region=region, client=client,
                     concurrency=concurrency)  # fmt: skip
-    return _pull(
+    return pull(
         conn,
         query,
         concurrency=concurrency,
@@ -1796,6 +1926,7 @@ def fetch(
         cache_dir=cache_dir,
         progress=progress,
         retry=retry,
+        account_id=account_id,
     )
 
 
@@ -1827,11 +1958,9 @@ def fetch_summaries(
         look = xraykit.fetch_summaries(since="6h", filter_expression="fault")
         look.groupby("fault_root_cause_service").size()
     """
-    _check_common(time_range_type, max_traces)
-    _validate_filter(filter_expression)
-    window = _resolve_window(since, start, end)
-    query = _Query(window[0], window[1], filter_expression, group, time_range_type, max_traces)
-    conn = _connect(session=session, profile=profile, region=region, client=client)
+    query = build_query(since=since, start=start, end=end, filter_expression=filter_expression,
+                        group=group, time_range_type=time_range_type, max_traces=max_traces)  # fmt: skip
+    conn = connect(session=session, profile=profile, region=region, client=client)
     caller = _Caller(conn.client, retry or RetryPolicy())
     puller = _Puller(caller, concurrency=1, progress=False, transaction_search=False)
     records: list[dict[str, Any]] = []
@@ -1910,7 +2039,7 @@ def fetch_service_graph(
     from xraykit.servicegraph import service_graph_from_response
 
     start_ts, end_ts = _resolve_window(since, start, end)
-    conn = _connect(session=session, profile=profile, region=region, client=client)
+    conn = connect(session=session, profile=profile, region=region, client=client)
     caller = _Caller(conn.client, retry or RetryPolicy())
     params: dict[str, Any] = {"StartTime": start_ts.to_pydatetime(), "EndTime": end_ts.to_pydatetime()}
     if group is not None:
@@ -1952,7 +2081,7 @@ def sampling_rules_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for column, field in (("created_at", "CreatedAt"), ("modified_at", "ModifiedAt")):
         epochs = pd.Series([_epoch(r.get(field)) for r in records], dtype="float64")
         micros = (epochs * 1e6).round()
-        frame[column] = pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[ns, UTC]")
+        frame[column] = pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[us, UTC]")
     frame = frame.astype(
         {"priority": "Int64", "reservoir_size": "Int64", "version": "Int64",
          "fixed_rate": "float64"}
@@ -2012,7 +2141,7 @@ def fetch_sampling_rules(
 
         xraykit.fetch_sampling_rules(profile="dev")[["rule_name", "priority", "fixed_rate"]]
     """
-    conn = _connect(session=session, profile=profile, region=region, client=client)
+    conn = connect(session=session, profile=profile, region=region, client=client)
     caller = _Caller(conn.client, retry or RetryPolicy())
     return sampling_rules_frame(_paginate(caller, "GetSamplingRules", "SamplingRuleRecords"))
 
@@ -2037,6 +2166,6 @@ def fetch_groups(
 
         xraykit.fetch_groups(profile="dev")
     """
-    conn = _connect(session=session, profile=profile, region=region, client=client)
+    conn = connect(session=session, profile=profile, region=region, client=client)
     caller = _Caller(conn.client, retry or RetryPolicy())
     return groups_frame(_paginate(caller, "GetGroups", "Groups"))

@@ -944,12 +944,21 @@ def decide(
     >>> decide(rules, {"trace_header": "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=0"},
     ...        clock=101, rng=rng)
     SamplingDecision(sampled=False, rule=None, reason='upstream')
+    >>> decide(rules, {"path": "/"}, clock=102, rng=None)  # checked even when unused
+    Traceback (most recent call last):
+    ...
+    xraykit.exceptions.SamplingRuleError: `rng` must be a random generator with a .random() method, such as numpy.random.default_rng(0) or random.Random(0), but None was passed.
     """
     if not isinstance(rule_set, RuleSet):
         raise SamplingRuleError(
             f"`rule_set` must be a RuleSet (it keeps the per-second reservoir counts between "
             f"calls), but {type(rule_set).__name__!r} was passed. Wrap your rules once, "
             "rules = RuleSet(rules) or load_rules(...), and pass the same object every time."
+        )
+    if not callable(getattr(rng, "random", None)):
+        raise SamplingRuleError(
+            "`rng` must be a random generator with a .random() method, such as "
+            f"numpy.random.default_rng(0) or random.Random(0), but {rng!r} was passed."
         )
     upstream = _upstream(request.get("upstream"))
     if upstream is None and request.get("trace_header"):
