@@ -479,14 +479,16 @@ def fetch_accounts(
 
     Examples
     --------
-    ::
+    Needs AWS credentials and the roles, so not run as a test (tests/test_accounts.py runs
+    it against moto on 127.0.0.1):
 
-        ts = xraykit.fetch_accounts(
-            ["arn:aws:iam::111111111111:role/xraykit-read",
-             "arn:aws:iam::222222222222:role/xraykit-read"],
-            since="1h", profile="central",
-        )
-        ts.segments.groupby("account_id").size()
+    >>> import xraykit
+    >>> ts = xraykit.fetch_accounts(
+    ...     ["arn:aws:iam::111111111111:role/xraykit-read",
+    ...      "arn:aws:iam::222222222222:role/xraykit-read"],
+    ...     since="1h", profile="central",
+    ... )  # doctest: +SKIP
+    >>> ts.segments.groupby("account_id").size()  # doctest: +SKIP
     """
     from xraykit import live
     from xraykit.traceset import concat

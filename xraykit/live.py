@@ -189,6 +189,15 @@ class LiveFilterExpressionError(LiveAccessError, FilterExpressionError):
 
     Both a :class:`~xraykit.exceptions.LiveAccessError` and a
     :class:`~xraykit.exceptions.FilterExpressionError`, so either ``except`` catches it.
+
+    Examples
+    --------
+    >>> from xraykit.exceptions import FilterExpressionError
+    >>> try:  # checked offline: no credentials needed, no API call made
+    ...     fetch(filter_expression="responsetime >", cache=False, progress=False)
+    ... except FilterExpressionError as exc:
+    ...     print(isinstance(exc, LiveFilterExpressionError), exc.expression)
+    True responsetime >
     """
 
 
@@ -1901,11 +1910,14 @@ def fetch(
 
     Examples
     --------
-    ::
+    These need AWS credentials and an account with traces, so they are not run as tests
+    (tests/test_live.py runs ``fetch`` against moto on 127.0.0.1):
 
-        ts = xraykit.fetch(since="3h", filter_expression="responsetime > 2", profile="dev")
-        ts.traces.sort_values("duration_s").tail()
-        print(ts.cost)
+    >>> import xraykit
+    >>> ts = xraykit.fetch(since="3h", filter_expression="responsetime > 2",
+    ...                    profile="dev")  # doctest: +SKIP
+    >>> ts.traces.sort_values("duration_s").tail()  # doctest: +SKIP
+    >>> print(ts.cost)  # doctest: +SKIP
     """
     query = build_query(since=since, start=start, end=end, filter_expression=filter_expression,
                         group=group, time_range_type=time_range_type, max_traces=max_traces)  # fmt: skip
@@ -1953,10 +1965,12 @@ def fetch_summaries(
 
     Examples
     --------
-    ::
+    Needs AWS credentials, so not run as a test:
 
-        look = xraykit.fetch_summaries(since="6h", filter_expression="fault")
-        look.groupby("fault_root_cause_service").size()
+    >>> import xraykit
+    >>> look = xraykit.fetch_summaries(since="6h", filter_expression="fault")  # doctest: +SKIP
+    >>> look.groupby("fault_root_cause_service").size()  # doctest: +SKIP
+    >>> look.attrs["cost"].traces_scanned  # doctest: +SKIP
     """
     query = build_query(since=since, start=start, end=end, filter_expression=filter_expression,
                         group=group, time_range_type=time_range_type, max_traces=max_traces)  # fmt: skip
@@ -2031,10 +2045,11 @@ def fetch_service_graph(
 
     Examples
     --------
-    ::
+    Needs AWS credentials, so not run as a test:
 
-        graph = xraykit.fetch_service_graph(since="1h")
-        graph.nodes[["name", "type", "total_count", "fault_count"]]
+    >>> import xraykit
+    >>> graph = xraykit.fetch_service_graph(since="1h")  # doctest: +SKIP
+    >>> graph.nodes[["name", "type", "total_count", "fault_count"]]  # doctest: +SKIP
     """
     from xraykit.servicegraph import service_graph_from_response
 
@@ -2137,9 +2152,21 @@ def fetch_sampling_rules(
 
     Examples
     --------
-    ::
+    Offline, with a client whose answer is stubbed (``profile="dev"`` asks AWS instead):
 
-        xraykit.fetch_sampling_rules(profile="dev")[["rule_name", "priority", "fixed_rate"]]
+    >>> import boto3
+    >>> from botocore.stub import Stubber
+    >>> client = boto3.client("xray", region_name="us-east-1", aws_access_key_id="example",
+    ...                       aws_secret_access_key="example")
+    >>> with Stubber(client) as stub:
+    ...     stub.add_response("get_sampling_rules", {"SamplingRuleRecords": [{"SamplingRule": {
+    ...         "RuleName": "Default", "Priority": 10000, "FixedRate": 0.05, "ReservoirSize": 1,
+    ...         "ServiceName": "*", "ServiceType": "*", "Host": "*", "HTTPMethod": "*",
+    ...         "URLPath": "*", "ResourceARN": "*", "Version": 1}}]})
+    ...     rules = fetch_sampling_rules(client=client)
+    >>> rules[["rule_name", "priority", "fixed_rate"]]
+      rule_name  priority  fixed_rate
+    0   Default     10000        0.05
     """
     conn = connect(session=session, profile=profile, region=region, client=client)
     caller = _Caller(conn.client, retry or RetryPolicy())
@@ -2162,9 +2189,18 @@ def fetch_groups(
 
     Examples
     --------
-    ::
+    Offline, with a client whose answer is stubbed (``profile="dev"`` asks AWS instead):
 
-        xraykit.fetch_groups(profile="dev")
+    >>> import boto3
+    >>> from botocore.stub import Stubber
+    >>> client = boto3.client("xray", region_name="us-east-1", aws_access_key_id="example",
+    ...                       aws_secret_access_key="example")
+    >>> with Stubber(client) as stub:
+    ...     stub.add_response("get_groups", {"Groups": [
+    ...         {"GroupName": "slow", "FilterExpression": "responsetime > 2"}]})
+    ...     groups = fetch_groups(client=client)
+    >>> dict(zip(groups["group_name"], groups["filter_expression"]))
+    {'slow': 'responsetime > 2'}
     """
     conn = connect(session=session, profile=profile, region=region, client=client)
     caller = _Caller(conn.client, retry or RetryPolicy())
