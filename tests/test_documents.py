@@ -212,6 +212,7 @@ def test_inferred_segments_are_kept_and_flagged(data_dir):
         ({"fault": True}, (True, False, False)),
         ({"error": True}, (False, True, False)),
         ({"error": True, "throttle": True}, (False, True, True)),
+        ({"throttle": True}, (False, False, True)),  # still an error at trace level
         ({"fault": True, "error": True, "throttle": True}, (True, True, True)),
     ],
 )
@@ -220,7 +221,12 @@ def test_flags_are_read_from_documents_absent_means_false(flags, expected):
     row = ts.segments.iloc[0]
     assert (row.fault, row.error, row.throttle) == expected
     trace = ts.traces.iloc[0]
-    assert (trace.has_fault, trace.has_error, trace.has_throttle) == expected
+    fault, error, throttle = expected
+    assert (trace.has_fault, trace.has_error, trace.has_throttle) == (
+        fault,
+        error or throttle,
+        throttle,
+    )
 
 
 def test_downstream_throttle_marks_the_trace_not_the_root_error(data_dir):

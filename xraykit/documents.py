@@ -1028,8 +1028,9 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
             "has_fault": (
                 at_root("fault", "boolean").fillna(False) | root_status.ge(500).fillna(False)
             ).to_numpy(bool),
-            "has_error": (
+            "has_error": (  # a throttle (429) is an error too
                 at_root("error", "boolean").fillna(False)
+                | at_root("throttle", "boolean").fillna(False)
                 | root_status.between(400, 499).fillna(False)
             ).to_numpy(bool),
             "has_throttle": has_throttle,
