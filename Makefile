@@ -50,6 +50,7 @@ lab: system-graphviz $(STAMP)-notebooks
 
 lint: $(STAMP)-dev
 	$(BIN)/ruff check xraykit tests benchmarks scripts
+	$(BIN)/ruff format --check xraykit tests benchmarks scripts
 
 typecheck: $(STAMP)-dev
 	$(BIN)/mypy

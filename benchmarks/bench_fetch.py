@@ -72,7 +72,9 @@ def serve() -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     middleware = Latency(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", 0, middleware, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(
+        "127.0.0.1", 0, middleware, threaded=True, request_handler=MotoRequestHandler
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(server.server_port, flush=True)
     sys.stdin.read()  # the parent closes stdin (or exits): stop

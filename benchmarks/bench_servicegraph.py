@@ -29,6 +29,7 @@ from xraykit.servicegraph import graph_frames, service_graph
 
 TARGET = 0.3
 
+
 def _best_of(runs: int, func: Callable[[], Any]) -> float:
     best = float("inf")
     for _ in range(runs):
@@ -36,6 +37,7 @@ def _best_of(runs: int, func: Callable[[], Any]) -> float:
         func()
         best = min(best, time.perf_counter() - start)
     return best
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -55,15 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     graph = service_graph(traces)
 
     ratio = graph_s / load_s
-    print(f"data: {path.name}: {len(traces):,} traces, {len(traces.segments):,} segments, "
-          f"{len(traces.subsegments):,} subsegments -> {len(graph.nodes)} nodes, "
-          f"{len(graph.edges)} edges")
+    print(
+        f"data: {path.name}: {len(traces):,} traces, {len(traces.segments):,} segments, "
+        f"{len(traces.subsegments):,} subsegments -> {len(graph.nodes)} nodes, "
+        f"{len(graph.edges)} edges"
+    )
     print(f"load_file:            {load_s:8.3f} s")
     print(f"graph_frames:         {rows_s:8.3f} s  ({rows_s / load_s:.3f}x load)")
     print(f"service_graph:        {graph_s:8.3f} s")
     verdict = "OK" if ratio <= TARGET else "ABOVE TARGET"
     print(f"ratio service_graph / load: {ratio:.3f} (target <= {TARGET}) {verdict}")
     return 0
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

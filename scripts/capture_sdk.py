@@ -84,7 +84,11 @@ class UdpDaemon:
 class _Inventory(http.server.BaseHTTPRequestHandler):
     """inventory-svc: answers by path and records its own segment from the trace header."""
 
-    STATUS: ClassVar[dict[str, int]] = {"/items/missing": 404, "/items/busy": 429, "/items/broken": 500}
+    STATUS: ClassVar[dict[str, int]] = {
+        "/items/missing": 404,
+        "/items/busy": 429,
+        "/items/broken": 500,
+    }
 
     def do_GET(self) -> None:  # the name http.server dispatches to
         from aws_xray_sdk.core import xray_recorder
@@ -180,8 +184,9 @@ def make_app(inventory: str, moto: str, queue_url: str) -> Any:
         segment.put_annotation("is_retry", False)
         segment.put_annotation("customer_tier", "premium")
         segment.put_metadata("order", {"lines": [{"sku": "SKU-1", "qty": 2}], "total": 74.5})
-        dynamodb.put_item(TableName="orders", Item={"order_id": {"S": "ord-1"},
-                                                    "total": {"N": "74.5"}})
+        dynamodb.put_item(
+            TableName="orders", Item={"order_id": {"S": "ord-1"}, "total": {"N": "74.5"}}
+        )
         sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"order_id": "ord-1"}))
         with xray_recorder.in_subsegment("price-order") as sub:
             sub.put_annotation("lines", 1)
@@ -248,7 +253,8 @@ def capture(out: Path) -> int:
             BillingMode="PAY_PER_REQUEST",
         )
         queue_url = boto3.client("sqs", endpoint_url=moto, region_name="us-east-1").create_queue(
-            QueueName="order-events")["QueueUrl"]
+            QueueName="order-events"
+        )["QueueUrl"]
 
         xray_recorder.configure(
             service="orders-api",
@@ -264,11 +270,14 @@ def capture(out: Path) -> int:
             client.get(f"/items/{item}")
         client.post("/orders")
         client.post("/checkout")
-        client.get("/report", headers={
-            "X-Amzn-Trace-Id": f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};"
-                               "Parent=53995c3f42cd8ad8;Sampled=1",
-            "X-Forwarded-For": "203.0.113.7",
-        })
+        client.get(
+            "/report",
+            headers={
+                "X-Amzn-Trace-Id": f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};"
+                "Parent=53995c3f42cd8ad8;Sampled=1",
+                "X-Forwarded-For": "203.0.113.7",
+            },
+        )
         run_batch()
         packets = daemon.close()
 

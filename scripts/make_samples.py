@@ -39,8 +39,11 @@ SAMPLES: dict[str, tuple[Callable[..., list[dict[str, Any]]], dict[str, Any]]] =
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the committed files instead of writing them")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with the committed files instead of writing them",
+    )
     parser.add_argument("--out", type=Path, default=FOLDER, help="folder to write to")
     args = parser.parse_args(argv)
     stale = []
@@ -48,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             with tempfile.TemporaryDirectory() as tmp:
                 fresh = write_responses(simulate(**kwargs), Path(tmp) / name)
-                same = (gzip.decompress(fresh.read_bytes())
-                        == gzip.decompress((args.out / name).read_bytes()))
+                same = gzip.decompress(fresh.read_bytes()) == gzip.decompress(
+                    (args.out / name).read_bytes()
+                )
             print(f"{name}: {'up to date' if same else 'DIFFERS'}")
             if not same:
                 stale.append(name)

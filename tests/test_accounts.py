@@ -17,7 +17,12 @@ from botocore.stub import Stubber
 from xraykit import accounts, live
 from xraykit.exceptions import LiveAccessError
 
-NOW, REGION, make_trace, trace_id = _shared.NOW, _shared.REGION, _shared.make_trace, _shared.trace_id
+NOW, REGION, make_trace, trace_id = (
+    _shared.NOW,
+    _shared.REGION,
+    _shared.make_trace,
+    _shared.trace_id,
+)
 moto_server = _shared.moto_server
 moto = _shared.moto
 policy = _shared.policy

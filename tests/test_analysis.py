@@ -56,17 +56,27 @@ def web_trace(
     """A web segment calling a SQL database (no inferred segment) for ``db_s`` seconds."""
     trace_id = f"1-{int(T0 + start):08x}-{next(_counter):024x}"
     sub: dict[str, Any] = {
-        "id": _id(), "name": "db@host", "namespace": "remote",
-        "start_time": T0 + start + own_s / 2, "end_time": T0 + start + own_s / 2 + db_s,
+        "id": _id(),
+        "name": "db@host",
+        "namespace": "remote",
+        "start_time": T0 + start + own_s / 2,
+        "end_time": T0 + start + own_s / 2 + db_s,
         "sql": {"url": "postgresql://host/db", "database_type": "PostgreSQL"},
     }
     if db_fault:
         sub["fault"] = True
     seg: dict[str, Any] = {
-        "name": "web", "id": _id(), "trace_id": trace_id, "origin": "AWS::EC2::Instance",
-        "start_time": T0 + start, "end_time": T0 + start + own_s + db_s, "user": user,
-        "http": {"request": {"method": "GET", "url": "https://x.example/a"},
-                 "response": {"status": status}},
+        "name": "web",
+        "id": _id(),
+        "trace_id": trace_id,
+        "origin": "AWS::EC2::Instance",
+        "start_time": T0 + start,
+        "end_time": T0 + start + own_s + db_s,
+        "user": user,
+        "http": {
+            "request": {"method": "GET", "url": "https://x.example/a"},
+            "response": {"status": status},
+        },
         "annotations": {"tier": tier},
         "subsegments": [sub],
     }
@@ -86,10 +96,17 @@ def test_fault_root_cause_follows_the_chain_to_the_inferred_downstream(three):
     paths = analysis.root_cause_paths(three, "fault")
     assert list(paths["trace_id"].unique()) == [FAULT]
     assert paths["entity_name"].tolist() == [
-        "frontend", "orders-api", "orders-api", "DynamoDB", "DynamoDB"
+        "frontend",
+        "orders-api",
+        "orders-api",
+        "DynamoDB",
+        "DynamoDB",
     ]
     assert paths["entity_id"].tolist() == [
-        "f000000000000001", "a000000000000001", "b000000000000001", "c000000000000001",
+        "f000000000000001",
+        "a000000000000001",
+        "b000000000000001",
+        "c000000000000001",
         "d000000000000001",
     ]
     assert paths["service_index"].tolist() == [0, 0, 1, 1, 2]
@@ -105,9 +122,22 @@ def test_fault_root_cause_follows_the_chain_to_the_inferred_downstream(three):
 
 def test_root_cause_paths_columns_follow_the_contract(three):
     paths = analysis.root_cause_paths(three, "fault")
-    contract = ["trace_id", "cause_index", "service_name", "service_type", "account_id",
-                "inferred", "entity_index", "entity_count", "entity_name", "entity_id",
-                "remote", "coverage", "exception_name", "exception_message"]
+    contract = [
+        "trace_id",
+        "cause_index",
+        "service_name",
+        "service_type",
+        "account_id",
+        "inferred",
+        "entity_index",
+        "entity_count",
+        "entity_name",
+        "entity_id",
+        "remote",
+        "coverage",
+        "exception_name",
+        "exception_message",
+    ]
     assert list(paths.columns[: len(contract)]) == contract
     empty = analysis.root_cause_paths(load("slow_sql"), "fault")
     assert empty.empty and list(empty.columns) == list(paths.columns)
@@ -129,29 +159,68 @@ def test_fault_below_a_non_faulting_segment_explains_the_faulting_root():
     # API Gateway returns 502 because the function raised; the Lambda service segment is 200
     tid = "1-65538000-bbbbbbbbbbbbbbbbbbbbbbb1"
     docs = [
-        {"name": "api/prod", "id": "1000000000000001", "trace_id": tid, "origin":
-         "AWS::ApiGateway::Stage", "start_time": T0, "end_time": T0 + 1, "fault": True,
-         "http": {"response": {"status": 502}},
-         "subsegments": [{"id": "1000000000000002", "name": "Lambda", "namespace": "aws",
-                          "start_time": T0 + 0.01, "end_time": T0 + 0.99,
-                          "http": {"response": {"status": 200}}}]},
-        {"name": "fn", "id": "2000000000000001", "trace_id": tid, "origin": "AWS::Lambda",
-         "parent_id": "1000000000000002", "start_time": T0 + 0.02, "end_time": T0 + 0.98,
-         "http": {"response": {"status": 200}}},
-        {"name": "fn", "id": "3000000000000001", "trace_id": tid,
-         "origin": "AWS::Lambda::Function", "parent_id": "2000000000000001",
-         "start_time": T0 + 0.03, "end_time": T0 + 0.97, "fault": True,
-         "cause": {"exceptions": [{"id": "e300000000000001", "type": "KeyError",
-                                   "message": "'sku'"}]},
-         "subsegments": [{"id": "3000000000000002", "name": "handler", "start_time": T0 + 0.04,
-                          "end_time": T0 + 0.96, "fault": True,
-                          "cause": "e300000000000001"}]},
+        {
+            "name": "api/prod",
+            "id": "1000000000000001",
+            "trace_id": tid,
+            "origin": "AWS::ApiGateway::Stage",
+            "start_time": T0,
+            "end_time": T0 + 1,
+            "fault": True,
+            "http": {"response": {"status": 502}},
+            "subsegments": [
+                {
+                    "id": "1000000000000002",
+                    "name": "Lambda",
+                    "namespace": "aws",
+                    "start_time": T0 + 0.01,
+                    "end_time": T0 + 0.99,
+                    "http": {"response": {"status": 200}},
+                }
+            ],
+        },
+        {
+            "name": "fn",
+            "id": "2000000000000001",
+            "trace_id": tid,
+            "origin": "AWS::Lambda",
+            "parent_id": "1000000000000002",
+            "start_time": T0 + 0.02,
+            "end_time": T0 + 0.98,
+            "http": {"response": {"status": 200}},
+        },
+        {
+            "name": "fn",
+            "id": "3000000000000001",
+            "trace_id": tid,
+            "origin": "AWS::Lambda::Function",
+            "parent_id": "2000000000000001",
+            "start_time": T0 + 0.03,
+            "end_time": T0 + 0.97,
+            "fault": True,
+            "cause": {
+                "exceptions": [{"id": "e300000000000001", "type": "KeyError", "message": "'sku'"}]
+            },
+            "subsegments": [
+                {
+                    "id": "3000000000000002",
+                    "name": "handler",
+                    "start_time": T0 + 0.04,
+                    "end_time": T0 + 0.96,
+                    "fault": True,
+                    "cause": "e300000000000001",
+                }
+            ],
+        },
     ]
     paths = analysis.root_cause_paths(xraykit.from_documents(docs), "fault")
     assert paths["entity_name"].tolist() == ["api/prod", "Lambda", "fn", "fn", "handler"]
     assert paths["service_type"].tolist() == [
-        "AWS::ApiGateway::Stage", "AWS::ApiGateway::Stage", "AWS::Lambda",
-        "AWS::Lambda::Function", "AWS::Lambda::Function",
+        "AWS::ApiGateway::Stage",
+        "AWS::ApiGateway::Stage",
+        "AWS::Lambda",
+        "AWS::Lambda::Function",
+        "AWS::Lambda::Function",
     ]
     assert paths["service_index"].tolist() == [0, 0, 1, 2, 2]
     # the handler's bare-string cause is followed to the exception it names
@@ -167,7 +236,11 @@ def test_response_time_root_cause_is_the_largest_own_time_on_the_critical_path(t
     paths = analysis.root_cause_paths(three, "responsetime")
     slow = paths.loc[paths["trace_id"] == SLOW]
     assert slow["entity_name"].tolist() == [
-        "frontend", "inventory", "inventory", "stock@db.internal", "stock@db.internal"
+        "frontend",
+        "inventory",
+        "inventory",
+        "stock@db.internal",
+        "stock@db.internal",
     ]
     assert slow["service_type"].tolist()[-1] == "Database::SQL"
     assert slow["coverage"].tolist() == pytest.approx([1.0, 0.7, 0.68, 0.6, 0.6], abs=1e-6)
@@ -179,9 +252,9 @@ def test_response_time_root_cause_is_the_largest_own_time_on_the_critical_path(t
 
 def test_root_causes_counts_the_service_path_and_exception(three):
     faults = analysis.root_causes(three, "fault")
-    assert faults[["service_name", "service_type", "entity_path", "exception_name"]].values.tolist() == [
-        ["Orders", "AWS::DynamoDB::Table", "DynamoDB", "InternalServerError"]
-    ]
+    assert faults[
+        ["service_name", "service_type", "entity_path", "exception_name"]
+    ].values.tolist() == [["Orders", "AWS::DynamoDB::Table", "DynamoDB", "InternalServerError"]]
     assert faults[["traces", "client_impacting"]].values.tolist() == [[1, 1]]
     assert faults["share"].tolist() == pytest.approx([1 / 3])
     slow = analysis.root_causes(three, "responsetime", threshold_s=1.5)
@@ -199,7 +272,12 @@ def test_unknown_root_cause_kind_is_rejected(three):
 def test_critical_path_of_a_sequential_trace(three):
     path = analysis.critical_path(three, SLOW)
     assert path["name"].tolist() == [
-        "frontend", "payments", "payments", "inventory", "inventory", "stock@db.internal",
+        "frontend",
+        "payments",
+        "payments",
+        "inventory",
+        "inventory",
+        "stock@db.internal",
         "stock@db.internal",
     ]
     assert path["critical_s"].tolist() == pytest.approx(
@@ -212,15 +290,35 @@ def test_critical_path_of_a_sequential_trace(three):
 
 def test_critical_path_clips_a_parallel_child_to_what_still_blocked_the_parent():
     tid = "1-65538000-ccccccccccccccccccccccc1"
-    docs = [{
-        "name": "web", "id": "4000000000000001", "trace_id": tid, "start_time": T0,
-        "end_time": T0 + 1.0,
-        "subsegments": [
-            {"id": "4000000000000002", "name": "A", "start_time": T0 + 0.1, "end_time": T0 + 0.9},
-            {"id": "4000000000000003", "name": "B", "start_time": T0 + 0.2, "end_time": T0 + 0.95},
-            {"id": "4000000000000004", "name": "C", "start_time": T0 + 0.3, "end_time": T0 + 0.4},
-        ],
-    }]
+    docs = [
+        {
+            "name": "web",
+            "id": "4000000000000001",
+            "trace_id": tid,
+            "start_time": T0,
+            "end_time": T0 + 1.0,
+            "subsegments": [
+                {
+                    "id": "4000000000000002",
+                    "name": "A",
+                    "start_time": T0 + 0.1,
+                    "end_time": T0 + 0.9,
+                },
+                {
+                    "id": "4000000000000003",
+                    "name": "B",
+                    "start_time": T0 + 0.2,
+                    "end_time": T0 + 0.95,
+                },
+                {
+                    "id": "4000000000000004",
+                    "name": "C",
+                    "start_time": T0 + 0.3,
+                    "end_time": T0 + 0.4,
+                },
+            ],
+        }
+    ]
     path = analysis.critical_path(xraykit.from_documents(docs), tid)
     assert path["name"].tolist() == ["web", "A", "B"]  # C ran inside B: never blocking
     assert path["critical_s"].tolist() == pytest.approx([0.15, 0.1, 0.75], abs=1e-6)
@@ -231,18 +329,38 @@ def test_critical_path_clips_a_parallel_child_to_what_still_blocked_the_parent()
 def test_critical_path_prefers_the_detailed_one_of_children_ending_together():
     # Lambda's Invocation subsegment spans the handler, whose own subsegments hold the detail
     tid = "1-65538000-ccccccccccccccccccccccc2"
-    docs = [{
-        "name": "fn", "id": "6000000000000001", "trace_id": tid, "origin": "AWS::Lambda::Function",
-        "start_time": T0, "end_time": T0 + 1.0,
-        "subsegments": [
-            {"id": "6000000000000002", "name": "Invocation", "start_time": T0 + 0.01,
-             "end_time": T0 + 0.995},
-            {"id": "6000000000000003", "name": "handler", "start_time": T0 + 0.012,
-             "end_time": T0 + 0.99,
-             "subsegments": [{"id": "6000000000000004", "name": "query", "start_time": T0 + 0.1,
-                              "end_time": T0 + 0.9}]},
-        ],
-    }]
+    docs = [
+        {
+            "name": "fn",
+            "id": "6000000000000001",
+            "trace_id": tid,
+            "origin": "AWS::Lambda::Function",
+            "start_time": T0,
+            "end_time": T0 + 1.0,
+            "subsegments": [
+                {
+                    "id": "6000000000000002",
+                    "name": "Invocation",
+                    "start_time": T0 + 0.01,
+                    "end_time": T0 + 0.995,
+                },
+                {
+                    "id": "6000000000000003",
+                    "name": "handler",
+                    "start_time": T0 + 0.012,
+                    "end_time": T0 + 0.99,
+                    "subsegments": [
+                        {
+                            "id": "6000000000000004",
+                            "name": "query",
+                            "start_time": T0 + 0.1,
+                            "end_time": T0 + 0.9,
+                        }
+                    ],
+                },
+            ],
+        }
+    ]
     path = analysis.critical_path(xraykit.from_documents(docs), tid)
     assert path["name"].tolist() == ["fn", "Invocation", "handler", "query"]
     assert path["critical_s"].tolist() == pytest.approx([0.02, 0.002, 0.178, 0.8], abs=1e-6)
@@ -297,8 +415,11 @@ def test_percentiles_by_url_and_annotation_keeps_missing_values(three):
 
 @pytest.mark.parametrize(
     ("by", "message"),
-    [("region", "`by` entries must be among"), (["service", "edge"], "pick one"),
-     ("annotation.", "`by` entries must be among")],
+    [
+        ("region", "`by` entries must be among"),
+        (["service", "edge"], "pick one"),
+        ("annotation.", "`by` entries must be among"),
+    ],
 )
 def test_percentiles_rejects_bad_groupings(three, by, message):
     with pytest.raises(ValueError, match=message):
@@ -352,9 +473,13 @@ def test_impacted_users_by_kind(three):
 
 
 def test_throttle_impact_is_what_the_client_saw():
-    ts = build([web_trace(0, db_s=0.01, user="erin", status=429),
-                web_trace(1, db_s=0.01, user="erin"),
-                web_trace(2, db_s=0.01, user="finn")])
+    ts = build(
+        [
+            web_trace(0, db_s=0.01, user="erin", status=429),
+            web_trace(1, db_s=0.01, user="erin"),
+            web_trace(2, db_s=0.01, user="finn"),
+        ]
+    )
     users = analysis.impacted_users(ts, kind="throttle")
     assert users[["user", "traces", "impacted"]].values.tolist() == [["erin", 2, 1]]
     frame = analysis.requests_frame(ts)
@@ -372,8 +497,9 @@ def test_trace_level_throttle_is_the_roots_not_anywhere(shop):
 
 
 def test_users_share_counts_every_trace_of_the_user():
-    ts = build([web_trace(i, db_s=0.01, user="dana", status=500 if i < 2 else 200)
-                for i in range(5)])
+    ts = build(
+        [web_trace(i, db_s=0.01, user="dana", status=500 if i < 2 else 200) for i in range(5)]
+    )
     users = analysis.impacted_users(ts)
     assert users[["user", "traces", "impacted", "impacted_share"]].values.tolist() == [
         ["dana", 5, 2, 0.4]
@@ -397,9 +523,10 @@ def test_compare_ranks_the_slowed_dependency_above_its_caller():
 
 def test_compare_rates_use_a_one_point_floor_and_small_groups_rank_last():
     before = build([web_trace(i, db_s=0.02) for i in range(50)])
-    after = build([web_trace(100 + i, db_s=0.02, status=500 if i < 5 else 200)
-                   for i in range(50)]
-                  + [web_trace(200, db_s=0.02, user="x", tier="new")])
+    after = build(
+        [web_trace(100 + i, db_s=0.02, status=500 if i < 5 else 200) for i in range(50)]
+        + [web_trace(200, db_s=0.02, user="x", tier="new")]
+    )
     table = analysis.compare(before, after, by="annotation.tier")
     assert table["tier" if "tier" in table else "annotation.tier"].tolist() == ["free", "new"]
     free = table.iloc[0]
@@ -554,20 +681,35 @@ def test_analyses_answer_on_awkward_sets(awkward, which, case):
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda ts: analysis.compare(ts, ts.traces), TypeError,
-         "`b` must be a TraceSet .* but a DataFrame was passed"),
+        (
+            lambda ts: analysis.compare(ts, ts.traces),
+            TypeError,
+            "`b` must be a TraceSet .* but a DataFrame was passed",
+        ),
         (lambda ts: analysis.percentiles(ts.traces), TypeError, "`traces` must be a TraceSet"),
-        (lambda ts: analysis.sla(ts, "1"), TypeError,
-         "`threshold_s` must be a positive number of seconds such as 0.5, but '1' was passed"),
+        (
+            lambda ts: analysis.sla(ts, "1"),
+            TypeError,
+            "`threshold_s` must be a positive number of seconds such as 0.5, but '1' was passed",
+        ),
         (lambda ts: analysis.sla(ts, float("nan")), ValueError, "positive number of seconds"),
-        (lambda ts: analysis.sla(ts, 1.0, freq="banana"), ValueError,
-         "`freq` must be a pandas frequency such as '1min', .* but 'banana' was passed"),
+        (
+            lambda ts: analysis.sla(ts, 1.0, freq="banana"),
+            ValueError,
+            "`freq` must be a pandas frequency such as '1min', .* but 'banana' was passed",
+        ),
         (lambda ts: analysis.sla(ts, 1.0, freq="MS"), ValueError, "`freq` must be"),
         (lambda ts: analysis.throttles(ts, freq=5), ValueError, "but 5 was passed"),
-        (lambda ts: analysis.impacted_users(ts, kind="slow", threshold_s="2"), TypeError,
-         "`threshold_s` must be"),
-        (lambda ts: analysis.root_cause_paths(ts, "responsetime", threshold_s=-1), ValueError,
-         "`threshold_s` must be"),
+        (
+            lambda ts: analysis.impacted_users(ts, kind="slow", threshold_s="2"),
+            TypeError,
+            "`threshold_s` must be",
+        ),
+        (
+            lambda ts: analysis.root_cause_paths(ts, "responsetime", threshold_s=-1),
+            ValueError,
+            "`threshold_s` must be",
+        ),
     ],
 )
 def test_bad_arguments_are_named_on_entry(three, call, error, message):

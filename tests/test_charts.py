@@ -30,8 +30,10 @@ def _close_figures():
 @pytest.fixture(scope="module")
 def three() -> xraykit.TraceSet:
     return xraykit.concat(
-        [xraykit.load_file(DATA / f"analysis_{n}.json")
-         for n in ("fault_chain", "throttled_retries", "slow_sql")]
+        [
+            xraykit.load_file(DATA / f"analysis_{n}.json")
+            for n in ("fault_chain", "throttled_retries", "slow_sql")
+        ]
     )
 
 
@@ -93,8 +95,14 @@ def test_histogram_accepts_a_frame_and_log_scale(three):
 def test_latency_percentiles_draws_one_line_per_service_and_percentile(three):
     ax = charts.plot_latency_percentiles(three, freq="10s", names=["frontend", "payments"])
     labels = [line.get_label() for line in ax.lines]
-    assert labels == ["frontend p50", "frontend p90", "frontend p99",
-                      "payments p50", "payments p90", "payments p99"]
+    assert labels == [
+        "frontend p50",
+        "frontend p90",
+        "frontend p99",
+        "payments p50",
+        "payments p90",
+        "payments p99",
+    ]
     frontend_p50 = ax.lines[0].get_ydata()
     assert list(frontend_p50) == pytest.approx([1.0, 0.5, 2.0])
     assert ax.lines[1].get_linestyle() == "--"
@@ -115,14 +123,20 @@ def test_status_over_time_stacks_worst_status(three):
 
 
 def _root_status_trace(index: int, status: int) -> dict:
-    return {"name": "web", "id": f"60000000000000{index:02d}", "start_time": 1700000000.0 + index,
-            "trace_id": f"1-65538000-eeeeeeeeeeeeeeeeeeeeee{index:02d}",
-            "end_time": 1700000000.5 + index, "http": {"response": {"status": status}}}
+    return {
+        "name": "web",
+        "id": f"60000000000000{index:02d}",
+        "start_time": 1700000000.0 + index,
+        "trace_id": f"1-65538000-eeeeeeeeeeeeeeeeeeeeee{index:02d}",
+        "end_time": 1700000000.5 + index,
+        "http": {"response": {"status": status}},
+    }
 
 
 def test_status_over_time_shows_the_status_the_client_saw(shop):
-    ts = xraykit.from_documents([_root_status_trace(i, s) for i, s in
-                                 enumerate([200, 429, 429, 404, 503])])
+    ts = xraykit.from_documents(
+        [_root_status_trace(i, s) for i, s in enumerate([200, 429, 429, 404, 503])]
+    )
     ax = charts.plot_status_over_time(ts, freq="1min")
     totals = {c.get_label(): sum(bar.get_height() for bar in c) for c in ax.containers}
     assert totals == {"ok": 1, "error": 1, "throttle": 2, "fault": 1}
@@ -135,8 +149,9 @@ def test_status_over_time_shows_the_status_the_client_saw(shop):
 
 
 def test_status_over_time_normalised_bins_sum_to_one(shop):
-    ax = charts.plot_status_over_time(shop, freq="10min", normalize=True, level="service",
-                                      names="inventory")
+    ax = charts.plot_status_over_time(
+        shop, freq="10min", normalize=True, level="service", names="inventory"
+    )
     heights = np.array([[bar.get_height() for bar in c] for c in ax.containers])
     assert heights.sum(axis=0) == pytest.approx(np.ones(heights.shape[1]))
     assert ax.get_ylabel() == "share of requests"
@@ -178,8 +193,14 @@ def test_timeline_rows_bars_and_critical_path(three):
     lefts = [bar.get_x() for bar in ax.patches]
     assert lefts == pytest.approx([0.0, 0.1, 0.12, 0.5, 0.52, 0.6], abs=1e-6)
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["frontend", "   payments", "      payments", "   inventory",
-                      "      inventory", "         stock@db.internal"]
+    assert labels == [
+        "frontend",
+        "   payments",
+        "      payments",
+        "   inventory",
+        "      inventory",
+        "         stock@db.internal",
+    ]
     bold = [t.get_fontweight() for t in ax.get_yticklabels()]
     assert bold == ["bold", "normal", "bold", "normal", "bold", "normal"]
     texts = [t.get_text().strip() for t in ax.texts]
@@ -206,10 +227,21 @@ def test_timeline_colours_by_status_and_marks_only_blocking_work(three):
 
 
 def test_timeline_draws_in_progress_entities_hatched():
-    doc = {"name": "web", "id": "5000000000000001", "trace_id": "1-65538000-ddddddddddddddddddddddd1",
-           "start_time": 1700000000.0, "end_time": 1700000001.0,
-           "subsegments": [{"id": "5000000000000002", "name": "slow-call",
-                            "start_time": 1700000000.5, "in_progress": True}]}
+    doc = {
+        "name": "web",
+        "id": "5000000000000001",
+        "trace_id": "1-65538000-ddddddddddddddddddddddd1",
+        "start_time": 1700000000.0,
+        "end_time": 1700000001.0,
+        "subsegments": [
+            {
+                "id": "5000000000000002",
+                "name": "slow-call",
+                "start_time": 1700000000.5,
+                "in_progress": True,
+            }
+        ],
+    }
     ts = xraykit.from_documents([doc])
     ax = charts.plot_timeline(ts, ts.traces["trace_id"].iloc[0])
     assert [bar.get_hatch() for bar in ax.patches] == [None, "//"]
@@ -238,8 +270,12 @@ def test_plot_compare_puts_the_largest_change_on_top(shop):
     assert len(names) == 4 and names[0].startswith("inventory@")
     table = analysis.compare(before, incident).head(4)
     hollow, filled = ax.collections[1], ax.collections[2]
-    assert np.asarray(hollow.get_offsets())[:, 0].tolist() == pytest.approx(table["p90_s_a"].tolist())
-    assert np.asarray(filled.get_offsets())[:, 0].tolist() == pytest.approx(table["p90_s_b"].tolist())
+    assert np.asarray(hollow.get_offsets())[:, 0].tolist() == pytest.approx(
+        table["p90_s_a"].tolist()
+    )
+    assert np.asarray(filled.get_offsets())[:, 0].tolist() == pytest.approx(
+        table["p90_s_b"].tolist()
+    )
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["before", "incident"]
     with pytest.raises(ValueError, match="`metric` must be one of"):
         charts.plot_compare(before, incident, metric="p95_s")
@@ -273,10 +309,20 @@ def awkward(shop) -> dict[str, xraykit.TraceSet]:
         "one-trace": shop.select(shop.traces["trace_id"].iloc[:1]),
         "sdk-capture": xraykit.load_sample("sdk-capture"),
         "in-progress": xraykit.load_file(DATA / "in_progress.json"),  # NaT ends
-        "no-segments": xraykit.from_documents([{
-            "type": "subsegment", "id": "7000000000000001", "parent_id": "7000000000000000",
-            "trace_id": "1-65538000-fffffffffffffffffffffff1", "name": "orphan",
-            "start_time": 1700000000.0, "end_time": 1700000001.0}], on_error="ignore"),
+        "no-segments": xraykit.from_documents(
+            [
+                {
+                    "type": "subsegment",
+                    "id": "7000000000000001",
+                    "parent_id": "7000000000000000",
+                    "trace_id": "1-65538000-fffffffffffffffffffffff1",
+                    "name": "orphan",
+                    "start_time": 1700000000.0,
+                    "end_time": 1700000001.0,
+                }
+            ],
+            on_error="ignore",
+        ),
     }
 
 
@@ -287,20 +333,24 @@ def _first_id(ts: xraykit.TraceSet) -> str:
 CHARTS = {
     "plot_compare": lambda ts, ax: charts.plot_compare(ts, ts, ax=ax),
     "plot_latency_heatmap": lambda ts, ax: charts.plot_latency_heatmap(ts, ax=ax),
-    "plot_latency_heatmap edge": lambda ts, ax: charts.plot_latency_heatmap(ts, level="edge",
-                                                                            ax=ax),
+    "plot_latency_heatmap edge": lambda ts, ax: charts.plot_latency_heatmap(
+        ts, level="edge", ax=ax
+    ),
     "plot_latency_histogram": lambda ts, ax: charts.plot_latency_histogram(ts, ax=ax),
     "plot_latency_histogram service": lambda ts, ax: charts.plot_latency_histogram(
-        ts, level="service", ax=ax),
+        ts, level="service", ax=ax
+    ),
     "plot_latency_percentiles": lambda ts, ax: charts.plot_latency_percentiles(ts, ax=ax),
     "plot_latency_percentiles edge": lambda ts, ax: charts.plot_latency_percentiles(
-        ts, level="edge", ax=ax),
+        ts, level="edge", ax=ax
+    ),
     "plot_scatter": lambda ts, ax: charts.plot_scatter(ts, ax=ax),
     "plot_sla": lambda ts, ax: charts.plot_sla(ts, 0.5, ax=ax),
     "plot_sla trace": lambda ts, ax: charts.plot_sla(ts, 0.5, by="trace", ax=ax),
     "plot_status_over_time": lambda ts, ax: charts.plot_status_over_time(ts, ax=ax),
     "plot_status_over_time service": lambda ts, ax: charts.plot_status_over_time(
-        ts, level="service", ax=ax),
+        ts, level="service", ax=ax
+    ),
     "plot_timeline": lambda ts, ax: charts.plot_timeline(ts, _first_id(ts), ax=ax),
 }
 
@@ -311,8 +361,9 @@ def test_every_chart_is_exercised_on_awkward_sets():
 
 
 @pytest.mark.parametrize("case", sorted(CHARTS))
-@pytest.mark.parametrize("which", ["empty", "one-trace", "sdk-capture", "in-progress",
-                                   "no-segments"])
+@pytest.mark.parametrize(
+    "which", ["empty", "one-trace", "sdk-capture", "in-progress", "no-segments"]
+)
 def test_charts_draw_on_awkward_sets(awkward, which, case):
     ts = awkward[which]
     _, ax = plt.subplots()
@@ -327,8 +378,10 @@ def test_charts_draw_on_awkward_sets(awkward, which, case):
         assert not drawn and not ax.collections
 
 
-@pytest.mark.parametrize("plot", [charts.plot_latency_percentiles, charts.plot_status_over_time,
-                                  charts.plot_latency_heatmap])
+@pytest.mark.parametrize(
+    "plot",
+    [charts.plot_latency_percentiles, charts.plot_status_over_time, charts.plot_latency_heatmap],
+)
 def test_charts_name_a_bad_freq(three, plot):
     with pytest.raises(ValueError, match="`freq` must be a pandas frequency such as '1min'"):
         plot(three, freq="banana")

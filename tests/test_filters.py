@@ -346,7 +346,11 @@ ERRORS: list[tuple[str, int | None, list[str]]] = [
     ("rootcause.json = #[1, 2]", 17, ["RootCause objects"]),
     ("5 > duration", 0, ["no keyword"]),
     ("ok @ fault", 3, ["Unexpected character"]),
-    ("http.status = 2xx", 14, ["'2xx' is not a number", "http.status >= 200 AND http.status < 300"]),
+    (
+        "http.status = 2xx",
+        14,
+        ["'2xx' is not a number", "http.status >= 200 AND http.status < 300"],
+    ),
     ("http.status=5XX OR ok", 12, ["no status classes", "http.status < 600", "`fault`"]),
     ("http.status != 4xx", 15, ["(http.status < 400 OR http.status >= 500)", "`error`"]),
     ('service() { http.status = "5xx" }', 26, ["number keyword", "http.status >= 500"]),
@@ -703,7 +707,9 @@ def test_samples(name: str) -> None:
         assert np.array_equal(evaluate(keyword, sample).to_numpy(), expected[keyword]), keyword
         assert np.array_equal(evaluate(f"!{keyword}", sample).to_numpy(), ~expected[keyword])
     if name == "shop":  # the checks above see every status
-        assert all(expected[k].any() and not expected[k].all() for k in ("fault", "error", "throttle"))
+        assert all(
+            expected[k].any() and not expected[k].all() for k in ("fault", "error", "throttle")
+        )
     assert (evaluate("service() { fault }", sample) | ~evaluate("fault", sample)).all()
     slow = evaluate("responsetime > 0.5 OR !ok", sample).to_numpy()
     assert np.array_equal(slow, (expected["response_time_s"] > 0.5) | ~expected["ok"])
@@ -758,7 +764,9 @@ def test_statuses_without_flags_agree_in_traces_filters_and_graph() -> None:
         assert matching(keyword, traces) == want, keyword
         if keyword in columns:  # the traces frame says the same
             assert sorted(numbers[t[columns[keyword]].to_numpy(dtype=bool)]) == want
-    assert sorted(numbers[~(t["has_fault"] | t["has_error"]).to_numpy(dtype=bool)]) == expected["ok"]
+    assert (
+        sorted(numbers[~(t["has_fault"] | t["has_error"]).to_numpy(dtype=bool)]) == expected["ok"]
+    )
     # the graph: each root occurrence and each client call carries its trace's root status
     nodes, calls = servicegraph.graph_frames(traces)
     root = nodes[nodes["root"]].set_index("trace_id").loc[t["trace_id"]]
@@ -791,7 +799,9 @@ def test_bare_annotation_means_the_key_is_set_whatever_its_value() -> None:
     assert with_key.any() and not with_key.all()
     assert np.array_equal(evaluate("annotation.is_retry", shop).to_numpy(), with_key)
     assert np.array_equal(evaluate("!annotation.is_retry", shop).to_numpy(), ~with_key)
-    assert np.array_equal(evaluate("annotation.is_retry = true", shop).to_numpy(), retried.to_numpy())
+    assert np.array_equal(
+        evaluate("annotation.is_retry = true", shop).to_numpy(), retried.to_numpy()
+    )
     # the pandas translation agrees
     scope: dict[str, Any] = {"ts": shop}
     exec(to_pandas("!annotation.is_retry"), scope)

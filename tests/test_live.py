@@ -181,7 +181,9 @@ def moto_server() -> Any:
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     injector = FaultInjector(DomainDispatcherApplication(create_backend_app))
-    server = make_server("127.0.0.1", 0, injector, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(
+        "127.0.0.1", 0, injector, threaded=True, request_handler=MotoRequestHandler
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}", injector
@@ -446,7 +448,9 @@ def test_backoff_grows_exponentially_with_jitter(moto: Any, delays: list[float])
     url, injector = moto
     client = xray_client(url)
     put_traces(client, 1)
-    injector.rules = [lambda p, n, r: (429, "ThrottledException") if p == "/Traces" and n <= 5 else None]
+    injector.rules = [
+        lambda p, n, r: (429, "ThrottledException") if p == "/Traces" and n <= 5 else None
+    ]
     policy = live.RetryPolicy(sleep=delays.append, seed=0, rate=None, base_delay=1.0,
                               max_delay=8.0)  # fmt: skip
     ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
@@ -618,7 +622,9 @@ def test_throttles_halve_the_rate(moto: Any, delays: list[float]) -> None:
     url, injector = moto
     client = xray_client(url)
     put_traces(client, 5)
-    injector.rules = [lambda p, n, r: (429, "ThrottledException") if p == "/Traces" and n <= 3 else None]
+    injector.rules = [
+        lambda p, n, r: (429, "ThrottledException") if p == "/Traces" and n <= 3 else None
+    ]
     clock = {"t": 0.0}
 
     def sleep(seconds: float) -> None:
@@ -646,7 +652,14 @@ def test_cache_reuses_a_settled_window_without_any_call(moto: Any, policy: Any,
     when = NOW - timedelta(hours=2)
     ids = put_traces(client, 8, when=when)
     window = {"start": when - timedelta(minutes=5), "end": when + timedelta(minutes=30)}
-    first = live.fetch(account_id=ACCOUNT, **window, client=client, cache_dir=tmp_path, progress=False, retry=policy)
+    first = live.fetch(
+        account_id=ACCOUNT,
+        **window,
+        client=client,
+        cache_dir=tmp_path,
+        progress=False,
+        retry=policy,
+    )
     assert len(first) == 8
     injector.reset()
     second = live.fetch(account_id=ACCOUNT, **window, client=client, cache_dir=tmp_path, progress=False,
@@ -693,7 +706,14 @@ def test_open_window_is_not_cached_but_its_traces_are(moto: Any, policy: Any,
     url, injector = moto
     client = xray_client(url)
     put_traces(client, 6)
-    live.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False, retry=policy)
+    live.fetch(
+        account_id=ACCOUNT,
+        since="1h",
+        client=client,
+        cache_dir=tmp_path,
+        progress=False,
+        retry=policy,
+    )
     assert not list(tmp_path.rglob("summaries/*.parquet"))
     injector.reset()
     again = live.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False,
@@ -720,7 +740,14 @@ def test_in_progress_traces_are_fetched_again(moto: Any, policy: Any, tmp_path: 
                        retry=policy)  # fmt: skip
     assert first.traces.set_index("trace_id").loc[tid, "is_partial"]
     injector.reset()
-    live.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False, retry=policy)
+    live.fetch(
+        account_id=ACCOUNT,
+        since="1h",
+        client=client,
+        cache_dir=tmp_path,
+        progress=False,
+        retry=policy,
+    )
     assert requested_ids(injector) == [[tid]]
 
 
@@ -761,7 +788,9 @@ def test_refused_identity_lookup_warns_and_pulls_without_the_cache(
     url, injector = moto
     put_traces(xray_client(url), 4)
     injector.rules = [lambda p, n, r: (403, "AccessDenied") if p == "/" else None]
-    with pytest.warns(XrayKitWarning, match=r"(?s)STS GetCallerIdentity could not tell.*account_id="):
+    with pytest.warns(
+        XrayKitWarning, match=r"(?s)STS GetCallerIdentity could not tell.*account_id="
+    ):
         ts = live.fetch(since="1h", session=moto_session(url, monkeypatch), cache_dir=tmp_path,
                         progress=False, retry=policy)  # fmt: skip
     assert len(ts) == 4 and ts.problems.empty
@@ -870,7 +899,11 @@ def test_fetch_sampling_rules_and_groups_from_recorded_responses(policy: Any) ->
     groups = json.loads((DATA / "live_groups.json").read_text())
     client = stubbed_client()
     with Stubber(client) as stub:
-        first = {**rules, "SamplingRuleRecords": rules["SamplingRuleRecords"][:1], "NextToken": "p2"}
+        first = {
+            **rules,
+            "SamplingRuleRecords": rules["SamplingRuleRecords"][:1],
+            "NextToken": "p2",
+        }
         stub.add_response("get_sampling_rules", first, {})
         rest = {"SamplingRuleRecords": rules["SamplingRuleRecords"][1:]}
         stub.add_response("get_sampling_rules", rest, {"NextToken": "p2"})
@@ -907,8 +940,10 @@ def test_transaction_search_accounts_use_trace_retrieval(policy: Any, destinatio
     ids = [trace_id(when, n) for n in range(1, 8)]
     spans = {i: make_trace(when, n) for n, i in enumerate(ids, 1)}
     with Stubber(client) as stub:
-        stub.add_response("get_trace_summaries",
-                          {"TraceSummaries": [{"Id": i} for i in ids], "TracesProcessedCount": 7})
+        stub.add_response(
+            "get_trace_summaries",
+            {"TraceSummaries": [{"Id": i} for i in ids], "TracesProcessedCount": 7},
+        )
         stub.add_response("start_trace_retrieval", {"RetrievalToken": "tok-1"})
         stub.add_response("list_retrieved_traces", {"RetrievalStatus": "RUNNING"},
                           {"RetrievalToken": "tok-1", "TraceFormat": "XRAY"})  # fmt: skip
@@ -948,7 +983,9 @@ def test_trace_segment_destination_check(policy: Any, answer: Any, expected: boo
     client = stubbed_client()
     with Stubber(client) as stub:
         if answer is None:  # older endpoints, narrow policies: classic X-Ray
-            stub.add_client_error("get_trace_segment_destination", "AccessDeniedException", "no", 403)
+            stub.add_client_error(
+                "get_trace_segment_destination", "AccessDeniedException", "no", 403
+            )
         else:
             stub.add_response("get_trace_segment_destination", answer)
         conn = live.connect(client=client)
@@ -968,8 +1005,12 @@ def test_no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for key in ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN"):
+    for key in (
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(LiveAccessError, match=r"No AWS credentials.*profile=.*load_sample"):
         live.fetch(region=REGION, cache=False, progress=False)
@@ -1039,7 +1080,10 @@ def test_unreachable_endpoint(policy: Any) -> None:
 
 def test_invalid_filter_expression_is_caught_before_any_call(policy: Any) -> None:
     client = stubbed_client()
-    with Stubber(client) as stub, pytest.raises(LiveAccessError, match="no API call was made") as info:
+    with (
+        Stubber(client) as stub,
+        pytest.raises(LiveAccessError, match="no API call was made") as info,
+    ):
         live.fetch(since="1h", filter_expression="responsetime >", client=client,
                    cache=False, progress=False, retry=policy)  # fmt: skip
         stub.assert_no_pending_responses()
@@ -1063,7 +1107,7 @@ def test_missing_boto3_names_the_aws_extra(monkeypatch: pytest.MonkeyPatch) -> N
     import sys
 
     monkeypatch.setitem(sys.modules, "boto3", None)
-    with pytest.raises(MissingDependencyError, match=r'xraykit\[aws\]'):
+    with pytest.raises(MissingDependencyError, match=r"xraykit\[aws\]"):
         live.fetch(since="1h", progress=False)
 
 

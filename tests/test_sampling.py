@@ -44,9 +44,18 @@ START = pd.Timestamp("2024-01-01T00:00:00Z")
 
 def api_rule(name: str, priority: int, **fields: object) -> dict[str, object]:
     rule: dict[str, object] = {
-        "RuleName": name, "Priority": priority, "FixedRate": 0.1, "ReservoirSize": 1,
-        "ServiceName": "*", "ServiceType": "*", "Host": "*", "HTTPMethod": "*",
-        "URLPath": "*", "ResourceARN": "*", "Version": 1, "Attributes": {},
+        "RuleName": name,
+        "Priority": priority,
+        "FixedRate": 0.1,
+        "ReservoirSize": 1,
+        "ServiceName": "*",
+        "ServiceType": "*",
+        "Host": "*",
+        "HTTPMethod": "*",
+        "URLPath": "*",
+        "ResourceARN": "*",
+        "Version": 1,
+        "Attributes": {},
     }
     rule.update(fields)
     return rule
@@ -72,10 +81,14 @@ def stream(per_second: dict[int, dict[int, int]], **columns: object) -> pd.DataF
 
 def test_default_rule_is_xrays_builtin() -> None:
     assert (DEFAULT_RULE.priority, DEFAULT_RULE.reservoir_size, DEFAULT_RULE.fixed_rate) == (
-        10000, 1, 0.05)
+        10000,
+        1,
+        0.05,
+    )
     assert DEFAULT_RULE.to_api()["URLPath"] == "*"
     assert SamplingRule.from_api(DEFAULT_RULE.to_api()) == dataclasses.replace(
-        DEFAULT_RULE, description="")
+        DEFAULT_RULE, description=""
+    )
 
 
 @pytest.mark.parametrize(
@@ -181,7 +194,10 @@ def test_local_v2_file() -> None:
     assert rules.names == ["rule-1", "rule-2", "rule-3", "Default"]
     products = rules.rule("rule-2")
     assert (products.host, products.http_method, products.url_path) == (
-        "shop.example.com", "GET", "/products/*")
+        "shop.example.com",
+        "GET",
+        "/products/*",
+    )
     assert (products.reservoir_size, products.fixed_rate) == (2, 0.1)
     assert products.description.startswith("Product pages")
     assert (rules.rule("Default").reservoir_size, rules.rule("Default").fixed_rate) == (1, 0.05)
@@ -201,29 +217,72 @@ def test_local_v1_file_uses_service_name_as_host() -> None:
     [
         ({"version": 3, "default": {"fixed_target": 1, "rate": 0.1}}, ["version", "1 or 2", "3"]),
         ({"version": 2, "rules": []}, ["default"]),
-        ({"version": 2, "default": {"fixed_target": 1, "rate": 0.1, "url_path": "/x"}},
-         ["default rule must not have", "url_path"]),
-        ({"version": 1, "default": {"fixed_target": 1, "rate": 0.1, "service_name": "x"}},
-         ["default rule must not have", "service_name"]),
+        (
+            {"version": 2, "default": {"fixed_target": 1, "rate": 0.1, "url_path": "/x"}},
+            ["default rule must not have", "url_path"],
+        ),
+        (
+            {"version": 1, "default": {"fixed_target": 1, "rate": 0.1, "service_name": "x"}},
+            ["default rule must not have", "service_name"],
+        ),
         ({"version": 2, "default": {"fixed_target": 1}}, ["'Default'", "missing 'rate'"]),
-        ({"version": 2, "default": {"fixed_target": 1, "rate": 0.1},
-          "rules": [{"host": "*", "http_method": "*", "fixed_target": 1, "rate": 0.1}]},
-         ["rule 1", "missing ['url_path']", "host, http_method, url_path"]),
-        ({"version": 1, "default": {"fixed_target": 1, "rate": 0.1},
-          "rules": [{"service_name": "*", "url_path": "*", "fixed_target": 1, "rate": 0.1}]},
-         ["rule 1", "missing ['http_method']", "service_name, http_method, url_path"]),
-        ({"version": 2, "default": {"fixed_target": 1, "rate": 0.1},
-          "rules": [{"description": "old", "service_name": "*", "http_method": "*",
-                     "url_path": "*", "fixed_target": 1, "rate": 0.1}]},
-         ["rule 1 ('old')", "'service_name'", "names the host field 'host'"]),
-        ({"version": 2, "default": {"fixed_target": 1, "rate": 0.1},
-          "rules": [{"host": "*", "http_method": "*", "url_path": "*", "fixed_target": -1,
-                     "rate": 0.1}]},
-         ["rule 1", "fixed_target", "-1"]),
-        ({"version": 2, "default": {"fixed_target": 1, "rate": 1.5}}, ["'Default'", "rate",
-                                                                        "0 to 1"]),
-        ({"version": 2, "default": {"fixed_target": 1, "rate": 0.1}, "rule": []},
-         ["top-level", "'rule'"]),
+        (
+            {
+                "version": 2,
+                "default": {"fixed_target": 1, "rate": 0.1},
+                "rules": [{"host": "*", "http_method": "*", "fixed_target": 1, "rate": 0.1}],
+            },
+            ["rule 1", "missing ['url_path']", "host, http_method, url_path"],
+        ),
+        (
+            {
+                "version": 1,
+                "default": {"fixed_target": 1, "rate": 0.1},
+                "rules": [{"service_name": "*", "url_path": "*", "fixed_target": 1, "rate": 0.1}],
+            },
+            ["rule 1", "missing ['http_method']", "service_name, http_method, url_path"],
+        ),
+        (
+            {
+                "version": 2,
+                "default": {"fixed_target": 1, "rate": 0.1},
+                "rules": [
+                    {
+                        "description": "old",
+                        "service_name": "*",
+                        "http_method": "*",
+                        "url_path": "*",
+                        "fixed_target": 1,
+                        "rate": 0.1,
+                    }
+                ],
+            },
+            ["rule 1 ('old')", "'service_name'", "names the host field 'host'"],
+        ),
+        (
+            {
+                "version": 2,
+                "default": {"fixed_target": 1, "rate": 0.1},
+                "rules": [
+                    {
+                        "host": "*",
+                        "http_method": "*",
+                        "url_path": "*",
+                        "fixed_target": -1,
+                        "rate": 0.1,
+                    }
+                ],
+            },
+            ["rule 1", "fixed_target", "-1"],
+        ),
+        (
+            {"version": 2, "default": {"fixed_target": 1, "rate": 1.5}},
+            ["'Default'", "rate", "0 to 1"],
+        ),
+        (
+            {"version": 2, "default": {"fixed_target": 1, "rate": 0.1}, "rule": []},
+            ["top-level", "'rule'"],
+        ),
     ],
 )
 def test_invalid_local_file(document: dict, words: list[str]) -> None:
@@ -308,8 +367,9 @@ def test_wildcards_agree_with_the_sdk(pattern: str, text: str) -> None:
     assert bool(_wildcard_regex(pattern).fullmatch(text)) == wildcard_match(pattern, text)
     # at rule level an empty request field matches anything, in both
     ours = SamplingRule("r", 1, 0.1, 1, url_path=pattern).matches({"path": text})
-    sdk = SdkRule("r", 1, 0.1, 1, host="*", method="*", path=pattern, service="*",
-                  service_type="*").match({"path": text})
+    sdk = SdkRule(
+        "r", 1, 0.1, 1, host="*", method="*", path=pattern, service="*", service_type="*"
+    ).match({"path": text})
     assert ours == sdk
 
 
@@ -343,12 +403,22 @@ def test_rule_matching_agrees_with_the_sdks_centralized_rules(request: dict) -> 
 
     rules = load_rules(DATA / "sampling_api_rules.json")
     cache = RuleCache()
-    cache.load_rules([
-        SdkRule(name=r.name, priority=r.priority, rate=r.fixed_rate,
-                reservoir_size=r.reservoir_size, host=r.host, method=r.http_method,
-                path=r.url_path, service=r.service_name, service_type=r.service_type)
-        for r in rules
-    ])
+    cache.load_rules(
+        [
+            SdkRule(
+                name=r.name,
+                priority=r.priority,
+                rate=r.fixed_rate,
+                reservoir_size=r.reservoir_size,
+                host=r.host,
+                method=r.http_method,
+                path=r.url_path,
+                service=r.service_name,
+                service_type=r.service_type,
+            )
+            for r in rules
+        ]
+    )
     cache.last_updated = 1000
     assert rules.match(request).name == cache.get_matched_rule(dict(request), 1000).name
 
@@ -358,8 +428,10 @@ def test_frame_matching_agrees_with_single_requests() -> None:
     requests = traffic(5, duration_s=40, seed=4)
     requests.loc[requests.index[:3], "host"] = pd.NA  # missing fields match anything
     result = simulate_sampling(requests, rules, mode="local", seed=4)
-    expected = [rules.match({k: v for k, v in row.items() if isinstance(v, str)}).name
-                for row in requests[["host", "method", "path"]].to_dict("records")]
+    expected = [
+        rules.match({k: v for k, v in row.items() if isinstance(v, str)}).name
+        for row in requests[["host", "method", "path"]].to_dict("records")
+    ]
     assert list(result["rule"].astype(str)) == expected
     assert {"rule-1", "rule-2", "rule-3", "Default"} <= set(expected)
 
@@ -371,10 +443,10 @@ def test_frame_matching_agrees_with_single_requests() -> None:
 def test_decide_reservoir_then_rate_per_second() -> None:
     rules = RuleSet([SamplingRule("two", 1, 0.0, 2)], mode="local")
     rng = random.Random(0)
-    reasons = [decide(rules, {"path": "/"}, clock=100 + i / 10, rng=rng).reason
-               for i in range(15)]
-    assert reasons == ["reservoir"] * 2 + ["not sampled"] * 8 + ["reservoir"] * 2 + [
-        "not sampled"] * 3
+    reasons = [decide(rules, {"path": "/"}, clock=100 + i / 10, rng=rng).reason for i in range(15)]
+    assert (
+        reasons == ["reservoir"] * 2 + ["not sampled"] * 8 + ["reservoir"] * 2 + ["not sampled"] * 3
+    )
     always = RuleSet([SamplingRule("all", 1, 1.0, 0)], mode="local")
     assert decide(always, {}, clock=5, rng=rng) == SamplingDecision(True, "all", "rate")
 
@@ -384,7 +456,8 @@ def test_decide_upstream_wins() -> None:
     rng = np.random.default_rng(0)
     header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
     assert decide(rules, {"trace_header": header}, clock=1, rng=rng) == SamplingDecision(
-        True, None, "upstream")
+        True, None, "upstream"
+    )
     assert decide(rules, {"upstream": "0"}, clock=1, rng=rng).sampled is False
     # the upstream requests did not use the reservoir: the next local one still gets it
     assert decide(rules, {"upstream": "?"}, clock=1, rng=rng).reason == "reservoir"
@@ -431,8 +504,9 @@ class FakeTime:
         return cls.now
 
 
-def run_sdk_local(requests: pd.DataFrame, rules_document: dict, seed: int,
-                  monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:
+def run_sdk_local(
+    requests: pd.DataFrame, rules_document: dict, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> pd.DataFrame:
     """Drive one SDK LocalSampler per instance; record rule, reservoir take and decision."""
     from aws_xray_sdk.core.sampling.local import reservoir as local_reservoir
     from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
@@ -445,6 +519,7 @@ def run_sdk_local(requests: pd.DataFrame, rules_document: dict, seed: int,
         sampler._random = random.Random(seed + int(instance))
         labelled = [(f"rule-{i}", rule) for i, rule in enumerate(sampler._rules, start=1)]
         for label, rule in [*labelled, ("Default", sampler._default_rule)]:
+
             def take(original=rule.reservoir.take, label=label) -> bool:
                 taken = original()
                 log.append((label, taken))
@@ -457,7 +532,8 @@ def run_sdk_local(requests: pd.DataFrame, rules_document: dict, seed: int,
     for row, now in zip(requests.itertuples(index=False), epoch, strict=True):
         FakeTime.now = now
         sampled = samplers[row.instance].should_trace(
-            {"host": row.host, "method": row.method, "path": row.path})
+            {"host": row.host, "method": row.method, "path": row.path}
+        )
         label, taken = log[-1]
         rows.append((label, taken, sampled))
     return pd.DataFrame(rows, columns=["rule", "reservoir", "sampled"], index=requests.index)
@@ -469,8 +545,9 @@ def binomial_tolerance(n: int, p: float) -> float:
 
 
 @pytest.mark.parametrize(
-    ("rules_file", "hosts"), [("sampling_local_v2.json", 1), ("sampling_local_v2.json", 3),
-                              ("sampling_local_v1.json", 2)])
+    ("rules_file", "hosts"),
+    [("sampling_local_v2.json", 1), ("sampling_local_v2.json", 3), ("sampling_local_v1.json", 2)],
+)
 def test_local_simulation_agrees_with_sdk_local_sampler(
     rules_file: str, hosts: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -483,14 +560,20 @@ def test_local_simulation_agrees_with_sdk_local_sampler(
     # the same rule for every request, and identical reservoir decisions
     assert (ours["rule"].astype(str) == sdk["rule"]).all()
     assert ((ours["reason"] == "reservoir") == sdk["reservoir"]).all()
-    assert ours.loc[sdk["reservoir"], "sampled"].all() and sdk.loc[sdk["reservoir"], "sampled"].all()
+    assert (
+        ours.loc[sdk["reservoir"], "sampled"].all() and sdk.loc[sdk["reservoir"], "sampled"].all()
+    )
     # per (instance, rule, second) the reservoir never exceeds the fixed target
     second = ours["time"].dt.floor("s")
-    per_second = ours[ours["reason"] == "reservoir"].groupby(["instance", "rule", second],
-                                                             observed=True).size()
+    per_second = (
+        ours[ours["reason"] == "reservoir"]
+        .groupby(["instance", "rule", second], observed=True)
+        .size()
+    )
     targets = load_rules(document).to_frame()["reservoir_size"]
-    assert (per_second <= targets.reindex(per_second.index.get_level_values("rule")).to_numpy()
-            ).all()
+    assert (
+        per_second <= targets.reindex(per_second.index.get_level_values("rule")).to_numpy()
+    ).all()
 
     # rate decisions: both counts are Binomial(n, p) over the same n requests
     rules = load_rules(document)
@@ -530,7 +613,8 @@ def reservoir_rule(size: int) -> list[dict[str, object]]:
 def per_second_reasons(result: pd.DataFrame) -> pd.DataFrame:
     second = ((result["time"] - START) // pd.Timedelta(seconds=1)).rename("second")
     return pd.crosstab([second, result["instance"]], result["reason"]).reindex(
-        columns=list(REASONS), fill_value=0)
+        columns=list(REASONS), fill_value=0
+    )
 
 
 def test_centralized_three_hosts_split_reservoir_nine() -> None:
@@ -599,8 +683,13 @@ def test_centralized_reservoir_mechanics_agree_with_sdk_reservoir() -> None:
     pending: dict[int, list[tuple[int, int]]] = {0: [], 1: [], 2: []}
     # quotas as X-Ray sends them at each report: reservoir 5 over the hosts that reported
     # (3 at 10, 20 and 30; 2 at 40 and 50), the extra ones rotating (worked out by hand)
-    schedule = {10: {0: 1, 1: 2, 2: 2}, 20: {0: 2, 1: 1, 2: 2}, 30: {0: 2, 1: 2, 2: 1},
-                40: {0: 3, 1: 2}, 50: {0: 2, 1: 3}}
+    schedule = {
+        10: {0: 1, 1: 2, 2: 2},
+        20: {0: 2, 1: 1, 2: 2},
+        30: {0: 2, 1: 2, 2: 1},
+        40: {0: 3, 1: 2},
+        50: {0: 2, 1: 3},
+    }
     for tick, quotas in schedule.items():
         for instance, quota in quotas.items():
             pending[instance].append((tick, quota))
@@ -610,8 +699,11 @@ def test_centralized_reservoir_mechanics_agree_with_sdk_reservoir() -> None:
             tick, quota = pending[row.instance].pop(0)
             reservoir.load_quota(quota, start_epoch + tick + 15, 10)
         decision = reservoir.borrow_or_take(start_epoch + int(sec), True)
-        decisions.append({ReservoirDecision.TAKE: "reservoir",
-                          ReservoirDecision.BORROW: "borrow"}.get(decision, "not sampled"))
+        decisions.append(
+            {ReservoirDecision.TAKE: "reservoir", ReservoirDecision.BORROW: "borrow"}.get(
+                decision, "not sampled"
+            )
+        )
     assert decisions == list(result["reason"].astype(str))
     assert {"reservoir", "borrow", "not sampled"} == set(decisions)
     back = result[(result["instance"] == 2) & (second >= 52)]
@@ -645,10 +737,17 @@ def test_simulate_keeps_input_and_is_seeded() -> None:
 def test_simulate_follows_upstream_decisions() -> None:
     requests = stream({0: {0: 6}}, path="/")
     requests["upstream"] = ["1", "0", None, "?", True, pd.NA]
-    result = simulate_sampling(requests, [api_rule("r", 1, ReservoirSize=1, FixedRate=0.0)],
-                               mode="local", seed=0)
+    result = simulate_sampling(
+        requests, [api_rule("r", 1, ReservoirSize=1, FixedRate=0.0)], mode="local", seed=0
+    )
     assert list(result["reason"].astype(str)) == [
-        "upstream", "upstream", "reservoir", "not sampled", "upstream", "not sampled"]
+        "upstream",
+        "upstream",
+        "reservoir",
+        "not sampled",
+        "upstream",
+        "not sampled",
+    ]
     assert list(result["sampled"]) == [True, False, True, False, True, False]
     assert result["rule"].isna().tolist() == [True, True, False, False, True, False]
     summary = sampling_summary(result)
@@ -656,7 +755,11 @@ def test_simulate_follows_upstream_decisions() -> None:
     assert summary.loc["r", ["requests", "reservoir"]].tolist() == [3, 1]
     assert int(summary["requests"].sum()) == 6
     assert [line.get_label() for line in plot_sampling(result).lines] == [
-        "r requests", "r sampled", "(upstream) requests", "(upstream) sampled"]
+        "r requests",
+        "r sampled",
+        "(upstream) requests",
+        "(upstream) sampled",
+    ]
     import matplotlib.pyplot as plt
 
     plt.close("all")
@@ -684,8 +787,7 @@ def test_simulate_an_hour_at_100_per_second_keeps_the_fleet_reservoir() -> None:
     assert len(requests) > 360_000
     result = simulate_sampling(requests, DATA / "sampling_api_rules.json", hosts=5, seed=0)
     reservoir = result[result["reason"] == "reservoir"]
-    per_second = reservoir.groupby(["rule", reservoir["time"].dt.floor("s")],
-                                   observed=True).size()
+    per_second = reservoir.groupby(["rule", reservoir["time"].dt.floor("s")], observed=True).size()
     assert per_second.loc["Default"].max() <= 1
     # 'products' needs ServiceName shop-* which this stream lacks -> matches (missing = any)
     assert per_second.loc["products"].max() <= 9
@@ -698,8 +800,9 @@ def test_simulate_an_hour_at_100_per_second_keeps_the_fleet_reservoir() -> None:
 
 def test_traffic_is_seeded_and_has_peaks() -> None:
     first = traffic(10, duration_s=300, peaks=2, peak_factor=5, seed=7)
-    pd.testing.assert_frame_equal(first, traffic(10, duration_s=300, peaks=2, peak_factor=5,
-                                                 seed=7))
+    pd.testing.assert_frame_equal(
+        first, traffic(10, duration_s=300, peaks=2, peak_factor=5, seed=7)
+    )
     assert first["time"].is_monotonic_increasing
     assert str(first["time"].dtype) == "datetime64[ns, UTC]"
     per_second = first.groupby(first["time"].dt.floor("s")).size()
@@ -711,14 +814,24 @@ def test_traffic_is_seeded_and_has_peaks() -> None:
 
 
 def test_traffic_custom_curve_and_endpoints() -> None:
-    requests = traffic([0, 0, 50, 0], endpoints=[("h", "PUT", "/x", 1.0)], seed=1,
-                       start="2024-05-01T12:00:00")
+    requests = traffic(
+        [0, 0, 50, 0], endpoints=[("h", "PUT", "/x", 1.0)], seed=1, start="2024-05-01T12:00:00"
+    )
     assert set(requests["time"].dt.floor("s")) == {pd.Timestamp("2024-05-01T12:00:02Z")}
     assert set(requests["method"]) == {"PUT"}
-    custom = pd.DataFrame({"host": ["a"], "method": ["GET"], "path": ["/"], "weight": [1],
-                           "service": ["orders"], "service_type": ["AWS::ECS::Container"]})
-    assert {"service", "service_type"} <= set(traffic(5, duration_s=5, endpoints=custom,
-                                                      seed=0).columns)
+    custom = pd.DataFrame(
+        {
+            "host": ["a"],
+            "method": ["GET"],
+            "path": ["/"],
+            "weight": [1],
+            "service": ["orders"],
+            "service_type": ["AWS::ECS::Container"],
+        }
+    )
+    assert {"service", "service_type"} <= set(
+        traffic(5, duration_s=5, endpoints=custom, seed=0).columns
+    )
     with pytest.raises(ValueError, match="`endpoints` needs"):
         traffic(5, endpoints=pd.DataFrame({"host": ["a"]}), seed=0)
     with pytest.raises(ValueError, match="`rate` must be"):
@@ -735,7 +848,11 @@ def test_sampling_summary_counts() -> None:
     summary = sampling_summary(result)
     row = summary.loc["r"]
     assert (row["requests"], row["sampled"], row["reservoir"], row["not_sampled"]) == (
-        200, 40, 40, 160)
+        200,
+        40,
+        40,
+        160,
+    )
     assert row["sampled_share"] == pytest.approx(0.2)
     assert row["sampled_per_s"] == pytest.approx(2.0)
     by_second = sampling_summary(result, by="second")
@@ -763,8 +880,12 @@ def test_plot_sampling_draws_requests_and_sampled_per_rule() -> None:
         assert len(labels) == 8
         second = (result["time"].dt.floor("s") - result["time"].min().floor("s")).dt.seconds
         default = result["rule"] == "Default"
-        expected = result[default].groupby(second[default])["sampled"].sum().reindex(
-            range(30), fill_value=0)
+        expected = (
+            result[default]
+            .groupby(second[default])["sampled"]
+            .sum()
+            .reindex(range(30), fill_value=0)
+        )
         drawn = dict(zip(labels, ax.lines, strict=True))["Default sampled"].get_xydata()
         assert drawn[:, 0].tolist() == list(range(30))
         assert drawn[:, 1].tolist() == expected.tolist()
@@ -772,8 +893,7 @@ def test_plot_sampling_draws_requests_and_sampled_per_rule() -> None:
         assert "local, 1 host)" in ax.get_title()
         _, other = plt.subplots()
         assert plot_sampling(result, rules=["rule-2"], ax=other) is other
-        assert [line.get_label() for line in other.lines] == ["rule-2 requests",
-                                                              "rule-2 sampled"]
+        assert [line.get_label() for line in other.lines] == ["rule-2 requests", "rule-2 sampled"]
         with pytest.raises(ValueError, match="`rules` must name"):
             plot_sampling(result, rules=["nope"], ax=other)
     finally:
@@ -795,7 +915,8 @@ def test_estimate_cost_by_hand() -> None:
     assert cost.loc["retrieved", "free"] == pytest.approx(retrieved)
     assert cost.loc[["retrieved", "scanned"], "billable"].sum() == pytest.approx(read_billable)
     assert cost.loc["total", "cost_usd"] == pytest.approx(
-        (recorded - 100_000) * 5e-6 + read_billable * 0.5e-6)
+        (recorded - 100_000) * 5e-6 + read_billable * 0.5e-6
+    )
 
 
 def test_estimate_cost_free_tier_and_hosts() -> None:
@@ -805,7 +926,8 @@ def test_estimate_cost_free_tier_and_hosts() -> None:
     # and 5 % of the few requests left over
     taken = 1 - math.exp(-0.01)
     assert tiny.attrs["assumptions"]["sampled_per_s"] == pytest.approx(
-        taken + 0.05 * (0.01 - taken))
+        taken + 0.05 * (0.01 - taken)
+    )
     rule = SamplingRule("r", 1, 0.0, 10)
     local = estimate_cost(1000.0, rules=rule, hosts=10, mode="local")
     central = estimate_cost(1000.0, rules=rule, hosts=10, mode="centralized")
@@ -820,6 +942,7 @@ def test_estimate_cost_from_a_stream_scales_to_a_month() -> None:
     result = simulate_sampling(requests, reservoir_rule(3), mode="local", seed=0)
     cost = estimate_cost(result, days=1)
     assert cost.loc["recorded", "traces"] == pytest.approx(3 * 86_400)
-    unsimulated = estimate_cost(requests.drop(columns="instance"), rules=reservoir_rule(3),
-                                mode="local", days=1)
+    unsimulated = estimate_cost(
+        requests.drop(columns="instance"), rules=reservoir_rule(3), mode="local", days=1
+    )
     assert unsimulated.loc["recorded", "traces"] == pytest.approx(3 * 86_400)

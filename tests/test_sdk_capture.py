@@ -54,8 +54,9 @@ def check_capture(path: Path) -> None:
     names = Counter(d["name"] for d in segments)
     assert names["orders-api"] >= 6 and names["inventory-svc"] == 4
     # statuses from the hand-instrumented downstream, and their flags
-    downstream = {d["http"]["response"]["status"]: d for d in segments
-                  if d["name"] == "inventory-svc"}
+    downstream = {
+        d["http"]["response"]["status"]: d for d in segments if d["name"] == "inventory-svc"
+    }
     assert set(downstream) == {200, 404, 429, 500}
     assert downstream[429].get("throttle") and downstream[429].get("error")
     assert downstream[500].get("fault") and "error" not in downstream[200]
@@ -67,8 +68,12 @@ def check_capture(path: Path) -> None:
     # the exception raised in charge-card: recorded there, referenced by id on the segment
     bare = [d for d in segments if isinstance(d.get("cause"), str)]
     assert bare
-    exception_ids = {x["id"] for e in entities if isinstance(e.get("cause"), dict)
-                     for x in e["cause"]["exceptions"]}
+    exception_ids = {
+        x["id"]
+        for e in entities
+        if isinstance(e.get("cause"), dict)
+        for x in e["cause"]["exceptions"]
+    }
     assert all(d["cause"] in exception_ids for d in bare)
     # an incoming trace header: a segment whose parent is not in the capture
     ids = {e["id"] for e in entities}
@@ -95,7 +100,11 @@ def test_capture_script_records_a_fresh_capture(tmp_path: Path) -> None:
     # a separate process: patch_all() must not touch the test process
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "capture_sdk.py"), "--out", str(out)],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path, check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     check_capture(out)

@@ -49,7 +49,9 @@ def counts(graph: ServiceGraph, frame: str = "nodes") -> dict:
         keys = table["node_id"]
     else:
         keys = list(zip(table["source"], table["target"], table["edge_type"], strict=True))
-    return dict(zip(keys, (tuple(int(v) for v in row) for row in table[cols].to_numpy()), strict=True))
+    return dict(
+        zip(keys, (tuple(int(v) for v in row) for row in table[cols].to_numpy()), strict=True)
+    )
 
 
 # -- the six known graphs -----------------------------------------------------------------------
@@ -71,7 +73,9 @@ def test_linear_chain_has_exact_nodes_and_edges():
     nodes = graph.nodes.set_index("node_id")
     assert nodes.loc["web|AWS::EC2::Instance|", "root"]
     assert not nodes.loc["orders|AWS::ECS::Container|", "root"]
-    assert nodes.loc["web|AWS::EC2::Instance|", "mean_response_time_s"] == pytest.approx(0.5, abs=1e-5)
+    assert nodes.loc["web|AWS::EC2::Instance|", "mean_response_time_s"] == pytest.approx(
+        0.5, abs=1e-5
+    )
 
 
 def test_traced_downstream_replaces_the_inferred_node():
@@ -376,7 +380,12 @@ def test_root_is_exactly_the_traces_root_segment_with_one_client_edge():
     client = calls[calls["source"] == CLIENT]
     assert client[["target", "entity_id"]].values.tolist() == [["web||", "b000000000000001"]]
     nodes = service_graph(ts).nodes.set_index("node_id")
-    assert nodes["root"].to_dict() == {"client": False, "batch||": False, "orphan||": False, "web||": True}
+    assert nodes["root"].to_dict() == {
+        "client": False,
+        "batch||": False,
+        "orphan||": False,
+        "web||": True,
+    }
 
 
 def test_the_arguments_are_not_modified():
@@ -440,13 +449,21 @@ def test_recorded_get_service_graph_response(response):
         "api.paygate.example|remote|",
     }
     nodes = graph.nodes.set_index("node_id")
-    assert tuple(nodes.loc["api.paygate.example|remote|", ["ok_count", "error_count",
-                 "throttle_count", "fault_count", "total_count"]]) == (1130, 62, 58, 8, 1200)
-    assert nodes.loc["api.paygate.example|remote|", "mean_response_time_s"] == pytest.approx(0.185, abs=1e-5)
+    assert tuple(
+        nodes.loc[
+            "api.paygate.example|remote|",
+            ["ok_count", "error_count", "throttle_count", "fault_count", "total_count"],
+        ]
+    ) == (1130, 62, 58, 8, 1200)
+    assert nodes.loc["api.paygate.example|remote|", "mean_response_time_s"] == pytest.approx(
+        0.185, abs=1e-5
+    )
     assert nodes.loc["api.paygate.example|remote|", "inferred"]
     assert nodes.loc[f"shop-api/prod|AWS::ApiGateway::Stage|{acct}", "root"]
     assert not nodes.loc[f"shop-checkout|AWS::Lambda::Function|{acct}", "inferred"]
-    p50, p99 = nodes.loc["api.paygate.example|remote|", ["p50_response_time_s", "p99_response_time_s"]]
+    p50, p99 = nodes.loc[
+        "api.paygate.example|remote|", ["p50_response_time_s", "p99_response_time_s"]
+    ]
     assert 0.1 < p50 < p99 < 1
     edges = graph.edges.set_index(["source", "target"])
     link = edges.loc[(f"order-events|AWS::SQS::Queue|{acct}", "order-worker|AWS::Lambda|")]
@@ -456,8 +473,10 @@ def test_recorded_get_service_graph_response(response):
     assert sum(c for _, c in link["event_age_histogram"]) == 1200
     client = edges.loc[(CLIENT, f"shop-api/prod|AWS::ApiGateway::Stage|{acct}")]
     assert client["total_count"] == 1200
-    assert (graph.nodes[["ok_count", "error_count", "fault_count"]].sum(axis=1)
-            == graph.nodes["total_count"]).all()
+    assert (
+        graph.nodes[["ok_count", "error_count", "fault_count"]].sum(axis=1)
+        == graph.nodes["total_count"]
+    ).all()
 
 
 def test_boto3_datetimes_and_pages_give_the_same_graph(response):
@@ -489,8 +508,10 @@ def test_trace_graph_response_and_computed_graph_compare_alike():
         if row["node_id"] != CLIENT:
             service["SummaryStatistics"] = {
                 "OkCount": int(row["ok_count"]),
-                "ErrorStatistics": {"ThrottleCount": int(row["throttle_count"]),
-                                    "TotalCount": int(row["error_count"])},
+                "ErrorStatistics": {
+                    "ThrottleCount": int(row["throttle_count"]),
+                    "TotalCount": int(row["error_count"]),
+                },
                 "FaultStatistics": {"TotalCount": int(row["fault_count"])},
                 "TotalCount": int(row["total_count"]),
                 "TotalResponseTime": float(row["total_response_time_s"]),
@@ -498,13 +519,17 @@ def test_trace_graph_response_and_computed_graph_compare_alike():
         services.append(service)
     refs = dict(zip(computed.nodes["node_id"], range(len(services)), strict=True))
     for _, edge in computed.edges.iterrows():
-        services[refs[edge["source"]]]["Edges"].append({
-            "ReferenceId": refs[edge["target"]],
-            "SummaryStatistics": {"OkCount": int(edge["ok_count"]),
-                                  "FaultStatistics": {"TotalCount": int(edge["fault_count"])},
-                                  "TotalCount": int(edge["total_count"]),
-                                  "TotalResponseTime": float(edge["total_response_time_s"])},
-        })
+        services[refs[edge["source"]]]["Edges"].append(
+            {
+                "ReferenceId": refs[edge["target"]],
+                "SummaryStatistics": {
+                    "OkCount": int(edge["ok_count"]),
+                    "FaultStatistics": {"TotalCount": int(edge["fault_count"])},
+                    "TotalCount": int(edge["total_count"]),
+                    "TotalResponseTime": float(edge["total_response_time_s"]),
+                },
+            }
+        )
     graph = service_graph_from_response({"Services": services})
     assert graph.origin == "GetTraceGraph"
     cols = ["node_id", "ok_count", "fault_count", "total_count", "mean_response_time_s"]
@@ -518,8 +543,14 @@ def test_trace_graph_response_and_computed_graph_compare_alike():
     [
         ({"Traces": []}, "page 0"),
         ({"Services": [{"Name": "x"}]}, "Services[0]"),
-        ({"Services": [{"ReferenceId": 0, "Name": "x", "Edges": [{"ReferenceId": 9}]}]}, "Edges[0]"),
-        ({"Services": [{"ReferenceId": 0, "ResponseTimeHistogram": [{"Value": 1}]}]}, "ReferenceId 0"),
+        (
+            {"Services": [{"ReferenceId": 0, "Name": "x", "Edges": [{"ReferenceId": 9}]}]},
+            "Edges[0]",
+        ),
+        (
+            {"Services": [{"ReferenceId": 0, "ResponseTimeHistogram": [{"Value": 1}]}]},
+            "ReferenceId 0",
+        ),
     ],
 )
 def test_malformed_responses_raise_trace_parse_errors(bad, where):
@@ -568,10 +599,14 @@ def test_sample_graph_is_consistent(name):
     assert int((~occ["derived"]).sum()) == len(ts.segments)
     per_node = occ.groupby("node_id").size()
     nodes = graph.nodes.set_index("node_id")
-    counted = nodes.loc[per_node.index, "total_count"] + nodes.loc[per_node.index, "in_progress_count"]
+    counted = (
+        nodes.loc[per_node.index, "total_count"] + nodes.loc[per_node.index, "in_progress_count"]
+    )
     assert (counted == per_node).all()
     # the root occurrences are exactly the traces' root segments, one per trace
-    roots = list(zip(occ.loc[occ["root"], "trace_id"], occ.loc[occ["root"], "entity_id"], strict=True))
+    roots = list(
+        zip(occ.loc[occ["root"], "trace_id"], occ.loc[occ["root"], "entity_id"], strict=True)
+    )
     assert len(roots) == len(set(roots)) == len(ts)
     assert set(zip(ts.traces["trace_id"], ts.traces["root_segment_id"], strict=True)) == set(roots)
     # one client call per trace whose root is not reached by a link (a linked consumer has
@@ -591,6 +626,8 @@ def test_sample_graph_is_consistent(name):
     # every edge joins two nodes; status buckets add up
     assert set(graph.edges["source"]) | set(graph.edges["target"]) <= set(graph.nodes["node_id"])
     for frame in (graph.nodes, graph.edges):
-        assert (frame[["ok_count", "error_count", "fault_count"]].sum(axis=1) == frame["total_count"]).all()
+        assert (
+            frame[["ok_count", "error_count", "fault_count"]].sum(axis=1) == frame["total_count"]
+        ).all()
         assert (frame["throttle_count"] <= frame["error_count"]).all()
     assert int(graph.edges["total_count"].sum()) == len(calls)

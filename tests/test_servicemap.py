@@ -79,11 +79,11 @@ def test_status_shares_are_drawn_as_wedges_in_console_colours():
     lines = node_lines(service_map(load("fanout")).source)
     carts = lines["carts"]  # 2 ok, 1 throttled
     assert "style=wedged" in carts
-    assert f'{STATUS_COLORS["ok"]};0.6667:{STATUS_COLORS["throttle"]}' in carts
+    assert f"{STATUS_COLORS['ok']};0.6667:{STATUS_COLORS['throttle']}" in carts
     external = lines["api.example.com"]  # 2 ok, 1 other 4xx
-    assert f'{STATUS_COLORS["ok"]};0.6667:{STATUS_COLORS["error"]}' in external
+    assert f"{STATUS_COLORS['ok']};0.6667:{STATUS_COLORS['error']}" in external
     fault = node_lines(service_map(load("downstream_fault")).source)["pricing"]
-    assert f'{STATUS_COLORS["ok"]};0.6667:{STATUS_COLORS["fault"]}' in fault
+    assert f"{STATUS_COLORS['ok']};0.6667:{STATUS_COLORS['fault']}" in fault
 
 
 def test_edges_show_caller_latency_and_links_are_dashed():
@@ -104,10 +104,17 @@ def test_legend_lists_the_four_colours(chain):
 
 
 def test_focus_and_hops_draw_a_neighbourhood(chain):
-    assert set(node_lines(service_map(chain, focus="orders").source)) == {"web", "orders", "inventory"}
+    assert set(node_lines(service_map(chain, focus="orders").source)) == {
+        "web",
+        "orders",
+        "inventory",
+    }
     assert set(node_lines(service_map(chain, focus="orders", hops=0).source)) == {"orders"}
     assert set(node_lines(service_map(chain, focus="orders", hops=2).source)) == {
-        "Clients", "web", "orders", "inventory"
+        "Clients",
+        "web",
+        "orders",
+        "inventory",
     }
     focused = service_map(chain, focus="inventory|AWS::EC2::Instance|", hops=1)
     assert set(node_lines(focused.source)) == {"orders", "inventory"}
@@ -161,7 +168,9 @@ def test_highlight_a_trace_marks_its_path_and_fades_the_rest():
 
 
 def test_highlight_needs_traces_behind_a_response_graph():
-    graph = service_graph_from_response(json.loads((DATA / "graph_get_service_graph.json").read_text()))
+    graph = service_graph_from_response(
+        json.loads((DATA / "graph_get_service_graph.json").read_text())
+    )
     with pytest.raises(ValueError, match="no traces behind it"):
         service_map(graph, highlight="1-67c6c11c-50ea62aa45baf444bb7e21bf")
     source = service_map(graph).source
@@ -170,16 +179,26 @@ def test_highlight_needs_traces_behind_a_response_graph():
 
 
 def test_long_names_are_shortened_in_labels_but_not_in_tooltips():
-    doc = {"id": "a" * 16, "trace_id": "1-6553f100-" + "0" * 24, "name": "x" * 40,
-           "start_time": 1700000000.0, "end_time": 1700000000.5}
+    doc = {
+        "id": "a" * 16,
+        "trace_id": "1-6553f100-" + "0" * 24,
+        "name": "x" * 40,
+        "start_time": 1700000000.0,
+        "end_time": 1700000000.5,
+    }
     source = service_map(xraykit.from_documents([doc], on_error="raise")).source
     assert "<B>" + "x" * 31 + "…</B>" in source
     assert 'tooltip="' + "x" * 40 + "||" in source
 
 
 def test_names_are_escaped_in_html_labels():
-    doc = {"id": "a" * 16, "trace_id": "1-6553f100-" + "0" * 24, "name": "a<b>&c",
-           "start_time": 1700000000.0, "end_time": 1700000000.5}
+    doc = {
+        "id": "a" * 16,
+        "trace_id": "1-6553f100-" + "0" * 24,
+        "name": "a<b>&c",
+        "start_time": 1700000000.0,
+        "end_time": 1700000000.5,
+    }
     source = service_map(xraykit.from_documents([doc], on_error="raise")).source
     assert "<B>a&lt;b&gt;&amp;c</B>" in source
 
@@ -191,7 +210,9 @@ def test_graph_and_traces_draw_the_same(chain):
 @pytest.mark.dot
 @pytest.mark.parametrize("layout", ["dot", "neato", "fdp"])
 def test_maps_render_with_graphviz(layout, tmp_path):
-    g = service_map(load("fanout", "lambda", "sqs_link", "accounts"), layout=layout, by_account=True)
+    g = service_map(
+        load("fanout", "lambda", "sqs_link", "accounts"), layout=layout, by_account=True
+    )
     svg = g.pipe(format="svg", encoding="utf-8")
     assert "<svg" in svg and ">carts</text>" in svg
     assert g.pipe(format="png")[:8] == b"\x89PNG\r\n\x1a\n"

@@ -33,7 +33,9 @@ T0 = datetime(2025, 3, 4, 9, tzinfo=UTC).timestamp()
 
 
 def _make_samples_settings() -> dict[str, Any]:
-    spec = importlib.util.spec_from_file_location("make_samples", ROOT / "scripts" / "make_samples.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_samples", ROOT / "scripts" / "make_samples.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -48,8 +50,11 @@ def _read_sample(name: str) -> list[dict[str, Any]]:
 
 def _traces(responses: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """(trace record, parsed segment documents) for every trace."""
-    return [(t, [json.loads(s["Document"]) for s in t["Segments"]])
-            for r in responses for t in r["Traces"]]
+    return [
+        (t, [json.loads(s["Document"]) for s in t["Segments"]])
+        for r in responses
+        for t in r["Traces"]
+    ]
 
 
 def _walk(doc: dict[str, Any], depth: int = 0) -> Iterator[tuple[dict[str, Any], int]]:
@@ -71,7 +76,9 @@ def samples() -> dict[str, list[tuple[dict[str, Any], list[dict[str, Any]]]]]:
 def test_committed_sample_is_what_its_seed_generates(file_name: str, tmp_path: Path) -> None:
     simulate, kwargs = _make_samples_settings()[file_name]
     fresh = write_responses(simulate(**kwargs), tmp_path / file_name)
-    assert gzip.decompress(fresh.read_bytes()) == gzip.decompress((SAMPLES / file_name).read_bytes())
+    assert gzip.decompress(fresh.read_bytes()) == gzip.decompress(
+        (SAMPLES / file_name).read_bytes()
+    )
 
 
 def test_sample_readme_describes_every_sample() -> None:
@@ -86,14 +93,16 @@ def test_samples_are_under_5_mb_in_all() -> None:
     assert 0 < total < 5_000_000
 
 
-@pytest.mark.parametrize("simulate", [simulate_shop, simulate_lambda_cold_starts,
-                                      simulate_cross_account])
+@pytest.mark.parametrize(
+    "simulate", [simulate_shop, simulate_lambda_cold_starts, simulate_cross_account]
+)
 def test_same_seed_same_documents_other_seed_other_documents(simulate: Any) -> None:
     first = simulate(traces=30, seed=7)
     assert simulate(traces=30, seed=7) == first
     other = simulate(traces=30, seed=8)
     assert [t["Id"] for r in other for t in r["Traces"]] != [
-        t["Id"] for r in first for t in r["Traces"]]
+        t["Id"] for r in first for t in r["Traces"]
+    ]
 
 
 def test_start_moves_every_time_and_trace_id() -> None:
@@ -113,15 +122,19 @@ def test_start_accepts_datetime_epoch_and_naive_utc() -> None:
     assert aware == naive == epoch
 
 
-@pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"traces": 0}, ValueError, "`traces` must be a positive integer, but 0"),
-    ({"traces": True}, ValueError, "`traces` must be a positive integer, but True"),
-    ({"traces": 2.5}, ValueError, "but 2.5 was passed"),
-    ({"start": "yesterday"}, ValueError, "ISO 8601 time such as"),
-    ({"start": [2025]}, TypeError, "`start` must be a datetime"),
-])
-def test_bad_arguments_say_what_was_expected(kwargs: dict[str, Any], error: type[Exception],
-                                             message: str) -> None:
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"traces": 0}, ValueError, "`traces` must be a positive integer, but 0"),
+        ({"traces": True}, ValueError, "`traces` must be a positive integer, but True"),
+        ({"traces": 2.5}, ValueError, "but 2.5 was passed"),
+        ({"start": "yesterday"}, ValueError, "ISO 8601 time such as"),
+        ({"start": [2025]}, TypeError, "`start` must be a datetime"),
+    ],
+)
+def test_bad_arguments_say_what_was_expected(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
     with pytest.raises(error, match=re.escape(message)):
         simulate_shop(**kwargs)
 
@@ -192,10 +205,14 @@ def test_parent_ids_resolve_within_the_trace(name: str, samples: dict[str, Any])
                 assert (parent["origin"], parent["name"]) == ("AWS::Lambda", doc["name"])
                 continue
             parent = subsegments[doc["parent_id"]]
-            assert parent["start_time"] <= doc["start_time"] <= doc["end_time"] <= parent["end_time"]
+            assert (
+                parent["start_time"] <= doc["start_time"] <= doc["end_time"] <= parent["end_time"]
+            )
             if doc.get("inferred"):
-                assert (doc["start_time"], doc["end_time"]) == (parent["start_time"],
-                                                                parent["end_time"])
+                assert (doc["start_time"], doc["end_time"]) == (
+                    parent["start_time"],
+                    parent["end_time"],
+                )
                 for key in ("http", "aws", "sql", "fault", "error", "throttle"):
                     assert doc.get(key) == parent.get(key)
 
@@ -209,7 +226,12 @@ def test_subsegments_lie_inside_their_parents(name: str, samples: dict[str, Any]
                 for sub in entity.get("subsegments", []):
                     if sub["name"] == "Initialization":  # Lambda reports it before the function
                         continue
-                    assert entity["start_time"] <= sub["start_time"] <= sub["end_time"] <= entity["end_time"]
+                    assert (
+                        entity["start_time"]
+                        <= sub["start_time"]
+                        <= sub["end_time"]
+                        <= entity["end_time"]
+                    )
 
 
 def _expected_flags(status: int) -> dict[str, bool]:
@@ -261,12 +283,18 @@ def test_namespaces_and_fields(name: str, samples: dict[str, Any]) -> None:
     assert seen["aws"] > 0 and seen["local"] > 0
 
 
-def test_bare_string_causes_point_at_an_exception_in_the_same_trace(samples: dict[str, Any]
-                                                                    ) -> None:
+def test_bare_string_causes_point_at_an_exception_in_the_same_trace(
+    samples: dict[str, Any],
+) -> None:
     bare = 0
     for _, docs in samples["shop"]:
-        exceptions = {exc["id"] for d in docs for e, _ in _walk(d)
-                      if isinstance(e.get("cause"), dict) for exc in e["cause"]["exceptions"]}
+        exceptions = {
+            exc["id"]
+            for d in docs
+            for e, _ in _walk(d)
+            if isinstance(e.get("cause"), dict)
+            for exc in e["cause"]["exceptions"]
+        }
         for doc in docs:
             for entity, _ in _walk(doc):
                 if isinstance(entity.get("cause"), str):
@@ -288,10 +316,15 @@ def _origins(docs: list[dict[str, Any]]) -> Counter[str]:
 
 def test_shop_has_every_node_the_issue_asks_for(samples: dict[str, Any]) -> None:
     names = {(d["name"], d.get("origin")) for _, docs in samples["shop"] for d in docs}
-    assert {("shop-api/prod", "AWS::ApiGateway::Stage"), ("payments", "AWS::ECS::Container"),
-            ("inventory", "AWS::EC2::Instance"), ("DynamoDB", "AWS::DynamoDB::Table"),
-            ("SQS", "AWS::SQS::Queue"), ("api.paygate.example", "remote"),
-            ("order-worker", "AWS::Lambda")} <= names
+    assert {
+        ("shop-api/prod", "AWS::ApiGateway::Stage"),
+        ("payments", "AWS::ECS::Container"),
+        ("inventory", "AWS::EC2::Instance"),
+        ("DynamoDB", "AWS::DynamoDB::Table"),
+        ("SQS", "AWS::SQS::Queue"),
+        ("api.paygate.example", "remote"),
+        ("order-worker", "AWS::Lambda"),
+    } <= names
     assert any(origin == "Database::SQL" for _, origin in names)
     for _, docs in samples["shop"]:
         origins = _origins(docs)
@@ -306,8 +339,10 @@ def test_shop_lambda_subsegments_and_cold_starts(samples: dict[str, Any]) -> Non
     for _, docs in samples["shop"]:
         fn = next(d for d in docs if d.get("origin") == "AWS::Lambda::Function")
         names = [s["name"] for s in fn["subsegments"]]
-        assert names[-3:-1] == ["Invocation", "Overhead"] or names[:3][-2:] == ["Invocation",
-                                                                                  "Overhead"]
+        assert names[-3:-1] == ["Invocation", "Overhead"] or names[:3][-2:] == [
+            "Invocation",
+            "Overhead",
+        ]
         if names[0] == "Initialization":
             cold += 1
             assert names[1:3] == ["Invocation", "Overhead"]
@@ -367,8 +402,12 @@ def test_shop_rates_peak_throttles_and_incident(samples: dict[str, Any]) -> None
     per_minute = Counter(minutes)
     busiest = max(per_minute, key=per_minute.__getitem__)
     assert 15 <= busiest <= 35 and per_minute[busiest] > 2 * per_minute[5]
-    throttled_at = [int((d["start_time"] - T0) // 60) for _, docs in samples["shop"]
-                    for d in docs if d.get("throttle")]
+    throttled_at = [
+        int((d["start_time"] - T0) // 60)
+        for _, docs in samples["shop"]
+        for d in docs
+        if d.get("throttle")
+    ]
     assert throttled_at and all(12 <= m <= 40 for m in throttled_at)
     sql = defaultdict(list)
     for _, docs in samples["shop"]:
@@ -469,9 +508,11 @@ def test_loaded_shop_matches_the_documents(samples: dict[str, Any]) -> None:
     assert len(traces) == len(samples["shop"])
     assert len(traces.segments) == sum(len(docs) for _, docs in samples["shop"])
     assert traces.segments["inferred"].sum() == sum(
-        d.get("inferred", False) for _, docs in samples["shop"] for d in docs)
+        d.get("inferred", False) for _, docs in samples["shop"] for d in docs
+    )
     assert traces.traces["has_throttle"].sum() == sum(
-        any(e.get("throttle") for d in docs for e, _ in _walk(d)) for _, docs in samples["shop"])
+        any(e.get("throttle") for d in docs for e, _ in _walk(d)) for _, docs in samples["shop"]
+    )
 
 
 # --------------------------------------------------------------------------- benchmark data

@@ -172,7 +172,12 @@ def assume_role_policy(role_arns: Iterable[str]) -> dict[str, Any]:
     return {
         "Version": _POLICY_VERSION,
         "Statement": [
-            {"Sid": "AssumeXrayRoles", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arns}
+            {
+                "Sid": "AssumeXrayRoles",
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": arns,
+            }
         ],
     }
 
@@ -275,9 +280,13 @@ def daemon_config(
         _role_account(role_arn)
     levels = ("dev", "debug", "info", "warn", "error", "prod")
     if log_level not in levels:
-        raise ValueError(f"`log_level` must be one of {list(levels)}, but {log_level!r} was passed.")
+        raise ValueError(
+            f"`log_level` must be one of {list(levels)}, but {log_level!r} was passed."
+        )
     if not isinstance(buffer_mb, int) or (buffer_mb != 0 and buffer_mb < 3):
-        raise ValueError(f"`buffer_mb` must be 0 (automatic) or at least 3, but {buffer_mb!r} was passed.")
+        raise ValueError(
+            f"`buffer_mb` must be 0 (automatic) or at least 3, but {buffer_mb!r} was passed."
+        )
     for name, address in (("udp_address", udp_address), ("tcp_address", tcp_address)):
         if not re.match(r"^[\w.:\[\]-]+:\d{1,5}$", str(address)):
             raise ValueError(f"`{name}` must be 'host:port', but {address!r} was passed.")
@@ -503,7 +512,9 @@ def fetch_accounts(
                "max_traces", "cache", "cache_dir", "progress", "retry"}  # fmt: skip
     unknown = sorted(set(fetch_options) - allowed)
     if unknown:
-        raise TypeError(f"fetch_accounts() got unexpected options {unknown}; allowed: {sorted(allowed)}.")
+        raise TypeError(
+            f"fetch_accounts() got unexpected options {unknown}; allowed: {sorted(allowed)}."
+        )
     query = live.build_query(**{k: v for k, v in fetch_options.items() if k in _QUERY_OPTIONS})
 
     boto3 = require("boto3", "aws")
@@ -542,7 +553,9 @@ def fetch_accounts(
         "retry": fetch_options.get("retry"),
     }
     results: dict[str, TraceSet] = {}
-    with cf.ThreadPoolExecutor(max_workers=len(connections), thread_name_prefix="xraykit-acct") as pool:
+    with cf.ThreadPoolExecutor(
+        max_workers=len(connections), thread_name_prefix="xraykit-acct"
+    ) as pool:
         futures = {
             pool.submit(
                 live.pull, conn, query, account_id=account, fill_account=True, cancel=cancel,

@@ -91,13 +91,11 @@ def _check_traces(value: object, name: str = "traces") -> None:
 def _check_seconds(value: object, name: str = "threshold_s") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.number):
         raise TypeError(
-            f"`{name}` must be a positive number of seconds such as 0.5, but {value!r} was "
-            "passed."
+            f"`{name}` must be a positive number of seconds such as 0.5, but {value!r} was passed."
         )
     if not (np.isfinite(value) and value > 0):
         raise ValueError(
-            f"`{name}` must be a positive number of seconds such as 0.5, but {value!r} was "
-            "passed."
+            f"`{name}` must be a positive number of seconds such as 0.5, but {value!r} was passed."
         )
     return float(value)
 
@@ -639,8 +637,19 @@ def root_cause_paths(
 
     rows = _paths_to(ent, leaves)
     info = ent.set_index("key")
-    for col in ("trace_id", "entity_id", "name", "service_key", "service_name", "service_type",
-                "account_id", "remote", "is_root", "fault", "error"):
+    for col in (
+        "trace_id",
+        "entity_id",
+        "name",
+        "service_key",
+        "service_name",
+        "service_type",
+        "account_id",
+        "remote",
+        "is_root",
+        "fault",
+        "error",
+    ):
         rows[col] = rows["key"].map(info[col])
     rows["inferred"] = rows["service_key"].map(info["inferred"]).fillna(False).astype(bool)
     # a cause whose path repeats an earlier cause of the same trace (retries) is listed once
@@ -762,7 +771,9 @@ LEVELS = ("trace", "service", "edge")
 _BY_KEYWORDS = ("service", "edge", "url", "method", "status", "user")
 
 
-def _measurements(traces: TraceSet, level: str, annotation_keys: Sequence[str] = ()) -> pd.DataFrame:
+def _measurements(
+    traces: TraceSet, level: str, annotation_keys: Sequence[str] = ()
+) -> pd.DataFrame:
     """:func:`requests_frame` without its public signature's keyword-only checks."""
     _check_choice("level", level, LEVELS)
     if level == "trace":
@@ -1268,8 +1279,9 @@ def impacted_users(
         hit = pd.Series(_root_throttled(traces), index=tr.index)
     else:
         hit = tr[{"fault": "has_fault", "error": "has_error"}[kind]]
-    impacted = pd.DataFrame({"trace_id": tr["trace_id"], "impacted": hit.astype(bool),
-                             "start": tr["start"]})
+    impacted = pd.DataFrame(
+        {"trace_id": tr["trace_id"], "impacted": hit.astype(bool), "start": tr["start"]}
+    )
     if by == "user":
         seg = traces.segments
         values = pd.concat(
@@ -1310,8 +1322,9 @@ _RATE_FLOOR = 0.01
 
 def _log2_fold(new: pd.Series, old: pd.Series) -> pd.Series:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return pd.Series(np.log2(new.to_numpy(dtype="float64") / old.to_numpy(dtype="float64")),
-                         index=new.index)
+        return pd.Series(
+            np.log2(new.to_numpy(dtype="float64") / old.to_numpy(dtype="float64")), index=new.index
+        )
 
 
 def compare(
@@ -1385,9 +1398,7 @@ def compare(
         changes[f"{flag}_rate"] = _log2_fold(
             merged[f"{flag}_rate_b"] + _RATE_FLOOR, merged[f"{flag}_rate_a"] + _RATE_FLOOR
         )
-    changes["requests_per_trace"] = _log2_fold(
-        (n_b + 1) / (len(b) + 1), (n_a + 1) / (len(a) + 1)
-    )
+    changes["requests_per_trace"] = _log2_fold((n_b + 1) / (len(b) + 1), (n_a + 1) / (len(a) + 1))
     change = pd.DataFrame(changes).replace([np.inf, -np.inf], np.nan)
     magnitude = change.abs()
     has_score = magnitude.notna().any(axis=1)

@@ -279,11 +279,18 @@ def plot_latency_histogram(
     else:
         edges = np.linspace(0, 1, bins + 1)
     if by is None:
-        ax.hist(values, bins=list(edges), color="#4878a8", alpha=0.85, label=f"{len(values)} requests")
+        ax.hist(
+            values, bins=list(edges), color="#4878a8", alpha=0.85, label=f"{len(values)} requests"
+        )
         for i, p in enumerate(percentiles):
             v = float(np.percentile(values, p)) if len(values) else np.nan
-            ax.axvline(v, color="#333333", linestyle=_LINESTYLES[i % len(_LINESTYLES)],
-                       linewidth=1.2, label=f"p{p:g} {_format_s(v)}")
+            ax.axvline(
+                v,
+                color="#333333",
+                linestyle=_LINESTYLES[i % len(_LINESTYLES)],
+                linewidth=1.2,
+                label=f"p{p:g} {_format_s(v)}",
+            )
     else:
         if by == "status" and "status" not in frame:
             raise ValueError("`by='status'` needs a `status` column (HTTP status) in the data.")
@@ -294,8 +301,13 @@ def plot_latency_histogram(
                 f"but {by!r} was passed."
             )
         for label, group in frame.groupby("_group", sort=True):
-            ax.hist(group["latency_s"].dropna(), bins=list(edges), histtype="step", linewidth=1.5,
-                    label=f"{label} ({len(group)})")
+            ax.hist(
+                group["latency_s"].dropna(),
+                bins=list(edges),
+                histtype="step",
+                linewidth=1.5,
+                label=f"{label} ({len(group)})",
+            )
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(_XLABELS[level])
@@ -361,16 +373,26 @@ def plot_latency_percentiles(
         by_time = group.groupby("_time")["latency_s"]
         for j, p in enumerate(percentiles):
             series = by_time.quantile(p / 100)
-            ax.plot(_naive_utc(series.index.to_series()), series.to_numpy(),
-                    color=colors[i % len(colors)], linestyle=_LINESTYLES[j % len(_LINESTYLES)],
-                    marker="." if len(series) < 3 else None, label=f"{label} p{p:g}")
+            ax.plot(
+                _naive_utc(series.index.to_series()),
+                series.to_numpy(),
+                color=colors[i % len(colors)],
+                linestyle=_LINESTYLES[j % len(_LINESTYLES)],
+                marker="." if len(series) < 3 else None,
+                label=f"{label} p{p:g}",
+            )
     from matplotlib.lines import Line2D
 
     groups = sorted(frame["_group"].unique())
-    handles = [Line2D([], [], color=colors[i % len(colors)], label=str(g))
-               for i, g in enumerate(groups)]
-    handles += [Line2D([], [], color="#555555", linestyle=_LINESTYLES[j % len(_LINESTYLES)],
-                       label=f"p{p:g}") for j, p in enumerate(percentiles)]
+    handles = [
+        Line2D([], [], color=colors[i % len(colors)], label=str(g)) for i, g in enumerate(groups)
+    ]
+    handles += [
+        Line2D(
+            [], [], color="#555555", linestyle=_LINESTYLES[j % len(_LINESTYLES)], label=f"p{p:g}"
+        )
+        for j, p in enumerate(percentiles)
+    ]
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel(_XLABELS[level])
     ax.set_title(f"Latency percentiles per {freq}")
@@ -436,7 +458,9 @@ def plot_status_over_time(
     frame = _select(_measure(data, level), level, names)
     frame = frame.assign(_status=_status(frame), _time=frame["start"].dt.floor(freq))
     counts = (
-        frame.groupby(["_time", "_status"]).size().unstack(fill_value=0)
+        frame.groupby(["_time", "_status"])
+        .size()
+        .unstack(fill_value=0)
         .reindex(columns=list(_STATUSES), fill_value=0)
     )
     if normalize:
@@ -446,8 +470,15 @@ def plot_status_over_time(
     bottom = np.zeros(len(counts))
     for status in _STATUSES:
         heights = counts[status].to_numpy(dtype="float64")
-        ax.bar(x, heights, width=width, bottom=bottom, align="edge",
-               color=STATUS_COLORS[status], label=status)
+        ax.bar(
+            x,
+            heights,
+            width=width,
+            bottom=bottom,
+            align="edge",
+            color=STATUS_COLORS[status],
+            label=status,
+        )
         bottom += heights
     inside = frame.get("throttled_inside")
     if inside is not None and bool(inside.any()):
@@ -457,9 +488,15 @@ def plot_status_over_time(
             hidden = hidden / frame.groupby("_time").size().reindex(counts.index)
         shown = hidden.to_numpy(dtype="float64") > 0
         middle = x[shown] + (pd.Timedelta(freq) * 0.45).to_timedelta64()
-        ax.plot(middle, hidden.to_numpy(dtype="float64")[shown], linestyle="none",
-                marker="v", color=STATUS_COLORS["throttle"], markerfacecolor="none",
-                label="throttled inside the trace")
+        ax.plot(
+            middle,
+            hidden.to_numpy(dtype="float64")[shown],
+            linestyle="none",
+            marker="v",
+            color=STATUS_COLORS["throttle"],
+            markerfacecolor="none",
+            label="throttled inside the trace",
+        )
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel("share of requests" if normalize else "requests")
     ax.set_title(f"Status per {freq}")
@@ -528,15 +565,28 @@ def plot_scatter(
         sizes = {"ok": 10, "error": 22, "throttle": 22, "fault": 30}
         for status, group in groups:
             if len(group):
-                ax.scatter(_naive_utc(group["start"]), group["latency_s"], s=sizes[status],
-                           color=STATUS_COLORS[status], alpha=0.8 if status != "ok" else 0.5,
-                           label=f"{status} ({len(group)})", zorder=2 + _STATUSES.index(status))
+                ax.scatter(
+                    _naive_utc(group["start"]),
+                    group["latency_s"],
+                    s=sizes[status],
+                    color=STATUS_COLORS[status],
+                    alpha=0.8 if status != "ok" else 0.5,
+                    label=f"{status} ({len(group)})",
+                    zorder=2 + _STATUSES.index(status),
+                )
         inside = frame.get("throttled_inside", pd.Series(False, index=frame.index))
         ringed = frame.loc[inside.astype(bool) & (frame["_group"] != "throttle")]
         if len(ringed):
-            ax.scatter(_naive_utc(ringed["start"]), ringed["latency_s"], s=70,
-                       facecolors="none", edgecolors=STATUS_COLORS["throttle"], linewidths=1.2,
-                       label=f"throttled inside ({len(ringed)})", zorder=len(_STATUSES) + 2)
+            ax.scatter(
+                _naive_utc(ringed["start"]),
+                ringed["latency_s"],
+                s=70,
+                facecolors="none",
+                edgecolors=STATUS_COLORS["throttle"],
+                linewidths=1.2,
+                label=f"throttled inside ({len(ringed)})",
+                zorder=len(_STATUSES) + 2,
+            )
     else:
         if by not in frame:
             raise ValueError(
@@ -544,8 +594,13 @@ def plot_scatter(
                 f"'root_service' or 'http_url', but {by!r} was passed."
             )
         for label, group in frame.groupby(frame[by].astype("str").fillna("(none)"), sort=True):
-            ax.scatter(_naive_utc(group["start"]), group["latency_s"], s=12, alpha=0.7,
-                       label=f"{label} ({len(group)})")
+            ax.scatter(
+                _naive_utc(group["start"]),
+                group["latency_s"],
+                s=12,
+                alpha=0.7,
+                label=f"{label} ({len(group)})",
+            )
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("trace start (UTC)")
@@ -642,8 +697,11 @@ def _tree_order(ent: pd.DataFrame) -> pd.Series:
     order = pd.Series("", index=ent.index, dtype="object")
     for depth in range(int(levels.max()) + 1 if len(levels) else 0):
         at = ent.loc[levels == depth]
-        rank = at.sort_values(["start_s", "key"]).groupby(
-            at["parent_key"].fillna(""), sort=False).cumcount()
+        rank = (
+            at.sort_values(["start_s", "key"])
+            .groupby(at["parent_key"].fillna(""), sort=False)
+            .cumcount()
+        )
         parent_order = at["parent_key"].map(pd.Series(order.to_numpy(), index=ent["key"]))
         order.loc[at.index] = parent_order.fillna("") + rank.reindex(at.index).map("{:06d}/".format)
     return order
@@ -714,17 +772,30 @@ def plot_timeline(
     width = ent["end_s"].fillna(t_end) - ent["start_s"]
     status = _status(ent)
     rows = np.arange(len(ent))
-    bars = ax.barh(rows, width, left=left, height=0.7,
-                   color=[STATUS_COLORS[s] for s in status], edgecolor="none")
+    bars = ax.barh(
+        rows,
+        width,
+        left=left,
+        height=0.7,
+        color=[STATUS_COLORS[s] for s in status],
+        edgecolor="none",
+    )
     for bar, busy in zip(bars, in_progress, strict=True):
         if busy:
             bar.set_hatch("//")
     for row, (x, w, busy) in enumerate(zip(left, width, in_progress, strict=True)):
-        ax.text(x + w, row, " " + ("in progress" if busy else _format_s(w)),
-                va="center", ha="left", fontsize="small")
+        ax.text(
+            x + w,
+            row,
+            " " + ("in progress" if busy else _format_s(w)),
+            va="center",
+            ha="left",
+            fontsize="small",
+        )
     ax.set_yticks(rows)
-    names = [("   " * d) + _shorten(str(n))
-             for d, n in zip(ent["_depth"], ent["name"], strict=True)]
+    names = [
+        ("   " * d) + _shorten(str(n)) for d, n in zip(ent["_depth"], ent["name"], strict=True)
+    ]
     ax.set_yticklabels(names, fontsize="small")
     # left-aligned labels keep the indentation visible; pad by the longest label
     ax.tick_params(axis="y", pad=5.2 * max((len(n) for n in names), default=0))
@@ -745,11 +816,10 @@ def plot_timeline(
         path = path.loc[isin(key, ent["key"]) & (path["end"] > path["start"])]
         path = path.drop_duplicates("key")
         y = path["key"].map(row_of).to_numpy(dtype="float64") + 0.42
-        ax.hlines(y, path["left"], path["right"], colors="black", linewidth=2.5,
-                  label="critical path")
-    handles = [
-        _legend_patch(STATUS_COLORS[s], s) for s in _STATUSES if (status == s).any()
-    ]
+        ax.hlines(
+            y, path["left"], path["right"], colors="black", linewidth=2.5, label="critical path"
+        )
+    handles = [_legend_patch(STATUS_COLORS[s], s) for s in _STATUSES if (status == s).any()]
     if critical and len(ent):
         from matplotlib.lines import Line2D
 
@@ -825,8 +895,9 @@ def plot_sla(
     for label, group in table.groupby("_group", sort=True):
         ax.plot(_naive_utc(group["time"]), group["share"].to_numpy(), marker=".", label=label)
     if target is not None:
-        ax.axhline(target, color="#d62728", linestyle="--", linewidth=1,
-                   label=f"target {target:.0%}")
+        ax.axhline(
+            target, color="#d62728", linestyle="--", linewidth=1, label=f"target {target:.0%}"
+        )
     ax.set_ylim(max(0.0, float(table["share"].min()) - 0.05) if len(table) else 0, 1.02)
     from matplotlib.ticker import PercentFormatter
 
@@ -892,15 +963,18 @@ def plot_compare(
     _check("metric", metric, _COMPARE_METRICS)
     ax = _axes(ax)
     table = analysis.compare(a, b, by=by).head(top)
-    key_cols = [c for c in table.columns if not c.startswith(("count_", *_COMPARE_METRICS))
-                and c not in ("driver", "change", "score", "service_type")]
+    key_cols = [
+        c
+        for c in table.columns
+        if not c.startswith(("count_", *_COMPARE_METRICS))
+        and c not in ("driver", "change", "score", "service_type")
+    ]
     names = table[key_cols].astype("str").agg(" ".join, axis=1).to_numpy()
     y = np.arange(len(table))
     va, vb = table[f"{metric}_a"].to_numpy(), table[f"{metric}_b"].to_numpy()
     if len(table):  # nothing to compare: empty, labelled axes
         ax.hlines(y, np.fmin(va, vb), np.fmax(va, vb), color="#999999", linewidth=2, zorder=1)
-        ax.scatter(va, y, s=45, facecolors="white", edgecolors="#4878a8", zorder=2,
-                   label=labels[0])
+        ax.scatter(va, y, s=45, facecolors="white", edgecolors="#4878a8", zorder=2, label=labels[0])
         ax.scatter(vb, y, s=45, color="#d62728", zorder=3, label=labels[1])
     ax.set_yticks(y)
     ax.set_yticklabels(names, fontsize="small")

@@ -1230,7 +1230,7 @@ def parse(expression: str) -> Expr:
         raise FilterExpressionError(
             f"A filter expression must be a str, but {expression!r} of type "
             f"{type(expression).__name__} was passed. Write the expression as text, e.g. "
-            "parse(\"fault AND responsetime > 1\").",
+            'parse("fault AND responsetime > 1").',
             expression=repr(expression),
         )
     return _parse(expression)
@@ -1568,7 +1568,9 @@ class _Evaluator:
             rows = seg.loc[hit, ["trace_id", "segment_id"]]
             at = pd.Index(self.ids).get_indexer(rows["trace_id"])
             roots = self.t["root_segment_id"].to_numpy(dtype=object)
-            own = (at >= 0) & (roots[np.maximum(at, 0)] == rows["segment_id"].to_numpy(dtype=object))
+            own = (at >= 0) & (
+                roots[np.maximum(at, 0)] == rows["segment_id"].to_numpy(dtype=object)
+            )
             out = np.zeros(len(self.t), dtype=bool)
             out[at[own]] = True
             return out
@@ -1685,7 +1687,11 @@ class _Evaluator:
             ends: dict[str, Any] = {}
             for end in ("source", "target"):
                 at = pc.index_in(_arrow(calls[end]), value_set=info["node_id"])
-                for column, label in (("name", "name"), ("type", "type"), ("account_id", "account")):
+                for column, label in (
+                    ("name", "name"),
+                    ("type", "type"),
+                    ("account_id", "account"),
+                ):
                     ends[f"{end}_{label}"] = pd.array(info[column].take(at), dtype="str")
             return calls.assign(
                 **ends,
@@ -1936,7 +1942,7 @@ def evaluate(
         raise FilterExpressionError(
             "A filter expression must be a str (or a tree from xraykit.filters.parse), but "
             f"{expression!r} of type {type(expression).__name__} was passed. Write the "
-            "expression as text, e.g. ts.query(\"fault\") or "
+            'expression as text, e.g. ts.query("fault") or '
             "ts.query('service(\"orders\") { error }').",
             expression=repr(expression),
         )

@@ -370,7 +370,9 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError(f"`max_attempts` must be at least 1, but {self.max_attempts!r} was passed.")
+            raise ValueError(
+                f"`max_attempts` must be at least 1, but {self.max_attempts!r} was passed."
+            )
         if self.rate is not None and self.rate <= 0:
             raise ValueError(f"`rate` must be positive or None, but {self.rate!r} was passed.")
 
@@ -626,8 +628,8 @@ def _error_message(exc: Any) -> str:
 
 def _retry_kind(exc: Any) -> str | None:
     code = _error_code(exc)
-    status = (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get(
-        "HTTPStatusCode"
+    status = (
+        (getattr(exc, "response", None) or {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
     )
     if code in _THROTTLE_CODES or status == 429:
         return "throttle"
@@ -665,12 +667,16 @@ def translate_error(exc: BaseException, operation: str, params: dict[str, Any]) 
             "No AWS region was given. Fix: pass region='us-east-1' (the region your traces are "
             "in), or set AWS_REGION / AWS_DEFAULT_REGION, or add `region = ...` to the profile."
         )
-    if name in {
-        "TokenRetrievalError",
-        "SSOTokenLoadError",
-        "UnauthorizedSSOTokenError",
-        "CredentialRetrievalError",
-    } or code in _EXPIRED_CODES:
+    if (
+        name
+        in {
+            "TokenRetrievalError",
+            "SSOTokenLoadError",
+            "UnauthorizedSSOTokenError",
+            "CredentialRetrievalError",
+        }
+        or code in _EXPIRED_CODES
+    ):
         return LiveAccessError(
             f"The AWS credentials have expired or could not be refreshed ({code or name}: "
             f"{message}). Fix: refresh them (`aws sso login --profile NAME`, or new temporary "
@@ -998,7 +1004,9 @@ def _summary_row(s: dict[str, Any]) -> dict[str, Any]:
         "entry_point_account_id": entry.get("AccountId"),
         "service_names": _joined(x.get("Name") for x in services),
         "account_ids": _joined(x.get("AccountId") for x in services),
-        "service_count": len({(x.get("Name"), x.get("Type"), x.get("AccountId")) for x in services}),
+        "service_count": len(
+            {(x.get("Name"), x.get("Type"), x.get("AccountId")) for x in services}
+        ),
         "resource_arns": _joined(x.get("ARN") for x in s.get("ResourceARNs") or []),
         "instance_ids": _joined(x.get("Id") for x in s.get("InstanceIds") or []),
         "availability_zones": _joined(x.get("Name") for x in s.get("AvailabilityZones") or []),
@@ -1095,7 +1103,9 @@ def _typed(values: pd.Series) -> pd.Series:
     present = values.dropna()
     if len(present) and all(isinstance(v, bool) for v in present):
         return values.astype("boolean")
-    if len(present) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+    if len(present) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in present
+    ):
         return values.astype("float64")
     if all(isinstance(v, str) for v in present):
         return values.astype("str")
@@ -1211,7 +1221,9 @@ class Query:
             return self.filter_expression
         key = "group.arn" if self.group.startswith("arn:") else "group.name"
         clause = f"{key} = {json.dumps(self.group)}"
-        return clause if self.filter_expression is None else f"{clause} AND ({self.filter_expression})"
+        return (
+            clause if self.filter_expression is None else f"{clause} AND ({self.filter_expression})"
+        )
 
     def cache_key(self) -> str:
         text = json.dumps(
@@ -1244,7 +1256,9 @@ class _Puller:
         skip_ids: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         if not isinstance(concurrency, int) or concurrency < 1:
-            raise ValueError(f"`concurrency` must be a positive int, but {concurrency!r} was passed.")
+            raise ValueError(
+                f"`concurrency` must be a positive int, but {concurrency!r} was passed."
+            )
         self.caller = caller
         self.concurrency = concurrency
         self.progress = progress
@@ -1605,9 +1619,7 @@ class _Cache:
         frame = pd.DataFrame(
             {
                 "trace_id": pd.Series([s.get("Id") for s in summaries], dtype="str"),
-                "summary": pd.Series(
-                    [json.dumps(_plain(s)) for s in summaries], dtype="str"
-                ),
+                "summary": pd.Series([json.dumps(_plain(s)) for s in summaries], dtype="str"),
             }
         )
         _write_atomically(data, lambda p: frame.to_parquet(p, index=False))
@@ -1694,7 +1706,9 @@ def _check_common(time_range_type: str, max_traces: int | None) -> None:
     if max_traces is not None and (
         not isinstance(max_traces, int) or isinstance(max_traces, bool) or max_traces < 1
     ):
-        raise ValueError(f"`max_traces` must be a positive int or None, but {max_traces!r} was passed.")
+        raise ValueError(
+            f"`max_traces` must be a positive int or None, but {max_traces!r} was passed."
+        )
 
 
 def _problems_frame(rows: list[dict[str, str]]) -> pd.DataFrame:
@@ -1786,9 +1800,7 @@ def pull(
             )
     result = concat([cached_ts, fresh]) if cached_ts is not None else fresh
     if outcome.problems:
-        result.problems = _problems_frame(
-            [*result.problems.to_dict("records"), *outcome.problems]
-        )
+        result.problems = _problems_frame([*result.problems.to_dict("records"), *outcome.problems])
     if fill_account and account_id:
         segments = result.segments.copy()
         segments["account_id"] = segments["account_id"].fillna(account_id)
@@ -2056,11 +2068,18 @@ def fetch_service_graph(
     start_ts, end_ts = _resolve_window(since, start, end)
     conn = connect(session=session, profile=profile, region=region, client=client)
     caller = _Caller(conn.client, retry or RetryPolicy())
-    params: dict[str, Any] = {"StartTime": start_ts.to_pydatetime(), "EndTime": end_ts.to_pydatetime()}
+    params: dict[str, Any] = {
+        "StartTime": start_ts.to_pydatetime(),
+        "EndTime": end_ts.to_pydatetime(),
+    }
     if group is not None:
         params["GroupARN" if group.startswith("arn:") else "GroupName"] = group
     services = _paginate(caller, "GetServiceGraph", "Services", **params)
-    response = {"StartTime": params["StartTime"], "EndTime": params["EndTime"], "Services": services}
+    response = {
+        "StartTime": params["StartTime"],
+        "EndTime": params["EndTime"],
+        "Services": services,
+    }
     return service_graph_from_response(response)
 
 

@@ -287,45 +287,84 @@ def _validate_rule(rule: SamplingRule) -> None:
         raise fail("priority must be an integer", rule.priority, "Use 1-9999.")
     if rule.is_default:
         if rule.priority != 10000:
-            raise fail("the Default rule's priority is always 10000", rule.priority,
-                       "Leave the Default rule's priority at 10000.")
-        for attribute in ("service_name", "service_type", "host", "http_method", "url_path",
-                          "resource_arn"):
+            raise fail(
+                "the Default rule's priority is always 10000",
+                rule.priority,
+                "Leave the Default rule's priority at 10000.",
+            )
+        for attribute in (
+            "service_name",
+            "service_type",
+            "host",
+            "http_method",
+            "url_path",
+            "resource_arn",
+        ):
             if getattr(rule, attribute) != "*":
-                raise fail(f"the Default rule matches every request, so its {attribute} must "
-                           "be '*'", getattr(rule, attribute),
-                           "Only its fixed rate and reservoir size can be changed; add a "
-                           "separate rule to match specific requests.")
+                raise fail(
+                    f"the Default rule matches every request, so its {attribute} must be '*'",
+                    getattr(rule, attribute),
+                    "Only its fixed rate and reservoir size can be changed; add a "
+                    "separate rule to match specific requests.",
+                )
         if rule.attributes:
-            raise fail("the Default rule cannot have attributes", dict(rule.attributes),
-                       "Remove them, or put them on a separate rule.")
+            raise fail(
+                "the Default rule cannot have attributes",
+                dict(rule.attributes),
+                "Remove them, or put them on a separate rule.",
+            )
     elif not 1 <= rule.priority <= 9999:
-        raise fail("priority must be from 1 to 9999 (10000 belongs to the Default rule)",
-                   rule.priority, "Lower numbers are tried first; pick one in 1-9999.")
+        raise fail(
+            "priority must be from 1 to 9999 (10000 belongs to the Default rule)",
+            rule.priority,
+            "Lower numbers are tried first; pick one in 1-9999.",
+        )
     rate = rule.fixed_rate
-    if (isinstance(rate, bool) or not isinstance(rate, int | float | np.number)
-            or not 0 <= float(rate) <= 1):
-        raise fail("fixed rate must be a fraction from 0 to 1", rate,
-                   "Write 5 % as 0.05 (the console shows percent, the API and files fractions).")
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, int | float | np.number)
+        or not 0 <= float(rate) <= 1
+    ):
+        raise fail(
+            "fixed rate must be a fraction from 0 to 1",
+            rate,
+            "Write 5 % as 0.05 (the console shows percent, the API and files fractions).",
+        )
     size = rule.reservoir_size
     if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 0:
-        raise fail("reservoir size must be a whole number of requests per second, 0 or more",
-                   size, "Use 0 for no reservoir.")
+        raise fail(
+            "reservoir size must be a whole number of requests per second, 0 or more",
+            size,
+            "Use 0 for no reservoir.",
+        )
     for attribute, limit in _API_LIMITS.items():
         value = getattr(rule, attribute)
         if not isinstance(value, str) or len(value) > limit:
-            raise fail(f"{attribute} must be a string of at most {limit} characters", value,
-                       "Use '*' to match anything.")
+            raise fail(
+                f"{attribute} must be a string of at most {limit} characters",
+                value,
+                "Use '*' to match anything.",
+            )
     if isinstance(rule.version, bool) or not isinstance(rule.version, int) or rule.version < 1:
         raise fail("version must be an integer, 1 or more", rule.version, "Use 1.")
     if not isinstance(rule.attributes, Mapping) or len(rule.attributes) > 5:
-        raise fail("attributes must be a mapping of at most 5 entries", rule.attributes,
-                   "Remove some attributes.")
+        raise fail(
+            "attributes must be a mapping of at most 5 entries",
+            rule.attributes,
+            "Remove some attributes.",
+        )
     for key, value in rule.attributes.items():
-        if not (isinstance(key, str) and isinstance(value, str)
-                and 1 <= len(key) <= 32 and 1 <= len(value) <= 32):
-            raise fail("attribute keys and values must be strings of 1 to 32 characters",
-                       {key: value}, "Shorten the attribute.")
+        if not (
+            isinstance(key, str)
+            and isinstance(value, str)
+            and 1 <= len(key) <= 32
+            and 1 <= len(value) <= 32
+        ):
+            raise fail(
+                "attribute keys and values must be strings of 1 to 32 characters",
+                {key: value},
+                "Shorten the attribute.",
+            )
 
 
 def _rule_from_api(rule: Mapping[str, Any], position: int | None) -> SamplingRule:
@@ -353,8 +392,7 @@ def _rule_from_api(rule: Mapping[str, Any], position: int | None) -> SamplingRul
         )
     required = [key for key in _API_KEYS if key not in _API_OPTIONAL]
     if name == "Default":  # GetSamplingRules always returns every key, but be lenient
-        for key in ("ServiceName", "ServiceType", "Host", "HTTPMethod", "URLPath",
-                    "ResourceARN"):
+        for key in ("ServiceName", "ServiceType", "Host", "HTTPMethod", "URLPath", "ResourceARN"):
             values.setdefault(key, "*")
         values.setdefault("Version", 1)
     missing = [key for key in required if key not in values]
@@ -382,7 +420,7 @@ def _rules_from_local(document: Mapping[str, Any]) -> list[SamplingRule]:
     version = document.get("version")
     if version not in (1, 2) or isinstance(version, bool):
         raise SamplingRuleError(
-            f"A local sampling rules file must have \"version\": 1 or 2, but {version!r} was "
+            f'A local sampling rules file must have "version": 1 or 2, but {version!r} was '
             'given. Version 2 matches requests on "host"; version 1 calls that key '
             '"service_name".'
         )
@@ -402,8 +440,7 @@ def _rules_from_local(document: Mapping[str, Any]) -> list[SamplingRule]:
     default = document["default"]
     if not isinstance(default, Mapping):
         raise SamplingRuleError(
-            f'The "default" rule must be an object with fixed_target and rate, but got '
-            f"{default!r}."
+            f'The "default" rule must be an object with fixed_target and rate, but got {default!r}.'
         )
     forbidden = [key for key in (*match_keys, other_host_key) if key in default]
     if forbidden:
@@ -430,8 +467,10 @@ def _rules_from_local(document: Mapping[str, Any]) -> list[SamplingRule]:
         if extra:
             hint = ""
             if other_host_key in extra:
-                hint = (f" A version {version} file names the host field "
-                        f"{match_keys[0]!r}, not {other_host_key!r}.")
+                hint = (
+                    f" A version {version} file names the host field "
+                    f"{match_keys[0]!r}, not {other_host_key!r}."
+                )
             raise SamplingRuleError(
                 f"Sampling rule {label} has unknown key(s) {extra!r}; allowed: "
                 f"{sorted(allowed)}.{hint}"
@@ -444,7 +483,7 @@ def _rules_from_local(document: Mapping[str, Any]) -> list[SamplingRule]:
             if missing:
                 raise SamplingRuleError(
                     f"Sampling rule {label} is missing {missing!r}; every rule in a version "
-                    f"{version} file needs {', '.join(match_keys)} (use \"*\" to match "
+                    f'{version} file needs {", ".join(match_keys)} (use "*" to match '
                     "anything), fixed_target and rate."
                 )
             # version 1 calls the host field service_name; both match the request's Host
@@ -455,15 +494,20 @@ def _rules_from_local(document: Mapping[str, Any]) -> list[SamplingRule]:
             }
         try:
             return SamplingRule(
-                name, priority, rate, fixed_target, description=str(rule.get("description", "")),
+                name,
+                priority,
+                rate,
+                fixed_target,
+                description=str(rule.get("description", "")),
                 **match,
             )
         except SamplingRuleError as exc:
-            message = str(exc).replace("fixed rate", "rate").replace(
-                "reservoir size", "fixed_target"
+            message = (
+                str(exc).replace("fixed rate", "rate").replace("reservoir size", "fixed_target")
             )
-            raise SamplingRuleError(message.replace(f"Sampling rule {name!r}", f"Sampling "
-                                                    f"rule {label}")) from None
+            raise SamplingRuleError(
+                message.replace(f"Sampling rule {name!r}", f"Sampling rule {label}")
+            ) from None
 
     rules = document.get("rules", [])
     if not isinstance(rules, list):
@@ -667,8 +711,9 @@ def load_rules(source: RuleSource, *, mode: Mode | None = None) -> RuleSet:
     if isinstance(source, RuleSet):
         return RuleSet(source, mode=mode or source.mode)
     document: Any = source
-    if isinstance(source, Path) or (isinstance(source, str) and not source.lstrip().startswith(
-            ("{", "["))):
+    if isinstance(source, Path) or (
+        isinstance(source, str) and not source.lstrip().startswith(("{", "["))
+    ):
         path = Path(source)
         try:
             text = path.read_text(encoding="utf-8")
@@ -688,8 +733,10 @@ def load_rules(source: RuleSource, *, mode: Mode | None = None) -> RuleSet:
         rules = _rules_from_local(document)
         local = True
     elif isinstance(document, Mapping) and "SamplingRuleRecords" in document:
-        rules = [_rule_from_api(record, i) for i, record in
-                 enumerate(document["SamplingRuleRecords"], start=1)]
+        rules = [
+            _rule_from_api(record, i)
+            for i, record in enumerate(document["SamplingRuleRecords"], start=1)
+        ]
     elif isinstance(document, Mapping) and {"SamplingRule", "RuleName", "RuleARN"} & set(document):
         rules = [_rule_from_api(document, None)]
     elif isinstance(document, Sequence) and not isinstance(document, str | bytes):
@@ -702,8 +749,8 @@ def load_rules(source: RuleSource, *, mode: Mode | None = None) -> RuleSet:
     else:
         raise SamplingRuleError(
             "Expected a GetSamplingRules response (with SamplingRuleRecords), a list of "
-            "SamplingRule structures, or a local rules file ({\"version\": 2, \"default\": "
-            f"..., \"rules\": [...]}}), but got {_short(document)}."
+            'SamplingRule structures, or a local rules file ({"version": 2, "default": '
+            f'..., "rules": [...]}}), but got {_short(document)}.'
         )
     for rule in rules:
         if not rule.sdk_supported:
@@ -732,11 +779,17 @@ def _rules_from_frame(frame: pd.DataFrame) -> list[SamplingRule]:
         )
     rules = []
     for record in table[[c for c in names if c in table.columns]].to_dict("records"):
-        values = {key: value for key, value in record.items()
-                  if not (np.ndim(value) == 0 and pd.isna(value))}
+        values = {
+            key: value
+            for key, value in record.items()
+            if not (np.ndim(value) == 0 and pd.isna(value))
+        }
         for key in ("priority", "reservoir_size", "version"):
-            if key in values and isinstance(values[key], float | np.number) and float(
-                    values[key]).is_integer():
+            if (
+                key in values
+                and isinstance(values[key], float | np.number)
+                and float(values[key]).is_integer()
+            ):
                 values[key] = int(values[key])
         if "fixed_rate" in values:
             values["fixed_rate"] = float(values["fixed_rate"])
@@ -790,7 +843,7 @@ def _request_fields(request: Mapping[str, Any]) -> dict[str, Any]:
         elif key not in {"upstream", "trace_header", "time", "instance"}:
             raise SamplingRuleError(
                 f"Unknown request field {key!r}; a request has any of "
-                f"{sorted(_MATCH_FIELDS)} plus 'upstream' (\"1\", \"0\" or \"?\") or "
+                f'{sorted(_MATCH_FIELDS)} plus \'upstream\' ("1", "0" or "?") or '
                 "'trace_header' (an X-Amzn-Trace-Id value)."
             )
     return fields
@@ -800,9 +853,7 @@ def _match_frame(rules: RuleSet, frame: pd.DataFrame) -> np.ndarray:
     """Index (into ``rules``) of the first rule matching each row, vectorised."""
     n = len(frame)
     chosen = np.full(n, -1, dtype=np.int64)
-    columns = {
-        key: _frame_column(frame, key) for key in _MATCH_FIELDS
-    }
+    columns = {key: _frame_column(frame, key) for key in _MATCH_FIELDS}
     encoded: dict[str, tuple[np.ndarray, pd.Index]] = {}
     for key, column in columns.items():
         if column is not None:
@@ -884,7 +935,7 @@ def _upstream(value: object) -> bool | None:
     if text in {"", "?"}:
         return None
     raise SamplingRuleError(
-        f"An upstream decision must be \"1\" (sampled), \"0\" (not sampled), \"?\" or empty "
+        f'An upstream decision must be "1" (sampled), "0" (not sampled), "?" or empty '
         f"(decide here), but {value!r} was given."
     )
 
@@ -1067,10 +1118,14 @@ def traffic(
     if np.ndim(rate) == 0:
         base = float(rate)  # type: ignore[arg-type]
         if not base >= 0 or not math.isfinite(base):
-            raise SamplingRuleError(f"`rate` must be a non-negative number of requests per second, but "
-                             f"{rate!r} was passed.")
+            raise SamplingRuleError(
+                f"`rate` must be a non-negative number of requests per second, but "
+                f"{rate!r} was passed."
+            )
         if int(duration_s) < 1:
-            raise SamplingRuleError(f"`duration_s` must be at least 1, but {duration_s!r} was passed.")
+            raise SamplingRuleError(
+                f"`duration_s` must be at least 1, but {duration_s!r} was passed."
+            )
         seconds = np.arange(int(duration_s), dtype=np.float64)
         curve = np.ones_like(seconds)
         if peaks > 0:
@@ -1089,8 +1144,9 @@ def traffic(
     offset_ns = second_of * 1_000_000_000 + (rng.random(total) * 1e9).astype(np.int64)
     offset_ns.sort()
     start_ts = pd.Timestamp(start)
-    start_ts = start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert(
-        "UTC")
+    start_ts = (
+        start_ts.tz_localize("UTC") if start_ts.tzinfo is None else start_ts.tz_convert("UTC")
+    )
     times = pd.DatetimeIndex(start_ts.as_unit("ns") + pd.to_timedelta(offset_ns, unit="ns"))
 
     mix = endpoints if endpoints is not None else _DEFAULT_ENDPOINTS
@@ -1098,12 +1154,15 @@ def traffic(
         mix = pd.DataFrame(list(mix), columns=["host", "method", "path", "weight"])
     missing = {"host", "method", "path", "weight"} - set(mix.columns)
     if missing or len(mix) == 0:
-        raise SamplingRuleError(f"`endpoints` needs rows with host, method, path and weight; missing "
-                         f"{sorted(missing)!r} in {list(mix.columns)!r}.")
+        raise SamplingRuleError(
+            f"`endpoints` needs rows with host, method, path and weight; missing "
+            f"{sorted(missing)!r} in {list(mix.columns)!r}."
+        )
     weights = mix["weight"].to_numpy(dtype=np.float64)
     if (weights < 0).any() or weights.sum() <= 0:
-        raise SamplingRuleError(f"endpoint weights must be non-negative and not all 0, got "
-                         f"{weights.tolist()!r}.")
+        raise SamplingRuleError(
+            f"endpoint weights must be non-negative and not all 0, got {weights.tolist()!r}."
+        )
     pick = rng.choice(len(mix), size=total, p=weights / weights.sum())
     columns: dict[str, Any] = {"time": times}
     for column in ["host", "method", "path", "service", "service_type"]:
@@ -1203,8 +1262,10 @@ def simulate_sampling(
     if int(hosts) < 1:
         raise SamplingRuleError(f"`hosts` must be 1 or more, but {hosts!r} was passed.")
     if int(report_interval_s) < 1 or int(quota_ttl_s) < 0:
-        raise SamplingRuleError("`report_interval_s` must be 1 or more and `quota_ttl_s` 0 or more, "
-                         f"but {report_interval_s!r} and {quota_ttl_s!r} were passed.")
+        raise SamplingRuleError(
+            "`report_interval_s` must be 1 or more and `quota_ttl_s` 0 or more, "
+            f"but {report_interval_s!r} and {quota_ttl_s!r} were passed."
+        )
     rng = _generator(seed)
     n = len(requests)
     result = requests.copy()
@@ -1213,12 +1274,15 @@ def simulate_sampling(
     second = np.floor_divide(time_ns, 1_000_000_000)
     if "instance" in requests.columns:
         if hosts != 1:
-            raise SamplingRuleError("`requests` already has an `instance` column; pass either that or "
-                             f"`hosts`, not both (hosts={hosts!r}).")
+            raise SamplingRuleError(
+                "`requests` already has an `instance` column; pass either that or "
+                f"`hosts`, not both (hosts={hosts!r})."
+            )
         instance_codes, _ = pd.factorize(requests["instance"])
         if (instance_codes < 0).any():
-            raise SamplingRuleError("The `instance` column has missing values; give every request a "
-                             "host.")
+            raise SamplingRuleError(
+                "The `instance` column has missing values; give every request a host."
+            )
     else:
         instance_codes = rng.integers(0, int(hosts), size=n)
         result["instance"] = instance_codes
@@ -1239,12 +1303,21 @@ def simulate_sampling(
 
     local_rows = np.flatnonzero(~has_upstream)
     # time order within each (instance, rule, second); ties keep input order
-    order = local_rows[np.lexsort((np.arange(local_rows.size), time_ns[local_rows],
-                                   rule_index[local_rows], instance_codes[local_rows]))]
+    order = local_rows[
+        np.lexsort(
+            (
+                np.arange(local_rows.size),
+                time_ns[local_rows],
+                rule_index[local_rows],
+                instance_codes[local_rows],
+            )
+        )
+    ]
     inst_o, rule_o, sec_o = instance_codes[order], rule_index[order], second[order]
     new_group = np.ones(order.size, dtype=bool)
-    new_group[1:] = (inst_o[1:] != inst_o[:-1]) | (rule_o[1:] != rule_o[:-1]) | (
-        sec_o[1:] != sec_o[:-1])
+    new_group[1:] = (
+        (inst_o[1:] != inst_o[:-1]) | (rule_o[1:] != rule_o[:-1]) | (sec_o[1:] != sec_o[:-1])
+    )
     group_start = np.flatnonzero(new_group)
     group_id = np.cumsum(new_group) - 1
     rank = np.arange(order.size) - group_start[group_id]
@@ -1310,8 +1383,7 @@ def _centralized_caps(
     window = sec // interval
     # (instance, rule, window) triples in sorted order -> one report each
     new_triple = np.ones(size, dtype=bool)
-    new_triple[1:] = (inst[1:] != inst[:-1]) | (rule[1:] != rule[:-1]) | (
-        window[1:] != window[:-1])
+    new_triple[1:] = (inst[1:] != inst[:-1]) | (rule[1:] != rule[:-1]) | (window[1:] != window[:-1])
     starts = np.flatnonzero(new_triple)
     triple_of = np.cumsum(new_triple) - 1
     t_inst, t_rule, t_window = inst[starts], rule[starts], window[starts]
@@ -1386,15 +1458,19 @@ def sampling_summary(
     """
     missing = {"time", "rule", "reason", "sampled"} - set(result.columns)
     if missing:
-        raise SamplingRuleError(f"`result` must come from simulate_sampling(); it lacks "
-                         f"{sorted(missing)!r}.")
+        raise SamplingRuleError(
+            f"`result` must come from simulate_sampling(); it lacks {sorted(missing)!r}."
+        )
     keys = [by] if isinstance(by, str) else list(by or [])
     for key in keys:
         if key not in _SUMMARY_KEYS or (key != "second" and key not in result.columns):
-            raise SamplingRuleError(f"`by` must be among {list(_SUMMARY_KEYS)} (columns of the "
-                             f"result), but {key!r} was passed.")
-    seconds = pd.Series(np.floor_divide(_time_ns(result["time"]), 1_000_000_000),
-                        index=result.index)
+            raise SamplingRuleError(
+                f"`by` must be among {list(_SUMMARY_KEYS)} (columns of the "
+                f"result), but {key!r} was passed."
+            )
+    seconds = pd.Series(
+        np.floor_divide(_time_ns(result["time"]), 1_000_000_000), index=result.index
+    )
     span = int(seconds.max() - seconds.min() + 1) if len(result) else 1
     frame = pd.DataFrame(
         {
@@ -1407,8 +1483,9 @@ def sampling_summary(
     group_keys: list[pd.Series] = []
     for key in keys:
         if key == "second":
-            column = pd.Series(pd.to_datetime(seconds * 1_000_000_000, utc=True),
-                               index=result.index, name="second")
+            column = pd.Series(
+                pd.to_datetime(seconds * 1_000_000_000, utc=True), index=result.index, name="second"
+            )
         elif key == "rule":  # upstream decisions have no rule: give them a row of their own
             rule = result["rule"]
             if isinstance(rule.dtype, pd.CategoricalDtype):
@@ -1424,16 +1501,21 @@ def sampling_summary(
         group_keys = [pd.Series("all", index=result.index, name="total")]
     grouped = frame.groupby(group_keys, observed=True, sort=True, dropna=False)
     out = grouped[["requests", "sampled"]].sum()
-    reasons = frame.groupby([*group_keys, frame["reason"]], observed=False, sort=True,
-                            dropna=False).size()
-    reasons = reasons.unstack("reason", fill_value=0).reindex(columns=list(REASONS),
-                                                                fill_value=0)
+    reasons = frame.groupby(
+        [*group_keys, frame["reason"]], observed=False, sort=True, dropna=False
+    ).size()
+    reasons = reasons.unstack("reason", fill_value=0).reindex(columns=list(REASONS), fill_value=0)
     reasons.columns = [str(c).replace(" ", "_") for c in reasons.columns]
     out = out.join(reasons, how="left").fillna(0)
     out["sampled_share"] = out["sampled"] / out["requests"].where(out["requests"] > 0)
     out["sampled_per_s"] = out["sampled"] / span
-    columns = ["requests", "sampled", "sampled_share", "sampled_per_s",
-               *[r.replace(" ", "_") for r in REASONS]]
+    columns = [
+        "requests",
+        "sampled",
+        "sampled_share",
+        "sampled_per_s",
+        *[r.replace(" ", "_") for r in REASONS],
+    ]
     out = out[columns]
     integer = [c for c in columns if c not in {"sampled_share", "sampled_per_s"}]
     return out.astype(dict.fromkeys(integer, "int64"))
@@ -1474,32 +1556,55 @@ def plot_sampling(
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 4))
     if {"time", "rule", "sampled"} - set(result.columns):
-        raise SamplingRuleError("`result` must come from simulate_sampling(): it needs time, rule and "
-                         "sampled columns.")
+        raise SamplingRuleError(
+            "`result` must come from simulate_sampling(): it needs time, rule and sampled columns."
+        )
     seconds = np.floor_divide(_time_ns(result["time"]), 1_000_000_000)
     origin = int(seconds.min()) if len(result) else 0
     span = np.arange(int(seconds.max()) - origin + 1 if len(result) else 0)
     labels = result["rule"].astype(object).where(result["rule"].notna(), _UPSTREAM_LABEL)
-    present = [name for name in [*getattr(result["rule"].dtype, "categories", []),
-                                 _UPSTREAM_LABEL]
-               if (labels == name).any()]
+    present = [
+        name
+        for name in [*getattr(result["rule"].dtype, "categories", []), _UPSTREAM_LABEL]
+        if (labels == name).any()
+    ]
     if rules is not None:
         unknown = sorted(set(rules) - set(present))
         if unknown:
-            raise SamplingRuleError(f"`rules` must name rules that matched requests ({present}), but "
-                             f"{unknown!r} was passed.")
+            raise SamplingRuleError(
+                f"`rules` must name rules that matched requests ({present}), but "
+                f"{unknown!r} was passed."
+            )
         present = [name for name in present if name in rules]
-    frame = pd.DataFrame({"second": seconds - origin, "label": labels.to_numpy(),
-                          "sampled": result["sampled"].to_numpy(dtype=np.int64)})
+    frame = pd.DataFrame(
+        {
+            "second": seconds - origin,
+            "label": labels.to_numpy(),
+            "sampled": result["sampled"].to_numpy(dtype=np.int64),
+        }
+    )
     counts = frame.groupby(["label", "second"], sort=False)["sampled"].agg(["size", "sum"])
     colours = plt.rcParams["axes.prop_cycle"].by_key().get("color", ["C0"])
     for i, name in enumerate(present):
         per_second = counts.loc[name].reindex(span, fill_value=0)
         colour = colours[i % len(colours)]
-        ax.plot(span, per_second["size"].to_numpy(), linestyle="--", linewidth=1, alpha=0.7,
-                color=colour, label=f"{name} requests")
-        ax.plot(span, per_second["sum"].to_numpy(), linestyle="-", linewidth=1.6,
-                color=colour, label=f"{name} sampled")
+        ax.plot(
+            span,
+            per_second["size"].to_numpy(),
+            linestyle="--",
+            linewidth=1,
+            alpha=0.7,
+            color=colour,
+            label=f"{name} requests",
+        )
+        ax.plot(
+            span,
+            per_second["sum"].to_numpy(),
+            linestyle="-",
+            linewidth=1.6,
+            color=colour,
+            label=f"{name} sampled",
+        )
     settings = result.attrs.get("sampling", {})
     title = "Requests and sampled requests per second"
     if settings:
@@ -1510,8 +1615,7 @@ def plot_sampling(
     ax.set_ylabel("requests per second")
     ax.set_ylim(bottom=0)
     if present:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small",
-                  frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
     return ax
 
 
@@ -1589,14 +1693,17 @@ def estimate_cost(
     if int(hosts) < 1:
         raise SamplingRuleError(f"`hosts` must be 1 or more, but {hosts!r} was passed.")
     if scans_per_trace < 0 or not 0 <= retrieved_share <= 1 or days <= 0:
-        raise SamplingRuleError("`scans_per_trace` must be >= 0, `retrieved_share` in 0-1 and `days` "
-                         f"> 0, but got {scans_per_trace!r}, {retrieved_share!r}, {days!r}.")
+        raise SamplingRuleError(
+            "`scans_per_trace` must be >= 0, `retrieved_share` in 0-1 and `days` "
+            f"> 0, but got {scans_per_trace!r}, {retrieved_share!r}, {days!r}."
+        )
     month_s = days * 86_400.0
     if isinstance(traffic, pd.DataFrame):
         result = traffic
         if "sampled" not in result.columns:
-            result = simulate_sampling(result, rules if rules is not None else [], hosts=hosts,
-                                       mode=mode, seed=0)
+            result = simulate_sampling(
+                result, rules if rules is not None else [], hosts=hosts, mode=mode, seed=0
+            )
         seconds = np.floor_divide(_time_ns(result["time"]), 1_000_000_000)
         span = float(seconds.max() - seconds.min() + 1) if len(result) else 1.0
         requests_per_s = len(result) / span
@@ -1604,8 +1711,10 @@ def estimate_cost(
     else:
         requests_per_s = float(traffic)
         if not requests_per_s >= 0 or not math.isfinite(requests_per_s):
-            raise SamplingRuleError(f"`traffic` must be requests per second (>= 0) or a DataFrame, but "
-                             f"{traffic!r} was passed.")
+            raise SamplingRuleError(
+                f"`traffic` must be requests per second (>= 0) or a DataFrame, but "
+                f"{traffic!r} was passed."
+            )
         rule_set = _as_rule_set(rules if rules is not None else [])
         custom = [rule for rule in rule_set if not rule.is_default]
         if len(custom) > 1:
@@ -1636,8 +1745,9 @@ def estimate_cost(
         "retrieved": (retrieved, free_retrieved, read_price["usd_per_million"]),
         "scanned": (scanned, free_scanned, read_price["usd_per_million"]),
     }
-    out = pd.DataFrame.from_dict(rows, orient="index",
-                                 columns=["traces", "free", "usd_per_million"])
+    out = pd.DataFrame.from_dict(
+        rows, orient="index", columns=["traces", "free", "usd_per_million"]
+    )
     out["billable"] = out["traces"] - out["free"]
     out["cost_usd"] = out["billable"] / 1e6 * out["usd_per_million"]
     out.loc["total"] = [np.nan, np.nan, np.nan, np.nan, out["cost_usd"].sum()]

@@ -244,7 +244,11 @@ _AWS_SERVICES: dict[str, str] = {
 def _canonical_service(name: str) -> str:
     key = name.strip().lower().replace(" ", "")
     for prefix in ("amazon", "aws"):
-        if key not in _AWS_SERVICES and key.startswith(prefix) and key[len(prefix) :] in _AWS_SERVICES:
+        if (
+            key not in _AWS_SERVICES
+            and key.startswith(prefix)
+            and key[len(prefix) :] in _AWS_SERVICES
+        ):
             key = key[len(prefix) :]
     return _AWS_SERVICES.get(key, name.strip().replace(" ", ""))
 
@@ -469,7 +473,9 @@ def _is_call(subs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         | subs["sql_database_type"].notna().to_numpy()
         | subs["sql_sanitized_query"].notna().to_numpy()
     )
-    namespace = pc.is_in(_strings(subs["namespace"]), value_set=pa.array(["aws", "remote"], pa.large_string()))
+    namespace = pc.is_in(
+        _strings(subs["namespace"]), value_set=pa.array(["aws", "remote"], pa.large_string())
+    )
     return pc.fill_null(namespace, False).to_numpy(zero_copy_only=False) | is_sql, is_sql
 
 
@@ -548,7 +554,8 @@ def _entity_statistics(segs: pd.DataFrame, subs: pd.DataFrame) -> dict[str, np.n
     status = pd.concat([segs["http_status"], subs["http_status"]], ignore_index=True)
     status_f = status.to_numpy(dtype="float64", na_value=np.nan)
     flag = {
-        f: np.concatenate([_bools(segs[f]), _bools(subs[f])]) for f in ("fault", "error", "throttle")
+        f: np.concatenate([_bools(segs[f]), _bools(subs[f])])
+        for f in ("fault", "error", "throttle")
     }
     fault = flag["fault"] | (status_f >= 500)
     throttle = flag["throttle"] | (status_f == 429)
@@ -605,7 +612,11 @@ def _link_edges(
             stats["end"][np.maximum(as_segment, 0)],
             np.where(as_sub >= 0, stats["end"][n_seg + np.maximum(as_sub, 0)], _NAT),
         )
-        keep = parentless[consumer] & (consumer >= 0) & source.is_valid().to_numpy(zero_copy_only=False)
+        keep = (
+            parentless[consumer]
+            & (consumer >= 0)
+            & source.is_valid().to_numpy(zero_copy_only=False)
+        )
         rows = np.flatnonzero(keep)
         if len(rows):  # one link edge per (consumer segment, source node)
             source_codes, _ = _codes(source.take(rows))
@@ -1050,7 +1061,9 @@ def _statistics(
     }
 
 
-def _aggregate(frame: pd.DataFrame, keys: list[str], *, value: str = "response_time_s") -> pd.DataFrame:
+def _aggregate(
+    frame: pd.DataFrame, keys: list[str], *, value: str = "response_time_s"
+) -> pd.DataFrame:
     """Counts by status bucket and response-time statistics per key (sorted by key)."""
     codes, first = _group_codes(frame, keys)
     columns: dict[str, Any] = {k: frame[k].array.take(first) for k in keys}
@@ -1291,8 +1304,9 @@ def service_graph(traces: TraceSet) -> ServiceGraph:
     link = (calls["edge_type"] == "link").to_numpy()
     if link.any():
         linked = np.unique(codes[link])
-        ages = _statistics(calls.loc[link], np.searchsorted(linked, codes[link]), len(linked),
-                           value="event_age_s")
+        ages = _statistics(
+            calls.loc[link], np.searchsorted(linked, codes[link]), len(linked), value="event_age_s"
+        )
         columns["mean_event_age_s"][linked] = ages["mean_response_time_s"]
         histograms[linked] = ages["response_time_histogram"]
     edges = pd.DataFrame(columns, copy=False)
@@ -1322,10 +1336,14 @@ def _weighted_quantile(histogram: Sequence[tuple[float, int]], q: float) -> floa
     if total <= 0:
         return math.nan
     cumulative = np.cumsum(counts)
-    return float(values[np.searchsorted(cumulative, q * total, side="left").clip(0, len(values) - 1)])
+    return float(
+        values[np.searchsorted(cumulative, q * total, side="left").clip(0, len(values) - 1)]
+    )
 
 
-def _response_stats(summary: Mapping[str, Any] | None, histogram: Any, where: str) -> dict[str, Any]:
+def _response_stats(
+    summary: Mapping[str, Any] | None, histogram: Any, where: str
+) -> dict[str, Any]:
     summary = summary or {}
     if not isinstance(summary, Mapping):
         raise TraceParseError(
@@ -1461,7 +1479,11 @@ def service_graph_from_response(
             "start": _timestamp(service.get("StartTime")),
             "end": _timestamp(service.get("EndTime")),
         }
-        row.update(_response_stats(service.get("SummaryStatistics"), service.get("ResponseTimeHistogram"), where))
+        row.update(
+            _response_stats(
+                service.get("SummaryStatistics"), service.get("ResponseTimeHistogram"), where
+            )
+        )
         node_rows.append(row)
 
     edge_rows = []
@@ -1484,14 +1506,20 @@ def service_graph_from_response(
                 "start": _timestamp(edge.get("StartTime")),
                 "end": _timestamp(edge.get("EndTime")),
             }
-            row.update(_response_stats(edge.get("SummaryStatistics"), edge.get("ResponseTimeHistogram"), where))
+            row.update(
+                _response_stats(
+                    edge.get("SummaryStatistics"), edge.get("ResponseTimeHistogram"), where
+                )
+            )
             age = _histogram_entries(edge.get("ReceivedEventAgeHistogram"), where)
             row["event_age_histogram"] = age
             n_age = sum(c for _, c in age)
             row["mean_event_age_s"] = sum(v * c for v, c in age) / n_age if n_age else math.nan
             edge_rows.append(row)
 
-    nodes = pd.DataFrame(node_rows) if node_rows else _empty(NODE_COLUMNS).drop(columns="reference_id")
+    nodes = (
+        pd.DataFrame(node_rows) if node_rows else _empty(NODE_COLUMNS).drop(columns="reference_id")
+    )
     if CLIENT in ids.values():
         client = pd.DataFrame([_client_node()])
         nodes = client if nodes.empty else pd.concat([client, nodes], ignore_index=True)
@@ -1560,7 +1588,9 @@ def _sum_histograms(histograms: Iterable[list[tuple[float, int]]]) -> list[tuple
 # -- traces behind a node or an edge --------------------------------------------------------------
 
 
-def _match_nodes(frame: pd.DataFrame, name: str, type_: str | None, account_id: str | None) -> pd.Series:
+def _match_nodes(
+    frame: pd.DataFrame, name: str, type_: str | None, account_id: str | None
+) -> pd.Series:
     mask = (frame["node_id"] == name) | (frame["name"] == name)
     if type_ is not None:
         mask &= frame["type"] == type_

@@ -172,7 +172,9 @@ def _node_label(row: pd.Series, window_s: float, show_account: bool) -> str:
     if row["type"]:
         lines.append(f'<FONT POINT-SIZE="9" COLOR="#555555">{html.escape(str(row["type"]))}</FONT>')
     if show_account and row["account_id"]:
-        lines.append(f'<FONT POINT-SIZE="9" COLOR="#555555">account {html.escape(str(row["account_id"]))}</FONT>')
+        lines.append(
+            f'<FONT POINT-SIZE="9" COLOR="#555555">account {html.escape(str(row["account_id"]))}</FONT>'
+        )
     stats = f"{_latency(row['mean_response_time_s'])} · {_rate(row['total_count'], window_s)}"
     lines.append(f'<FONT POINT-SIZE="9">{html.escape(stats)}</FONT>')
     return "<" + "<BR/>".join(lines) + ">"
@@ -304,8 +306,14 @@ def service_map(
         outputorder="edgesfirst",
     )
     dot.attr("node", fontname=_FONT, fontsize="10", shape="circle", fixedsize="true", label="")
-    dot.attr("edge", fontname=_FONT, fontsize="9", color=_EDGE_COLOR, fontcolor="#333333",
-             arrowsize="0.7")
+    dot.attr(
+        "edge",
+        fontname=_FONT,
+        fontsize="9",
+        color=_EDGE_COLOR,
+        fontcolor="#333333",
+        arrowsize="0.7",
+    )
 
     names_in_accounts = nodes.loc[nodes["account_id"] != "", ["name", "account_id"]]
     shared_names = set(
@@ -317,8 +325,13 @@ def service_map(
         node_id = row["node_id"]
         attrs: dict[str, str] = {"tooltip": f"{node_id}\\n{_status_text(row)}"}
         if node_id == CLIENT:
-            attrs.update(style="filled", fillcolor=_CLIENT_COLOR, width="0.5", color="#888888",
-                         xlabel="<<B>Clients</B>>")
+            attrs.update(
+                style="filled",
+                fillcolor=_CLIENT_COLOR,
+                width="0.5",
+                color="#888888",
+                xlabel="<<B>Clients</B>>",
+            )
         else:
             total = int(row["total_count"])
             width = min(1.1, 0.5 + 0.15 * math.log10(1 + total))
@@ -340,8 +353,12 @@ def service_map(
         accounts = sorted(a for a in nodes["account_id"].unique() if a)
         for i, account in enumerate(accounts):
             with dot.subgraph(name=f"cluster_account_{i}") as box:
-                box.attr(label=f"Account {account}", style="rounded,dashed", color="#7f7f7f",
-                         fontsize="10")
+                box.attr(
+                    label=f"Account {account}",
+                    style="rounded,dashed",
+                    color="#7f7f7f",
+                    fontsize="10",
+                )
                 for _, row in nodes[nodes["account_id"] == account].iterrows():
                     draw_node(box, row)
         rest = nodes[nodes["account_id"] == ""]
@@ -375,4 +392,3 @@ def service_map(
     if legend:
         _legend(dot)
     return dot
-

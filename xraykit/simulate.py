@@ -149,8 +149,10 @@ def _epoch(start: datetime | str | float | None) -> float:
     if start is None:
         start = DEFAULT_START
     if isinstance(start, bool):
-        raise TypeError(f"`start` must be a datetime, an ISO 8601 string or epoch seconds, "
-                        f"but {start!r} was passed.")
+        raise TypeError(
+            f"`start` must be a datetime, an ISO 8601 string or epoch seconds, "
+            f"but {start!r} was passed."
+        )
     if isinstance(start, int | float):
         return float(start)
     if isinstance(start, str):
@@ -244,7 +246,9 @@ class _Rng:
     def client_ip(self) -> str:
         return f"{self.pick(_CLIENT_NETS)}{1 + int(self.r.random() * 254)}"
 
-    def arrivals(self, n: int, t0: float, seconds: int, rate: Callable[[float], float]) -> list[float]:
+    def arrivals(
+        self, n: int, t0: float, seconds: int, rate: Callable[[float], float]
+    ) -> list[float]:
         """Draw ``n`` sorted arrival times in ``[t0, t0 + seconds)`` with density ``rate``."""
         cum: list[float] = []
         total = 0.0
@@ -283,8 +287,12 @@ class _Trace:
 
 def _segment(rng: _Rng, tr: _Trace, name: str, start: float, end: float, **fields: Any) -> Doc:
     """Start a segment document with X-Ray's leading keys; more keys follow in ``fields``."""
-    doc: Doc = {"id": fields.pop("id", None) or rng.entity_id(), "name": name,
-                "start_time": _t(start), "end_time": _t(end)}
+    doc: Doc = {
+        "id": fields.pop("id", None) or rng.entity_id(),
+        "name": name,
+        "start_time": _t(start),
+        "end_time": _t(end),
+    }
     parent = fields.pop("parent_id", None)
     if parent:
         doc["parent_id"] = parent
@@ -298,16 +306,26 @@ def _segment(rng: _Rng, tr: _Trace, name: str, start: float, end: float, **field
 
 
 def _sub(rng: _Rng, name: str, start: float, end: float, **fields: Any) -> Doc:
-    doc: Doc = {"id": fields.pop("id", None) or rng.entity_id(), "name": name,
-                "start_time": _t(start), "end_time": _t(end)}
+    doc: Doc = {
+        "id": fields.pop("id", None) or rng.entity_id(),
+        "name": name,
+        "start_time": _t(start),
+        "end_time": _t(end),
+    }
     doc.update({k: v for k, v in fields.items() if v is not None and v != []})
     return doc
 
 
 def _inferred(rng: _Rng, tr: _Trace, sub: Doc, *, name: str, origin: str) -> Doc:
     """Add the inferred segment X-Ray makes from ``sub`` (see the module notes)."""
-    doc: Doc = {"id": rng.entity_id(), "name": name, "start_time": sub["start_time"],
-                "end_time": sub["end_time"], "parent_id": sub["id"], "inferred": True}
+    doc: Doc = {
+        "id": rng.entity_id(),
+        "name": name,
+        "start_time": sub["start_time"],
+        "end_time": sub["end_time"],
+        "parent_id": sub["id"],
+        "inferred": True,
+    }
     for key in ("error", "throttle", "fault", "http", "aws", "sql"):
         if key in sub:
             doc[key] = sub[key]
@@ -323,8 +341,15 @@ def _batch(records: list[Doc]) -> list[Doc]:
     ]
 
 
-def _exception(rng: _Rng, etype: str, message: str, stack: list[tuple[str, int, str]],
-               *, remote: bool = False, cause: str | None = None) -> Doc:
+def _exception(
+    rng: _Rng,
+    etype: str,
+    message: str,
+    stack: list[tuple[str, int, str]],
+    *,
+    remote: bool = False,
+    cause: str | None = None,
+) -> Doc:
     exc: Doc = {"id": rng.entity_id(), "message": message, "type": etype}
     if remote:
         exc["remote"] = True
@@ -344,43 +369,83 @@ class _Aws:
         self.rng = rng
         self.account = account
 
-    def dynamodb(self, tr: _Trace, start: float, operation: str, table: str, latency: float,
-                 *, account: str | None = None, status: int = 200) -> Doc:
+    def dynamodb(
+        self,
+        tr: _Trace,
+        start: float,
+        operation: str,
+        table: str,
+        latency: float,
+        *,
+        account: str | None = None,
+        status: int = 200,
+    ) -> Doc:
         rng = self.rng
-        aws: Doc = {"operation": operation, "region": REGION,
-                    "request_id": rng.dynamodb_request_id(), "table_name": table,
-                    "resource_names": [table]}
+        aws: Doc = {
+            "operation": operation,
+            "region": REGION,
+            "request_id": rng.dynamodb_request_id(),
+            "table_name": table,
+            "resource_names": [table],
+        }
         if account:
             aws["account_id"] = account
-        sub = _sub(rng, "DynamoDB", start, start + latency, **_flags(status),
-                   http={"response": {"status": status,
-                                      "content_length": 2 + int(rng.u(0, 900))}},
-                   aws=aws, namespace="aws")
+        sub = _sub(
+            rng,
+            "DynamoDB",
+            start,
+            start + latency,
+            **_flags(status),
+            http={"response": {"status": status, "content_length": 2 + int(rng.u(0, 900))}},
+            aws=aws,
+            namespace="aws",
+        )
         _inferred(rng, tr, sub, name="DynamoDB", origin="AWS::DynamoDB::Table")
         return sub
 
-    def sqs_send(self, tr: _Trace, start: float, queue: str, latency: float,
-                 *, account: str | None = None) -> Doc:
+    def sqs_send(
+        self, tr: _Trace, start: float, queue: str, latency: float, *, account: str | None = None
+    ) -> Doc:
         rng = self.rng
         owner = account or self.account
-        aws: Doc = {"operation": "SendMessage", "region": REGION, "request_id": rng.uuid(),
-                    "queue_url": f"https://sqs.{REGION}.amazonaws.com/{owner}/{queue}",
-                    "message_id": rng.uuid(), "resource_names": [queue]}
+        aws: Doc = {
+            "operation": "SendMessage",
+            "region": REGION,
+            "request_id": rng.uuid(),
+            "queue_url": f"https://sqs.{REGION}.amazonaws.com/{owner}/{queue}",
+            "message_id": rng.uuid(),
+            "resource_names": [queue],
+        }
         if account:
             aws["account_id"] = account
-        sub = _sub(rng, "SQS", start, start + latency,
-                   http={"response": {"status": 200, "content_length": 378}},
-                   aws=aws, namespace="aws")
+        sub = _sub(
+            rng,
+            "SQS",
+            start,
+            start + latency,
+            http={"response": {"status": 200, "content_length": 378}},
+            aws=aws,
+            namespace="aws",
+        )
         _inferred(rng, tr, sub, name="SQS", origin="AWS::SQS::Queue")
         return sub
 
     def sns_publish(self, tr: _Trace, start: float, topic: str, latency: float) -> Doc:
         rng = self.rng
-        sub = _sub(rng, "SNS", start, start + latency,
-                   http={"response": {"status": 200}},
-                   aws={"operation": "Publish", "region": REGION, "request_id": rng.uuid(),
-                        "topic_arn": f"arn:aws:sns:{REGION}:{self.account}:{topic}"},
-                   namespace="aws")
+        sub = _sub(
+            rng,
+            "SNS",
+            start,
+            start + latency,
+            http={"response": {"status": 200}},
+            aws={
+                "operation": "Publish",
+                "region": REGION,
+                "request_id": rng.uuid(),
+                "topic_arn": f"arn:aws:sns:{REGION}:{self.account}:{topic}",
+            },
+            namespace="aws",
+        )
         _inferred(rng, tr, sub, name="SNS", origin="AWS::SNS")
         return sub
 
@@ -434,8 +499,15 @@ class _Lambda:
         if cold:
             init_start = start + rng.u(0.004, 0.02)
             init_end = init_start + rng.lognormal(init_median, 0.25)
-            subs.append(_sub(rng, "Initialization", init_start, init_end,
-                             aws={"function_arn": self.arn(function)}))
+            subs.append(
+                _sub(
+                    rng,
+                    "Initialization",
+                    init_start,
+                    init_end,
+                    aws={"function_arn": self.arn(function)},
+                )
+            )
             fn_start = init_end + rng.u(0.0005, 0.004)
         else:
             fn_start = start + rng.u(0.002, 0.012)
@@ -443,22 +515,32 @@ class _Lambda:
         code, code_end, outcome = body(inv_start + rng.u(0.0002, 0.001))
         inv_end = code_end + rng.u(0.0003, 0.002)
         fn_end = inv_end + rng.u(0.0002, 0.0025)
-        subs.append(_sub(rng, "Invocation", inv_start, inv_end,
-                         aws={"function_arn": self.arn(function)}))
-        subs.append(_sub(rng, "Overhead", inv_end, fn_end,
-                         aws={"function_arn": self.arn(function)}))
+        subs.append(
+            _sub(rng, "Invocation", inv_start, inv_end, aws={"function_arn": self.arn(function)})
+        )
+        subs.append(
+            _sub(rng, "Overhead", inv_end, fn_end, aws={"function_arn": self.arn(function)})
+        )
         subs.extend(code)
         end = fn_end + rng.u(0.0004, 0.003)
         env["busy_until"] = end
         svc_id = service_id or rng.entity_id()
         svc_aws: Doc = {"request_id": rng.uuid()}
-        fn_aws: Doc = {"function_arn": self.arn(function), "resource_names": [function],
-                       "account_id": self.account}
+        fn_aws: Doc = {
+            "function_arn": self.arn(function),
+            "resource_names": [function],
+            "account_id": self.account,
+        }
         if self.tag_account:
             svc_aws["account_id"] = self.account
-        svc_fields: Doc = {"id": svc_id, "parent_id": parent_id,
-                           "http": {"response": {"status": 200}}, "aws": svc_aws,
-                           "origin": "AWS::Lambda", "resource_arn": self.arn(function)}
+        svc_fields: Doc = {
+            "id": svc_id,
+            "parent_id": parent_id,
+            "http": {"response": {"status": 200}},
+            "aws": svc_aws,
+            "origin": "AWS::Lambda",
+            "resource_arn": self.arn(function),
+        }
         if links:
             svc_fields["links"] = links
         _segment(rng, tr, function, start, end, **svc_fields)
@@ -472,21 +554,43 @@ class _Lambda:
         _segment(rng, tr, function, fn_start, fn_end, **fn_fields)
         return end, cold, outcome
 
-    def invoke_subsegment(self, function: str, start: float, end: float, status: int = 200,
-                          *, account: str | None = None) -> Doc:
+    def invoke_subsegment(
+        self,
+        function: str,
+        start: float,
+        end: float,
+        status: int = 200,
+        *,
+        account: str | None = None,
+    ) -> Doc:
         """The caller's ``Lambda`` Invoke subsegment (API Gateway or an AWS SDK client)."""
         rng = self.rng
-        aws: Doc = {"function_name": function, "region": REGION, "operation": "Invoke",
-                    "request_id": rng.uuid(), "resource_names": [function]}
+        aws: Doc = {
+            "function_name": function,
+            "region": REGION,
+            "operation": "Invoke",
+            "request_id": rng.uuid(),
+            "resource_names": [function],
+        }
         if account:
             aws["account_id"] = account
-        return _sub(rng, "Lambda", start, end, **_flags(status),
-                    http={"request": {"url": f"https://lambda.{REGION}.amazonaws.com/2015-03-31/"
-                                             f"functions/{self.arn(function)}/invocations",
-                                      "method": "POST"},
-                          "response": {"status": status,
-                                       "content_length": 40 + int(rng.u(0, 600))}},
-                    aws=aws, namespace="aws")
+        return _sub(
+            rng,
+            "Lambda",
+            start,
+            end,
+            **_flags(status),
+            http={
+                "request": {
+                    "url": f"https://lambda.{REGION}.amazonaws.com/2015-03-31/"
+                    f"functions/{self.arn(function)}/invocations",
+                    "method": "POST",
+                },
+                "response": {"status": status, "content_length": 40 + int(rng.u(0, 600))},
+            },
+            aws=aws,
+            namespace="aws",
+        )
 
 
 # --------------------------------------------------------------------------- the shop
@@ -519,15 +623,20 @@ class _Shop:
         rng = self.rng
         tiers = ("free", "plus", "premium")
         self.customers = [
-            (f"cust-{10000 + i}", rng.weighted(tiers, (0.6, 0.3, 0.1)), rng.client_ip(),
-             rng.pick(_USER_AGENTS))
+            (
+                f"cust-{10000 + i}",
+                rng.weighted(tiers, (0.6, 0.3, 0.1)),
+                rng.client_ip(),
+                rng.pick(_USER_AGENTS),
+            )
             for i in range(320)
         ]
         self.skus = [f"SKU-{1000 + 37 * i}" for i in range(60)]
         zones = ("us-east-1a", "us-east-1b")
         self.instances = [(f"i-0{rng.hex(16)}", zones[i % 2]) for i in range(3)]
-        self.containers = [f"payments-{rng.hex(6)}-{rng.alnum(5, 'bcdfghjklmnpqrstvwxz2456789')}"
-                           for _ in range(2)]
+        self.containers = [
+            f"payments-{rng.hex(6)}-{rng.alnum(5, 'bcdfghjklmnpqrstvwxz2456789')}" for _ in range(2)
+        ]
         self.max_rate = self.rate(self.PEAK_AT)
 
     def rate(self, s: float) -> float:
@@ -559,14 +668,20 @@ class _Shop:
         records.sort(key=lambda r: r[0])
         return _batch([r for _, r in records])
 
-    def request(self, t: float, method: str, route: str, function: str,
-                customer: tuple[str, str, str, str]) -> tuple[_Trace, tuple[float, Doc] | None]:
+    def request(
+        self, t: float, method: str, route: str, function: str, customer: tuple[str, str, str, str]
+    ) -> tuple[_Trace, tuple[float, Doc] | None]:
         rng = self.rng
         tr = _Trace(rng.trace_id(t))
         sku = rng.pick(self.skus)
         path = route.replace("{sku}", sku)
-        state: Doc = {"customer": customer, "sku": sku, "path": path, "method": method,
-                      "consumer": None}
+        state: Doc = {
+            "customer": customer,
+            "sku": sku,
+            "path": path,
+            "method": method,
+            "consumer": None,
+        }
         sub_start = t + rng.u(0.002, 0.009)
         svc_start = sub_start + rng.u(0.001, 0.004)
         invoke_sub_id = rng.entity_id()
@@ -574,8 +689,9 @@ class _Shop:
         def body(start: float) -> tuple[list[Doc], float, Doc]:
             return self.handler(tr, function, start, state)
 
-        svc_end, _cold, outcome = self.lam.invoke(tr, function, svc_start, body,
-                                                  parent_id=invoke_sub_id)
+        svc_end, _cold, outcome = self.lam.invoke(
+            tr, function, svc_start, body, parent_id=invoke_sub_id
+        )
         status = 502 if "exception" in outcome else outcome["status"]
         sub_end = svc_end + rng.u(0.0005, 0.002)
         lambda_sub = self.lam.invoke_subsegment(function, sub_start, sub_end)
@@ -583,18 +699,34 @@ class _Shop:
         end = sub_end + rng.u(0.001, 0.006)
         request_id = rng.uuid()
         _segment(
-            rng, tr, self.API, t, end,
-            http={"request": {"url": f"https://{self.API_ID}.execute-api.{REGION}.amazonaws.com"
-                                     f"/prod{path}",
-                              "method": method, "user_agent": customer[3],
-                              "client_ip": customer[2], "x_forwarded_for": True},
-                  "response": {"status": status, "content_length": 0}},
+            rng,
+            tr,
+            self.API,
+            t,
+            end,
+            http={
+                "request": {
+                    "url": f"https://{self.API_ID}.execute-api.{REGION}.amazonaws.com/prod{path}",
+                    "method": method,
+                    "user_agent": customer[3],
+                    "client_ip": customer[2],
+                    "x_forwarded_for": True,
+                },
+                "response": {"status": status, "content_length": 0},
+            },
             **_flags(status),
-            aws={"api_gateway": {"account_id": self.ACCOUNT, "rest_api_id": self.API_ID,
-                                 "stage": "prod", "request_id": request_id}},
+            aws={
+                "api_gateway": {
+                    "account_id": self.ACCOUNT,
+                    "rest_api_id": self.API_ID,
+                    "stage": "prod",
+                    "request_id": request_id,
+                }
+            },
             annotations={"aws:api_id": self.API_ID, "aws:api_stage": "prod"},
-            metadata={"default": {"extended_request_id": rng.alnum(16) + "=",
-                                  "request_id": request_id}},
+            metadata={
+                "default": {"extended_request_id": rng.alnum(16) + "=", "request_id": request_id}
+            },
             origin="AWS::ApiGateway::Stage",
             resource_arn=f"arn:aws:apigateway:{REGION}::/restapis/{self.API_ID}/stages/prod",
             subsegments=[lambda_sub],
@@ -603,8 +735,9 @@ class _Shop:
 
     # --- Lambda handlers ---------------------------------------------------------------
 
-    def handler(self, tr: _Trace, function: str, start: float, state: Doc
-                ) -> tuple[list[Doc], float, Doc]:
+    def handler(
+        self, tr: _Trace, function: str, start: float, state: Doc
+    ) -> tuple[list[Doc], float, Doc]:
         rng = self.rng
         cust_id, tier, _ip, _ua = state["customer"]
         calls: list[Doc] = []
@@ -635,15 +768,15 @@ class _Shop:
                 status = 400
                 meta["response"] = {"message": "quantity must be between 1 and 10"}
             else:
-                sub, inv_status = self.call_inventory(tr, t, cust_id, "GET",
-                                                      f"/stock/{state['sku']}")
+                sub, inv_status = self.call_inventory(
+                    tr, t, cust_id, "GET", f"/stock/{state['sku']}"
+                )
                 calls.append(sub)
                 t = sub["end_time"] + rng.u(0.0005, 0.002)
                 if inv_status >= 500:
                     status = 503
                 else:
-                    sub = self.aws.dynamodb(tr, t, "UpdateItem", "carts",
-                                            rng.lognormal(0.008, 0.3))
+                    sub = self.aws.dynamodb(tr, t, "UpdateItem", "carts", rng.lognormal(0.008, 0.3))
                     calls.append(sub)
                     t = sub["end_time"] + rng.u(0.0005, 0.002)
                     status = 201
@@ -653,33 +786,52 @@ class _Shop:
         outcome: Doc = {"status": status}
         handler_fields: Doc = {}
         if rng.chance(0.004):  # an unhandled exception: Lambda reports a function error
-            exc = _exception(rng, "KeyError", "'shipping_address'",
-                             [("app.py", 88, "lambda_handler"),
-                              ("shop/orders.py", 41, "build_order")])
+            exc = _exception(
+                rng,
+                "KeyError",
+                "'shipping_address'",
+                [("app.py", 88, "lambda_handler"), ("shop/orders.py", 41, "build_order")],
+            )
             outcome["exception"] = exc
-            handler_fields = {"fault": True,
-                              "cause": {"working_directory": "/var/task",
-                                        "exceptions": [dict(exc, id=rng.entity_id())]}}
+            handler_fields = {
+                "fault": True,
+                "cause": {
+                    "working_directory": "/var/task",
+                    "exceptions": [dict(exc, id=rng.entity_id())],
+                },
+            }
         if "exception" not in outcome:
             meta["response"] = dict(meta.get("response", {}), status=status)
         end = t + rng.u(0.0005, 0.004)
-        handler = _sub(rng, "## lambda_handler", start, end, **handler_fields,
-                       annotations=annotations, metadata={"shop": meta}, namespace="local",
-                       subsegments=calls)
+        handler = _sub(
+            rng,
+            "## lambda_handler",
+            start,
+            end,
+            **handler_fields,
+            annotations=annotations,
+            metadata={"shop": meta},
+            namespace="local",
+            subsegments=calls,
+        )
         return [handler], end, outcome
 
-    def checkout(self, tr: _Trace, t: float, state: Doc, calls: list[Doc], annotations: Doc,
-                 meta: Doc) -> tuple[int, float]:
+    def checkout(
+        self, tr: _Trace, t: float, state: Doc, calls: list[Doc], annotations: Doc, meta: Doc
+    ) -> tuple[int, float]:
         rng = self.rng
         cust_id, tier, _ip, _ua = state["customer"]
-        lines = [{"sku": rng.pick(self.skus), "qty": 1 + int(rng.r.random() * 3)}
-                 for _ in range(1 + int(rng.r.random() * 4))]
+        lines = [
+            {"sku": rng.pick(self.skus), "qty": 1 + int(rng.r.random() * 3)}
+            for _ in range(1 + int(rng.r.random() * 4))
+        ]
         value = round(sum(rng.lognormal(24.0, 0.6) * ln["qty"] for ln in lines), 2)
         order_id = f"ord-{rng.hex(12)}"
         annotations["cart_value"] = value
         meta["order"] = {"order_id": order_id, "lines": lines, "currency": "EUR", "total": value}
-        sub, inv_status = self.call_inventory(tr, t, cust_id, "POST", "/reservations",
-                                              lines=len(lines))
+        sub, inv_status = self.call_inventory(
+            tr, t, cust_id, "POST", "/reservations", lines=len(lines)
+        )
         calls.append(sub)
         t = sub["end_time"] + rng.u(0.0005, 0.002)
         if inv_status >= 500:
@@ -702,8 +854,9 @@ class _Shop:
 
     # --- downstream services ---------------------------------------------------------------
 
-    def call_inventory(self, tr: _Trace, t: float, customer: str, method: str, path: str,
-                       *, lines: int = 1) -> tuple[Doc, int]:
+    def call_inventory(
+        self, tr: _Trace, t: float, customer: str, method: str, path: str, *, lines: int = 1
+    ) -> tuple[Doc, int]:
         """The Lambda's HTTP call to the EC2 inventory service and that service's segment."""
         rng = self.rng
         sub_id = rng.entity_id()
@@ -711,29 +864,58 @@ class _Shop:
         seg_start = t + rng.lognormal(0.0012, 0.3)
         seg_end, status = self.inventory(tr, seg_start, sub_id, customer, method, url, lines)
         end = seg_end + rng.lognormal(0.0012, 0.3)
-        sub = _sub(rng, "inventory.internal.shop", t, end, id=sub_id, **_flags(status),
-                   http={"request": {"url": url, "method": method.lower(), "traced": True},
-                         "response": {"status": status, "content_length": 20 + int(rng.u(0, 200))}},
-                   namespace="remote")
+        sub = _sub(
+            rng,
+            "inventory.internal.shop",
+            t,
+            end,
+            id=sub_id,
+            **_flags(status),
+            http={
+                "request": {"url": url, "method": method.lower(), "traced": True},
+                "response": {"status": status, "content_length": 20 + int(rng.u(0, 200))},
+            },
+            namespace="remote",
+        )
         if status >= 500:
-            sub["cause"] = {"working_directory": "/var/task", "exceptions": [_exception(
-                rng, "HTTPError", f"{status} Server Error for url: {url}",
-                [("shop/clients.py", 57, "call_inventory"), ("app.py", 64, "lambda_handler")],
-                remote=True)]}
+            sub["cause"] = {
+                "working_directory": "/var/task",
+                "exceptions": [
+                    _exception(
+                        rng,
+                        "HTTPError",
+                        f"{status} Server Error for url: {url}",
+                        [
+                            ("shop/clients.py", 57, "call_inventory"),
+                            ("app.py", 64, "lambda_handler"),
+                        ],
+                        remote=True,
+                    )
+                ],
+            }
         return sub, status
 
-    def inventory(self, tr: _Trace, start: float, parent_id: str, customer: str, method: str,
-                  url: str, lines: int) -> tuple[float, int]:
+    def inventory(
+        self,
+        tr: _Trace,
+        start: float,
+        parent_id: str,
+        customer: str,
+        method: str,
+        url: str,
+        lines: int,
+    ) -> tuple[float, int]:
         rng = self.rng
         incident = self.incident(start)
         instance, zone = rng.pick(self.instances)
         if method == "GET":
             queries = ["SELECT sku, available, reserved FROM stock WHERE sku = ?"]
         else:
-            queries = (["SELECT sku, available FROM stock WHERE sku = ? FOR UPDATE"] * lines
-                       + ["UPDATE stock SET reserved = reserved + ? WHERE sku = ?",
-                          "INSERT INTO reservations (id, customer_id, sku, quantity, expires_at) "
-                          "VALUES (?, ?, ?, ?, ?)"])
+            queries = ["SELECT sku, available FROM stock WHERE sku = ? FOR UPDATE"] * lines + [
+                "UPDATE stock SET reserved = reserved + ? WHERE sku = ?",
+                "INSERT INTO reservations (id, customer_id, sku, quantity, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+            ]
         timeout = incident > 0 and rng.chance(0.1 * incident)
         t = start + rng.u(0.0008, 0.003)
         subs: list[Doc] = []
@@ -745,25 +927,45 @@ class _Shop:
             failing = timeout and i == len(queries) - 1
             if failing:
                 latency = 2.0  # statement_timeout = 2 s
-            sub = _sub(rng, f"inventory@{self.DB_HOST}", t, t + latency, namespace="remote",
-                       sql={"url": f"jdbc:postgresql://{self.DB_HOST}:5432/inventory",
-                            "preparation": "statement", "database_type": "PostgreSQL",
-                            "database_version": "15.8", "driver_version":
-                            "PostgreSQL JDBC Driver 42.7.4", "user": "inventory_app",
-                            "sanitized_query": query})
+            sub = _sub(
+                rng,
+                f"inventory@{self.DB_HOST}",
+                t,
+                t + latency,
+                namespace="remote",
+                sql={
+                    "url": f"jdbc:postgresql://{self.DB_HOST}:5432/inventory",
+                    "preparation": "statement",
+                    "database_type": "PostgreSQL",
+                    "database_version": "15.8",
+                    "driver_version": "PostgreSQL JDBC Driver 42.7.4",
+                    "user": "inventory_app",
+                    "sanitized_query": query,
+                },
+            )
             if failing:
                 sql_exc = _exception(
-                    rng, "org.postgresql.util.PSQLException",
+                    rng,
+                    "org.postgresql.util.PSQLException",
                     "ERROR: canceling statement due to statement timeout",
-                    [("QueryExecutorImpl.java", 2733, "receiveErrorResponse"),
-                     ("StockRepository.java", 88, "reserve")], remote=True)
+                    [
+                        ("QueryExecutorImpl.java", 2733, "receiveErrorResponse"),
+                        ("StockRepository.java", 88, "reserve"),
+                    ],
+                    remote=True,
+                )
                 sub["fault"] = True
                 sub["cause"] = {"working_directory": "/opt/inventory", "exceptions": [sql_exc]}
                 seg_exc = _exception(
-                    rng, "org.springframework.dao.QueryTimeoutException",
+                    rng,
+                    "org.springframework.dao.QueryTimeoutException",
                     "PreparedStatementCallback; SQL [" + query + "]; canceling statement",
-                    [("StockService.java", 54, "reserve"),
-                     ("StockController.java", 37, "postReservation")], cause=sql_exc["id"])
+                    [
+                        ("StockService.java", 54, "reserve"),
+                        ("StockController.java", 37, "postReservation"),
+                    ],
+                    cause=sql_exc["id"],
+                )
                 seg_cause = {"working_directory": "/opt/inventory", "exceptions": [seg_exc]}
                 status = 500
             subs.append(sub)
@@ -774,18 +976,26 @@ class _Shop:
         end = t + rng.u(0.0005, 0.003)
         fields: Doc = {
             "parent_id": parent_id,
-            "http": {"request": {"method": method, "url": url,
-                                 "user_agent": "python-requests/2.32.3",
-                                 "client_ip": f"10.0.{rng.pick((12, 13, 28))}.{int(rng.u(4, 250))}"},
-                     "response": {"status": status, "content_length": 20 + int(rng.u(0, 200))}},
+            "http": {
+                "request": {
+                    "method": method,
+                    "url": url,
+                    "user_agent": "python-requests/2.32.3",
+                    "client_ip": f"10.0.{rng.pick((12, 13, 28))}.{int(rng.u(4, 250))}",
+                },
+                "response": {"status": status, "content_length": 20 + int(rng.u(0, 200))},
+            },
             **_flags(status),
             "user": customer,
-            "aws": {"ec2": {"instance_id": instance, "availability_zone": zone},
-                    "xray": {"sdk": "X-Ray for Java", "sdk_version": "2.18.2"}},
+            "aws": {
+                "ec2": {"instance_id": instance, "availability_zone": zone},
+                "xray": {"sdk": "X-Ray for Java", "sdk_version": "2.18.2"},
+            },
             "service": {"version": "3.4.1"},
             "annotations": {"warehouse": "EU-CENTRAL-1", "items": len(queries)},
-            "metadata": {"inventory": {"db_pool": {"active": int(rng.u(2, 9 + 30 * incident)),
-                                                   "max": 40}}},
+            "metadata": {
+                "inventory": {"db_pool": {"active": int(rng.u(2, 9 + 30 * incident)), "max": 40}}
+            },
             "origin": "AWS::EC2::Instance",
             "subsegments": subs,
         }
@@ -794,22 +1004,40 @@ class _Shop:
         _segment(rng, tr, "inventory", start, end, **fields)
         return end, status
 
-    def call_payments(self, tr: _Trace, t: float, customer: str, tier: str, amount: float
-                      ) -> tuple[Doc, int]:
+    def call_payments(
+        self, tr: _Trace, t: float, customer: str, tier: str, amount: float
+    ) -> tuple[Doc, int]:
         rng = self.rng
         sub_id = rng.entity_id()
         url = "http://payments.internal.shop/charges"
         seg_start = t + rng.lognormal(0.0015, 0.3)
         seg_end, status = self.payments(tr, seg_start, sub_id, customer, tier, amount, url)
         end = seg_end + rng.lognormal(0.0015, 0.3)
-        sub = _sub(rng, "payments.internal.shop", t, end, id=sub_id, **_flags(status),
-                   http={"request": {"url": url, "method": "post", "traced": True},
-                         "response": {"status": status, "content_length": 60 + int(rng.u(0, 90))}},
-                   namespace="remote")
+        sub = _sub(
+            rng,
+            "payments.internal.shop",
+            t,
+            end,
+            id=sub_id,
+            **_flags(status),
+            http={
+                "request": {"url": url, "method": "post", "traced": True},
+                "response": {"status": status, "content_length": 60 + int(rng.u(0, 90))},
+            },
+            namespace="remote",
+        )
         return sub, status
 
-    def payments(self, tr: _Trace, start: float, parent_id: str, customer: str, tier: str,
-                 amount: float, url: str) -> tuple[float, int]:
+    def payments(
+        self,
+        tr: _Trace,
+        start: float,
+        parent_id: str,
+        customer: str,
+        tier: str,
+        amount: float,
+        url: str,
+    ) -> tuple[float, int]:
         """The ECS payments service (Python SDK) calling the external payment API."""
         rng = self.rng
         p_throttle = 0.35 * max(0.0, (self.load(start) - 0.72) / 0.28)
@@ -828,20 +1056,36 @@ class _Shop:
                 api_status = 200
             latency = rng.lognormal(0.045 if api_status == 429 else 0.19, 0.35)
             api_url = f"https://{self.PAYGATE}/v1/charges"
-            sub = _sub(rng, self.PAYGATE, t, t + latency, **_flags(api_status),
-                       http={"request": {"method": "post", "url": api_url},
-                             "response": {"status": api_status,
-                                          "content_length": 90 + int(rng.u(0, 400))}},
-                       namespace="remote")
+            sub = _sub(
+                rng,
+                self.PAYGATE,
+                t,
+                t + latency,
+                **_flags(api_status),
+                http={
+                    "request": {"method": "post", "url": api_url},
+                    "response": {"status": api_status, "content_length": 90 + int(rng.u(0, 400))},
+                },
+                namespace="remote",
+            )
             if api_status >= 400:
-                reason = {429: "Too Many Requests", 402: "Payment Required",
-                          500: "Internal Server Error"}[api_status]
+                reason = {
+                    429: "Too Many Requests",
+                    402: "Payment Required",
+                    500: "Internal Server Error",
+                }[api_status]
                 kind = "Client" if api_status < 500 else "Server"
-                exc = _exception(rng, "HTTPError",
-                                 f"{api_status} {kind} Error: {reason} for url: {api_url}",
-                                 [("models.py", 1024, "raise_for_status"),
-                                  ("paygate.py", 71, "create_charge"),
-                                  ("app.py", 112, "post_charge")], remote=True)
+                exc = _exception(
+                    rng,
+                    "HTTPError",
+                    f"{api_status} {kind} Error: {reason} for url: {api_url}",
+                    [
+                        ("models.py", 1024, "raise_for_status"),
+                        ("paygate.py", 71, "create_charge"),
+                        ("app.py", 112, "post_charge"),
+                    ],
+                    remote=True,
+                )
                 sub["cause"] = {"working_directory": "/app", "exceptions": [exc]}
                 cause = exc["id"]
             subs.append(sub)
@@ -855,20 +1099,36 @@ class _Shop:
         end = t + rng.u(0.001, 0.004)
         fields: Doc = {
             "parent_id": parent_id,
-            "http": {"request": {"url": url, "method": "POST",
-                                 "user_agent": "python-requests/2.32.3",
-                                 "client_ip": f"10.0.{rng.pick((12, 13))}.{int(rng.u(4, 250))}"},
-                     "response": {"status": status, "content_length": 60 + int(rng.u(0, 90))}},
+            "http": {
+                "request": {
+                    "url": url,
+                    "method": "POST",
+                    "user_agent": "python-requests/2.32.3",
+                    "client_ip": f"10.0.{rng.pick((12, 13))}.{int(rng.u(4, 250))}",
+                },
+                "response": {"status": status, "content_length": 60 + int(rng.u(0, 90))},
+            },
             **_flags(status),
             "user": customer,
-            "annotations": {"payment_provider": "paygate", "customer_tier": tier,
-                            "charge_amount": amount},
-            "metadata": {"default": {"charge": {"amount": amount, "currency": "EUR",
-                                                "card_brand": rng.pick(("visa", "mastercard",
-                                                                        "amex")),
-                                                "attempts": len(subs)}}},
-            "aws": {"xray": {"sdk": "X-Ray for Python", "sdk_version": "2.15.0"},
-                    "ecs": {"container": rng.pick(self.containers)}},
+            "annotations": {
+                "payment_provider": "paygate",
+                "customer_tier": tier,
+                "charge_amount": amount,
+            },
+            "metadata": {
+                "default": {
+                    "charge": {
+                        "amount": amount,
+                        "currency": "EUR",
+                        "card_brand": rng.pick(("visa", "mastercard", "amex")),
+                        "attempts": len(subs),
+                    }
+                }
+            },
+            "aws": {
+                "xray": {"sdk": "X-Ray for Python", "sdk_version": "2.15.0"},
+                "ecs": {"container": rng.pick(self.containers)},
+            },
             "service": {"runtime": "CPython", "runtime_version": "3.12.9"},
             "origin": "AWS::ECS::Container",
             "subsegments": subs,
@@ -878,38 +1138,53 @@ class _Shop:
         _segment(rng, tr, "payments", start, end, **fields)
         return end, status
 
-    def consumer(self, producer_trace: str, sqs: Doc, order_id: str, value: float
-                 ) -> tuple[float, Doc]:
+    def consumer(
+        self, producer_trace: str, sqs: Doc, order_id: str, value: float
+    ) -> tuple[float, Doc]:
         """The linked trace of the SQS-triggered ``order-worker`` Lambda."""
         rng = self.rng
         start = sqs["end_time"] + rng.lognormal(0.35, 0.8)
         tr = _Trace(rng.trace_id(start))
 
         def body(t: float) -> tuple[list[Doc], float, Doc]:
-            sub = self.aws.dynamodb(tr, t + rng.u(0.0005, 0.002), "UpdateItem", "orders",
-                                    rng.lognormal(0.008, 0.3))
+            sub = self.aws.dynamodb(
+                tr, t + rng.u(0.0005, 0.002), "UpdateItem", "orders", rng.lognormal(0.008, 0.3)
+            )
             calls = [sub]
             t2 = sub["end_time"] + rng.u(0.0005, 0.002)
             if rng.chance(0.5):
-                sns = self.aws.sns_publish(tr, t2, "order-notifications",
-                                           rng.lognormal(0.02, 0.3))
+                sns = self.aws.sns_publish(tr, t2, "order-notifications", rng.lognormal(0.02, 0.3))
                 calls.append(sns)
                 t2 = sns["end_time"] + rng.u(0.0005, 0.002)
             end = t2 + rng.u(0.0005, 0.002)
-            handler = _sub(rng, "## process_order", t, end, namespace="local",
-                           annotations={"order_id": order_id, "order_value": value},
-                           metadata={"orders": {"message": {"order_id": order_id,
-                                                            "source_trace": producer_trace}}},
-                           subsegments=calls)
+            handler = _sub(
+                rng,
+                "## process_order",
+                t,
+                end,
+                namespace="local",
+                annotations={"order_id": order_id, "order_value": value},
+                metadata={
+                    "orders": {"message": {"order_id": order_id, "source_trace": producer_trace}}
+                },
+                subsegments=calls,
+            )
             return [handler], end, {}
 
-        self.lam.invoke(tr, "order-worker", start, body, init_median=0.3,
-                        links=[{"trace_id": producer_trace, "id": sqs["id"]}])
+        self.lam.invoke(
+            tr,
+            "order-worker",
+            start,
+            body,
+            init_median=0.3,
+            links=[{"trace_id": producer_trace, "id": sqs["id"]}],
+        )
         return start, tr.record()
 
 
-def simulate_shop(*, traces: int = 2000, start: datetime | str | float | None = None,
-                  seed: int = 0) -> list[Doc]:
+def simulate_shop(
+    *, traces: int = 2000, start: datetime | str | float | None = None, seed: int = 0
+) -> list[Doc]:
     """Simulate one hour of a serverless web shop as BatchGetTraces responses.
 
     ``shop-api/prod`` (API Gateway) invokes three Lambda functions (``shop-catalog``,
@@ -979,18 +1254,26 @@ class _ColdStarts:
         for spec, count in zip(self.FUNCTIONS, counts, strict=True):
             name = spec[0]
             if name == "report-builder":  # hourly batch jobs: bursts of parallel invocations
+
                 def rate(s: float) -> float:
-                    return 0.02 + 40.0 * math.exp(-(((s % 3600) - 60.0) / 10.0) ** 2)
+                    return 0.02 + 40.0 * math.exp(-((((s % 3600) - 60.0) / 10.0) ** 2))
             elif name == "image-resize":  # uploads in two busy spells
+
                 def rate(s: float) -> float:
-                    return (0.3 + 3.0 * math.exp(-((s - 5400.0) / 900.0) ** 2)
-                            + 2.0 * math.exp(-((s - 15000.0) / 600.0) ** 2))
+                    return (
+                        0.3
+                        + 3.0 * math.exp(-(((s - 5400.0) / 900.0) ** 2))
+                        + 2.0 * math.exp(-(((s - 15000.0) / 600.0) ** 2))
+                    )
             elif name == "notify":  # sparse: most environments are reclaimed between calls
+
                 def rate(s: float) -> float:
                     return 1.0
             else:  # steady, with a daily-shape rise
+
                 def rate(s: float) -> float:
                     return 1.0 + s / seconds
+
             out.extend((t, spec) for t in rng.arrivals(count, self.t0, seconds, rate))
         out.sort(key=lambda x: x[0])
         return out
@@ -1013,35 +1296,63 @@ class _ColdStarts:
             if operation == "Publish":
                 sub = self.aws.sns_publish(tr, t1, resource, rng.lognormal(0.02, 0.3))
             else:
-                sub = self.aws.dynamodb(tr, t1, operation, resource,
-                                        rng.lognormal(0.007 if operation != "Query" else 0.08,
-                                                      0.3))
+                sub = self.aws.dynamodb(
+                    tr,
+                    t1,
+                    operation,
+                    resource,
+                    rng.lognormal(0.007 if operation != "Query" else 0.08, 0.3),
+                )
             end = sub["end_time"] + rng.lognormal(work_median * 0.6, 0.4)
             outcome: Doc = {}
             fields: Doc = {}
             if rng.chance(0.01):
-                exc = _exception(rng, "ValueError" if runtime.startswith("python") else
-                                 "java.lang.IllegalStateException" if runtime.startswith("java")
-                                 else "TypeError",
-                                 "payload is missing 'customer_id'",
-                                 [("handler", 42, "handle")])
+                exc = _exception(
+                    rng,
+                    "ValueError"
+                    if runtime.startswith("python")
+                    else "java.lang.IllegalStateException"
+                    if runtime.startswith("java")
+                    else "TypeError",
+                    "payload is missing 'customer_id'",
+                    [("handler", 42, "handle")],
+                )
                 outcome["exception"] = exc
-                fields = {"fault": True, "cause": {"working_directory": "/var/task",
-                                                   "exceptions": [dict(exc, id=rng.entity_id())]}}
-            handler = _sub(rng, f"## {name}.handler", start, end, **fields,
-                           annotations={"ColdStart": cold, "Service": name},
-                           metadata={name: {"handler response": {"ok": "exception" not in outcome,
-                                                                 "memory_mb": memory,
-                                                                 "runtime": runtime}}},
-                           namespace="local", subsegments=[sub])
+                fields = {
+                    "fault": True,
+                    "cause": {
+                        "working_directory": "/var/task",
+                        "exceptions": [dict(exc, id=rng.entity_id())],
+                    },
+                }
+            handler = _sub(
+                rng,
+                f"## {name}.handler",
+                start,
+                end,
+                **fields,
+                annotations={"ColdStart": cold, "Service": name},
+                metadata={
+                    name: {
+                        "handler response": {
+                            "ok": "exception" not in outcome,
+                            "memory_mb": memory,
+                            "runtime": runtime,
+                        }
+                    }
+                },
+                namespace="local",
+                subsegments=[sub],
+            )
             return [handler], end, outcome
 
         self.lam.invoke(tr, name, t, body, init_median=init_median)
         return tr.record()
 
 
-def simulate_lambda_cold_starts(*, traces: int = 1200, start: datetime | str | float | None = None,
-                                seed: int = 0) -> list[Doc]:
+def simulate_lambda_cold_starts(
+    *, traces: int = 1200, start: datetime | str | float | None = None, seed: int = 0
+) -> list[Doc]:
     """Simulate six hours of four Lambda functions, with cold and warm invocations.
 
     ``auth-token`` (Node.js, steady traffic, mostly warm), ``image-resize`` (Python, two
@@ -1100,7 +1411,9 @@ class _CrossAccount:
     def run(self, n: int) -> list[Doc]:
         rng = self.rng
         records = []
-        for t in rng.arrivals(n, self.t0, self.MINUTES * 60, lambda s: 1.0 + 0.5 * math.sin(s / 300)):
+        for t in rng.arrivals(
+            n, self.t0, self.MINUTES * 60, lambda s: 1.0 + 0.5 * math.sin(s / 300)
+        ):
             records.append(self.request(t))
         return _batch(records)
 
@@ -1117,16 +1430,42 @@ class _CrossAccount:
         denied = rng.chance(0.03)
 
         def auth_body(start: float) -> tuple[list[Doc], float, Doc]:
-            ddb = self.aws.dynamodb(tr, start + rng.u(0.0005, 0.002), "GetItem", "sessions",
-                                    rng.lognormal(0.005, 0.3), account=self.SHARED)
+            ddb = self.aws.dynamodb(
+                tr,
+                start + rng.u(0.0005, 0.002),
+                "GetItem",
+                "sessions",
+                rng.lognormal(0.005, 0.3),
+                account=self.SHARED,
+            )
             end = ddb["end_time"] + rng.u(0.0005, 0.002)
-            return [_sub(rng, "## authorize", start, end, namespace="local",
-                         annotations={"token_valid": not denied}, subsegments=[ddb])], end, {}
+            return (
+                [
+                    _sub(
+                        rng,
+                        "## authorize",
+                        start,
+                        end,
+                        namespace="local",
+                        annotations={"token_valid": not denied},
+                        subsegments=[ddb],
+                    )
+                ],
+                end,
+                {},
+            )
 
-        svc_end, _cold, _ = self.lam.invoke(tr, "identity-authorizer", tt + rng.u(0.002, 0.006),
-                                            auth_body, parent_id=auth_sub_id, init_median=0.3)
-        auth = self.lam.invoke_subsegment("identity-authorizer", tt,
-                                          svc_end + rng.u(0.001, 0.003), account=self.SHARED)
+        svc_end, _cold, _ = self.lam.invoke(
+            tr,
+            "identity-authorizer",
+            tt + rng.u(0.002, 0.006),
+            auth_body,
+            parent_id=auth_sub_id,
+            init_median=0.3,
+        )
+        auth = self.lam.invoke_subsegment(
+            "identity-authorizer", tt, svc_end + rng.u(0.001, 0.003), account=self.SHARED
+        )
         auth["id"] = auth_sub_id
         subs.append(auth)
         tt = auth["end_time"] + rng.u(0.0005, 0.002)
@@ -1138,77 +1477,133 @@ class _CrossAccount:
             seg_start = tt + rng.lognormal(0.002, 0.3)
             seg_end, status = self.orders(tr, seg_start, sub_id, customer, method, url)
             end = seg_end + rng.lognormal(0.002, 0.3)
-            subs.append(_sub(rng, "orders.internal.example", tt, end, id=sub_id, **_flags(status),
-                             http={"request": {"url": url, "method": method, "traced": True},
-                                   "response": {"status": status}},
-                             namespace="remote"))
+            subs.append(
+                _sub(
+                    rng,
+                    "orders.internal.example",
+                    tt,
+                    end,
+                    id=sub_id,
+                    **_flags(status),
+                    http={
+                        "request": {"url": url, "method": method, "traced": True},
+                        "response": {"status": status},
+                    },
+                    namespace="remote",
+                )
+            )
             tt = end + rng.u(0.0005, 0.002)
         end = tt + rng.u(0.001, 0.004)
         _segment(
-            rng, tr, "storefront", t, end,
-            http={"request": {"method": method, "url": f"https://shop.example.com{path}",
-                              "user_agent": rng.pick(_USER_AGENTS), "client_ip": rng.client_ip()},
-                  "response": {"status": status, "content_length": 200 + int(rng.u(0, 3000))}},
+            rng,
+            tr,
+            "storefront",
+            t,
+            end,
+            http={
+                "request": {
+                    "method": method,
+                    "url": f"https://shop.example.com{path}",
+                    "user_agent": rng.pick(_USER_AGENTS),
+                    "client_ip": rng.client_ip(),
+                },
+                "response": {"status": status, "content_length": 200 + int(rng.u(0, 3000))},
+            },
             **_flags(status),
             user=customer,
             annotations={"account_role": "web"},
-            aws={"account_id": self.WEB, "ecs": {"container": rng.pick(self.tasks)},
-                 "xray": {"sdk": "X-Ray for Python", "sdk_version": "2.15.0"}},
+            aws={
+                "account_id": self.WEB,
+                "ecs": {"container": rng.pick(self.tasks)},
+                "xray": {"sdk": "X-Ray for Python", "sdk_version": "2.15.0"},
+            },
             service={"runtime": "CPython", "runtime_version": "3.12.9"},
             origin="AWS::ECS::Container",
             subsegments=subs,
         )
         return tr.record()
 
-    def orders(self, tr: _Trace, start: float, parent_id: str, customer: str, method: str,
-               url: str) -> tuple[float, int]:
+    def orders(
+        self, tr: _Trace, start: float, parent_id: str, customer: str, method: str, url: str
+    ) -> tuple[float, int]:
         rng = self.rng
         t = start + rng.u(0.0005, 0.002)
         subs: list[Doc] = []
         if method == "POST":
             throttled = rng.chance(0.02)
             ddb_status = 400 if throttled else 200
-            ddb = self.aws.dynamodb(tr, t, "PutItem", "orders", rng.lognormal(0.009, 0.3),
-                                    account=self.ORDERS, status=ddb_status)
+            ddb = self.aws.dynamodb(
+                tr,
+                t,
+                "PutItem",
+                "orders",
+                rng.lognormal(0.009, 0.3),
+                account=self.ORDERS,
+                status=ddb_status,
+            )
             if throttled:
-                ddb["cause"] = {"working_directory": "/srv/orders", "exceptions": [_exception(
-                    rng, "ProvisionedThroughputExceededException",
-                    "The level of configured provisioned throughput for the table was exceeded.",
-                    [("OrderRepository.java", 61, "save")], remote=True)]}
+                ddb["cause"] = {
+                    "working_directory": "/srv/orders",
+                    "exceptions": [
+                        _exception(
+                            rng,
+                            "ProvisionedThroughputExceededException",
+                            "The level of configured provisioned throughput for the table was exceeded.",
+                            [("OrderRepository.java", 61, "save")],
+                            remote=True,
+                        )
+                    ],
+                }
             subs.append(ddb)
             t = ddb["end_time"] + rng.u(0.0005, 0.002)
             status = 500 if throttled else 201
             if not throttled:
-                sqs = self.aws.sqs_send(tr, t, "audit-events", rng.lognormal(0.015, 0.3),
-                                        account=self.SHARED)
+                sqs = self.aws.sqs_send(
+                    tr, t, "audit-events", rng.lognormal(0.015, 0.3), account=self.SHARED
+                )
                 subs.append(sqs)
                 t = sqs["end_time"] + rng.u(0.0005, 0.002)
         else:
-            ddb = self.aws.dynamodb(tr, t, "Query", "orders", rng.lognormal(0.02, 0.35),
-                                    account=self.ORDERS)
+            ddb = self.aws.dynamodb(
+                tr, t, "Query", "orders", rng.lognormal(0.02, 0.35), account=self.ORDERS
+            )
             subs.append(ddb)
             t = ddb["end_time"] + rng.u(0.0005, 0.002)
             status = 404 if rng.chance(0.04) else 200
         end = t + rng.u(0.001, 0.003)
         instance, zone = rng.pick(self.instances)
         _segment(
-            rng, tr, "orders-api", start, end, parent_id=parent_id,
-            http={"request": {"method": method, "url": url, "user_agent": "python-requests/2.32.3",
-                              "client_ip": f"10.1.{int(rng.u(0, 4))}.{int(rng.u(4, 250))}"},
-                  "response": {"status": status}},
+            rng,
+            tr,
+            "orders-api",
+            start,
+            end,
+            parent_id=parent_id,
+            http={
+                "request": {
+                    "method": method,
+                    "url": url,
+                    "user_agent": "python-requests/2.32.3",
+                    "client_ip": f"10.1.{int(rng.u(0, 4))}.{int(rng.u(4, 250))}",
+                },
+                "response": {"status": status},
+            },
             **_flags(status),
             user=customer,
-            aws={"account_id": self.ORDERS,
-                 "ec2": {"instance_id": instance, "availability_zone": zone},
-                 "xray": {"sdk": "X-Ray for Java", "sdk_version": "2.18.2"}},
+            aws={
+                "account_id": self.ORDERS,
+                "ec2": {"instance_id": instance, "availability_zone": zone},
+                "xray": {"sdk": "X-Ray for Java", "sdk_version": "2.18.2"},
+            },
             origin="AWS::EC2::Instance",
             subsegments=subs,
         )
         return end, status
 
 
-def simulate_cross_account(*, traces: int = 400, start: datetime | str | float | None = None,
-                           seed: int = 0) -> list[Doc]:
+def simulate_cross_account(
+    *, traces: int = 400, start: datetime | str | float | None = None, seed: int = 0
+) -> list[Doc]:
     """Simulate 30 minutes of services spread over three AWS accounts.
 
     ``storefront`` (ECS, account 111111111111) authorises each request by invoking the
@@ -1247,8 +1642,9 @@ def simulate_cross_account(*, traces: int = 400, start: datetime | str | float |
 # --------------------------------------------------------------------------- benchmark data
 
 
-def simulate_traces(n_traces: int, *, seed: int = 0,
-                    start: datetime | str | float | None = None) -> Iterator[Doc]:
+def simulate_traces(
+    n_traces: int, *, seed: int = 0, start: datetime | str | float | None = None
+) -> Iterator[Doc]:
     """Yield BatchGetTraces responses for ``n_traces`` generic traces, quickly.
 
     Made for load benchmarks: three segments per trace on average (a front-end service
@@ -1281,8 +1677,11 @@ def simulate_traces(n_traces: int, *, seed: int = 0,
     rng = _Rng(seed)
     aws = _Aws(rng, "123456789012")
     t = _epoch(start)
-    fronts = [("web-frontend", "AWS::EC2::Instance"), ("mobile-api", "AWS::ECS::Container"),
-              ("partner-api", "AWS::ElasticBeanstalk::Environment")]
+    fronts = [
+        ("web-frontend", "AWS::EC2::Instance"),
+        ("mobile-api", "AWS::ECS::Container"),
+        ("partner-api", "AWS::ElasticBeanstalk::Environment"),
+    ]
     paths = ("/", "/search", "/items/{id}", "/basket", "/account")
     batch: list[Doc] = []
     for i in range(n_traces):
@@ -1291,12 +1690,22 @@ def simulate_traces(n_traces: int, *, seed: int = 0,
         name, origin = fronts[i % 3]
         path = rng.pick(paths).replace("{id}", str(int(rng.u(1, 5000))))
         work_start = t + rng.u(0.0005, 0.002)
-        ddb = aws.dynamodb(tr, work_start + rng.u(0.0002, 0.001),
-                           rng.pick(("GetItem", "Query", "PutItem")), "items",
-                           rng.lognormal(0.008, 0.4))
-        work = _sub(rng, "render", work_start, ddb["end_time"] + rng.lognormal(0.003, 0.5),
-                    namespace="local", subsegments=[ddb],
-                    annotations={"template": path.split("/")[1] or "home"})
+        ddb = aws.dynamodb(
+            tr,
+            work_start + rng.u(0.0002, 0.001),
+            rng.pick(("GetItem", "Query", "PutItem")),
+            "items",
+            rng.lognormal(0.008, 0.4),
+        )
+        work = _sub(
+            rng,
+            "render",
+            work_start,
+            ddb["end_time"] + rng.lognormal(0.003, 0.5),
+            namespace="local",
+            subsegments=[ddb],
+            annotations={"template": path.split("/")[1] or "home"},
+        )
         subs: list[Doc] = [work]
         cursor = work["end_time"] + rng.u(0.0002, 0.001)
         status = 200
@@ -1304,27 +1713,55 @@ def simulate_traces(n_traces: int, *, seed: int = 0,
             sub_id = rng.entity_id()
             seg_start = cursor + rng.u(0.0005, 0.002)
             back_status = rng.weighted((200, 404, 429, 500), (0.95, 0.03, 0.01, 0.01))
-            prices = aws.dynamodb(tr, seg_start + 0.001, "GetItem", "prices",
-                                  rng.lognormal(0.006, 0.4))
-            inner = _sub(rng, "compute-price", seg_start + 0.0005,
-                         prices["end_time"] + rng.lognormal(0.01, 0.5), namespace="local",
-                         metadata={"debug": {"rules": [1, 2, 3]}}, subsegments=[prices])
+            prices = aws.dynamodb(
+                tr, seg_start + 0.001, "GetItem", "prices", rng.lognormal(0.006, 0.4)
+            )
+            inner = _sub(
+                rng,
+                "compute-price",
+                seg_start + 0.0005,
+                prices["end_time"] + rng.lognormal(0.01, 0.5),
+                namespace="local",
+                metadata={"debug": {"rules": [1, 2, 3]}},
+                subsegments=[prices],
+            )
             seg_end = inner["end_time"] + rng.u(0.0005, 0.002)
-            back_fields: Doc = {"parent_id": sub_id,
-                                "http": {"request": {"method": "GET", "url": "http://pricing/price"},
-                                         "response": {"status": back_status}},
-                                **_flags(back_status),
-                                "origin": "AWS::ECS::Container", "subsegments": [inner]}
+            back_fields: Doc = {
+                "parent_id": sub_id,
+                "http": {
+                    "request": {"method": "GET", "url": "http://pricing/price"},
+                    "response": {"status": back_status},
+                },
+                **_flags(back_status),
+                "origin": "AWS::ECS::Container",
+                "subsegments": [inner],
+            }
             if back_status >= 500:
-                back_fields["cause"] = {"working_directory": "/app", "exceptions": [_exception(
-                    rng, "RuntimeError", "price rules unavailable", [("pricing.py", 17, "price")])]}
+                back_fields["cause"] = {
+                    "working_directory": "/app",
+                    "exceptions": [
+                        _exception(
+                            rng,
+                            "RuntimeError",
+                            "price rules unavailable",
+                            [("pricing.py", 17, "price")],
+                        )
+                    ],
+                }
             _segment(rng, tr, "pricing", seg_start, seg_end, **back_fields)
-            call = _sub(rng, "pricing", cursor, seg_end + rng.u(0.0005, 0.002), id=sub_id,
-                        **_flags(back_status),
-                        http={"request": {"method": "get", "url": "http://pricing/price",
-                                          "traced": True},
-                              "response": {"status": back_status}},
-                        namespace="remote")
+            call = _sub(
+                rng,
+                "pricing",
+                cursor,
+                seg_end + rng.u(0.0005, 0.002),
+                id=sub_id,
+                **_flags(back_status),
+                http={
+                    "request": {"method": "get", "url": "http://pricing/price", "traced": True},
+                    "response": {"status": back_status},
+                },
+                namespace="remote",
+            )
             subs.append(call)
             cursor = call["end_time"] + rng.u(0.0002, 0.001)
             if back_status >= 500:
@@ -1334,16 +1771,32 @@ def simulate_traces(n_traces: int, *, seed: int = 0,
         elif rng.chance(0.04):
             status = 404
         cursor += rng.u(0.0005, 0.002)
-        _segment(rng, tr, name, t, cursor,
-                 http={"request": {"method": "GET", "url": f"https://example.com{path}",
-                                   "user_agent": rng.pick(_USER_AGENTS),
-                                   "client_ip": rng.client_ip()},
-                       "response": {"status": status}},
-                 **_flags(status), user=f"user-{int(rng.u(0, 5000))}",
-                 annotations={"tier": rng.pick(("free", "paid")), "items": int(rng.u(0, 20)),
-                              "beta": rng.chance(0.1)},
-                 metadata={"default": {"request": {"path": path, "flags": ["a", "b"]}}},
-                 origin=origin, subsegments=subs)
+        _segment(
+            rng,
+            tr,
+            name,
+            t,
+            cursor,
+            http={
+                "request": {
+                    "method": "GET",
+                    "url": f"https://example.com{path}",
+                    "user_agent": rng.pick(_USER_AGENTS),
+                    "client_ip": rng.client_ip(),
+                },
+                "response": {"status": status},
+            },
+            **_flags(status),
+            user=f"user-{int(rng.u(0, 5000))}",
+            annotations={
+                "tier": rng.pick(("free", "paid")),
+                "items": int(rng.u(0, 20)),
+                "beta": rng.chance(0.1),
+            },
+            metadata={"default": {"request": {"path": path, "flags": ["a", "b"]}}},
+            origin=origin,
+            subsegments=subs,
+        )
         batch.append(tr.record())
         if len(batch) == BATCH:
             yield {"Traces": batch, "UnprocessedTraceIds": []}
@@ -1384,8 +1837,7 @@ def write_responses(responses: Iterable[Doc], path: str | Path) -> Path:
     path = Path(path)
     with path.open("wb") as raw:
         if path.name.endswith(".gz"):
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                               compresslevel=6) as gz:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz:
                 for response in responses:
                     gz.write((_dumps(response) + "\n").encode())
         else:
