@@ -194,3 +194,16 @@ def test_raw_documents_are_the_documents_as_received(data_dir):
         "c0000000000000ff",
     }
     assert json.loads(raw.document[0])["id"] == raw.entity_id[0]
+
+
+def test_concat_adds_up_live_costs(shop):
+    from xraykit.live import CostEstimate
+
+    a = shop.select(shop.traces.trace_id[:2])
+    b = shop.select(shop.traces.trace_id[2:4])
+    a.cost, b.cost = (
+        CostEstimate(traces_scanned=10, traces_retrieved=2),
+        CostEstimate(traces_scanned=5, traces_retrieved=2),
+    )
+    both = xraykit.concat([a, b])
+    assert (both.cost.traces_scanned, both.cost.traces_retrieved) == (15, 4)

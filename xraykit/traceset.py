@@ -292,7 +292,9 @@ class TraceSet:
         """Save every frame (and the original documents) to one file of Parquet tables.
 
         ``xraykit.load_file(path)`` reads it back with nothing lost: dtypes, time zones,
-        typed annotation values and metadata. The file is a zip of Parquet files.
+        typed annotation values, metadata, the original documents and the summaries of a live
+        pull. Only ``cost`` is not kept: it describes the pull, not the traces. The file is a
+        zip of Parquet files.
 
         >>> import tempfile, xraykit
         >>> ts = xraykit.load_sample("shop")
@@ -507,7 +509,8 @@ def concat(tracesets: Sequence[TraceSet]) -> TraceSet:
     """Combine TraceSets into one.
 
     A trace present in several inputs is taken whole from the last one that has it (a later
-    pull of the same trace is at least as complete). Problems are all kept.
+    pull of the same trace is at least as complete). Problems are all kept, and the cost
+    estimates of live pulls are added up.
 
     >>> import xraykit
     >>> ts = xraykit.load_sample("shop")
@@ -538,6 +541,13 @@ def concat(tracesets: Sequence[TraceSet]) -> TraceSet:
         frames[name] = pd.concat(pieces, ignore_index=True)
     frames["traces"] = frames["traces"].sort_values(["start", "trace_id"], kind="stable")
     summaries = [p.summaries for p in parts if p.summaries is not None]
+    costs = [t.cost for t in tracesets if t.cost is not None]
+    try:  # live cost estimates add up; anything else is dropped rather than guessed at
+        cost = sum(costs[1:], costs[0]) if costs else None
+    except TypeError:
+        cost = None
     return TraceSet(
-        frames, summaries=pd.concat(summaries, ignore_index=True) if summaries else None
+        frames,
+        summaries=pd.concat(summaries, ignore_index=True) if summaries else None,
+        cost=cost,
     )
