@@ -438,30 +438,37 @@ def _dumps(doc: Any) -> str | None:
 # -- rows -----------------------------------------------------------------------------------
 
 
+def _usable(eid: Any, name: Any, start: Any, end: Any) -> bool:
+    """Whether an entity has the fields X-Ray requires, of the right types and range."""
+    return (
+        type(eid) is str
+        and bool(eid)
+        and type(name) is str
+        and type(start) in _NUMBER
+        and _MIN_TIME <= start < _MAX_TIME
+        and (end is None or (type(end) in _NUMBER and _MIN_TIME <= end < _MAX_TIME))
+    )
+
+
+def _http(http: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``request`` and ``response`` objects of an ``http`` block (empty when absent)."""
+    if not http or type(http) is not dict:
+        return _EMPTY, _EMPTY
+    req = http.get("request") or _EMPTY
+    resp = http.get("response") or _EMPTY
+    return (req if type(req) is dict else _EMPTY), (resp if type(resp) is dict else _EMPTY)
+
+
 def _seg_row(d: Any, tid: Any, seq: int) -> tuple[Any, ...] | None:
     """The segment columns of one document, or None when it lacks a required field."""
     if type(d) is not dict:
         return None
     g: Callable[[str], Any] = d.get
     eid, name, start, end = g("id"), g("name"), g("start_time"), g("end_time")
-    if (
-        type(eid) is not str
-        or not eid
-        or type(name) is not str
-        or type(start) not in _NUMBER
-        or not _MIN_TIME <= start < _MAX_TIME
-        or (end is not None and (type(end) not in _NUMBER or not _MIN_TIME <= end < _MAX_TIME))
-    ):
+    if not _usable(eid, name, start, end):
         return None
-    req = resp = ec2 = _EMPTY
-    http = g("http")
-    if http and type(http) is dict:
-        req = http.get("request") or _EMPTY
-        resp = http.get("response") or _EMPTY
-        if type(req) is not dict:
-            req = _EMPTY
-        if type(resp) is not dict:
-            resp = _EMPTY
+    ec2 = _EMPTY
+    req, resp = _http(g("http"))
     aws = g("aws")
     account = sdk = None
     if aws and type(aws) is dict:
@@ -523,24 +530,9 @@ def _sub_row(
         return None
     g: Callable[[str], Any] = d.get
     eid, name, start, end = g("id"), g("name"), g("start_time"), g("end_time")
-    if (
-        type(eid) is not str
-        or not eid
-        or type(name) is not str
-        or type(start) not in _NUMBER
-        or not _MIN_TIME <= start < _MAX_TIME
-        or (end is not None and (type(end) not in _NUMBER or not _MIN_TIME <= end < _MAX_TIME))
-    ):
+    if not _usable(eid, name, start, end):
         return None
-    req = resp = _EMPTY
-    http = g("http")
-    if http and type(http) is dict:
-        req = http.get("request") or _EMPTY
-        resp = http.get("response") or _EMPTY
-        if type(req) is not dict:
-            req = _EMPTY
-        if type(resp) is not dict:
-            resp = _EMPTY
+    req, resp = _http(g("http"))
     aws = g("aws")
     if aws and type(aws) is dict:
         a = aws.get
