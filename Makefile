@@ -15,6 +15,9 @@ help:
 	@echo "make bench  - run the benchmarks at a small size and print their ratios"
 
 $(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+	  echo "xraykit needs Python 3.11 or newer, but $(PYTHON) is $$($(PYTHON) --version 2>&1)."; \
+	  echo "Install python3.11 (and python3.11-venv) and run: make PYTHON=python3.11 lab"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 
