@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -43,15 +40,6 @@ MIXED = (
 )
 
 
-def _best_of(runs: int, func: Callable[[], Any]) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--traces", type=int, default=50_000, help="number of traces")
@@ -60,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = 2_000 if args.small else args.traces
 
-    from common import benchmark_file, time_load
+    from common import benchmark_file, best_of, time_load
 
     path = benchmark_file(n, seed=args.seed)
     load_s, traces = time_load(path)
@@ -72,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"load_file: {load_s:.3f} s")
     for label, expression in (("simple", SIMPLE), ("mixed", MIXED)):
-        seconds = _best_of(runs, lambda e=expression: evaluate(e, traces))
+        seconds = best_of(runs, lambda e=expression: evaluate(e, traces))
         matched = int(evaluate(expression, traces).sum())
         ratio = seconds / load_s
         verdict = "ok" if ratio <= TARGET else "above target"

@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,15 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from xraykit.servicegraph import graph_frames, service_graph
 
 TARGET = 0.3
-
-
-def _best_of(runs: int, func: Callable[[], Any]) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,13 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = 2_000 if args.small else args.traces
 
-    from common import benchmark_file, time_load
+    from common import benchmark_file, best_of, time_load
 
     path = benchmark_file(n, seed=args.seed)
     load_s, traces = time_load(path)
     runs = 3 if n <= 10_000 else 2
-    graph_s = _best_of(runs, lambda: service_graph(traces))
-    rows_s = _best_of(runs, lambda: graph_frames(traces))
+    graph_s = best_of(runs, lambda: service_graph(traces))
+    rows_s = best_of(runs, lambda: graph_frames(traces))
     graph = service_graph(traces)
 
     ratio = graph_s / load_s

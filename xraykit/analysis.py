@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from xraykit.arguments import check_choice, check_freq
 from xraykit.schema import TIME, isin
 
 if TYPE_CHECKING:
@@ -72,11 +73,6 @@ def _times(seconds: np.ndarray | pd.Series) -> pd.Series:
     return pd.Series(pd.to_datetime(micros, unit="us", utc=True)).astype(TIME)
 
 
-def _check_choice(name: str, value: object, options: Sequence[object]) -> None:
-    if value not in options:
-        raise ValueError(f"`{name}` must be one of {tuple(options)}, but {value!r} was passed.")
-
-
 def _check_traces(value: object, name: str = "traces") -> None:
     from xraykit.traceset import TraceSet
 
@@ -98,23 +94,6 @@ def _check_seconds(value: object, name: str = "threshold_s") -> float:
             f"`{name}` must be a positive number of seconds such as 0.5, but {value!r} was passed."
         )
     return float(value)
-
-
-def _check_freq(freq: object) -> None:
-    """A fixed pandas frequency (time bins of one length), or None."""
-    if freq is None:
-        return
-    from pandas.tseries.frequencies import to_offset
-
-    try:
-        fixed = pd.Timedelta(to_offset(freq))
-    except (TypeError, ValueError):
-        fixed = None
-    if fixed is None or fixed <= pd.Timedelta(0):
-        raise ValueError(
-            f"`freq` must be a pandas frequency such as '1min', '5min' or '1h', but {freq!r} "
-            "was passed."
-        )
 
 
 def _servicegraph() -> Any:
@@ -604,7 +583,7 @@ def root_cause_paths(
     _check_traces(traces)
     if threshold_s is not None:
         threshold_s = _check_seconds(threshold_s)
-    _check_choice("kind", kind, ROOT_CAUSE_KINDS)
+    check_choice("kind", kind, ROOT_CAUSE_KINDS)
     ent = _entities(traces)
     if kind == "responsetime":
         crit = _critical_frame(traces, ent)
@@ -775,7 +754,7 @@ def _measurements(
     traces: TraceSet, level: str, annotation_keys: Sequence[str] = ()
 ) -> pd.DataFrame:
     """:func:`requests_frame` without its public signature's keyword-only checks."""
-    _check_choice("level", level, LEVELS)
+    check_choice("level", level, LEVELS)
     if level == "trace":
         tr = traces.traces
         frame = pd.DataFrame(
@@ -1115,8 +1094,8 @@ def sla(
     True
     """
     _check_traces(traces)
-    _check_freq(freq)
-    _check_choice("by", by, LEVELS)
+    check_freq(freq)
+    check_choice("by", by, LEVELS)
     threshold_s = _check_seconds(threshold_s)
     frame = _measurements(traces, by)
     frame["within"] = frame["latency_s"] <= threshold_s
@@ -1163,7 +1142,7 @@ def throttles(traces: TraceSet, *, freq: str | None = None) -> pd.DataFrame:
     True
     """
     _check_traces(traces)
-    _check_freq(freq)
+    check_freq(freq)
     nodes, calls = _servicegraph().graph_frames(traces)
     names = _node_names(nodes).set_index("node_id")
     sub = traces.subsegments
@@ -1266,7 +1245,7 @@ def impacted_users(
     True
     """
     _check_traces(traces)
-    _check_choice("kind", kind, ("fault", "error", "throttle", "slow"))
+    check_choice("kind", kind, ("fault", "error", "throttle", "slow"))
     tr = traces.traces
     if kind == "slow":
         if threshold_s is None:

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from xraykit import analysis
+from xraykit.arguments import check_choice, check_freq
 from xraykit.schema import isin
 
 if TYPE_CHECKING:
@@ -190,27 +191,6 @@ def _shorten(text: str, width: int = 36) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _check_freq(freq: object) -> pd.Timedelta:
-    """The length of a fixed pandas frequency (the charts' time bins)."""
-    from pandas.tseries.frequencies import to_offset
-
-    try:
-        length = pd.Timedelta(to_offset(freq))
-    except (TypeError, ValueError):
-        length = None
-    if length is None or length <= pd.Timedelta(0):
-        raise ValueError(
-            f"`freq` must be a pandas frequency such as '1min', '5min' or '1h', but {freq!r} "
-            "was passed."
-        )
-    return length
-
-
-def _check(name: str, value: object, options: Sequence[object]) -> None:
-    if value not in options:
-        raise ValueError(f"`{name}` must be one of {tuple(options)}, but {value!r} was passed.")
-
-
 # ----------------------------------------------------------------------------------------------
 # latency distribution
 
@@ -267,7 +247,7 @@ def plot_latency_histogram(
     ['p50', 'p90', 'p99']
     >>> plt.close(fig)
     """
-    _check("level", level, analysis.LEVELS)
+    check_choice("level", level, analysis.LEVELS)
     ax = _axes(ax)
     frame = _select(_measure(data, level), level, names)
     values = frame["latency_s"].dropna()
@@ -360,8 +340,8 @@ def plot_latency_percentiles(
     ['shop-api/prod p50', 'shop-api/prod p90', 'shop-api/prod p99']
     >>> plt.close(fig)
     """
-    _check("level", level, analysis.LEVELS)
-    _check_freq(freq)
+    check_choice("level", level, analysis.LEVELS)
+    check_freq(freq)
     ax = _axes(ax)
     frame = _select(_measure(data, level), level, names)
     column = _group_column(frame, level)
@@ -452,8 +432,8 @@ def plot_status_over_time(
     True
     >>> plt.close(fig)
     """
-    _check("level", level, analysis.LEVELS)
-    _check_freq(freq)
+    check_choice("level", level, analysis.LEVELS)
+    check_freq(freq)
     ax = _axes(ax)
     frame = _select(_measure(data, level), level, names)
     frame = frame.assign(_status=_status(frame), _time=frame["start"].dt.floor(freq))
@@ -656,8 +636,8 @@ def plot_latency_heatmap(
     True
     >>> plt.close(fig)
     """
-    _check("level", level, analysis.LEVELS)
-    _check_freq(freq)
+    check_choice("level", level, analysis.LEVELS)
+    check_freq(freq)
     ax = _axes(ax)
     frame = _select(_measure(data, level), level, names)
     frame = frame.loc[frame["latency_s"].notna() & (frame["latency_s"] > 0 if log else True)]
@@ -886,7 +866,7 @@ def plot_sla(
     True
     >>> plt.close(fig)
     """
-    _check_freq(freq)
+    check_freq(freq)
     ax = _axes(ax)
     table = analysis.sla(traces, threshold_s, by=by, freq=freq)  # type: ignore[arg-type]
     column = "edge" if by == "edge" else "service"
@@ -960,7 +940,7 @@ def plot_compare(
     3
     >>> plt.close(fig)
     """
-    _check("metric", metric, _COMPARE_METRICS)
+    check_choice("metric", metric, _COMPARE_METRICS)
     ax = _axes(ax)
     table = analysis.compare(a, b, by=by).head(top)
     key_cols = [
