@@ -102,5 +102,5 @@ def load_sample(name: str = DEFAULT_SAMPLE) -> TraceSet:
         [orjson.loads(orjson.dumps(v)) if isinstance(v, dict | list) else v for v in values],
         dtype=object,
     )
-    frames["documents"] = ts.raw_documents
+    frames["documents"] = ts._documents  # immutable: shared with the cache
     return TraceSet(frames)

@@ -82,6 +82,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xraykit.docstore import DocumentStore
 from xraykit.exceptions import TraceParseError
 
 if TYPE_CHECKING:
@@ -509,9 +510,14 @@ def _rows_containing(chunk: pa.Array, needle: np.ndarray) -> np.ndarray:
 def _link_documents(traces: TraceSet) -> list[tuple[str, str, str, str]]:
     """``(trace_id, entity_id, linked trace_id, linked entity id)`` of every trace link.
 
-    Only documents that contain ``"links"`` are parsed: the raw text is searched first (in
-    Arrow's buffers, without copying).
+    Only documents that contain ``"links"`` are parsed: a TraceSet's document store flagged
+    them when it was built (and decompresses only their blocks); for another object with
+    ``raw_documents``, the raw text is searched first (in Arrow's buffers, without copying).
     """
+    store = getattr(traces, "_documents", None)
+    if isinstance(store, DocumentStore):
+        docs = store.linked()
+        return _parse_links(docs["trace_id"], docs["entity_id"], docs["document"])
     docs = getattr(traces, "raw_documents", None)
     if docs is None or docs.empty:
         return []
@@ -525,8 +531,15 @@ def _link_documents(traces: TraceSet) -> list[tuple[str, str, str, str]]:
         parts.append(base + _rows_containing(chunk, _LINKS))
         base += len(chunk)
     hits = np.concatenate(parts)
+    return _parse_links(*(docs[c].iloc[hits] for c in ("trace_id", "entity_id", "document")))
+
+
+def _parse_links(
+    trace_ids: pd.Series, entity_ids: pd.Series, texts: pd.Series
+) -> list[tuple[str, str, str, str]]:
+    """The links of the given documents (JSON texts); unreadable texts are skipped."""
     found: dict[tuple[str, str, str, str], None] = {}
-    columns = (docs[c].iloc[hits].tolist() for c in ("trace_id", "entity_id", "document"))
+    columns = (trace_ids.tolist(), entity_ids.tolist(), texts.tolist())
     # a loop over the documents that carry links (one per linked consumer invocation)
     for trace_id, entity_id, raw in zip(*columns, strict=True):
         try:

@@ -48,6 +48,7 @@ import orjson
 import pandas as pd
 
 from xraykit import documents as _documents
+from xraykit.docstore import DocumentStore
 from xraykit.documents import OnError
 from xraykit.exceptions import TraceParseError, XrayKitWarning
 from xraykit.schema import FRAMES, SCHEMAS, conform, empty_frame
@@ -56,7 +57,6 @@ __all__ = ["TraceSet", "concat", "from_documents", "from_responses", "load_file"
 
 _SAVE_FORMAT = "xraykit-traceset"
 _SAVE_VERSION = 1
-_STORED = (*FRAMES, "documents")
 
 
 class TraceSet:
@@ -104,11 +104,11 @@ class TraceSet:
     metadata: pd.DataFrame
     exceptions: pd.DataFrame
     problems: pd.DataFrame
-    _documents: pd.DataFrame
+    _documents: DocumentStore
 
     def __init__(
         self,
-        frames: Mapping[str, pd.DataFrame] | None = None,
+        frames: Mapping[str, pd.DataFrame | DocumentStore | None] | None = None,
         *,
         summaries: pd.DataFrame | None = None,
         cost: Any = None,
@@ -119,10 +119,14 @@ class TraceSet:
             raise ValueError(
                 f"frames must be among {sorted(SCHEMAS)}, but {sorted(unknown)!r} was passed."
             )
-        for name in _STORED:
+        for name in FRAMES:
             frame = frames.get(name)
-            frame = empty_frame(name) if frame is None else conform(frame, name)
-            setattr(self, name if name != "documents" else "_documents", frame)
+            setattr(self, name, empty_frame(name) if frame is None else conform(frame, name))
+        # the original documents are kept compressed: a frame (or None) becomes a store
+        docs = frames.get("documents")
+        if not isinstance(docs, DocumentStore):
+            docs = DocumentStore() if docs is None else DocumentStore.from_frame(docs)
+        self._documents = docs
         self.summaries = summaries
         self.cost = cost
 
@@ -141,9 +145,10 @@ class TraceSet:
         """The documents as received: ``trace_id, entity_id, in_progress, document`` (JSON text).
 
         One row per segment document, and per subsegment sent on its own; duplicates
-        resolved as in the frames. :meth:`document` parses one of them.
+        resolved as in the frames. :meth:`document` parses one of them. The TraceSet keeps
+        the documents compressed: this frame is built (decompressed) on each access.
         """
-        return self._documents
+        return self._documents.to_frame()
 
     @property
     def services(self) -> list[str]:
@@ -209,7 +214,7 @@ class TraceSet:
         3
         """
         wanted = pd.Index(pd.Series(list(trace_ids), dtype="str")).unique()
-        frames: dict[str, pd.DataFrame] = {
+        frames: dict[str, pd.DataFrame | DocumentStore] = {
             name: getattr(self, name)[getattr(self, name)["trace_id"].isin(wanted)]
             for name in (
                 "traces",
@@ -221,7 +226,7 @@ class TraceSet:
             )
         }
         frames["problems"] = self.problems
-        frames["documents"] = self._documents[self._documents["trace_id"].isin(wanted)]
+        frames["documents"] = self._documents.select_traces(wanted)
         summaries = self.summaries
         if summaries is not None and "trace_id" in summaries:
             summaries = summaries[summaries["trace_id"].isin(wanted)].reset_index(drop=True)
@@ -253,10 +258,9 @@ class TraceSet:
         LookupError
             When no segment or subsegment has that id.
         """
-        docs = self._documents
-        own = docs[docs["entity_id"] == entity_id]
-        if len(own):
-            return _parse_document(own["document"].iloc[-1], entity_id)
+        own = self._documents.entity_texts(entity_id)
+        if own:
+            return _parse_document(own[-1], entity_id)
         subs = self.subsegments
         hit = subs.loc[subs["subsegment_id"] == entity_id, "trace_id"]
         if hit.empty:
@@ -264,7 +268,7 @@ class TraceSet:
                 f"No segment or subsegment with id {entity_id!r}. Ids are in "
                 "`ts.segments.segment_id` and `ts.subsegments.subsegment_id`."
             )
-        for text in docs.loc[docs["trace_id"] == hit.iloc[0], "document"]:
+        for text in self._documents.trace_texts(hit.iloc[0]):
             found = _find_entity(_parse_document(text, entity_id), entity_id)
             if found is not None:
                 return found
@@ -309,9 +313,8 @@ class TraceSet:
             "version": _SAVE_VERSION,
             "json_columns": {},
         }
-        frames = {
-            name: getattr(self, name if name != "documents" else "_documents") for name in _STORED
-        }
+        frames = {name: getattr(self, name) for name in FRAMES}
+        frames["documents"] = self._documents.to_frame()
         if self.summaries is not None:
             frames["summaries"] = self.summaries
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -400,7 +403,9 @@ def _load_saved(path: Path) -> TraceSet:
 
 
 def _from_frames(
-    frames: dict[str, pd.DataFrame], on_error: OnError, stacklevel: int = 3
+    frames: Mapping[str, pd.DataFrame | DocumentStore | None],
+    on_error: OnError,
+    stacklevel: int = 3,
 ) -> TraceSet:
     ts = TraceSet(frames)
     if len(ts.problems) and on_error == "warn":
@@ -532,14 +537,16 @@ def concat(tracesets: Sequence[TraceSet]) -> TraceSet:
         parts.append(keep)
         later.update(ids)
     parts.reverse()
-    frames: dict[str, pd.DataFrame] = {}
-    for name in _STORED:
-        attr = name if name != "documents" else "_documents"
-        pieces = [getattr(p, attr) for p in parts]
+    frames: dict[str, pd.DataFrame | DocumentStore] = {}
+    for name in FRAMES:
+        pieces = [getattr(p, name) for p in parts]
         if name == "problems":
             pieces = [t.problems for t in tracesets]
-        frames[name] = pd.concat(pieces, ignore_index=True)
-    frames["traces"] = frames["traces"].sort_values(["start", "trace_id"], kind="stable")
+        frame = pd.concat(pieces, ignore_index=True)
+        if name == "traces":
+            frame = frame.sort_values(["start", "trace_id"], kind="stable")
+        frames[name] = frame
+    frames["documents"] = DocumentStore.concat(p._documents for p in parts)
     summaries = [p.summaries for p in parts if p.summaries is not None]
     costs = [t.cost for t in tracesets if t.cost is not None]
     try:  # live cost estimates add up; anything else is dropped rather than guessed at
