@@ -54,6 +54,11 @@ import pyarrow.compute as pc
 from xraykit.exceptions import TraceParseError
 from xraykit.schema import SCHEMAS, conform, empty_frame, isin
 
+try:  # the C fast path; without a compiler xraykit still works, only slower
+    from xraykit import _scan
+except ImportError:  # pragma: no cover - depends on the machine
+    _scan = None  # type: ignore[assignment]
+
 __all__ = [
     "DAEMON_HEADER",
     "OnError",
@@ -175,6 +180,12 @@ class _Builder:
         self.ann: list[tuple[Any, ...]] = []
         self.meta: list[tuple[Any, ...]] = []
         self.exc: list[tuple[Any, ...]] = []
+        # long frames (annotations, metadata, exceptions) in reading order, chunk by chunk
+        self.extra_parts: dict[str, list[pd.DataFrame]] = {
+            "annotations": [],
+            "metadata": [],
+            "exceptions": [],
+        }
         self.last_trace_id = ""  # a valid trace id seen last: documents of one trace come together
 
     # -- input ---------------------------------------------------------------------------
@@ -364,6 +375,36 @@ class _Builder:
 
     # -- chunks ----------------------------------------------------------------------------
 
+    def flush_extras(self) -> None:
+        for name, rows in (
+            ("annotations", self.ann),
+            ("metadata", self.meta),
+            ("exceptions", self.exc),
+        ):
+            if rows:
+                self.extra_parts[name].append(_object_frame(rows, name))
+        self.ann, self.meta, self.exc = [], [], []
+
+    def take_native(self, scanner: Any) -> None:
+        """Append what the C scanner built, after the rows Python read before it."""
+        self.flush()
+        self.flush_extras()
+        out = scanner.take()
+        for tables, name, schema in (
+            (self.seg_tables, "segments", _SEG_ARROW),
+            (self.sub_tables, "subsegments", _SUB_ARROW),
+            (self.doc_tables, "documents", _DOC_ARROW),
+        ):
+            if out[name][0][0]:
+                tables.append(_native_table(out[name], schema))
+        for name, values in (
+            ("annotations", out["annotation_values"]),
+            ("metadata", out["metadata_values"]),
+            ("exceptions", None),
+        ):
+            if out[name][0][0]:
+                self.extra_parts[name].append(_native_extras(out[name], values, name))
+
     def flush(self) -> None:
         if self.seg_rows:
             self.seg_tables.append(_table(self.seg_rows, _SEG_ARROW, self.problems, self.seg_where))
@@ -382,9 +423,8 @@ class _Builder:
         seg = _to_pandas(self.seg_tables, _SEG_ARROW)
         sub = _to_pandas(self.sub_tables, _SUB_ARROW)
         docs = _to_pandas(self.doc_tables, _DOC_ARROW)
-        ann = _object_frame(self.ann, "annotations")
-        meta = _object_frame(self.meta, "metadata")
-        exc = _object_frame(self.exc, "exceptions")
+        self.flush_extras()
+        ann, meta, exc = (_concat_extras(self.extra_parts[n], n) for n in _EXTRAS_ARROW)
         return _finish(seg, sub, docs, ann, meta, exc, self.problems)
 
 
@@ -413,6 +453,72 @@ def _object_frame(rows: list[tuple[Any, ...]], name: str) -> pd.DataFrame:
         else:
             data[column] = pd.array(list(values), dtype=dtype)
     return pd.DataFrame(data)
+
+
+#: Columns the C scanner builds for the long frames (their `value` comes as a list).
+_EXTRAS_ARROW = {
+    "annotations": {
+        "trace_id": pa.large_string(),
+        "entity_id": pa.large_string(),
+        "key": pa.large_string(),
+        "value_type": pa.large_string(),
+        "_seq": pa.int64(),
+    },
+    "metadata": {
+        "trace_id": pa.large_string(),
+        "entity_id": pa.large_string(),
+        "namespace": pa.large_string(),
+        "key": pa.large_string(),
+        "_seq": pa.int64(),
+    },
+    "exceptions": {
+        "trace_id": pa.large_string(),
+        "entity_id": pa.large_string(),
+        "exception_id": pa.large_string(),
+        "type": pa.large_string(),
+        "message": pa.large_string(),
+        "remote": pa.bool_(),
+        "cause": pa.large_string(),
+        "truncated": pa.int64(),
+        "skipped": pa.int64(),
+        "stack_depth": pa.int64(),
+        "top_frame": pa.large_string(),
+        "_seq": pa.int64(),
+    },
+}
+
+
+def _native_table(columns: list[tuple[Any, ...]], schema: dict[str, pa.DataType]) -> pa.Table:
+    """An Arrow table over the buffers the C scanner filled (no copy)."""
+    arrays = []
+    for typ, (rows, nulls, validity, values, data) in zip(schema.values(), columns, strict=True):
+        buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(values)]
+        if data is not None:
+            buffers.append(pa.py_buffer(data))
+        arrays.append(pa.Array.from_buffers(typ, rows, buffers, null_count=nulls))
+    return pa.Table.from_arrays(arrays, names=list(schema))
+
+
+def _native_extras(
+    columns: list[tuple[Any, ...]], values: list[Any] | None, name: str
+) -> pd.DataFrame:
+    """A long frame (with ``_seq``) from the scanner's columns and its list of values."""
+    table = _native_table(columns, _EXTRAS_ARROW[name])
+    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    frame["_seq"] = frame["_seq"].astype("int64")
+    if values is not None:
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        frame["value"] = array
+    return frame
+
+
+def _concat_extras(parts: list[pd.DataFrame], name: str) -> pd.DataFrame:
+    schema = {**SCHEMAS[name], "_seq": "int64"}
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in schema.items()})
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return frame[list(schema)]
 
 
 def _str_or_none(x: Any) -> str | None:
@@ -590,73 +696,73 @@ def _sub_row(
 # -- columns ---------------------------------------------------------------------------------
 
 _SEG_ARROW = {
-    "trace_id": pa.string(),
-    "segment_id": pa.string(),
-    "parent_id": pa.string(),
-    "name": pa.string(),
-    "origin": pa.string(),
+    "trace_id": pa.large_string(),
+    "segment_id": pa.large_string(),
+    "parent_id": pa.large_string(),
+    "name": pa.large_string(),
+    "origin": pa.large_string(),
     "inferred": pa.bool_(),
     "start": pa.float64(),
     "end": pa.float64(),
     "in_progress": pa.bool_(),
-    "http_method": pa.string(),
-    "http_url": pa.string(),
+    "http_method": pa.large_string(),
+    "http_url": pa.large_string(),
     "http_status": pa.int64(),
-    "http_user_agent": pa.string(),
-    "http_client_ip": pa.string(),
+    "http_user_agent": pa.large_string(),
+    "http_client_ip": pa.large_string(),
     "fault": pa.bool_(),
     "error": pa.bool_(),
     "throttle": pa.bool_(),
-    "user": pa.string(),
-    "account_id": pa.string(),
-    "resource_arn": pa.string(),
-    "availability_zone": pa.string(),
-    "instance_id": pa.string(),
-    "sdk": pa.string(),
-    "service_version": pa.string(),
-    "cause_id": pa.string(),
+    "user": pa.large_string(),
+    "account_id": pa.large_string(),
+    "resource_arn": pa.large_string(),
+    "availability_zone": pa.large_string(),
+    "instance_id": pa.large_string(),
+    "sdk": pa.large_string(),
+    "service_version": pa.large_string(),
+    "cause_id": pa.large_string(),
     "_seq": pa.int64(),
 }
 
 _SUB_ARROW = {
-    "trace_id": pa.string(),
-    "segment_id": pa.string(),
-    "subsegment_id": pa.string(),
-    "parent_id": pa.string(),
+    "trace_id": pa.large_string(),
+    "segment_id": pa.large_string(),
+    "subsegment_id": pa.large_string(),
+    "parent_id": pa.large_string(),
     "depth": pa.int64(),
-    "name": pa.string(),
-    "namespace": pa.string(),
+    "name": pa.large_string(),
+    "namespace": pa.large_string(),
     "start": pa.float64(),
     "end": pa.float64(),
     "in_progress": pa.bool_(),
-    "http_method": pa.string(),
-    "http_url": pa.string(),
+    "http_method": pa.large_string(),
+    "http_url": pa.large_string(),
     "http_status": pa.int64(),
     "fault": pa.bool_(),
     "error": pa.bool_(),
     "throttle": pa.bool_(),
     "traced": pa.bool_(),
-    "aws_operation": pa.string(),
-    "aws_region": pa.string(),
-    "aws_account_id": pa.string(),
-    "aws_request_id": pa.string(),
-    "table_name": pa.string(),
-    "queue_url": pa.string(),
-    "function_name": pa.string(),
-    "topic_arn": pa.string(),
-    "sql_url": pa.string(),
-    "sql_database_type": pa.string(),
-    "sql_sanitized_query": pa.string(),
-    "sql_user": pa.string(),
+    "aws_operation": pa.large_string(),
+    "aws_region": pa.large_string(),
+    "aws_account_id": pa.large_string(),
+    "aws_request_id": pa.large_string(),
+    "table_name": pa.large_string(),
+    "queue_url": pa.large_string(),
+    "function_name": pa.large_string(),
+    "topic_arn": pa.large_string(),
+    "sql_url": pa.large_string(),
+    "sql_database_type": pa.large_string(),
+    "sql_sanitized_query": pa.large_string(),
+    "sql_user": pa.large_string(),
     "streamed": pa.bool_(),
-    "cause_id": pa.string(),
-    "_anchor": pa.string(),
+    "cause_id": pa.large_string(),
+    "_anchor": pa.large_string(),
     "_seq": pa.int64(),
 }
 
 _DOC_ARROW = {
-    "trace_id": pa.string(),
-    "entity_id": pa.string(),
+    "trace_id": pa.large_string(),
+    "entity_id": pa.large_string(),
     "in_progress": pa.bool_(),
     "document": pa.large_string(),
     "_seq": pa.int64(),
@@ -1230,7 +1336,7 @@ def _read_stream(builder: _Builder, stream: io.BufferedIOBase, source: str) -> N
         value = _NOT_JSON
     if value is not _NOT_JSON:
         _accept(builder, value, f"{source}:{number}", _line_text(line, value))
-        _read_lines(builder, lines, source)
+        _read_rest(builder, stream, number + 1, source)
         return
     # the first line alone is not JSON: a pretty-printed document, or a damaged first line
     rest = b"".join(chunk for _, chunk in lines)
@@ -1241,7 +1347,7 @@ def _read_stream(builder: _Builder, stream: io.BufferedIOBase, source: str) -> N
         second = _first_json_line(rest)
         if second is not None:
             problems.add(f"{source}:{number}", f"not valid JSON: {exc}")
-            _read_lines(builder, _lines(io.BytesIO(rest), start=number + 1), source)
+            _read_rest(builder, io.BytesIO(rest), number + 1, source)
         else:
             _salvage(builder, whole, source, exc)
         return
@@ -1258,6 +1364,48 @@ def _line_text(line: bytes, value: Any) -> bytes | None:
 
 def _lines(stream: io.BufferedIOBase, start: int = 1) -> Iterator[tuple[int, bytes]]:
     yield from enumerate(stream, start)
+
+
+_BLOCK = 1 << 22  # bytes read at a time by the C scanner
+_NATIVE_CHUNK = 16_384  # entities per Arrow chunk from the C scanner
+
+
+def _read_rest(builder: _Builder, stream: io.BufferedIOBase, number: int, source: str) -> None:
+    """Read the remaining lines of a JSON-lines stream, the first of them numbered ``number``."""
+    if _scan is None:
+        _read_lines(builder, _lines(stream, start=number), source)
+        return
+    scanner = _scan.Scanner()
+    carry: list[bytes] = []  # the start of a line that continues in the next block
+    while True:
+        block = stream.read(_BLOCK)
+        cut = block.rfind(b"\n") + 1
+        if block and not cut:
+            carry.append(block)
+            continue
+        data = b"".join([*carry, block]) if carry else block
+        carry = [data[len(data) - len(block) + cut :]] if block and cut < len(block) else []
+        end = len(data) - (len(carry[0]) if carry else 0)
+        view = memoryview(data)[:end]
+        pos = 0
+        while pos < end:
+            status, pos, number, builder.seq = scanner.scan(
+                view, pos, number, builder.seq, _NATIVE_CHUNK
+            )
+            if status == _scan.FULL:
+                builder.take_native(scanner)
+            elif status == _scan.FALLBACK:
+                # Python reads what the scanner leaves to it: problems, unusual types
+                if scanner.pending():
+                    builder.take_native(scanner)
+                stop = data.find(b"\n", pos, end) + 1 or end
+                _read_lines(builder, iter([(number, bytes(view[pos:stop]))]), source)
+                pos, number = stop, number + 1
+        view.release()
+        if not block:
+            break
+    if scanner.pending():
+        builder.take_native(scanner)
 
 
 def _read_lines(builder: _Builder, lines: Iterator[tuple[int, bytes]], source: str) -> None:

@@ -1,0 +1,1514 @@
+/*
+ * xraykit._scan: the loader's fast path, in C.
+ *
+ * It reads JSON lines (BatchGetTraces responses, raw segment documents, daemon headers)
+ * and writes the frames' columns straight into Arrow-layout buffers, with no Python object
+ * per value. It handles only input it can load exactly as the Python loader in
+ * xraykit/documents.py would; for anything else (a problem to report, an unusual type, a
+ * value Python would format) it stops at that line, undoes what the line added, and lets
+ * the Python loader read it. The Python loader is the reference: tests compare the two.
+ *
+ * Scanner.scan(data, pos, line, seq, limit) -> (status, pos, line, seq)
+ *     status DONE: every line of `data` from `pos` was read;
+ *            FULL: `limit` entities are waiting in the tables (call take());
+ *            FALLBACK: the line at `pos` must be read by Python.
+ * Scanner.take() -> the tables built so far (see documents.py for their columns); resets.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef XRAYKIT_SCAN_SOURCE_HASH
+#define XRAYKIT_SCAN_SOURCE_HASH "unknown"
+#endif
+
+enum { OK = 0, BAD = 1, ERR = -1 }; /* BAD: Python reads this line; ERR: exception set */
+enum { DONE = 0, FULL = 1, FALLBACK = 2 };
+#define MAX_DEPTH 512
+#define MAX_DUP_CHECK 256 /* objects with more keys than this go to Python */
+
+/* ---------------------------------------------------------------- growable buffers */
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, size_t extra) {
+    if (b->len + extra <= b->cap) return OK;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + extra) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        PyErr_NoMemory();
+        return ERR;
+    }
+    b->p = p;
+    b->cap = cap;
+    return OK;
+}
+
+static inline int buf_put(Buf *b, const void *src, size_t n) {
+    if (b->len + n > b->cap && buf_reserve(b, n)) return ERR;
+    if (n) memcpy(b->p + b->len, src, n);
+    b->len += n;
+    return OK;
+}
+
+static void buf_free(Buf *b) {
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+/* ---------------------------------------------------------------- JSON to a tape */
+
+enum { J_NULL, J_FALSE, J_TRUE, J_INT, J_FLOAT, J_STR, J_ARR, J_OBJ };
+
+/* One node per value (and per object key). A container's children follow it; `next` is the
+ * index just past its last descendant. Strings and numbers point into the source text. */
+typedef struct {
+    uint8_t type, esc;
+    uint32_t count; /* children (arrays) or key/value pairs (objects) */
+    uint32_t start, len;
+    uint32_t next;
+} Node;
+
+typedef struct {
+    const unsigned char *s;
+    size_t n, i;
+    Node *nodes;
+    size_t nn, cap;
+} Tape;
+
+static int tape_node(Tape *T, uint8_t type, size_t start) {
+    if (T->nn == T->cap) {
+        size_t cap = T->cap ? T->cap * 2 : 256;
+        Node *nodes = realloc(T->nodes, cap * sizeof(Node));
+        if (!nodes) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        T->nodes = nodes;
+        T->cap = cap;
+    }
+    Node *nd = &T->nodes[T->nn];
+    nd->type = type;
+    nd->esc = 0;
+    nd->count = 0;
+    nd->start = (uint32_t)start;
+    nd->len = 0;
+    nd->next = (uint32_t)(T->nn + 1);
+    return (int)T->nn++;
+}
+
+static inline void skip_ws(Tape *T) {
+    while (T->i < T->n) {
+        unsigned char c = T->s[T->i];
+        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+            T->i++;
+        else
+            break;
+    }
+}
+
+static inline int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int hex4(const unsigned char *p) {
+    int v = 0;
+    for (int k = 0; k < 4; k++) {
+        int h = hexval(p[k]);
+        if (h < 0) return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* Length of one valid UTF-8 sequence at p (non-ASCII lead byte), or 0 when invalid. */
+static int utf8_seq(const unsigned char *p, size_t avail) {
+    unsigned char c = p[0];
+    if (c >= 0xC2 && c <= 0xDF) return (avail >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (avail < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && p[1] < 0xA0) return 0;  /* overlong */
+        if (c == 0xED && p[1] >= 0xA0) return 0; /* surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (avail < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && p[1] < 0x90) return 0;
+        if (c == 0xF4 && p[1] >= 0x90) return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* Whether 8 bytes hold a quote, a backslash, a control or a non-ASCII byte (false positives
+ * are fine: the byte loop after it decides). */
+static inline int special8(const unsigned char *p) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    uint64_t quote = v ^ (ones * '"'), slash = v ^ (ones * '\\');
+    uint64_t found = ((quote - ones) & ~quote) | ((slash - ones) & ~slash) | (v - ones * 0x20) | v;
+    return (found & highs) != 0;
+}
+
+static int parse_string(Tape *T, int idx) {
+    const unsigned char *s = T->s;
+    size_t i = T->i + 1, n = T->n;
+    uint8_t esc = 0;
+    size_t start = i;
+    for (;;) {
+        while (i + 8 <= n && !special8(s + i)) i += 8;
+        while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
+        if (i >= n) return BAD;
+        unsigned char c = s[i];
+        if (c == '"') break;
+        if (c < 0x20) return BAD;
+        if (c == '\\') {
+            esc = 1;
+            if (i + 1 >= n) return BAD;
+            c = s[i + 1];
+            if (c == 'u') {
+                if (i + 6 > n) return BAD;
+                int v = hex4(s + i + 2);
+                if (v < 0) return BAD;
+                i += 6;
+                if (v >= 0xDC00 && v <= 0xDFFF) return BAD; /* a low surrogate first */
+                if (v >= 0xD800 && v <= 0xDBFF) {
+                    if (i + 6 > n || s[i] != '\\' || s[i + 1] != 'u') return BAD;
+                    int w = hex4(s + i + 2);
+                    if (w < 0xDC00 || w > 0xDFFF) return BAD;
+                    i += 6;
+                }
+                continue;
+            }
+            if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' && c != 'r' &&
+                c != 't')
+                return BAD;
+            i += 2;
+            continue;
+        }
+        int k = utf8_seq(s + i, n - i);
+        if (!k) return BAD;
+        i += k;
+    }
+    if (i - start > UINT32_MAX) return BAD;
+    Node *nd = &T->nodes[idx];
+    nd->start = (uint32_t)start;
+    nd->len = (uint32_t)(i - start);
+    nd->esc = esc;
+    T->i = i + 1;
+    return OK;
+}
+
+static int parse_number(Tape *T, int idx) {
+    const unsigned char *s = T->s;
+    size_t i = T->i, n = T->n, start = i;
+    int is_float = 0;
+    if (i < n && s[i] == '-') i++;
+    if (i >= n) return BAD;
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    } else {
+        return BAD;
+    }
+    if (i < n && s[i] == '.') {
+        is_float = 1;
+        i++;
+        if (i >= n || s[i] < '0' || s[i] > '9') return BAD;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        is_float = 1;
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) i++;
+        if (i >= n || s[i] < '0' || s[i] > '9') return BAD;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    Node *nd = &T->nodes[idx];
+    nd->type = is_float ? J_FLOAT : J_INT;
+    nd->start = (uint32_t)start;
+    nd->len = (uint32_t)(i - start);
+    T->i = i;
+    return OK;
+}
+
+static int parse_value(Tape *T, int depth);
+
+static int parse_container(Tape *T, int idx, int depth, int is_obj) {
+    T->i++; /* the bracket */
+    skip_ws(T);
+    unsigned char close = is_obj ? '}' : ']';
+    uint32_t count = 0;
+    if (T->i < T->n && T->s[T->i] == close) {
+        T->i++;
+        T->nodes[idx].next = (uint32_t)T->nn;
+        return OK;
+    }
+    for (;;) {
+        if (is_obj) {
+            if (T->i >= T->n || T->s[T->i] != '"') return BAD;
+            int k = tape_node(T, J_STR, T->i);
+            if (k < 0) return ERR;
+            int rc = parse_string(T, k);
+            if (rc) return rc;
+            skip_ws(T);
+            if (T->i >= T->n || T->s[T->i] != ':') return BAD;
+            T->i++;
+            skip_ws(T);
+        }
+        int rc = parse_value(T, depth + 1);
+        if (rc) return rc;
+        count++;
+        skip_ws(T);
+        if (T->i >= T->n) return BAD;
+        unsigned char c = T->s[T->i];
+        if (c == ',') {
+            T->i++;
+            skip_ws(T);
+            continue;
+        }
+        if (c != close) return BAD;
+        T->i++;
+        break;
+    }
+    T->nodes[idx].count = count;
+    T->nodes[idx].next = (uint32_t)T->nn;
+    return OK;
+}
+
+static int parse_value(Tape *T, int depth) {
+    if (depth > MAX_DEPTH || T->i >= T->n) return BAD;
+    unsigned char c = T->s[T->i];
+    int idx;
+    switch (c) {
+    case '{':
+    case '[':
+        idx = tape_node(T, c == '{' ? J_OBJ : J_ARR, T->i);
+        if (idx < 0) return ERR;
+        return parse_container(T, idx, depth, c == '{');
+    case '"':
+        idx = tape_node(T, J_STR, T->i);
+        if (idx < 0) return ERR;
+        return parse_string(T, idx);
+    case 't':
+    case 'f':
+    case 'n': {
+        const char *word = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        size_t len = strlen(word);
+        if (T->i + len > T->n || memcmp(T->s + T->i, word, len)) return BAD;
+        idx = tape_node(T, c == 't' ? J_TRUE : c == 'f' ? J_FALSE : J_NULL, T->i);
+        if (idx < 0) return ERR;
+        T->i += len;
+        return OK;
+    }
+    default:
+        idx = tape_node(T, J_INT, T->i);
+        if (idx < 0) return ERR;
+        return parse_number(T, idx);
+    }
+}
+
+/* Parse s[0:n] as one JSON value with only whitespace around it. */
+static int tape_parse(Tape *T, const char *s, size_t n) {
+    if (n > UINT32_MAX) return BAD;
+    T->s = (const unsigned char *)s;
+    T->n = n;
+    T->i = 0;
+    T->nn = 0;
+    skip_ws(T);
+    int rc = parse_value(T, 0);
+    if (rc) return rc;
+    skip_ws(T);
+    return T->i == T->n ? OK : BAD;
+}
+
+/* ---------------------------------------------------------------- reading the tape */
+
+static inline const char *str_ptr(const Tape *T, int idx) {
+    return (const char *)T->s + T->nodes[idx].start;
+}
+
+/* Append the decoded text of a string node to out (escapes were validated by the parser). */
+static int unescape(Buf *out, const Tape *T, int idx) {
+    const Node *nd = &T->nodes[idx];
+    const unsigned char *p = T->s + nd->start, *end = p + nd->len;
+    if (!nd->esc) return buf_put(out, p, nd->len);
+    if (buf_reserve(out, nd->len)) return ERR; /* decoded text is never longer */
+    unsigned char *o = (unsigned char *)out->p + out->len;
+    while (p < end) {
+        const unsigned char *bs = memchr(p, '\\', (size_t)(end - p));
+        if (!bs) bs = end;
+        memcpy(o, p, (size_t)(bs - p));
+        o += bs - p;
+        p = bs;
+        if (p == end) break;
+        unsigned char c = p[1];
+        p += 2;
+        switch (c) {
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            unsigned int v = (unsigned int)hex4(p);
+            p += 4;
+            if (v >= 0xD800 && v <= 0xDBFF) {
+                unsigned int w = (unsigned int)hex4(p + 2);
+                p += 6;
+                v = 0x10000 + ((v - 0xD800) << 10) + (w - 0xDC00);
+            }
+            if (v < 0x80) {
+                *o++ = (unsigned char)v;
+            } else if (v < 0x800) {
+                *o++ = (unsigned char)(0xC0 | (v >> 6));
+                *o++ = (unsigned char)(0x80 | (v & 0x3F));
+            } else if (v < 0x10000) {
+                *o++ = (unsigned char)(0xE0 | (v >> 12));
+                *o++ = (unsigned char)(0x80 | ((v >> 6) & 0x3F));
+                *o++ = (unsigned char)(0x80 | (v & 0x3F));
+            } else {
+                *o++ = (unsigned char)(0xF0 | (v >> 18));
+                *o++ = (unsigned char)(0x80 | ((v >> 12) & 0x3F));
+                *o++ = (unsigned char)(0x80 | ((v >> 6) & 0x3F));
+                *o++ = (unsigned char)(0x80 | (v & 0x3F));
+            }
+            break;
+        }
+        default: *o++ = c; /* " \ / */
+        }
+    }
+    out->len = (size_t)((char *)o - out->p);
+    return OK;
+}
+
+/* An integer node as int64; BAD when it does not fit (Python would make a big int or a float). */
+static int int_value(const Tape *T, int idx, int64_t *out) {
+    const Node *nd = &T->nodes[idx];
+    const unsigned char *p = T->s + nd->start, *end = p + nd->len;
+    int neg = *p == '-';
+    if (neg) p++;
+    uint64_t v = 0;
+    for (; p < end; p++) {
+        uint64_t d = (uint64_t)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) return BAD;
+        v = v * 10 + d;
+    }
+    if (neg ? v > (uint64_t)INT64_MAX + 1 : v > (uint64_t)INT64_MAX) return BAD;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return OK;
+}
+
+/* A plain decimal (no exponent, at most 15 digits) is exact as digits / 10^k: both are exact
+ * doubles, and IEEE division rounds correctly, as strtod does. */
+static int fast_decimal(const unsigned char *p, size_t n, double *out) {
+    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+                                   1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    const unsigned char *end = p + n;
+    int neg = *p == '-', digits = 0, scale = -1;
+    if (neg) p++;
+    uint64_t m = 0;
+    for (; p < end; p++) {
+        if (*p == '.') {
+            scale = 0;
+            continue;
+        }
+        if (*p < '0' || *p > '9') return 0; /* an exponent */
+        if (++digits > 15) return 0;
+        m = m * 10 + (uint64_t)(*p - '0');
+        if (scale >= 0) scale++;
+    }
+    double v = (double)m / pow10[scale < 0 ? 0 : scale];
+    *out = neg ? -v : v;
+    return 1;
+}
+
+/* A number node as a double, as Python would hold it (BAD for infinities and huge ints). */
+static int num_value(const Tape *T, int idx, double *out) {
+    const Node *nd = &T->nodes[idx];
+    if (nd->type == J_INT) {
+        int64_t v;
+        if (int_value(T, idx, &v)) return BAD;
+        *out = (double)v;
+        return OK;
+    }
+    if (nd->type != J_FLOAT) return BAD;
+    if (fast_decimal(T->s + nd->start, nd->len, out)) return OK;
+    char tmp[64];
+    const char *p = (const char *)T->s + nd->start;
+    if (nd->len < sizeof tmp) {
+        memcpy(tmp, p, nd->len);
+        tmp[nd->len] = 0;
+        p = tmp;
+    } else {
+        return BAD; /* a 64-digit literal: let Python decide */
+    }
+    double v = strtod(p, NULL);
+    if (!isfinite(v)) return BAD;
+    *out = v;
+    return OK;
+}
+
+/* Python truthiness of a node; absent (-1) is false. */
+static int truthy(const Tape *T, int idx) {
+    if (idx < 0) return 0;
+    const Node *nd = &T->nodes[idx];
+    switch (nd->type) {
+    case J_NULL:
+    case J_FALSE: return 0;
+    case J_TRUE: return 1;
+    case J_STR: return nd->len > 0;
+    case J_ARR:
+    case J_OBJ: return nd->count > 0;
+    default: {
+        const unsigned char *p = T->s + nd->start, *end = p + nd->len;
+        for (; p < end && (*p < '1' || *p > '9'); p++) {
+            if (*p == 'e' || *p == 'E') return 0; /* 0e5, 0.0E1 */
+        }
+        return p < end;
+    }
+    }
+}
+
+static inline int is_true(const Tape *T, int idx) { return idx >= 0 && T->nodes[idx].type == J_TRUE; }
+static inline int type_of(const Tape *T, int idx) { return idx < 0 ? -1 : T->nodes[idx].type; }
+static inline int absent(const Tape *T, int idx) { return idx < 0 || T->nodes[idx].type == J_NULL; }
+
+typedef struct {
+    const char *name;
+    size_t len;
+} Key;
+
+/* For each pair of object `obj`, record the value index of the known keys (the last one wins,
+ * as in a Python dict). `out` gets -1 for keys that are absent. */
+static int fields(const Tape *T, int obj, const Key *keys, int nkeys, int *out, Buf *tmp) {
+    for (int k = 0; k < nkeys; k++) out[k] = -1;
+    if (obj < 0 || T->nodes[obj].type != J_OBJ) return OK;
+    int i = obj + 1;
+    for (uint32_t pair = 0; pair < T->nodes[obj].count; pair++) {
+        const Node *key = &T->nodes[i];
+        const char *name = str_ptr(T, i);
+        size_t len = key->len;
+        if (key->esc) {
+            tmp->len = 0;
+            if (unescape(tmp, T, i)) return ERR;
+            name = tmp->p;
+            len = tmp->len;
+        }
+        for (int k = 0; k < nkeys; k++) {
+            if (keys[k].len == len && keys[k].name[0] == name[0] &&
+                memcmp(keys[k].name, name, len) == 0)
+                out[k] = i + 1;
+        }
+        i = (int)T->nodes[i + 1].next;
+    }
+    return OK;
+}
+
+static int str_equals(const Tape *T, int idx, const char *text) {
+    if (type_of(T, idx) != J_STR || T->nodes[idx].esc) return 0;
+    size_t len = strlen(text);
+    return T->nodes[idx].len == len && memcmp(str_ptr(T, idx), text, len) == 0;
+}
+
+static int key_equal(const Tape *T, int a, int b, Buf *ta, Buf *tb) {
+    const Node *x = &T->nodes[a], *y = &T->nodes[b];
+    if (!x->esc && !y->esc)
+        return x->len == y->len && memcmp(str_ptr(T, a), str_ptr(T, b), x->len) == 0;
+    ta->len = tb->len = 0;
+    if (unescape(ta, T, a) || unescape(tb, T, b)) return -1;
+    return ta->len == tb->len && memcmp(ta->p, tb->p, ta->len) == 0;
+}
+
+/* BAD when an object repeats a key: Python keeps the first position with the last value,
+ * which row order would not reproduce. */
+static int check_unique_keys(const Tape *T, int obj, Buf *ta, Buf *tb) {
+    uint32_t n = T->nodes[obj].count;
+    if (n < 2) return OK;
+    if (n > MAX_DUP_CHECK) return BAD;
+    int idx[MAX_DUP_CHECK];
+    int i = obj + 1;
+    for (uint32_t k = 0; k < n; k++) {
+        idx[k] = i;
+        i = (int)T->nodes[i + 1].next;
+    }
+    for (uint32_t a = 0; a < n; a++) {
+        for (uint32_t b = a + 1; b < n; b++) {
+            int eq = key_equal(T, idx[a], idx[b], ta, tb);
+            if (eq < 0) return ERR;
+            if (eq) return BAD;
+        }
+    }
+    return OK;
+}
+
+/* X-Ray trace id: version digits, 8 hex digits of epoch seconds, 24 hex digits. */
+static int valid_trace_id(const Tape *T, int idx) {
+    if (type_of(T, idx) != J_STR || T->nodes[idx].esc) return 0;
+    const unsigned char *p = (const unsigned char *)str_ptr(T, idx);
+    size_t n = T->nodes[idx].len, i = 0;
+    while (i < n && p[i] >= '0' && p[i] <= '9') i++;
+    if (i == 0 || n != i + 34 || p[i] != '-' || p[i + 9] != '-') return 0;
+    for (size_t k = i + 1; k < n; k++) {
+        if (k == i + 9) continue;
+        if (hexval(p[k]) < 0) return 0;
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- columns */
+
+enum { C_STR, C_F64, C_I64, C_BOOL };
+
+typedef struct {
+    int kind;
+    Buf data;  /* string bytes, or values (8 bytes each, or 1 byte per bool) */
+    Buf offs;  /* int64 offsets of strings */
+    Buf valid; /* one byte per row */
+} Col;
+
+typedef struct {
+    const char *name;
+    int ncols;
+    const int *kinds;
+    Col *cols;
+    size_t rows;
+} Table;
+
+static int table_init(Table *t, const char *name, const int *kinds, int ncols) {
+    t->name = name;
+    t->kinds = kinds;
+    t->ncols = ncols;
+    t->rows = 0;
+    t->cols = calloc((size_t)ncols, sizeof(Col));
+    if (!t->cols) {
+        PyErr_NoMemory();
+        return ERR;
+    }
+    for (int c = 0; c < ncols; c++) {
+        t->cols[c].kind = kinds[c];
+        if (kinds[c] == C_STR) {
+            int64_t zero = 0;
+            if (buf_put(&t->cols[c].offs, &zero, 8)) return ERR;
+        }
+    }
+    return OK;
+}
+
+static void table_truncate(Table *t, size_t rows) {
+    for (int c = 0; c < t->ncols; c++) {
+        Col *col = &t->cols[c];
+        col->valid.len = rows;
+        switch (col->kind) {
+        case C_STR:
+            col->offs.len = (rows + 1) * 8;
+            col->data.len = (size_t)((int64_t *)col->offs.p)[rows];
+            break;
+        case C_BOOL: col->data.len = rows; break;
+        default: col->data.len = rows * 8;
+        }
+    }
+    t->rows = rows;
+}
+
+static void table_free(Table *t) {
+    if (!t->cols) return;
+    for (int c = 0; c < t->ncols; c++) {
+        buf_free(&t->cols[c].data);
+        buf_free(&t->cols[c].offs);
+        buf_free(&t->cols[c].valid);
+    }
+    free(t->cols);
+    t->cols = NULL;
+}
+
+static inline int put_valid(Col *col, int valid) {
+    unsigned char v = (unsigned char)valid;
+    return buf_put(&col->valid, &v, 1);
+}
+
+static inline int end_string(Col *col) {
+    int64_t end = (int64_t)col->data.len;
+    return buf_put(&col->offs, &end, 8);
+}
+
+static int put_null(Col *col) {
+    if (put_valid(col, 0)) return ERR;
+    if (col->kind == C_STR) return end_string(col);
+    if (col->kind == C_BOOL) return buf_put(&col->data, "", 1);
+    int64_t zero = 0;
+    return buf_put(&col->data, &zero, 8);
+}
+
+static int put_bytes(Col *col, const void *p, size_t n) {
+    if (put_valid(col, 1) || buf_put(&col->data, p, n)) return ERR;
+    return end_string(col);
+}
+
+/* A string node, or null when absent/null; BAD for any other JSON type. */
+static int put_str(Col *col, const Tape *T, int idx) {
+    if (absent(T, idx)) return put_null(col);
+    if (T->nodes[idx].type != J_STR) return BAD;
+    if (put_valid(col, 1) || unescape(&col->data, T, idx)) return ERR;
+    return end_string(col);
+}
+
+static int put_f64(Col *col, double v) {
+    if (put_valid(col, 1)) return ERR;
+    return buf_put(&col->data, &v, 8);
+}
+
+static int put_i64(Col *col, int64_t v) {
+    if (put_valid(col, 1)) return ERR;
+    return buf_put(&col->data, &v, 8);
+}
+
+static int put_bool(Col *col, int v) {
+    unsigned char b = (unsigned char)(v != 0);
+    if (put_valid(col, 1)) return ERR;
+    return buf_put(&col->data, &b, 1);
+}
+
+/* An integer node as int64, or null when absent/null; BAD otherwise (floats, bools, big ints). */
+static int put_int_node(Col *col, const Tape *T, int idx) {
+    if (absent(T, idx)) return put_null(col);
+    int64_t v;
+    if (T->nodes[idx].type != J_INT || int_value(T, idx, &v)) return BAD;
+    return put_i64(col, v);
+}
+
+/* ---------------------------------------------------------------- the tables */
+
+#define S C_STR
+#define F C_F64
+#define I C_I64
+#define B C_BOOL
+/* Column order must match _SEG_ARROW, _SUB_ARROW ... in documents.py. */
+static const int SEG_KINDS[] = {S, S, S, S, S, B, F, F, B, S, S, I, S, S, B, B, B, S, S, S, S, S, S, S, S, I};
+static const int SUB_KINDS[] = {S, S, S, S, I, S, S, F, F, B, S, S, I, B, B, B, B, S, S, S, S, S, S, S, S, S, S, S, S, B, S, S, I};
+static const int DOC_KINDS[] = {S, S, B, S, I};
+static const int ANN_KINDS[] = {S, S, S, S, I};
+static const int META_KINDS[] = {S, S, S, S, I};
+static const int EXC_KINDS[] = {S, S, S, S, S, B, S, I, I, I, S, I};
+#undef S
+#undef F
+#undef I
+#undef B
+#define NCOLS(kinds) ((int)(sizeof(kinds) / sizeof(kinds[0])))
+
+enum { T_SEG, T_SUB, T_DOC, T_ANN, T_META, T_EXC, N_TABLES };
+
+/* ---------------------------------------------------------------- keys */
+
+#define K(name) {name, sizeof(name) - 1}
+enum {
+    E_ID, E_NAME, E_TRACE_ID, E_START, E_END, E_IN_PROGRESS, E_PARENT_ID, E_TYPE, E_ORIGIN,
+    E_INFERRED, E_HTTP, E_AWS, E_SERVICE, E_CAUSE, E_USER, E_RESOURCE_ARN, E_FAULT, E_ERROR,
+    E_THROTTLE, E_NAMESPACE, E_TRACED, E_SQL, E_SUBSEGMENTS, E_ANNOTATIONS, E_METADATA, E_N
+};
+static const Key ENTITY_KEYS[] = {
+    K("id"), K("name"), K("trace_id"), K("start_time"), K("end_time"), K("in_progress"),
+    K("parent_id"), K("type"), K("origin"), K("inferred"), K("http"), K("aws"), K("service"),
+    K("cause"), K("user"), K("resource_arn"), K("fault"), K("error"), K("throttle"), K("namespace"),
+    K("traced"), K("sql"), K("subsegments"), K("annotations"), K("metadata")};
+enum { H_REQUEST, H_RESPONSE, H_N };
+static const Key HTTP_KEYS[] = {K("request"), K("response")};
+enum { R_METHOD, R_URL, R_USER_AGENT, R_CLIENT_IP, R_TRACED, R_STATUS, R_N };
+static const Key REQUEST_KEYS[] = {K("method"), K("url"), K("user_agent"), K("client_ip"), K("traced"), K("status")};
+enum {
+    A_ACCOUNT_ID, A_EC2, A_XRAY, A_OPERATION, A_REGION, A_REQUEST_ID, A_TABLE_NAME,
+    A_QUEUE_URL, A_FUNCTION_NAME, A_TOPIC_ARN, A_N
+};
+static const Key AWS_KEYS[] = {K("account_id"), K("ec2"), K("xray"), K("operation"), K("region"),
+                         K("request_id"), K("table_name"), K("queue_url"), K("function_name"),
+                         K("topic_arn")};
+enum { X_AZ, X_INSTANCE_ID, X_SDK, X_SDK_VERSION, X_VERSION, X_N };
+static const Key MISC_KEYS[] = {K("availability_zone"), K("instance_id"), K("sdk"), K("sdk_version"), K("version")};
+enum { Q_URL, Q_CONNECTION_STRING, Q_DATABASE_TYPE, Q_SANITIZED_QUERY, Q_USER, Q_N };
+static const Key SQL_KEYS[] = {K("url"), K("connection_string"), K("database_type"), K("sanitized_query"), K("user")};
+enum {
+    X2_ID, X2_TYPE, X2_MESSAGE, X2_REMOTE, X2_CAUSE, X2_TRUNCATED, X2_SKIPPED, X2_STACK,
+    X2_EXCEPTIONS, X2_N
+};
+static const Key EXCEPTION_KEYS[] = {K("id"), K("type"), K("message"), K("remote"), K("cause"),
+                               K("truncated"), K("skipped"), K("stack"), K("exceptions")};
+enum { P_PATH, P_LINE, P_LABEL, P_N };
+static const Key FRAME_KEYS[] = {K("path"), K("line"), K("label")};
+enum {
+    L_TRACES, L_SEGMENTS, L_ID_UPPER, L_FORMAT, L_VERSION, L_ID, L_SUMMARIES, L_UNPROCESSED,
+    L_LIMIT, L_DOCUMENT, L_N
+};
+static const Key LINE_KEYS[] = {K("Traces"), K("Segments"), K("Id"), K("format"), K("version"), K("id"),
+                          K("TraceSummaries"), K("UnprocessedTraceIds"), K("LimitExceeded"),
+                          K("Document")};
+
+/* ---------------------------------------------------------------- the scanner */
+
+typedef struct {
+    PyObject_HEAD
+    Tape line, doc;
+    Buf text;       /* the decoded Document string of a BatchGetTraces segment */
+    Buf tmp, tmp2;  /* scratch */
+    Buf stack;
+    Table t[N_TABLES];
+    PyObject *ann_values, *meta_values;
+    int64_t seq;
+} Scanner;
+
+static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out);
+
+static int node_to_python(Scanner *S, const Tape *T, int idx, PyObject **out) {
+    const Node *nd = &T->nodes[idx];
+    switch (nd->type) {
+    case J_NULL: *out = Py_NewRef(Py_None); return OK;
+    case J_TRUE: *out = Py_NewRef(Py_True); return OK;
+    case J_FALSE: *out = Py_NewRef(Py_False); return OK;
+    case J_INT: {
+        int64_t v;
+        if (int_value(T, idx, &v)) return BAD;
+        *out = PyLong_FromLongLong(v);
+        return *out ? OK : ERR;
+    }
+    case J_FLOAT: {
+        double v;
+        if (num_value(T, idx, &v)) return BAD;
+        *out = PyFloat_FromDouble(v);
+        return *out ? OK : ERR;
+    }
+    case J_STR: {
+        if (!nd->esc) {
+            *out = PyUnicode_DecodeUTF8(str_ptr(T, idx), nd->len, NULL);
+        } else {
+            S->tmp.len = 0;
+            if (unescape(&S->tmp, T, idx)) return ERR;
+            *out = PyUnicode_DecodeUTF8(S->tmp.p, (Py_ssize_t)S->tmp.len, NULL);
+        }
+        return *out ? OK : ERR;
+    }
+    default: return to_python(S, T, idx, out);
+    }
+}
+
+/* A JSON value as the Python object orjson would give. */
+static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out) {
+    const Node *nd = &T->nodes[idx];
+    if (nd->type != J_ARR && nd->type != J_OBJ) return node_to_python(S, T, idx, out);
+    int is_obj = nd->type == J_OBJ;
+    PyObject *c = is_obj ? PyDict_New() : PyList_New(nd->count);
+    if (!c) return ERR;
+    int i = idx + 1;
+    for (uint32_t k = 0; k < nd->count; k++) {
+        PyObject *key = NULL, *value = NULL;
+        int rc;
+        if (is_obj) {
+            rc = node_to_python(S, T, i, &key);
+            if (rc) {
+                Py_DECREF(c);
+                return rc;
+            }
+            i++;
+        }
+        rc = node_to_python(S, T, i, &value);
+        if (rc) {
+            Py_XDECREF(key);
+            Py_DECREF(c);
+            return rc;
+        }
+        if (is_obj) {
+            rc = PyDict_SetItem(c, key, value);
+            Py_DECREF(key);
+            Py_DECREF(value);
+            if (rc) {
+                Py_DECREF(c);
+                return ERR;
+            }
+        } else {
+            PyList_SET_ITEM(c, k, value);
+        }
+        i = (int)T->nodes[i].next;
+    }
+    *out = c;
+    return OK;
+}
+
+#define TRY(expr)                                                                              \
+    do {                                                                                       \
+        int rc_ = (expr);                                                                      \
+        if (rc_) return rc_;                                                                   \
+    } while (0)
+
+/* Python's str() of a scalar used in a stack frame, with a default when absent. */
+static int frame_part(const Tape *T, int idx, const char *dflt, Buf *out) {
+    if (idx < 0) return buf_put(out, dflt, strlen(dflt));
+    switch (T->nodes[idx].type) {
+    case J_NULL: return buf_put(out, "None", 4);
+    case J_TRUE: return buf_put(out, "True", 4);
+    case J_FALSE: return buf_put(out, "False", 5);
+    case J_STR: return unescape(out, T, idx);
+    case J_INT: {
+        int64_t v;
+        char digits[32];
+        if (int_value(T, idx, &v)) return BAD;
+        int n = snprintf(digits, sizeof digits, "%lld", (long long)v);
+        return buf_put(out, digits, (size_t)n);
+    }
+    default: return BAD;
+    }
+}
+
+/* Whether the code point is whitespace to Python's str.rstrip(). */
+static int py_space(uint32_t c) {
+    return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F) || c == 0x85 ||
+           c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+static void rstrip(Buf *b) {
+    while (b->len) {
+        const unsigned char *p = (const unsigned char *)b->p;
+        size_t end = b->len, start = end - 1;
+        while (start > 0 && (p[start] & 0xC0) == 0x80) start--;
+        uint32_t c = p[start];
+        size_t n = end - start;
+        if (n == 2) c = ((c & 0x1F) << 6) | (p[start + 1] & 0x3F);
+        else if (n == 3) c = ((c & 0x0F) << 12) | ((p[start + 1] & 0x3F) << 6) | (p[start + 2] & 0x3F);
+        else if (n == 4) c = 0x10000; /* never whitespace */
+        if (!py_space(c)) return;
+        b->len = start;
+    }
+}
+
+/* Annotations, metadata and exceptions of one entity (documents.py: _Builder._extras). */
+static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
+    Table *ann = &S->t[T_ANN], *meta = &S->t[T_META], *exc = &S->t[T_EXC];
+    int a = E[E_ANNOTATIONS];
+    if (truthy(T, a)) {
+        if (T->nodes[a].type != J_OBJ) return BAD;
+        TRY(check_unique_keys(T, a, &S->tmp, &S->tmp2));
+        int i = a + 1;
+        for (uint32_t k = 0; k < T->nodes[a].count; k++) {
+            int v = i + 1, type = T->nodes[v].type;
+            const char *kind = type == J_STR                         ? "string"
+                               : (type == J_TRUE || type == J_FALSE) ? "boolean"
+                               : (type == J_INT || type == J_FLOAT)  ? "number"
+                                                                     : NULL;
+            if (!kind) return BAD;
+            PyObject *value;
+            TRY(node_to_python(S, T, v, &value));
+            int rc = PyList_Append(S->ann_values, value);
+            Py_DECREF(value);
+            if (rc) return ERR;
+            TRY(put_str(&ann->cols[0], T, tid));
+            TRY(put_str(&ann->cols[1], T, eid));
+            TRY(put_str(&ann->cols[2], T, i));
+            TRY(put_bytes(&ann->cols[3], kind, strlen(kind)));
+            TRY(put_i64(&ann->cols[4], S->seq));
+            ann->rows++;
+            i = (int)T->nodes[v].next;
+        }
+    }
+    int m = E[E_METADATA];
+    if (truthy(T, m)) {
+        if (T->nodes[m].type != J_OBJ) return BAD;
+        TRY(check_unique_keys(T, m, &S->tmp, &S->tmp2));
+        int i = m + 1;
+        for (uint32_t k = 0; k < T->nodes[m].count; k++) {
+            int entries = i + 1;
+            if (T->nodes[entries].type == J_OBJ) {
+                TRY(check_unique_keys(T, entries, &S->tmp, &S->tmp2));
+                int j = entries + 1;
+                for (uint32_t e = 0; e < T->nodes[entries].count; e++) {
+                    PyObject *value;
+                    TRY(to_python(S, T, j + 1, &value));
+                    int rc = PyList_Append(S->meta_values, value);
+                    Py_DECREF(value);
+                    if (rc) return ERR;
+                    TRY(put_str(&meta->cols[0], T, tid));
+                    TRY(put_str(&meta->cols[1], T, eid));
+                    TRY(put_str(&meta->cols[2], T, i));
+                    TRY(put_str(&meta->cols[3], T, j));
+                    TRY(put_i64(&meta->cols[4], S->seq));
+                    meta->rows++;
+                    j = (int)T->nodes[j + 1].next;
+                }
+            } else {
+                PyObject *value;
+                TRY(to_python(S, T, entries, &value));
+                int rc = PyList_Append(S->meta_values, value);
+                Py_DECREF(value);
+                if (rc) return ERR;
+                TRY(put_str(&meta->cols[0], T, tid));
+                TRY(put_str(&meta->cols[1], T, eid));
+                TRY(put_str(&meta->cols[2], T, i));
+                TRY(put_null(&meta->cols[3]));
+                TRY(put_i64(&meta->cols[4], S->seq));
+                meta->rows++;
+            }
+            i = (int)T->nodes[entries].next;
+        }
+    }
+    int c = E[E_CAUSE];
+    if (truthy(T, c) && T->nodes[c].type != J_STR) {
+        if (T->nodes[c].type != J_OBJ) return BAD;
+        int C[X2_N];
+        TRY(fields(T, c, EXCEPTION_KEYS, X2_N, C, &S->tmp));
+        int list = C[X2_EXCEPTIONS];
+        if (!truthy(T, list)) return OK;
+        if (T->nodes[list].type != J_ARR) return BAD;
+        int e = list + 1;
+        for (uint32_t k = 0; k < T->nodes[list].count; k++) {
+            if (T->nodes[e].type != J_OBJ) return BAD;
+            int X[X2_N];
+            TRY(fields(T, e, EXCEPTION_KEYS, X2_N, X, &S->tmp));
+            Col *col = exc->cols;
+            TRY(put_str(&col[0], T, tid));
+            TRY(put_str(&col[1], T, eid));
+            TRY(put_str(&col[2], T, X[X2_ID]));
+            TRY(put_str(&col[3], T, X[X2_TYPE]));
+            TRY(put_str(&col[4], T, X[X2_MESSAGE]));
+            TRY(put_bool(&col[5], is_true(T, X[X2_REMOTE])));
+            TRY(put_str(&col[6], T, X[X2_CAUSE]));
+            for (int f = X2_TRUNCATED; f <= X2_SKIPPED; f++) {
+                int64_t v;
+                if (type_of(T, X[f]) == J_INT) {
+                    if (int_value(T, X[f], &v)) return BAD;
+                    TRY(put_i64(&col[7 + f - X2_TRUNCATED], v));
+                } else {
+                    TRY(put_null(&col[7 + f - X2_TRUNCATED]));
+                }
+            }
+            int stack = X[X2_STACK];
+            int depth = type_of(T, stack) == J_ARR ? (int)T->nodes[stack].count : 0;
+            TRY(put_i64(&col[9], depth));
+            if (depth && T->nodes[stack + 1].type == J_OBJ) {
+                int P[P_N];
+                TRY(fields(T, stack + 1, FRAME_KEYS, P_N, P, &S->tmp));
+                Buf *out = &S->tmp2;
+                out->len = 0;
+                TRY(frame_part(T, P[P_PATH], "?", out));
+                TRY(buf_put(out, ":", 1));
+                TRY(frame_part(T, P[P_LINE], "?", out));
+                TRY(buf_put(out, " ", 1));
+                TRY(frame_part(T, P[P_LABEL], "", out));
+                rstrip(out);
+                TRY(put_bytes(&col[10], out->p, out->len));
+            } else {
+                TRY(put_null(&col[10]));
+            }
+            TRY(put_i64(&col[11], S->seq));
+            exc->rows++;
+            e = (int)T->nodes[e].next;
+        }
+    }
+    return OK;
+}
+
+/* The checks every entity passes (documents.py: _usable), and its times. */
+static int basics(const Tape *T, const int *E, double *start, double *end, int *has_end) {
+    int id = E[E_ID], st = E[E_START], en = E[E_END];
+    if (type_of(T, id) != J_STR || T->nodes[id].len == 0) return BAD;
+    if (type_of(T, E[E_NAME]) != J_STR) return BAD;
+    if (st < 0 || num_value(T, st, start) || !(*start >= 0.0 && *start < 1e11)) return BAD;
+    *has_end = !absent(T, en);
+    if (*has_end && (num_value(T, en, end) || !(*end >= 0.0 && *end < 1e11))) return BAD;
+    /* no end and not flagged in progress: Python reports it (and keeps the entity) */
+    if (!*has_end && !is_true(T, E[E_IN_PROGRESS])) return BAD;
+    return OK;
+}
+
+/* The request and response objects of an http block (-1 when absent or not objects). */
+static int http_fields(Scanner *S, const Tape *T, int http, int *R) {
+    int H[H_N], req = -1, resp = -1;
+    TRY(fields(T, http, HTTP_KEYS, H_N, H, &S->tmp));
+    if (type_of(T, H[H_REQUEST]) == J_OBJ) req = H[H_REQUEST];
+    if (type_of(T, H[H_RESPONSE]) == J_OBJ) resp = H[H_RESPONSE];
+    int Q[R_N];
+    TRY(fields(T, req, REQUEST_KEYS, R_N, R, &S->tmp));
+    TRY(fields(T, resp, REQUEST_KEYS, R_N, Q, &S->tmp));
+    R[R_STATUS] = Q[R_STATUS];
+    return OK;
+}
+
+/* aws.xray: "sdk sdk_version" as Python joins the truthy parts (NULL length 0: null). */
+static int sdk_text(Scanner *S, const Tape *T, int xray, int *is_null) {
+    int X[X_N];
+    TRY(fields(T, xray, MISC_KEYS, X_N, X, &S->tmp));
+    S->tmp2.len = 0;
+    for (int f = X_SDK; f <= X_SDK_VERSION; f++) {
+        if (!truthy(T, X[f])) continue;
+        if (T->nodes[X[f]].type != J_STR) return BAD;
+        if (S->tmp2.len) TRY(buf_put(&S->tmp2, " ", 1));
+        TRY(unescape(&S->tmp2, T, X[f]));
+    }
+    *is_null = S->tmp2.len == 0;
+    return OK;
+}
+
+static int seg_row(Scanner *S, const Tape *T, const int *E, double start, double end, int has_end) {
+    Col *c = S->t[T_SEG].cols;
+    int R[R_N];
+    TRY(http_fields(S, T, E[E_HTTP], R));
+    int aws = type_of(T, E[E_AWS]) == J_OBJ ? E[E_AWS] : -1;
+    int A[A_N], X[X_N], xray_null = 1;
+    TRY(fields(T, aws, AWS_KEYS, A_N, A, &S->tmp));
+    int ec2 = type_of(T, A[A_EC2]) == J_OBJ ? A[A_EC2] : -1;
+    TRY(fields(T, ec2, MISC_KEYS, X_N, X, &S->tmp));
+    int service = type_of(T, E[E_SERVICE]) == J_OBJ ? E[E_SERVICE] : -1;
+    int V[X_N];
+    TRY(fields(T, service, MISC_KEYS, X_N, V, &S->tmp));
+    TRY(put_str(&c[0], T, E[E_TRACE_ID]));
+    TRY(put_str(&c[1], T, E[E_ID]));
+    TRY(put_str(&c[2], T, E[E_PARENT_ID]));
+    TRY(put_str(&c[3], T, E[E_NAME]));
+    TRY(put_str(&c[4], T, E[E_ORIGIN]));
+    TRY(put_bool(&c[5], is_true(T, E[E_INFERRED])));
+    TRY(put_f64(&c[6], start));
+    TRY(has_end ? put_f64(&c[7], end) : put_null(&c[7]));
+    TRY(put_bool(&c[8], !has_end || is_true(T, E[E_IN_PROGRESS])));
+    TRY(put_str(&c[9], T, R[R_METHOD]));
+    TRY(put_str(&c[10], T, R[R_URL]));
+    TRY(put_int_node(&c[11], T, R[R_STATUS]));
+    TRY(put_str(&c[12], T, R[R_USER_AGENT]));
+    TRY(put_str(&c[13], T, R[R_CLIENT_IP]));
+    TRY(put_bool(&c[14], is_true(T, E[E_FAULT])));
+    TRY(put_bool(&c[15], is_true(T, E[E_ERROR])));
+    TRY(put_bool(&c[16], is_true(T, E[E_THROTTLE])));
+    TRY(put_str(&c[17], T, E[E_USER]));
+    TRY(put_str(&c[18], T, A[A_ACCOUNT_ID]));
+    TRY(put_str(&c[19], T, E[E_RESOURCE_ARN]));
+    TRY(put_str(&c[20], T, X[X_AZ]));
+    TRY(put_str(&c[21], T, X[X_INSTANCE_ID]));
+    if (type_of(T, A[A_XRAY]) == J_OBJ) TRY(sdk_text(S, T, A[A_XRAY], &xray_null));
+    TRY(xray_null ? put_null(&c[22]) : put_bytes(&c[22], S->tmp2.p, S->tmp2.len));
+    TRY(put_str(&c[23], T, V[X_VERSION]));
+    TRY(type_of(T, E[E_CAUSE]) == J_STR ? put_str(&c[24], T, E[E_CAUSE]) : put_null(&c[24]));
+    TRY(put_i64(&c[25], S->seq));
+    S->t[T_SEG].rows++;
+    return OK;
+}
+
+static int sub_row(Scanner *S, const Tape *T, const int *E, int tid, int segment, int parent,
+                   int64_t depth, int anchor, int streamed, double start, double end, int has_end) {
+    Col *c = S->t[T_SUB].cols;
+    int R[R_N];
+    TRY(http_fields(S, T, E[E_HTTP], R));
+    int aws = type_of(T, E[E_AWS]) == J_OBJ ? E[E_AWS] : -1;
+    int A[A_N];
+    TRY(fields(T, aws, AWS_KEYS, A_N, A, &S->tmp));
+    int sql = type_of(T, E[E_SQL]) == J_OBJ ? E[E_SQL] : -1;
+    int Q[Q_N];
+    TRY(fields(T, sql, SQL_KEYS, Q_N, Q, &S->tmp));
+    TRY(put_str(&c[0], T, tid));
+    TRY(put_str(&c[1], T, segment));
+    TRY(put_str(&c[2], T, E[E_ID]));
+    TRY(put_str(&c[3], T, parent));
+    TRY(put_i64(&c[4], depth));
+    TRY(put_str(&c[5], T, E[E_NAME]));
+    TRY(put_str(&c[6], T, E[E_NAMESPACE]));
+    TRY(put_f64(&c[7], start));
+    TRY(has_end ? put_f64(&c[8], end) : put_null(&c[8]));
+    TRY(put_bool(&c[9], !has_end || is_true(T, E[E_IN_PROGRESS])));
+    TRY(put_str(&c[10], T, R[R_METHOD]));
+    TRY(put_str(&c[11], T, R[R_URL]));
+    TRY(put_int_node(&c[12], T, R[R_STATUS]));
+    TRY(put_bool(&c[13], is_true(T, E[E_FAULT])));
+    TRY(put_bool(&c[14], is_true(T, E[E_ERROR])));
+    TRY(put_bool(&c[15], is_true(T, E[E_THROTTLE])));
+    TRY(put_bool(&c[16], is_true(T, E[E_TRACED]) || is_true(T, R[R_TRACED])));
+    TRY(put_str(&c[17], T, A[A_OPERATION]));
+    TRY(put_str(&c[18], T, A[A_REGION]));
+    TRY(put_str(&c[19], T, A[A_ACCOUNT_ID]));
+    TRY(put_str(&c[20], T, A[A_REQUEST_ID]));
+    TRY(put_str(&c[21], T, A[A_TABLE_NAME]));
+    TRY(put_str(&c[22], T, A[A_QUEUE_URL]));
+    TRY(put_str(&c[23], T, A[A_FUNCTION_NAME]));
+    TRY(put_str(&c[24], T, A[A_TOPIC_ARN]));
+    /* sql.url or, when that is falsy, sql.connection_string */
+    TRY(put_str(&c[25], T, truthy(T, Q[Q_URL]) ? Q[Q_URL] : Q[Q_CONNECTION_STRING]));
+    TRY(put_str(&c[26], T, Q[Q_DATABASE_TYPE]));
+    TRY(put_str(&c[27], T, Q[Q_SANITIZED_QUERY]));
+    TRY(put_str(&c[28], T, Q[Q_USER]));
+    TRY(put_bool(&c[29], streamed));
+    TRY(type_of(T, E[E_CAUSE]) == J_STR ? put_str(&c[30], T, E[E_CAUSE]) : put_null(&c[30]));
+    TRY(put_str(&c[31], T, anchor));
+    TRY(put_i64(&c[32], S->seq));
+    S->t[T_SUB].rows++;
+    return OK;
+}
+
+typedef struct {
+    int items, parent;
+    int64_t depth;
+} Pending;
+
+/* Nested subsegments, in the order documents.py's _Builder._walk visits them. */
+static int walk(Scanner *S, const Tape *T, int subs, int tid, int segment, int parent,
+                int64_t depth0, int anchor) {
+    S->stack.len = 0;
+    Pending first = {subs, parent, depth0 + 1};
+    TRY(buf_put(&S->stack, &first, sizeof first));
+    while (S->stack.len) {
+        S->stack.len -= sizeof(Pending);
+        Pending top;
+        memcpy(&top, S->stack.p + S->stack.len, sizeof top);
+        if (T->nodes[top.items].type != J_ARR) return BAD;
+        int child = top.items + 1;
+        for (uint32_t k = 0; k < T->nodes[top.items].count; k++) {
+            if (T->nodes[child].type != J_OBJ) return BAD;
+            int E[E_N];
+            double start, end = 0;
+            int has_end;
+            TRY(fields(T, child, ENTITY_KEYS, E_N, E, &S->tmp));
+            TRY(basics(T, E, &start, &end, &has_end));
+            TRY(sub_row(S, T, E, tid, segment, top.parent, top.depth, anchor, 0, start, end, has_end));
+            if (truthy(T, E[E_ANNOTATIONS]) || truthy(T, E[E_METADATA]) || truthy(T, E[E_CAUSE]))
+                TRY(extras(S, T, E, tid, E[E_ID]));
+            S->seq++;
+            if (truthy(T, E[E_SUBSEGMENTS])) {
+                Pending next = {E[E_SUBSEGMENTS], E[E_ID], top.depth + 1};
+                TRY(buf_put(&S->stack, &next, sizeof next));
+            }
+            child = (int)T->nodes[child].next;
+        }
+    }
+    return OK;
+}
+
+/* One top-level document: a segment, or a subsegment sent on its own (_Builder.add_document). */
+static int add_document(Scanner *S, const Tape *T, int doc, const char *text, size_t text_len) {
+    if (T->nodes[doc].type != J_OBJ) return BAD;
+    int E[E_N];
+    double start, end = 0;
+    int has_end;
+    TRY(fields(T, doc, ENTITY_KEYS, E_N, E, &S->tmp));
+    int streamed = str_equals(T, E[E_TYPE], "subsegment");
+    if (type_of(T, E[E_TYPE]) == J_STR && T->nodes[E[E_TYPE]].esc) return BAD;
+    TRY(basics(T, E, &start, &end, &has_end));
+    int tid = E[E_TRACE_ID];
+    if (!valid_trace_id(T, tid)) return BAD;
+    int in_progress = !has_end || is_true(T, E[E_IN_PROGRESS]);
+    if (streamed) {
+        int parent = E[E_PARENT_ID];
+        if (type_of(T, parent) != J_STR || T->nodes[parent].len == 0) return BAD;
+        TRY(sub_row(S, T, E, tid, -1, parent, 1, E[E_ID], 1, start, end, has_end));
+    } else {
+        TRY(seg_row(S, T, E, start, end, has_end));
+    }
+    if (truthy(T, E[E_ANNOTATIONS]) || truthy(T, E[E_METADATA]) || truthy(T, E[E_CAUSE]))
+        TRY(extras(S, T, E, tid, E[E_ID]));
+    Col *d = S->t[T_DOC].cols;
+    TRY(put_str(&d[0], T, tid));
+    TRY(put_str(&d[1], T, E[E_ID]));
+    TRY(put_bool(&d[2], in_progress));
+    TRY(put_bytes(&d[3], text, text_len));
+    TRY(put_i64(&d[4], S->seq));
+    S->t[T_DOC].rows++;
+    S->seq++; /* the entity's number: its rows, extras and document row carry it */
+    if (truthy(T, E[E_SUBSEGMENTS])) {
+        if (streamed) TRY(walk(S, T, E[E_SUBSEGMENTS], tid, -1, E[E_ID], 1, E[E_ID]));
+        else TRY(walk(S, T, E[E_SUBSEGMENTS], tid, E[E_ID], E[E_ID], 0, -1));
+    }
+    return OK;
+}
+
+static int add_response(Scanner *S, const int *L) {
+    const Tape *T = &S->line;
+    int traces = L[L_TRACES];
+    if (type_of(T, traces) != J_ARR) return BAD;
+    int unprocessed = L[L_UNPROCESSED];
+    if (truthy(T, unprocessed) && T->nodes[unprocessed].type == J_ARR) return BAD;
+    int t = traces + 1;
+    for (uint32_t k = 0; k < T->nodes[traces].count; k++) {
+        if (T->nodes[t].type != J_OBJ) return BAD;
+        int G[L_N];
+        TRY(fields(T, t, LINE_KEYS, L_N, G, &S->tmp));
+        int segments = G[L_SEGMENTS];
+        if (type_of(T, segments) != J_ARR || is_true(T, G[L_LIMIT])) return BAD;
+        int s = segments + 1;
+        for (uint32_t j = 0; j < T->nodes[segments].count; j++) {
+            if (T->nodes[s].type != J_OBJ) return BAD;
+            int D[L_N];
+            TRY(fields(T, s, LINE_KEYS, L_N, D, &S->tmp));
+            int document = D[L_DOCUMENT];
+            if (type_of(T, document) != J_STR) return BAD;
+            S->text.len = 0;
+            TRY(unescape(&S->text, T, document));
+            TRY(buf_put(&S->text, "", 1)); /* a terminating NUL, for strtod */
+            S->text.len--;
+            TRY(tape_parse(&S->doc, S->text.p, S->text.len));
+            TRY(add_document(S, &S->doc, 0, S->text.p, S->text.len));
+            s = (int)T->nodes[s].next;
+        }
+        t = (int)T->nodes[t].next;
+    }
+    return OK;
+}
+
+static int is_bytes_space(unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c;
+}
+
+/* One line of input, routed as documents.py's _accept does. */
+static int add_line(Scanner *S, const char *s, size_t n) {
+    size_t a = 0, b = n;
+    while (a < b && is_bytes_space((unsigned char)s[a])) a++;
+    while (b > a && is_bytes_space((unsigned char)s[b - 1])) b--;
+    if (a == b) return OK; /* a blank line */
+    Tape *T = &S->line;
+    TRY(tape_parse(T, s, n));
+    if (T->nodes[0].type != J_OBJ) return BAD;
+    int L[L_N];
+    TRY(fields(T, 0, LINE_KEYS, L_N, L, &S->tmp));
+    if (L[L_TRACES] >= 0) return add_response(S, L);
+    if (L[L_SEGMENTS] >= 0 && L[L_ID_UPPER] >= 0) return BAD;
+    if (L[L_FORMAT] >= 0 && L[L_VERSION] >= 0 && L[L_ID] < 0) {
+        /* the daemon header: nothing to load when it is exactly what SDKs send */
+        int f = L[L_FORMAT], v = L[L_VERSION];
+        int64_t version;
+        if (type_of(T, f) != J_STR || T->nodes[f].esc || T->nodes[f].len != 4) return BAD;
+        if (strncasecmp(str_ptr(T, f), "json", 4) != 0) return BAD;
+        if (type_of(T, v) != J_INT || int_value(T, v, &version) || version != 1) return BAD;
+        return OK;
+    }
+    if (L[L_SUMMARIES] >= 0) return BAD;
+    return add_document(S, T, 0, s + a, b - a);
+}
+
+typedef struct {
+    size_t rows[N_TABLES];
+    Py_ssize_t ann_values, meta_values;
+    int64_t seq;
+} Mark;
+
+static void mark(Scanner *S, Mark *m) {
+    for (int t = 0; t < N_TABLES; t++) m->rows[t] = S->t[t].rows;
+    m->ann_values = PyList_GET_SIZE(S->ann_values);
+    m->meta_values = PyList_GET_SIZE(S->meta_values);
+    m->seq = S->seq;
+}
+
+static int rollback(Scanner *S, const Mark *m) {
+    for (int t = 0; t < N_TABLES; t++) table_truncate(&S->t[t], m->rows[t]);
+    S->seq = m->seq;
+    if (PyList_SetSlice(S->ann_values, m->ann_values, PyList_GET_SIZE(S->ann_values), NULL))
+        return ERR;
+    return PyList_SetSlice(S->meta_values, m->meta_values, PyList_GET_SIZE(S->meta_values), NULL);
+}
+
+/* ---------------------------------------------------------------- Python type */
+
+static void Scanner_dealloc(Scanner *S) {
+    free(S->line.nodes);
+    free(S->doc.nodes);
+    buf_free(&S->text);
+    buf_free(&S->tmp);
+    buf_free(&S->tmp2);
+    buf_free(&S->stack);
+    for (int t = 0; t < N_TABLES; t++) table_free(&S->t[t]);
+    Py_XDECREF(S->ann_values);
+    Py_XDECREF(S->meta_values);
+    Py_TYPE(S)->tp_free((PyObject *)S);
+}
+
+static int init_tables(Scanner *S) {
+    static const char *names[] = {"segments", "subsegments", "documents", "annotations", "metadata", "exceptions"};
+    const int *kinds[] = {SEG_KINDS, SUB_KINDS, DOC_KINDS, ANN_KINDS, META_KINDS, EXC_KINDS};
+    int counts[] = {NCOLS(SEG_KINDS), NCOLS(SUB_KINDS), NCOLS(DOC_KINDS),
+                    NCOLS(ANN_KINDS), NCOLS(META_KINDS), NCOLS(EXC_KINDS)};
+    for (int t = 0; t < N_TABLES; t++) {
+        if (table_init(&S->t[t], names[t], kinds[t], counts[t])) return ERR;
+    }
+    return OK;
+}
+
+static PyObject *Scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    (void)args;
+    (void)kwds;
+    Scanner *S = (Scanner *)type->tp_alloc(type, 0);
+    if (!S) return NULL;
+    S->ann_values = PyList_New(0);
+    S->meta_values = PyList_New(0);
+    if (!S->ann_values || !S->meta_values || init_tables(S)) {
+        Py_DECREF(S);
+        return NULL;
+    }
+    return (PyObject *)S;
+}
+
+static PyObject *Scanner_scan(Scanner *S, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t pos, line;
+    long long seq;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "y*nnLn", &view, &pos, &line, &seq, &limit)) return NULL;
+    const char *data = view.buf;
+    size_t n = (size_t)view.len;
+    int status = DONE;
+    S->seq = seq;
+    if (pos < 0 || (size_t)pos > n) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "pos is outside the data");
+        return NULL;
+    }
+    size_t p = (size_t)pos;
+    while (p < n) {
+        const char *eol = memchr(data + p, '\n', n - p);
+        size_t end = eol ? (size_t)(eol - data) + 1 : n;
+        Mark m;
+        mark(S, &m);
+        int rc = add_line(S, data + p, end - p);
+        if (rc != OK) {
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
+            int failed = rollback(S, &m);
+            if (rc == ERR || failed) {
+                if (type) PyErr_Restore(type, value, tb);
+                PyBuffer_Release(&view);
+                return NULL;
+            }
+            status = FALLBACK;
+            break;
+        }
+        p = end;
+        line++;
+        if (S->t[T_SEG].rows + S->t[T_SUB].rows >= (size_t)limit) {
+            status = FULL;
+            break;
+        }
+    }
+    PyBuffer_Release(&view);
+    return Py_BuildValue("innL", status, (Py_ssize_t)p, line, (long long)S->seq);
+}
+
+static PyObject *bitmap(const Buf *valid, size_t rows, Py_ssize_t *nulls) {
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((rows + 7) / 8));
+    if (!out) return NULL;
+    unsigned char *bits = (unsigned char *)PyBytes_AS_STRING(out);
+    memset(bits, 0, (rows + 7) / 8);
+    Py_ssize_t missing = 0;
+    for (size_t r = 0; r < rows; r++) {
+        if (valid->p[r]) bits[r >> 3] |= (unsigned char)(1u << (r & 7));
+        else missing++;
+    }
+    *nulls = missing;
+    return out;
+}
+
+/* A column as (rows, null_count, validity bitmap or None, values or offsets, string bytes or None). */
+static PyObject *column_tuple(const Col *col, size_t rows) {
+    Py_ssize_t nulls = 0;
+    PyObject *validity = bitmap(&col->valid, rows, &nulls);
+    if (!validity) return NULL;
+    if (!nulls) {
+        Py_DECREF(validity);
+        validity = Py_NewRef(Py_None);
+    }
+    PyObject *values, *data = Py_NewRef(Py_None);
+    if (col->kind == C_BOOL) {
+        Py_ssize_t ignored;
+        values = bitmap(&col->data, rows, &ignored);
+    } else if (col->kind == C_STR) {
+        values = PyBytes_FromStringAndSize(col->offs.p, (Py_ssize_t)col->offs.len);
+        Py_DECREF(data);
+        data = PyBytes_FromStringAndSize(col->data.p ? col->data.p : "", (Py_ssize_t)col->data.len);
+    } else {
+        values = PyBytes_FromStringAndSize(col->data.p ? col->data.p : "", (Py_ssize_t)col->data.len);
+    }
+    if (!values || !data) {
+        Py_DECREF(validity);
+        Py_XDECREF(values);
+        Py_XDECREF(data);
+        return NULL;
+    }
+    return Py_BuildValue("nnNNN", (Py_ssize_t)rows, nulls, validity, values, data);
+}
+
+static PyObject *Scanner_take(Scanner *S, PyObject *unused) {
+    (void)unused;
+    PyObject *out = PyDict_New();
+    if (!out) return NULL;
+    for (int t = 0; t < N_TABLES; t++) {
+        Table *tab = &S->t[t];
+        PyObject *cols = PyList_New(tab->ncols);
+        if (!cols) goto fail;
+        for (int c = 0; c < tab->ncols; c++) {
+            PyObject *col = column_tuple(&tab->cols[c], tab->rows);
+            if (!col) {
+                Py_DECREF(cols);
+                goto fail;
+            }
+            PyList_SET_ITEM(cols, c, col);
+        }
+        int rc = PyDict_SetItemString(out, tab->name, cols);
+        Py_DECREF(cols);
+        if (rc) goto fail;
+        table_truncate(tab, 0);
+    }
+    if (PyDict_SetItemString(out, "annotation_values", S->ann_values) ||
+        PyDict_SetItemString(out, "metadata_values", S->meta_values))
+        goto fail;
+    Py_SETREF(S->ann_values, PyList_New(0));
+    Py_SETREF(S->meta_values, PyList_New(0));
+    if (!S->ann_values || !S->meta_values) goto fail;
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+static PyObject *Scanner_pending(Scanner *S, PyObject *unused) {
+    (void)unused;
+    return PyLong_FromSize_t(S->t[T_SEG].rows + S->t[T_SUB].rows + S->t[T_DOC].rows);
+}
+
+static PyMethodDef Scanner_methods[] = {
+    {"scan", (PyCFunction)Scanner_scan, METH_VARARGS,
+     "scan(data, pos, line, seq, limit) -> (status, pos, line, seq)"},
+    {"take", (PyCFunction)Scanner_take, METH_NOARGS,
+     "take() -> dict of the tables built so far; the scanner starts empty again"},
+    {"pending", (PyCFunction)Scanner_pending, METH_NOARGS, "rows waiting to be taken"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ScannerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xraykit._scan.Scanner",
+    .tp_basicsize = sizeof(Scanner),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Reads JSON lines of X-Ray documents into column buffers.",
+    .tp_new = Scanner_new,
+    .tp_dealloc = (destructor)Scanner_dealloc,
+    .tp_methods = Scanner_methods,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "xraykit._scan", "The loader's fast path (see documents.py).", -1, NULL, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__scan(void) {
+    if (PyType_Ready(&ScannerType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0 ||
+        PyModule_AddIntConstant(m, "DONE", DONE) < 0 ||
+        PyModule_AddIntConstant(m, "FULL", FULL) < 0 ||
+        PyModule_AddIntConstant(m, "FALLBACK", FALLBACK) < 0 ||
+        PyModule_AddStringConstant(m, "SOURCE_HASH", XRAYKIT_SCAN_SOURCE_HASH) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
