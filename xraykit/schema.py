@@ -159,7 +159,9 @@ PROBLEMS = {
     "reason": "str",
 }
 
-#: The documents as received, for TraceSet.document(); not a public frame.
+#: The documents as received, for TraceSet.document(); not a public frame. A TraceSet keeps
+#: them compressed (:class:`xraykit.docstore.DocumentStore`); this is the frame of
+#: ``TraceSet.raw_documents`` and of the ``documents`` member of a saved TraceSet.
 DOCUMENTS = {
     "trace_id": "str",
     "entity_id": "str",  # a segment id, or a streamed subsegment's id
