@@ -185,6 +185,23 @@ def test_conflicting_complete_duplicates_are_reported():
     assert ts.problems.reason.str.contains("two different complete documents").any()
 
 
+def test_a_subsegment_reusing_its_segments_id_still_loads_and_stitches():
+    same = f"{1:016x}"
+    streamed = {
+        "type": "subsegment",
+        "id": "00000000000000aa",
+        "parent_id": same,
+        "trace_id": TID,
+        "name": "call",
+        "start_time": 1602537378.1,
+        "end_time": 1602537378.2,
+    }
+    inner = {"id": same, "name": "dup", "start_time": 1602537378.1, "end_time": 1602537378.2}
+    ts = load([streamed, seg(1, subsegments=[inner])])
+    placed = ts.subsegments.set_index("subsegment_id").loc["00000000000000aa"]
+    assert placed["segment_id"] == same and placed["depth"] == 1
+
+
 def test_in_progress_has_no_end_and_makes_the_trace_partial(data_dir):
     ts = xraykit.load_file(data_dir / "in_progress.json")
     traces = ts.traces.set_index("trace_id")

@@ -973,6 +973,8 @@ def _stitch(seg: pd.DataFrame, sub: pd.DataFrame, problems: _Problems) -> pd.Dat
     rel_depth = sub.loc[pending, "depth"].astype("int64")
     todo = anchors.rename(columns={"subsegment_id": "anchor"})
     resolved: dict[tuple[str, str], tuple[str, int]] = {}
+    # an id used twice in a trace (a subsegment reusing its segment's id) resolves to the first
+    known = known.drop_duplicates(["trace_id", "entity_id"], ignore_index=True)
     index = pd.MultiIndex.from_frame(known[["trace_id", "entity_id"]])
     owners = known["owner"].to_numpy()
     depths = known["depth"].to_numpy()
@@ -1004,6 +1006,7 @@ def _stitch(seg: pd.DataFrame, sub: pd.DataFrame, problems: _Problems) -> pd.Dat
             }
         )
         known = pd.concat([known, new], ignore_index=True)
+        known = known.drop_duplicates(["trace_id", "entity_id"], ignore_index=True)
         index = pd.MultiIndex.from_frame(known[["trace_id", "entity_id"]])
         owners = known["owner"].to_numpy()
         depths = known["depth"].to_numpy()

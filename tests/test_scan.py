@@ -1,0 +1,286 @@
+"""The C fast path (xraykit/_scan.c) must load exactly what the Python loader loads.
+
+The Python loader is the reference. Every test here reads the same bytes twice, once with the
+scanner and once with it switched off, and compares every frame (problems included).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from xraykit import documents
+from xraykit.samples import sample_names, sample_path
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = os.environ.get("XRAYKIT_REQUIRE_NATIVE") == "1"
+native = pytest.mark.skipif(
+    documents._scan is None and not REQUIRED, reason="the C fast path is not built here"
+)
+
+
+def test_fast_path_is_built_from_the_current_source() -> None:
+    if documents._scan is None:
+        if REQUIRED:
+            pytest.fail("xraykit._scan did not import; `make test` requires the C fast path")
+        pytest.skip("the C fast path is not built here")
+    digest = hashlib.sha256((ROOT / "xraykit" / "_scan.c").read_bytes()).hexdigest()[:16]
+    assert digest == documents._scan.SOURCE_HASH, (
+        "xraykit/_scan.c changed since the library was built: run `make test` (or "
+        "`pip install -e .`) again to rebuild it"
+    )
+
+
+def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast = documents.read_frames(path)
+        with monkeypatch.context() as m:
+            m.setattr(documents, "_scan", None)
+            slow = documents.read_frames(path)
+    return fast, slow
+
+
+def assert_same_load(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    fast, slow = _both(path, monkeypatch)
+    assert fast.keys() == slow.keys()
+    for name in fast:
+        pd.testing.assert_frame_equal(fast[name], slow[name], obj=name)
+    return fast
+
+
+@native
+@pytest.mark.parametrize("name", sample_names())
+def test_samples_load_the_same(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = assert_same_load(sample_path(name), monkeypatch)
+    assert len(frames["segments"]) > 0
+
+
+def _write(tmp_path: Path, lines: list[str], name: str = "input.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+TRACE = "1-581cf771-a006649127e371903a2de979"
+
+
+def _segment(i: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "web",
+        "id": f"{i:016x}",
+        "trace_id": TRACE,
+        "start_time": 1478293361.271 + i,
+        "end_time": 1478293361.449 + i,
+        **extra,
+    }
+
+
+@native
+def test_lines_longer_than_a_block_and_a_missing_last_newline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(documents, "_BLOCK", 64)  # most lines cross a block boundary
+    big = {"payload": {"text": "x" * 500}}
+    lines = [json.dumps(_segment(i, metadata={"default": big})) + "\n" for i in range(20)]
+    lines[-1] = lines[-1].rstrip("\n")
+    frames = assert_same_load(_write(tmp_path, lines), monkeypatch)
+    assert len(frames["segments"]) == 20
+    assert frames["metadata"]["value"].iloc[-1] == big["payload"]
+
+
+@native
+def test_escapes_unicode_and_crlf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = ["caf\u00e9", "\u65e5\u672c", "emoji \U0001f600", 'quote " and \\ slash', "tab\there"]
+    lines = []
+    for i, name in enumerate(names):
+        doc = _segment(i, name=name, annotations={"k\u00e9y": name}, user=name)
+        lines.append(json.dumps(doc, ensure_ascii=i % 2 == 0) + "\r\n")
+    frames = assert_same_load(_write(tmp_path, lines), monkeypatch)
+    assert frames["segments"]["name"].tolist() == names
+
+
+@native
+def test_fallback_lines_keep_their_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [
+        json.dumps(_segment(0)) + "\n",
+        json.dumps(_segment(1, http={"response": {"status": "200"}})) + "\n",  # wrong type
+        "{not json\n",
+        json.dumps(_segment(2, annotations={"a": 1, "b": None})) + "\n",  # bad annotation
+        "\n",
+        json.dumps(_segment(3)) + "\n",
+        json.dumps(_segment(0, end_time=1478293362.0)) + "\n",  # a conflicting duplicate
+        json.dumps({"format": "json", "version": 1}) + "\n",
+        json.dumps({"format": "JSON", "version": 1.0}) + "\n",  # Python decides
+    ]
+    frames = assert_same_load(_write(tmp_path, lines), monkeypatch)
+    assert len(frames["problems"]) >= 3
+
+
+@native
+def test_responses_with_problems_fall_back_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def response(*docs: Any, **extra: Any) -> str:
+        segments = [
+            {"Id": "x", "Document": d if isinstance(d, str) else json.dumps(d)} for d in docs
+        ]
+        return json.dumps({"Traces": [{"Id": TRACE, "Segments": segments}], **extra}) + "\n"
+
+    lines = [
+        response(_segment(0), _segment(1)),
+        response(_segment(2), "{broken"),
+        response(_segment(3), UnprocessedTraceIds=[TRACE]),
+        response(_segment(4, subsegments=[{"id": "a1", "name": "x", "start_time": 1e9}])),
+        response(_segment(5)),
+    ]
+    frames = assert_same_load(_write(tmp_path, lines), monkeypatch)
+    assert "00000000000000005" not in frames["segments"]["segment_id"].tolist()
+    assert {"0000000000000000", "0000000000000005"} <= set(frames["segments"]["segment_id"])
+
+
+@native
+def test_gzip_and_streamed_subsegments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    child = {
+        "type": "subsegment",
+        "id": "00000000000000aa",
+        "parent_id": "0000000000000000",
+        "trace_id": TRACE,
+        "name": "DynamoDB",
+        "namespace": "aws",
+        "start_time": 1478293361.3,
+        "in_progress": True,
+        "subsegments": [
+            {
+                "id": "00000000000000ab",
+                "name": "inner",
+                "start_time": 1478293361.31,
+                "end_time": 1478293361.32,
+            }
+        ],
+    }
+    lines = [json.dumps(child) + "\n", json.dumps(_segment(0)) + "\n"]
+    path = tmp_path / "input.jsonl.gz"
+    path.write_bytes(gzip.compress("".join(lines).encode()))
+    frames = assert_same_load(path, monkeypatch)
+    assert frames["subsegments"]["segment_id"].tolist() == ["0000000000000000"] * 2
+
+
+# -- property: any document, however odd, loads alike ------------------------------------------
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.sampled_from(["", "0", "aws", "remote", "GET", "get", "subsegment", TRACE]),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+FIELDS = [
+    "id", "name", "trace_id", "start_time", "end_time", "in_progress", "parent_id", "type",
+    "origin", "inferred", "http", "aws", "service", "cause", "user", "resource_arn", "fault",
+    "error", "throttle", "namespace", "traced", "sql", "subsegments", "annotations", "metadata",
+]  # fmt: skip
+
+
+def _rich_entity(i: int, streamed: bool = False) -> dict[str, Any]:
+    doc: dict[str, Any] = _segment(i)
+    doc.update(
+        http={
+            "request": {"method": "get", "url": "https://x/", "traced": True},
+            "response": {"status": 429},
+        },
+        aws={
+            "account_id": "123456789012",
+            "operation": "GetItem",
+            "ec2": {"instance_id": "i-1"},
+            "xray": {"sdk": "X-Ray for Python", "sdk_version": "2.15.0"},
+        },
+        sql={"url": "", "connection_string": "postgres://db", "user": "app"},
+        annotations={"tier": "gold", "cart": 12.5, "vip": True, "n": 3},
+        metadata={"default": {"payload": [1, {"a": None}]}, "flat": 7},
+        cause={
+            "exceptions": [
+                {
+                    "id": "e1",
+                    "message": "boom",
+                    "stack": [{"path": "a.py", "line": 3, "label": "f "}],
+                }
+            ]
+        },
+        service={"version": "1.2"},
+        fault=True,
+    )
+    if streamed:
+        doc.update(type="subsegment", parent_id=f"{i + 1:016x}")
+    doc["subsegments"] = [
+        {
+            "id": f"{i:08x}aaaa{k:04x}",
+            "name": f"s{k}",
+            "start_time": 1478293361.3 + i,
+            "end_time": 1478293361.4 + i,
+            "namespace": "aws",
+            "aws": {"table_name": "t"},
+        }
+        for k in range(2)
+    ]
+    doc["subsegments"][0]["subsegments"] = [
+        {
+            "id": f"{i:08x}ffff{k:04x}",
+            "name": "deep",
+            "start_time": 1478293361.31 + i,
+            "end_time": 1478293361.32 + i,
+        }
+        for k in range(2)
+    ]
+    return doc
+
+
+@st.composite
+def documents_with_oddities(draw: st.DrawFn) -> list[str]:
+    lines = []
+    for i in range(draw(st.integers(1, 4))):
+        doc = _rich_entity(i, streamed=draw(st.booleans()))
+        target = doc if draw(st.booleans()) else doc["subsegments"][draw(st.integers(0, 1))]
+        for _ in range(draw(st.integers(0, 2))):
+            field = draw(st.sampled_from(FIELDS))
+            if draw(st.booleans()):
+                target.pop(field, None)
+            else:
+                target[field] = draw(VALUES)
+        text = json.dumps(doc, ensure_ascii=draw(st.booleans()))
+        if draw(st.booleans()):
+            segments = [{"Id": "x", "Document": text}]
+            text = json.dumps({"Traces": [{"Id": TRACE, "Segments": segments}]})
+        lines.append(text + draw(st.sampled_from(["\n", "\r\n", "\n\n"])))
+    return lines
+
+
+@native
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=documents_with_oddities())
+def test_any_documents_load_alike(
+    lines: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the first line is always read in Python (format detection); start with a plain one
+    first = json.dumps(_segment(99)) + "\n"
+    assert_same_load(_write(tmp_path, [first, *lines]), monkeypatch)
