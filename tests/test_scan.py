@@ -55,7 +55,18 @@ def assert_same_load(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, A
     fast, slow = _both(path, monkeypatch)
     assert fast.keys() == slow.keys()
     for name in fast:
-        pd.testing.assert_frame_equal(fast[name], slow[name], obj=name)
+        if name == "documents":  # stores: blocks may be cut elsewhere; the contents agree
+            pd.testing.assert_frame_equal(fast[name].to_frame(), slow[name].to_frame())
+            links = [store.index["has_links"].tolist() for store in (fast[name], slow[name])]
+            assert links[0] == links[1]
+        elif name == "problems":  # type repairs are reported when a chunk is converted,
+            # so their place in the list depends on where chunks end; the set must agree
+            ordered = [
+                f.sort_values(list(f.columns), ignore_index=True) for f in (fast[name], slow[name])
+            ]
+            pd.testing.assert_frame_equal(*ordered, obj=name)
+        else:
+            pd.testing.assert_frame_equal(fast[name], slow[name], obj=name)
     return fast
 
 

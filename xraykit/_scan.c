@@ -15,6 +15,7 @@
  * Scanner.take() -> the tables built so far (see documents.py for their columns); resets.
  */
 #define PY_SSIZE_T_CLEAN
+#define _GNU_SOURCE /* memmem */
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
@@ -700,7 +701,7 @@ static int put_int_node(Col *col, const Tape *T, int idx) {
 /* Column order must match _SEG_ARROW, _SUB_ARROW ... in documents.py. */
 static const int SEG_KINDS[] = {S, S, S, S, S, B, F, F, B, S, S, I, S, S, B, B, B, S, S, S, S, S, S, S, S, I};
 static const int SUB_KINDS[] = {S, S, S, S, I, S, S, F, F, B, S, S, I, B, B, B, B, S, S, S, S, S, S, S, S, S, S, S, S, B, S, S, I};
-static const int DOC_KINDS[] = {S, S, B, S, I};
+static const int DOC_KINDS[] = {S, S, B, S, I, B};
 static const int ANN_KINDS[] = {S, S, S, S, I};
 static const int META_KINDS[] = {S, S, S, S, I};
 static const int EXC_KINDS[] = {S, S, S, S, S, B, S, I, I, I, S, I};
@@ -1216,6 +1217,7 @@ static int add_document(Scanner *S, const Tape *T, int doc, const char *text, si
     TRY(put_bool(&d[2], in_progress));
     TRY(put_bytes(&d[3], text, text_len));
     TRY(put_i64(&d[4], S->seq));
+    TRY(put_bool(&d[5], memmem(text, text_len, "\"links\"", 7) != NULL));
     S->t[T_DOC].rows++;
     S->seq++; /* the entity's number: its rows, extras and document row carry it */
     if (truthy(T, E[E_SUBSEGMENTS])) {

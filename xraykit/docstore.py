@@ -106,8 +106,12 @@ class DocumentStoreBuilder:
         entity_id: pa.Array | pa.ChunkedArray,
         in_progress: pa.Array | pa.ChunkedArray,
         document: pa.Array | pa.ChunkedArray,
+        has_links: pa.Array | pa.ChunkedArray | None = None,
     ) -> None:
         """Add documents: four aligned Arrow arrays, the last one their JSON text.
+
+        ``has_links`` (whether each text contains ``"links"``) is computed when not given; the
+        loader's C scanner passes it, having found it while copying the text.
 
         ``document`` is a string or large string array (a null is kept as a missing text).
         Its text is compressed now, straight from the array's buffers, in blocks of at most
@@ -123,6 +127,8 @@ class DocumentStoreBuilder:
             "entity_id": _flat(entity_id, pa.large_string()),
             "in_progress": _flat(in_progress, pa.bool_()),
         }
+        if has_links is not None:
+            ids["has_links"] = _flat(has_links, pa.bool_())
         if not isinstance(document, pa.Array | pa.ChunkedArray):
             document = pa.array(document, pa.large_string())
         lengths = {len(a) for a in ids.values()} | {len(document)}
@@ -161,11 +167,11 @@ class DocumentStoreBuilder:
         if text.null_count:
             null = text.is_null().to_numpy(zero_copy_only=False)
             block[null], start[null], stop[null] = -1, 0, 0
-        links = pc.fill_null(pc.match_substring(text, _LINKS), False)
+        if "has_links" not in ids:
+            ids = {**ids, "has_links": pc.fill_null(pc.match_substring(text, _LINKS), False)}
         columns = self._columns
         for name, values in ids.items():
             columns[name].append(values)
-        columns["has_links"].append(links)
         columns["block"].append(pa.array(block, pa.int32()))
         columns["start"].append(pa.array(start, pa.int64()))
         columns["stop"].append(pa.array(stop, pa.int64()))

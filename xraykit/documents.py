@@ -51,13 +51,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xraykit.docstore import DocumentStore, DocumentStoreBuilder
 from xraykit.exceptions import TraceParseError
 from xraykit.schema import SCHEMAS, conform, empty_frame, isin
 
 try:  # the C fast path; without a compiler xraykit still works, only slower
     from xraykit import _scan
 except ImportError:  # pragma: no cover - depends on the machine
-    _scan = None  # type: ignore[assignment]
+    _scan = None
 
 __all__ = [
     "DAEMON_HEADER",
@@ -176,7 +177,9 @@ class _Builder:
         self.doc_rows: list[tuple[Any, ...]] = []
         self.seg_tables: list[pa.Table] = []
         self.sub_tables: list[pa.Table] = []
-        self.doc_tables: list[pa.Table] = []
+        # the documents' text goes into the compressed store chunk by chunk
+        self.docs = DocumentStoreBuilder()
+        self.doc_seqs: list[np.ndarray] = []
         self.ann: list[tuple[Any, ...]] = []
         self.meta: list[tuple[Any, ...]] = []
         self.exc: list[tuple[Any, ...]] = []
@@ -393,10 +396,11 @@ class _Builder:
         for tables, name, schema in (
             (self.seg_tables, "segments", _SEG_ARROW),
             (self.sub_tables, "subsegments", _SUB_ARROW),
-            (self.doc_tables, "documents", _DOC_ARROW),
         ):
             if out[name][0][0]:
                 tables.append(_native_table(out[name], schema))
+        if out["documents"][0][0]:
+            self.add_documents(_native_table(out["documents"], _NATIVE_DOC_ARROW))
         for name, values in (
             ("annotations", out["annotation_values"]),
             ("metadata", out["metadata_values"]),
@@ -413,19 +417,31 @@ class _Builder:
             self.sub_tables.append(_table(self.sub_rows, _SUB_ARROW, self.problems, self.sub_where))
             self.sub_rows, self.sub_where = [], []
         if self.doc_rows:
-            self.doc_tables.append(_table(self.doc_rows, _DOC_ARROW, self.problems))
+            self.add_documents(_table(self.doc_rows, _DOC_ARROW, self.problems))
             self.doc_rows = []
+
+    def add_documents(self, table: pa.Table) -> None:
+        has_links = table["has_links"] if "has_links" in table.column_names else None
+        self.docs.add_chunk(
+            table["trace_id"],
+            table["entity_id"],
+            table["in_progress"],
+            table["document"],
+            has_links,
+        )
+        self.doc_seqs.append(table["_seq"].to_numpy())
 
     # -- output ----------------------------------------------------------------------------
 
-    def frames(self) -> dict[str, pd.DataFrame]:
+    def frames(self) -> dict[str, Any]:
         self.flush()
         seg = _to_pandas(self.seg_tables, _SEG_ARROW)
         sub = _to_pandas(self.sub_tables, _SUB_ARROW)
-        docs = _to_pandas(self.doc_tables, _DOC_ARROW)
+        docs = self.docs.finish()
+        doc_seqs = np.concatenate(self.doc_seqs) if self.doc_seqs else np.zeros(0, np.int64)
         self.flush_extras()
         ann, meta, exc = (_concat_extras(self.extra_parts[n], n) for n in _EXTRAS_ARROW)
-        return _finish(seg, sub, docs, ann, meta, exc, self.problems)
+        return _finish(seg, sub, docs, doc_seqs, ann, meta, exc, self.problems)
 
 
 _ANNOTATION_TYPES = {str: "string", bool: "boolean", int: "number", float: "number"}
@@ -760,6 +776,15 @@ _SUB_ARROW = {
     "_seq": pa.int64(),
 }
 
+_NATIVE_DOC_ARROW = {
+    "trace_id": pa.large_string(),
+    "entity_id": pa.large_string(),
+    "in_progress": pa.bool_(),
+    "document": pa.large_string(),
+    "_seq": pa.int64(),
+    "has_links": pa.bool_(),
+}
+
 _DOC_ARROW = {
     "trace_id": pa.large_string(),
     "entity_id": pa.large_string(),
@@ -875,13 +900,16 @@ def _to_pandas(tables: list[pa.Table], schema: dict[str, pa.DataType]) -> pd.Dat
 def _finish(
     seg: pd.DataFrame,
     sub: pd.DataFrame,
-    docs: pd.DataFrame,
+    docs: DocumentStore,
+    doc_seqs: np.ndarray,
     ann: pd.DataFrame,
     meta: pd.DataFrame,
     exc: pd.DataFrame,
     problems: _Problems,
-) -> dict[str, pd.DataFrame]:
-    seg, sub, docs, dropped = _deduplicate(seg, sub, docs, problems)
+) -> dict[str, Any]:
+    seg, sub, dropped = _deduplicate(seg, sub, problems)
+    if dropped is not None:
+        docs = docs.filter(~np.isin(doc_seqs, dropped))
     if dropped is not None:
         ann = ann[~ann["_seq"].isin(dropped)]
         meta = meta[~meta["_seq"].isin(dropped)]
@@ -899,13 +927,13 @@ def _finish(
         "metadata": conform(meta, "metadata"),
         "exceptions": conform(exc, "exceptions"),
         "problems": problems.frame(),
-        "documents": conform(docs, "documents"),
+        "documents": docs,
     }
 
 
 def _deduplicate(
-    seg: pd.DataFrame, sub: pd.DataFrame, docs: pd.DataFrame, problems: _Problems
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, np.ndarray | None]:
+    seg: pd.DataFrame, sub: pd.DataFrame, problems: _Problems
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray | None]:
     """Keep one row per entity id: complete beats in progress, then the last one read."""
     dropped: list[np.ndarray] = []
     out = []
@@ -932,9 +960,9 @@ def _deduplicate(
         out.append(frame.drop(index=losers.index))
     seg, sub = out
     if not dropped:
-        return seg, sub, docs, None
+        return seg, sub, None
     gone = np.concatenate(dropped)
-    return seg, sub, docs[~docs["_seq"].isin(gone)], gone
+    return seg, sub, gone
 
 
 def _stitch(seg: pd.DataFrame, sub: pd.DataFrame, problems: _Problems) -> pd.DataFrame:
@@ -1153,7 +1181,7 @@ def frames_from_documents(
     *,
     source: str = "<documents>",
     on_error: OnError = "warn",
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, Any]:
     """Build the frames from segment documents given as dicts or JSON text.
 
     Each item may also be a ``BatchGetTraces`` response, or a list of documents.
@@ -1173,7 +1201,7 @@ def frames_from_documents(
 
 def _from_items(
     builder: _Builder, documents: Iterable[dict[str, Any] | str | bytes], source: str
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, Any]:
     problems = builder.problems
     for i, item in enumerate(documents):
         location = f"{source}[{i}]"
@@ -1195,7 +1223,7 @@ def frames_from_responses(
     *,
     source: str = "BatchGetTraces",
     on_error: OnError = "warn",
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, Any]:
     """Build the frames from ``BatchGetTraces`` response dicts (as boto3 returns them)."""
     return frames_from_documents(responses, source=source, on_error=on_error)
 
@@ -1283,7 +1311,7 @@ def _accept_trace(builder: _Builder, trace: Any, location: str) -> None:
 # -- files ----------------------------------------------------------------------------------
 
 
-def read_frames(path: str | Path, *, on_error: OnError = "warn") -> dict[str, pd.DataFrame]:
+def read_frames(path: str | Path, *, on_error: OnError = "warn") -> dict[str, Any]:
     """Read a trace file in any supported format into frames.
 
     Raises
