@@ -10,9 +10,10 @@
  *
  * Scanner.scan(data, pos, line, seq, limit) -> (status, pos, line, seq)
  *     status DONE: every line of `data` from `pos` was read;
- *            FULL: `limit` entities are waiting in the tables (call take());
+ *            FULL: `limit` bytes of document text are waiting (call take(False));
  *            FALLBACK: the line at `pos` must be read by Python.
- * Scanner.take() -> the tables built so far (see documents.py for their columns); resets.
+ * Scanner.take(everything=True) -> the tables built so far (see documents.py for their
+ *     columns), their buffers handed to Python without a copy; the scanner starts empty.
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE /* memmem */
@@ -36,12 +37,56 @@ enum { DONE = 0, FULL = 1, FALLBACK = 2 };
 typedef struct {
     char *p;
     size_t len, cap;
+    int mapped; /* large buffers are anonymous mappings: they grow without copying (mremap)
+                   and give their memory back to the system at once when freed */
 } Buf;
+
+#define MAP_FROM ((size_t)1 << 18)
+
+#ifdef __linux__
+#include <sys/mman.h>
+static size_t page_round(size_t n) { return (n + 4095) & ~(size_t)4095; }
+#endif
+
+static void raw_free(char *p, size_t cap, int mapped) {
+#ifdef __linux__
+    if (mapped) {
+        munmap(p, cap);
+        return;
+    }
+#endif
+    (void)cap;
+    (void)mapped;
+    free(p);
+}
 
 static int buf_reserve(Buf *b, size_t extra) {
     if (b->len + extra <= b->cap) return OK;
     size_t cap = b->cap ? b->cap : 1024;
     while (cap < b->len + extra) cap *= 2;
+#ifdef __linux__
+    if (cap >= MAP_FROM) {
+        cap = page_round(cap);
+        void *p;
+        if (b->mapped) {
+            p = mremap(b->p, b->cap, cap, MREMAP_MAYMOVE);
+        } else {
+            p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (p != MAP_FAILED) {
+                if (b->len) memcpy(p, b->p, b->len);
+                free(b->p);
+            }
+        }
+        if (p == MAP_FAILED) {
+            PyErr_NoMemory();
+            return ERR;
+        }
+        b->p = p;
+        b->cap = cap;
+        b->mapped = 1;
+        return OK;
+    }
+#endif
     char *p = realloc(b->p, cap);
     if (!p) {
         PyErr_NoMemory();
@@ -60,9 +105,10 @@ static inline int buf_put(Buf *b, const void *src, size_t n) {
 }
 
 static void buf_free(Buf *b) {
-    free(b->p);
+    if (b->p) raw_free(b->p, b->cap, b->mapped);
     b->p = NULL;
     b->len = b->cap = 0;
+    b->mapped = 0;
 }
 
 /* ---------------------------------------------------------------- JSON to a tape */
@@ -1387,13 +1433,71 @@ static PyObject *Scanner_scan(Scanner *S, PyObject *args) {
         }
         p = end;
         line++;
-        if (S->t[T_SEG].rows + S->t[T_SUB].rows >= (size_t)limit) {
+        if (S->t[T_DOC].cols[3].data.len >= (size_t)limit) {
             status = FULL;
             break;
         }
     }
     PyBuffer_Release(&view);
     return Py_BuildValue("innL", status, (Py_ssize_t)p, line, (long long)S->seq);
+}
+
+/* ---------------------------------------------------------------- owned buffers */
+
+/* Memory the scanner filled, handed to Python without a copy (Arrow wraps it, zero-copy). */
+typedef struct {
+    PyObject_HEAD
+    Buf buf;
+    Py_ssize_t exports;
+} Owned;
+
+static void Owned_dealloc(Owned *o) {
+    buf_free(&o->buf);
+    Py_TYPE(o)->tp_free((PyObject *)o);
+}
+
+static int Owned_getbuffer(Owned *o, Py_buffer *view, int flags) {
+    char *p = o->buf.p ? o->buf.p : (char *)"";
+    if (PyBuffer_FillInfo(view, (PyObject *)o, p, (Py_ssize_t)o->buf.len, 1, flags) < 0)
+        return -1;
+    o->exports++;
+    return 0;
+}
+
+static void Owned_releasebuffer(Owned *o, Py_buffer *view) {
+    (void)view;
+    o->exports--;
+}
+
+static PyBufferProcs Owned_as_buffer = {(getbufferproc)Owned_getbuffer,
+                                        (releasebufferproc)Owned_releasebuffer};
+
+static PyTypeObject OwnedType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xraykit._scan.Buffer",
+    .tp_basicsize = sizeof(Owned),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Bytes the scanner wrote, owned by this object (read-only buffer).",
+    .tp_dealloc = (destructor)Owned_dealloc,
+    .tp_as_buffer = &Owned_as_buffer,
+};
+
+/* Move a buffer's bytes into a Python object; the buffer starts empty again. */
+static PyObject *hand_over(Buf *b) {
+    Owned *o = PyObject_New(Owned, &OwnedType);
+    if (!o) return NULL;
+#ifdef __linux__
+    if (b->mapped && page_round(b->len) < b->cap) { /* give back the pages never used */
+        size_t keep = page_round(b->len ? b->len : 1);
+        void *p = mremap(b->p, b->cap, keep, 0);
+        if (p != MAP_FAILED) b->cap = keep;
+    }
+#endif
+    o->buf = *b;
+    o->exports = 0;
+    b->p = NULL;
+    b->len = b->cap = 0;
+    b->mapped = 0;
+    return (PyObject *)o;
 }
 
 static PyObject *bitmap(const Buf *valid, size_t rows, Py_ssize_t *nulls) {
@@ -1410,8 +1514,9 @@ static PyObject *bitmap(const Buf *valid, size_t rows, Py_ssize_t *nulls) {
     return out;
 }
 
-/* A column as (rows, null_count, validity bitmap or None, values or offsets, string bytes or None). */
-static PyObject *column_tuple(const Col *col, size_t rows) {
+/* A column as (rows, null_count, validity bitmap or None, values or offsets, string bytes or
+ * None); the values and string bytes move to Python without a copy. */
+static PyObject *column_tuple(Col *col, size_t rows) {
     Py_ssize_t nulls = 0;
     PyObject *validity = bitmap(&col->valid, rows, &nulls);
     if (!validity) return NULL;
@@ -1424,11 +1529,11 @@ static PyObject *column_tuple(const Col *col, size_t rows) {
         Py_ssize_t ignored;
         values = bitmap(&col->data, rows, &ignored);
     } else if (col->kind == C_STR) {
-        values = PyBytes_FromStringAndSize(col->offs.p, (Py_ssize_t)col->offs.len);
+        values = hand_over(&col->offs);
         Py_DECREF(data);
-        data = PyBytes_FromStringAndSize(col->data.p ? col->data.p : "", (Py_ssize_t)col->data.len);
+        data = hand_over(&col->data);
     } else {
-        values = PyBytes_FromStringAndSize(col->data.p ? col->data.p : "", (Py_ssize_t)col->data.len);
+        values = hand_over(&col->data);
     }
     if (!values || !data) {
         Py_DECREF(validity);
@@ -1439,11 +1544,30 @@ static PyObject *column_tuple(const Col *col, size_t rows) {
     return Py_BuildValue("nnNNN", (Py_ssize_t)rows, nulls, validity, values, data);
 }
 
-static PyObject *Scanner_take(Scanner *S, PyObject *unused) {
-    (void)unused;
+/* Empty a table after its buffers were handed over (or to start again). */
+static int table_reset(Table *t) {
+    for (int c = 0; c < t->ncols; c++) {
+        Col *col = &t->cols[c];
+        col->data.len = col->valid.len = col->offs.len = 0;
+        if (col->kind == C_STR) {
+            int64_t zero = 0;
+            if (buf_put(&col->offs, &zero, 8)) return ERR;
+        }
+    }
+    t->rows = 0;
+    return OK;
+}
+
+/* take(everything=True): the tables built so far, as {name: [column tuples]} plus the values
+ * of annotations and metadata; take(False) takes only the documents (their text is
+ * compressed as it comes, while the other tables grow until the end). */
+static PyObject *Scanner_take(Scanner *S, PyObject *args) {
+    int everything = 1;
+    if (!PyArg_ParseTuple(args, "|p", &everything)) return NULL;
     PyObject *out = PyDict_New();
     if (!out) return NULL;
     for (int t = 0; t < N_TABLES; t++) {
+        if (!everything && t != T_DOC) continue;
         Table *tab = &S->t[t];
         PyObject *cols = PyList_New(tab->ncols);
         if (!cols) goto fail;
@@ -1457,15 +1581,16 @@ static PyObject *Scanner_take(Scanner *S, PyObject *unused) {
         }
         int rc = PyDict_SetItemString(out, tab->name, cols);
         Py_DECREF(cols);
-        if (rc) goto fail;
-        table_truncate(tab, 0);
+        if (rc || table_reset(tab)) goto fail;
     }
-    if (PyDict_SetItemString(out, "annotation_values", S->ann_values) ||
-        PyDict_SetItemString(out, "metadata_values", S->meta_values))
-        goto fail;
-    Py_SETREF(S->ann_values, PyList_New(0));
-    Py_SETREF(S->meta_values, PyList_New(0));
-    if (!S->ann_values || !S->meta_values) goto fail;
+    if (everything) {
+        if (PyDict_SetItemString(out, "annotation_values", S->ann_values) ||
+            PyDict_SetItemString(out, "metadata_values", S->meta_values))
+            goto fail;
+        Py_SETREF(S->ann_values, PyList_New(0));
+        Py_SETREF(S->meta_values, PyList_New(0));
+        if (!S->ann_values || !S->meta_values) goto fail;
+    }
     return out;
 fail:
     Py_DECREF(out);
@@ -1480,8 +1605,9 @@ static PyObject *Scanner_pending(Scanner *S, PyObject *unused) {
 static PyMethodDef Scanner_methods[] = {
     {"scan", (PyCFunction)Scanner_scan, METH_VARARGS,
      "scan(data, pos, line, seq, limit) -> (status, pos, line, seq)"},
-    {"take", (PyCFunction)Scanner_take, METH_NOARGS,
-     "take() -> dict of the tables built so far; the scanner starts empty again"},
+    {"take", (PyCFunction)Scanner_take, METH_VARARGS,
+     "take(everything=True) -> dict of the tables built so far (only the documents when "
+     "everything is false); what was taken starts empty again"},
     {"pending", (PyCFunction)Scanner_pending, METH_NOARGS, "rows waiting to be taken"},
     {NULL, NULL, 0, NULL},
 };
@@ -1501,7 +1627,7 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__scan(void) {
-    if (PyType_Ready(&ScannerType) < 0) return NULL;
+    if (PyType_Ready(&ScannerType) < 0 || PyType_Ready(&OwnedType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     if (PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0 ||

@@ -178,9 +178,10 @@ class DocumentStoreBuilder:
 
     def finish(self) -> DocumentStore:
         """Return the store of every document added so far."""
+        # chunked, not concatenated: the index's strings stay in the buffers they arrived in
         table = pa.table(
             {
-                name: pa.concat_arrays(parts) if parts else pa.array([], _ARROW[name])
+                name: pa.chunked_array(parts, _ARROW[name]) if parts else pa.array([], _ARROW[name])
                 for name, parts in self._columns.items()
             }
         )

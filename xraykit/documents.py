@@ -53,12 +53,13 @@ import pyarrow.compute as pc
 
 from xraykit.docstore import DocumentStore, DocumentStoreBuilder
 from xraykit.exceptions import TraceParseError
-from xraykit.schema import SCHEMAS, conform, empty_frame, isin
+from xraykit.schema import SCHEMAS, _arrow_strings, conform, empty_frame, isin
 
 try:  # the C fast path; without a compiler xraykit still works, only slower
     from xraykit import _scan
 except ImportError:  # pragma: no cover - depends on the machine
     _scan = None
+_FULL, _FALLBACK = (_scan.FULL, _scan.FALLBACK) if _scan is not None else (1, 2)
 
 __all__ = [
     "DAEMON_HEADER",
@@ -87,17 +88,24 @@ _NUMBER = (float, int)
 
 
 @contextlib.contextmanager
-def _paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building frames.
+def _loading() -> Iterator[None]:
+    """Settings for the time of a load: no cyclic GC, and Arrow allocating with malloc.
 
     Loading creates millions of small containers and no reference cycles; with the collector
     running, its full passes over everything loaded so far made loading several times slower.
+
+    Arrow's default allocator (mimalloc) keeps the memory of freed buffers: the temporary
+    arrays of pandas' string operations during a load stayed resident, about 0.7 times the
+    file's size on top of the frames. The C library's allocator returns large blocks at once.
     """
     was_enabled = gc.isenabled()
+    previous_pool = pa.default_memory_pool()
     gc.disable()
+    pa.set_memory_pool(_POOL)
     try:
         yield
     finally:
+        pa.set_memory_pool(previous_pool)
         if was_enabled:
             gc.enable()
 
@@ -388,19 +396,25 @@ class _Builder:
                 self.extra_parts[name].append(_object_frame(rows, name))
         self.ann, self.meta, self.exc = [], [], []
 
-    def take_native(self, scanner: Any) -> None:
-        """Append what the C scanner built, after the rows Python read before it."""
+    def take_native(self, scanner: Any, everything: bool = True) -> None:
+        """Append what the C scanner built, after the rows Python read before it.
+
+        With ``everything`` false only the documents are taken (to be compressed now); the
+        other tables keep growing in the scanner, so that each column ends as one buffer.
+        """
         self.flush()
         self.flush_extras()
-        out = scanner.take()
+        out = scanner.take(everything)
+        if out["documents"][0][0]:
+            self.add_documents(_native_table(out["documents"], _NATIVE_DOC_ARROW))
+        if not everything:
+            return
         for tables, name, schema in (
             (self.seg_tables, "segments", _SEG_ARROW),
             (self.sub_tables, "subsegments", _SUB_ARROW),
         ):
             if out[name][0][0]:
                 tables.append(_native_table(out[name], schema))
-        if out["documents"][0][0]:
-            self.add_documents(_native_table(out["documents"], _NATIVE_DOC_ARROW))
         for name, values in (
             ("annotations", out["annotation_values"]),
             ("metadata", out["metadata_values"]),
@@ -437,6 +451,7 @@ class _Builder:
         self.flush()
         seg = _to_pandas(self.seg_tables, _SEG_ARROW)
         sub = _to_pandas(self.sub_tables, _SUB_ARROW)
+        self.seg_tables, self.sub_tables = [], []  # numbers were copied: let the tables go
         docs = self.docs.finish()
         doc_seqs = np.concatenate(self.doc_seqs) if self.doc_seqs else np.zeros(0, np.int64)
         self.flush_extras()
@@ -939,11 +954,15 @@ def _deduplicate(
     out = []
     for frame, key in ((seg, "segment_id"), (sub, "subsegment_id")):
         keys = ["trace_id", key]
-        dup = frame.duplicated(keys, keep=False)
-        if not dup.any():
+        repeated = _repeated(frame[key])
+        if repeated is None:  # every id is unique: the usual case, decided in Arrow
             out.append(frame)
             continue
-        group = frame[dup]
+        candidates = frame[repeated]
+        group = candidates[candidates.duplicated(keys, keep=False)]
+        if group.empty:
+            out.append(frame)
+            continue
         # the winner: not in progress first, then the latest read (highest _seq)
         order = group.sort_values(["in_progress", "_seq"], ascending=[True, False])
         winners = order.drop_duplicates(keys, keep="first")
@@ -963,6 +982,50 @@ def _deduplicate(
         return seg, sub, None
     gone = np.concatenate(dropped)
     return seg, sub, gone
+
+
+def _repeated(ids: pd.Series) -> np.ndarray | None:
+    """Which rows hold an id that occurs more than once, or None when all are unique.
+
+    Decided with Arrow's hash kernels: pandas' own duplicate search over Arrow strings made
+    Python objects of every id, a third of the file's size in memory.
+    """
+    arrow = _arrow_strings(ids)
+    fixed = _fixed_width_ids(arrow)
+    if fixed is not None:  # X-Ray's 16-hex-digit ids: sort them as pairs of integers
+        order = np.lexsort((fixed[:, 1], fixed[:, 0]))
+        ranked = fixed[order]
+        same = (ranked[1:] == ranked[:-1]).all(axis=1)
+        if not same.any():
+            return None
+        repeated = np.zeros(len(fixed), dtype=bool)
+        repeated[order[1:][same]] = repeated[order[:-1][same]] = True
+        return repeated
+    if pc.count_distinct(arrow, memory_pool=_POOL).as_py() == len(arrow) - arrow.null_count:
+        return None
+    counts = pc.value_counts(arrow, memory_pool=_POOL)
+    twice = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    hit = pc.is_in(arrow, value_set=twice, memory_pool=_POOL)
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+
+def _fixed_width_ids(arrow: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
+    """16-byte ids as rows of two uint64 (a view where possible), or None for other ids."""
+    parts = []
+    for chunk in arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]:
+        if chunk.null_count:
+            return None
+        n = len(chunk)
+        offsets = np.frombuffer(chunk.buffers()[1], np.int64)[chunk.offset : chunk.offset + n + 1]
+        if n == 0:
+            continue
+        if offsets[-1] - offsets[0] != 16 * n or (np.diff(offsets) != 16).any():
+            return None
+        data = np.frombuffer(chunk.buffers()[2], np.uint64, count=2 * n, offset=int(offsets[0]))
+        parts.append(data.reshape(n, 2))
+    if not parts:
+        return np.zeros((0, 2), np.uint64)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _stitch(seg: pd.DataFrame, sub: pd.DataFrame, problems: _Problems) -> pd.DataFrame:
@@ -1068,13 +1131,24 @@ def seconds_to_time(seconds: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(values.view("datetime64[us]")).tz_localize("UTC")
 
 
+def _factorize(*columns: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes of the values of ``columns`` (in order, concatenated) and the distinct values,
+    in order of first appearance, as ``pd.factorize`` gives them (computed in Arrow)."""
+    chunks: list[pa.Array] = []
+    for column in columns:
+        arrow = _arrow_strings(column)
+        chunks.extend(arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow])
+    values = pa.chunked_array(chunks, pa.large_string())
+    distinct = pc.unique(values, memory_pool=_POOL)
+    codes = pc.index_in(values, value_set=distinct, memory_pool=_POOL)
+    return codes.to_numpy().astype(np.intp), pd.Series(distinct.to_pandas(), dtype="str")
+
+
 def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     """One row per trace with GetTraceSummaries semantics (vectorised over trace codes)."""
     if seg.empty and sub.empty:
         return empty_frame("traces")
-    codes, trace_ids = pd.factorize(
-        pd.concat([seg["trace_id"], sub["trace_id"]], ignore_index=True)
-    )
+    codes, trace_ids = _factorize(seg["trace_id"], sub["trace_id"])
     n = len(trace_ids)
     seg_code, sub_code = codes[: len(seg)], codes[len(seg) :]
 
@@ -1112,13 +1186,13 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     root_pos = np.full(n, -1)
     root_pos[sorted_codes[is_first]] = order[is_first]
     has_root = root_pos >= 0
-    root = seg.iloc[root_pos[has_root]].reset_index(drop=True)
-
+    root_at = root_pos[has_root]
     every_trace_has_a_root = bool(has_root.all())
     root_rows = np.flatnonzero(has_root)
 
     def at_root(column: str, dtype: str) -> pd.Series:
-        values = root[column].astype(dtype)
+        # one column at a time: taking every column of the roots at once doubled the peak
+        values = seg[column].iloc[root_at].reset_index(drop=True).astype(dtype)
         if every_trace_has_a_root:
             return values
         return values.set_axis(root_rows).reindex(range(n))
@@ -1132,10 +1206,15 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
         u_first = np.ones(len(u_codes), dtype=bool)
         u_first[1:] = u_codes[1:] != u_codes[:-1]
         any_user = pd.Series([None] * n, dtype="str")
-        any_user[u_codes[u_first]] = seg["user"].to_numpy()[users][u_order][u_first]
+        chosen = np.flatnonzero(users)[u_order][u_first]
+        any_user[u_codes[u_first]] = seg["user"].iloc[chosen].to_numpy()
         user = user.fillna(any_user)
-    services = seg[["name", "origin"]].assign(_code=seg_code).drop_duplicates()
-    service_count = np.bincount(services["_code"].to_numpy(), minlength=n)
+    # distinct (name, origin) per trace, as integer codes (a missing origin has its own)
+    name_code, _ = _factorize(seg["name"])
+    origin_code, origins = _factorize(seg["origin"])
+    pairs = name_code.astype(np.int64) * (len(origins) + 1) + origin_code
+    services = np.unique(np.stack([seg_code.astype(np.int64), pairs]), axis=1)
+    service_count = np.bincount(services[0], minlength=n)
     root_start, root_end = at_root("_start_s", "float64"), at_root("_end_s", "float64")
     root_status = at_root("http_status", "Int64")
     frame = pd.DataFrame(
@@ -1195,7 +1274,7 @@ def frames_from_documents(
         )
     problems = _Problems(source, on_error)
     builder = _Builder(problems)
-    with _paused_gc():
+    with _loading():
         return _from_items(builder, documents, source)
 
 
@@ -1323,7 +1402,7 @@ def read_frames(path: str | Path, *, on_error: OnError = "warn") -> dict[str, An
     source = path.name
     problems = _Problems(source, on_error)
     builder = _Builder(problems)
-    with _paused_gc(), open(path, "rb") as raw:
+    with _loading(), open(path, "rb") as raw:
         head = raw.read(2)
         raw.seek(0)
         if head == GZIP_MAGIC:
@@ -1366,6 +1445,9 @@ def _read_stream(builder: _Builder, stream: io.BufferedIOBase, source: str) -> N
     except orjson.JSONDecodeError:
         value = _NOT_JSON
     if value is not _NOT_JSON:
+        if _scan is not None:  # the scanner reads the first line too: one chunk per column
+            _read_rest(builder, stream, number, source, first=line)
+            return
         _accept(builder, value, f"{source}:{number}", _line_text(line, value))
         _read_rest(builder, stream, number + 1, source)
         return
@@ -1398,45 +1480,84 @@ def _lines(stream: io.BufferedIOBase, start: int = 1) -> Iterator[tuple[int, byt
 
 
 _BLOCK = 1 << 22  # bytes read at a time by the C scanner
-_NATIVE_CHUNK = 16_384  # entities per Arrow chunk from the C scanner
+_DOCUMENT_BYTES = 1 << 22  # document text the scanner holds before it is compressed
 
 
-def _read_rest(builder: _Builder, stream: io.BufferedIOBase, number: int, source: str) -> None:
-    """Read the remaining lines of a JSON-lines stream, the first of them numbered ``number``."""
+def _read_rest(
+    builder: _Builder, stream: io.BufferedIOBase, number: int, source: str, first: bytes = b""
+) -> None:
+    """Read the remaining lines of a JSON-lines stream, the first of them numbered ``number``
+    (``first``: that line, when it was already read from the stream)."""
     if _scan is None:
+        if first:
+            _read_lines(builder, iter([(number, first)]), source)
+            number += 1
         _read_lines(builder, _lines(stream, start=number), source)
         return
     scanner = _scan.Scanner()
-    carry: list[bytes] = []  # the start of a line that continues in the next block
+    carry = [first] if first else []  # the start of a line that continues in the next block
+    damage: BaseException | None = None
     while True:
-        block = stream.read(_BLOCK)
-        cut = block.rfind(b"\n") + 1
-        if block and not cut:
+        block, damage = _read_block(stream)
+        if block and damage is None and b"\n" not in block:
             carry.append(block)
             continue
         data = b"".join([*carry, block]) if carry else block
-        carry = [data[len(data) - len(block) + cut :]] if block and cut < len(block) else []
-        end = len(data) - (len(carry[0]) if carry else 0)
-        view = memoryview(data)[:end]
-        pos = 0
-        while pos < end:
-            status, pos, number, builder.seq = scanner.scan(
-                view, pos, number, builder.seq, _NATIVE_CHUNK
-            )
-            if status == _scan.FULL:
-                builder.take_native(scanner)
-            elif status == _scan.FALLBACK:
-                # Python reads what the scanner leaves to it: problems, unusual types
-                if scanner.pending():
-                    builder.take_native(scanner)
-                stop = data.find(b"\n", pos, end) + 1 or end
-                _read_lines(builder, iter([(number, bytes(view[pos:stop]))]), source)
-                pos, number = stop, number + 1
-        view.release()
-        if not block:
+        # complete lines only, except the last line of an intact stream (it needs no newline);
+        # the cut-off line of a damaged stream is dropped, as line-by-line reading drops it
+        end = len(data) if not block and damage is None else data.rfind(b"\n") + 1
+        carry = [data[end:]] if block and damage is None and end < len(data) else []
+        number = _scan_lines(builder, scanner, data, end, number, source)
+        if not block or damage is not None:
             break
     if scanner.pending():
         builder.take_native(scanner)
+    if damage is not None:
+        raise damage
+
+
+def _read_block(stream: io.BufferedIOBase) -> tuple[bytes, BaseException | None]:
+    """About ``_BLOCK`` bytes of the stream, and the error that cut them short, if any.
+
+    A truncated gzip raises on the read after its last good data; reading in small steps
+    keeps that data.
+    """
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size < _BLOCK:
+            part = stream.read1(_BLOCK - size)
+            if not part:
+                break
+            parts.append(part)
+            size += len(part)
+    except (OSError, EOFError, zlib.error) as exc:
+        return b"".join(parts), exc
+    return b"".join(parts), None
+
+
+def _scan_lines(
+    builder: _Builder, scanner: Any, data: bytes, end: int, number: int, source: str
+) -> int:
+    """Read the lines in ``data[:end]`` with the C scanner, Python reading those it leaves;
+    return the number of the next line."""
+    view = memoryview(data)[:end]
+    pos = 0
+    while pos < end:
+        status, pos, number, builder.seq = scanner.scan(
+            view, pos, number, builder.seq, _DOCUMENT_BYTES
+        )
+        if status == _FULL:
+            builder.take_native(scanner, everything=False)
+        elif status == _FALLBACK:
+            # problems and unusual types: Python reads this line, in its place
+            if scanner.pending():
+                builder.take_native(scanner)
+            stop = data.find(b"\n", pos, end) + 1 or end
+            _read_lines(builder, iter([(number, data[pos:stop])]), source)
+            pos, number = stop, number + 1
+    view.release()
+    return number
 
 
 def _read_lines(builder: _Builder, lines: Iterator[tuple[int, bytes]], source: str) -> None:
