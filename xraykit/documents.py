@@ -987,20 +987,15 @@ def _deduplicate(
 def _repeated(ids: pd.Series) -> np.ndarray | None:
     """Which rows hold an id that occurs more than once, or None when all are unique.
 
-    Decided with Arrow's hash kernels: pandas' own duplicate search over Arrow strings made
-    Python objects of every id, a third of the file's size in memory.
+    Without Python objects: pandas' own duplicate search over Arrow strings made one of every
+    id, a third of the file's size in memory.
     """
+    numbers = _hex64(ids)
+    if numbers is not None:  # X-Ray's ids: 16 hex digits, exactly one 64-bit number each
+        values, _present = numbers
+        repeated = pd.Series(values, copy=False).duplicated(keep=False).to_numpy()
+        return repeated if repeated.any() else None
     arrow = _arrow_strings(ids)
-    fixed = _fixed_width_ids(arrow)
-    if fixed is not None:  # X-Ray's 16-hex-digit ids: sort them as pairs of integers
-        order = np.lexsort((fixed[:, 1], fixed[:, 0]))
-        ranked = fixed[order]
-        same = (ranked[1:] == ranked[:-1]).all(axis=1)
-        if not same.any():
-            return None
-        repeated = np.zeros(len(fixed), dtype=bool)
-        repeated[order[1:][same]] = repeated[order[:-1][same]] = True
-        return repeated
     if pc.count_distinct(arrow, memory_pool=_POOL).as_py() == len(arrow) - arrow.null_count:
         return None
     counts = pc.value_counts(arrow, memory_pool=_POOL)
@@ -1009,23 +1004,42 @@ def _repeated(ids: pd.Series) -> np.ndarray | None:
     return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
 
 
-def _fixed_width_ids(arrow: pa.Array | pa.ChunkedArray) -> np.ndarray | None:
-    """16-byte ids as rows of two uint64 (a view where possible), or None for other ids."""
+_HEX = np.full(256, 255, dtype=np.uint8)
+_HEX[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
+def _hex64(ids: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Ids of 16 lower-case hex digits as uint64 numbers (one-to-one), with a mask of the
+    present ones; None when some id is of another form (then compare the strings).
+
+    >>> _hex64(pd.Series(["00000000000000ff", None], dtype="str"))
+    (array([255,   0], dtype=uint64), array([ True, False]))
+    """
+    arrow = _arrow_strings(ids)
+    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    present = ~ids.isna().to_numpy(bool)
     parts = []
-    for chunk in arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]:
+    for chunk in chunks:
         if chunk.null_count:
-            return None
+            chunk = pc.drop_null(chunk, memory_pool=_POOL)
         n = len(chunk)
-        offsets = np.frombuffer(chunk.buffers()[1], np.int64)[chunk.offset : chunk.offset + n + 1]
         if n == 0:
             continue
+        offsets = np.frombuffer(chunk.buffers()[1], np.int64)[chunk.offset : chunk.offset + n + 1]
         if offsets[-1] - offsets[0] != 16 * n or (np.diff(offsets) != 16).any():
             return None
-        data = np.frombuffer(chunk.buffers()[2], np.uint64, count=2 * n, offset=int(offsets[0]))
-        parts.append(data.reshape(n, 2))
-    if not parts:
-        return np.zeros((0, 2), np.uint64)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        text = np.frombuffer(chunk.buffers()[2], np.uint8, count=16 * n, offset=int(offsets[0]))
+        digits = _HEX[text].reshape(n, 16)
+        if (digits == 255).any():
+            return None
+        value = np.zeros(n, dtype=np.uint64)
+        for k in range(16):
+            value = (value << np.uint64(4)) | digits[:, k]
+        parts.append(value)
+    values = np.zeros(len(present), dtype=np.uint64)
+    if parts:
+        values[present] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return values, present
 
 
 def _stitch(seg: pd.DataFrame, sub: pd.DataFrame, problems: _Problems) -> pd.DataFrame:
@@ -1131,6 +1145,18 @@ def seconds_to_time(seconds: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(values.view("datetime64[us]")).tz_localize("UTC")
 
 
+def _calls_from_inside(seg: pd.DataFrame, sub: pd.DataFrame) -> np.ndarray:
+    """Whether each segment's parent (its caller) is an entity of the loaded data."""
+    parents, own, subs = _hex64(seg["parent_id"]), _hex64(seg["segment_id"]), None
+    if parents is not None and own is not None:
+        subs = _hex64(sub["subsegment_id"])
+    if parents is None or own is None or subs is None:
+        ids = pd.concat([seg["segment_id"], sub["subsegment_id"]], ignore_index=True)
+        return isin(seg["parent_id"], ids)
+    known = np.concatenate([own[0], subs[0]])
+    return pd.Series(parents[0], copy=False).isin(known).to_numpy() & parents[1]
+
+
 def _factorize(*columns: pd.Series) -> tuple[np.ndarray, pd.Series]:
     """Codes of the values of ``columns`` (in order, concatenated) and the distinct values,
     in order of first appearance, as ``pd.factorize`` gives them (computed in Arrow)."""
@@ -1174,8 +1200,7 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
 
     # the root (X-Ray's entry point): the earliest real segment whose caller is not in the
     # trace. Inferred segments never are; a trace with nothing else has no root (NaN).
-    ids = pd.concat([seg["segment_id"], sub["subsegment_id"]], ignore_index=True)
-    has_caller = isin(seg["parent_id"], ids)
+    has_caller = _calls_from_inside(seg, sub)
     real = ~seg["inferred"].to_numpy(bool)
     rank = np.where(has_caller, 1, 0)[real]
     real_pos = np.flatnonzero(real)
@@ -1213,8 +1238,13 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     name_code, _ = _factorize(seg["name"])
     origin_code, origins = _factorize(seg["origin"])
     pairs = name_code.astype(np.int64) * (len(origins) + 1) + origin_code
-    services = np.unique(np.stack([seg_code.astype(np.int64), pairs]), axis=1)
-    service_count = np.bincount(services[0], minlength=n)
+    width = int(pairs.max()) + 1 if len(pairs) else 1
+    if n * width < 2**62:  # one integer per (trace, name, origin): hashed, not sorted
+        keys = pd.unique(seg_code.astype(np.int64) * width + pairs)
+        service_count = np.bincount(keys // width, minlength=n)
+    else:
+        services = np.unique(np.stack([seg_code.astype(np.int64), pairs]), axis=1)
+        service_count = np.bincount(services[0], minlength=n)
     root_start, root_end = at_root("_start_s", "float64"), at_root("_end_s", "float64")
     root_status = at_root("http_status", "Int64")
     frame = pd.DataFrame(
