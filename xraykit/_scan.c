@@ -199,16 +199,21 @@ static int utf8_seq(const unsigned char *p, size_t avail) {
     return 0;
 }
 
-/* Whether 8 bytes hold a quote, a backslash, a control or a non-ASCII byte (false positives
- * are fine: the byte loop after it decides). */
-static inline int special8(const unsigned char *p) {
+/* Which of 8 bytes may be a quote, a backslash, a control or a non-ASCII byte: the lowest
+ * flagged byte is exact (borrows only run upwards), the ones above it may be false alarms.
+ * Little-endian loads put the first byte lowest. */
+static inline uint64_t special8(const unsigned char *p) {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     uint64_t v;
     memcpy(&v, p, 8);
     uint64_t quote = v ^ (ones * '"'), slash = v ^ (ones * '\\');
     uint64_t found = ((quote - ones) & ~quote) | ((slash - ones) & ~slash) | (v - ones * 0x20) | v;
-    return (found & highs) != 0;
+    return found & highs;
 }
+
+/* The characters that may follow a backslash, besides u. */
+static const unsigned char SIMPLE_ESCAPE[256] = {
+    ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1, ['r'] = 1, ['t'] = 1};
 
 static int parse_string(Tape *T, int idx) {
     const unsigned char *s = T->s;
@@ -216,7 +221,12 @@ static int parse_string(Tape *T, int idx) {
     uint8_t esc = 0;
     size_t start = i;
     for (;;) {
-        while (i + 8 <= n && !special8(s + i)) i += 8;
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t mask = 0;
+        while (i + 8 <= n && !(mask = special8(s + i))) i += 8;
+        if (mask) i += (size_t)__builtin_ctzll(mask) >> 3;
+        else
+#endif
         while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
         if (i >= n) return BAD;
         unsigned char c = s[i];
@@ -240,9 +250,7 @@ static int parse_string(Tape *T, int idx) {
                 }
                 continue;
             }
-            if (c != '"' && c != '\\' && c != '/' && c != 'b' && c != 'f' && c != 'n' && c != 'r' &&
-                c != 't')
-                return BAD;
+            if (!SIMPLE_ESCAPE[c]) return BAD;
             i += 2;
             continue;
         }
@@ -460,11 +468,13 @@ static int int_value(const Tape *T, int idx, int64_t *out) {
     return OK;
 }
 
-/* A plain decimal (no exponent, at most 15 digits) is exact as digits / 10^k: both are exact
- * doubles, and IEEE division rounds correctly, as strtod does. */
+/* A plain decimal (no exponent) whose digits make an integer below 2^53 is exact as
+ * digits / 10^k: both are exact doubles, and IEEE division rounds correctly, as strtod does.
+ * X-Ray's times (epoch seconds with microseconds, 16 digits) all take this path. */
 static int fast_decimal(const unsigned char *p, size_t n, double *out) {
-    static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
-                                   1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     const unsigned char *end = p + n;
     int neg = *p == '-', digits = 0, scale = -1;
     if (neg) p++;
@@ -475,10 +485,11 @@ static int fast_decimal(const unsigned char *p, size_t n, double *out) {
             continue;
         }
         if (*p < '0' || *p > '9') return 0; /* an exponent */
-        if (++digits > 15) return 0;
+        if (++digits > 19) return 0;
         m = m * 10 + (uint64_t)(*p - '0');
         if (scale >= 0) scale++;
     }
+    if (m > ((uint64_t)1 << 53) || scale > 22) return 0;
     double v = (double)m / pow10[scale < 0 ? 0 : scale];
     *out = neg ? -v : v;
     return 1;
@@ -540,10 +551,21 @@ typedef struct {
     size_t len;
 } Key;
 
+/* The keys one kind of object is read for, indexed by first character. */
+typedef struct {
+    const Key *keys;
+    int n;
+    uint32_t by_first[128]; /* bit k: keys[k] starts with this character */
+} KeySet;
+
+static void keyset_index(KeySet *set) {
+    for (int k = 0; k < set->n; k++) set->by_first[(unsigned char)set->keys[k].name[0] & 127] |= 1u << k;
+}
+
 /* For each pair of object `obj`, record the value index of the known keys (the last one wins,
  * as in a Python dict). `out` gets -1 for keys that are absent. */
-static int fields(const Tape *T, int obj, const Key *keys, int nkeys, int *out, Buf *tmp) {
-    for (int k = 0; k < nkeys; k++) out[k] = -1;
+static int fields(const Tape *T, int obj, const KeySet *set, int *out, Buf *tmp) {
+    for (int k = 0; k < set->n; k++) out[k] = -1;
     if (obj < 0 || T->nodes[obj].type != J_OBJ) return OK;
     int i = obj + 1;
     for (uint32_t pair = 0; pair < T->nodes[obj].count; pair++) {
@@ -556,10 +578,11 @@ static int fields(const Tape *T, int obj, const Key *keys, int nkeys, int *out, 
             name = tmp->p;
             len = tmp->len;
         }
-        for (int k = 0; k < nkeys; k++) {
-            if (keys[k].len == len && keys[k].name[0] == name[0] &&
-                memcmp(keys[k].name, name, len) == 0)
-                out[k] = i + 1;
+        uint32_t candidates = len && (unsigned char)name[0] < 128 ? set->by_first[(unsigned char)name[0]] : 0;
+        while (candidates) {
+            int k = __builtin_ctz(candidates);
+            candidates &= candidates - 1;
+            if (set->keys[k].len == len && memcmp(set->keys[k].name, name, len) == 0) out[k] = i + 1;
         }
         i = (int)T->nodes[i + 1].next;
     }
@@ -772,10 +795,13 @@ static const Key ENTITY_KEYS[] = {
     K("parent_id"), K("type"), K("origin"), K("inferred"), K("http"), K("aws"), K("service"),
     K("cause"), K("user"), K("resource_arn"), K("fault"), K("error"), K("throttle"), K("namespace"),
     K("traced"), K("sql"), K("subsegments"), K("annotations"), K("metadata")};
+static KeySet ENTITY_SET = {ENTITY_KEYS, E_N, {0}};
 enum { H_REQUEST, H_RESPONSE, H_N };
 static const Key HTTP_KEYS[] = {K("request"), K("response")};
+static KeySet HTTP_SET = {HTTP_KEYS, H_N, {0}};
 enum { R_METHOD, R_URL, R_USER_AGENT, R_CLIENT_IP, R_TRACED, R_STATUS, R_N };
 static const Key REQUEST_KEYS[] = {K("method"), K("url"), K("user_agent"), K("client_ip"), K("traced"), K("status")};
+static KeySet REQUEST_SET = {REQUEST_KEYS, R_N, {0}};
 enum {
     A_ACCOUNT_ID, A_EC2, A_XRAY, A_OPERATION, A_REGION, A_REQUEST_ID, A_TABLE_NAME,
     A_QUEUE_URL, A_FUNCTION_NAME, A_TOPIC_ARN, A_N
@@ -783,18 +809,23 @@ enum {
 static const Key AWS_KEYS[] = {K("account_id"), K("ec2"), K("xray"), K("operation"), K("region"),
                          K("request_id"), K("table_name"), K("queue_url"), K("function_name"),
                          K("topic_arn")};
+static KeySet AWS_SET = {AWS_KEYS, A_N, {0}};
 enum { X_AZ, X_INSTANCE_ID, X_SDK, X_SDK_VERSION, X_VERSION, X_N };
 static const Key MISC_KEYS[] = {K("availability_zone"), K("instance_id"), K("sdk"), K("sdk_version"), K("version")};
+static KeySet MISC_SET = {MISC_KEYS, X_N, {0}};
 enum { Q_URL, Q_CONNECTION_STRING, Q_DATABASE_TYPE, Q_SANITIZED_QUERY, Q_USER, Q_N };
 static const Key SQL_KEYS[] = {K("url"), K("connection_string"), K("database_type"), K("sanitized_query"), K("user")};
+static KeySet SQL_SET = {SQL_KEYS, Q_N, {0}};
 enum {
     X2_ID, X2_TYPE, X2_MESSAGE, X2_REMOTE, X2_CAUSE, X2_TRUNCATED, X2_SKIPPED, X2_STACK,
     X2_EXCEPTIONS, X2_N
 };
 static const Key EXCEPTION_KEYS[] = {K("id"), K("type"), K("message"), K("remote"), K("cause"),
                                K("truncated"), K("skipped"), K("stack"), K("exceptions")};
+static KeySet EXCEPTION_SET = {EXCEPTION_KEYS, X2_N, {0}};
 enum { P_PATH, P_LINE, P_LABEL, P_N };
 static const Key FRAME_KEYS[] = {K("path"), K("line"), K("label")};
+static KeySet FRAME_SET = {FRAME_KEYS, P_N, {0}};
 enum {
     L_TRACES, L_SEGMENTS, L_ID_UPPER, L_FORMAT, L_VERSION, L_ID, L_SUMMARIES, L_UNPROCESSED,
     L_LIMIT, L_DOCUMENT, L_N
@@ -802,6 +833,7 @@ enum {
 static const Key LINE_KEYS[] = {K("Traces"), K("Segments"), K("Id"), K("format"), K("version"), K("id"),
                           K("TraceSummaries"), K("UnprocessedTraceIds"), K("LimitExceeded"),
                           K("Document")};
+static KeySet LINE_SET = {LINE_KEYS, L_N, {0}};
 
 /* ---------------------------------------------------------------- the scanner */
 
@@ -1012,7 +1044,7 @@ static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
     if (truthy(T, c) && T->nodes[c].type != J_STR) {
         if (T->nodes[c].type != J_OBJ) return BAD;
         int C[X2_N];
-        TRY(fields(T, c, EXCEPTION_KEYS, X2_N, C, &S->tmp));
+        TRY(fields(T, c, &EXCEPTION_SET, C, &S->tmp));
         int list = C[X2_EXCEPTIONS];
         if (!truthy(T, list)) return OK;
         if (T->nodes[list].type != J_ARR) return BAD;
@@ -1020,7 +1052,7 @@ static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
         for (uint32_t k = 0; k < T->nodes[list].count; k++) {
             if (T->nodes[e].type != J_OBJ) return BAD;
             int X[X2_N];
-            TRY(fields(T, e, EXCEPTION_KEYS, X2_N, X, &S->tmp));
+            TRY(fields(T, e, &EXCEPTION_SET, X, &S->tmp));
             Col *col = exc->cols;
             TRY(put_str(&col[0], T, tid));
             TRY(put_str(&col[1], T, eid));
@@ -1043,7 +1075,7 @@ static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
             TRY(put_i64(&col[9], depth));
             if (depth && T->nodes[stack + 1].type == J_OBJ) {
                 int P[P_N];
-                TRY(fields(T, stack + 1, FRAME_KEYS, P_N, P, &S->tmp));
+                TRY(fields(T, stack + 1, &FRAME_SET, P, &S->tmp));
                 Buf *out = &S->tmp2;
                 out->len = 0;
                 TRY(frame_part(T, P[P_PATH], "?", out));
@@ -1080,12 +1112,12 @@ static int basics(const Tape *T, const int *E, double *start, double *end, int *
 /* The request and response objects of an http block (-1 when absent or not objects). */
 static int http_fields(Scanner *S, const Tape *T, int http, int *R) {
     int H[H_N], req = -1, resp = -1;
-    TRY(fields(T, http, HTTP_KEYS, H_N, H, &S->tmp));
+    TRY(fields(T, http, &HTTP_SET, H, &S->tmp));
     if (type_of(T, H[H_REQUEST]) == J_OBJ) req = H[H_REQUEST];
     if (type_of(T, H[H_RESPONSE]) == J_OBJ) resp = H[H_RESPONSE];
     int Q[R_N];
-    TRY(fields(T, req, REQUEST_KEYS, R_N, R, &S->tmp));
-    TRY(fields(T, resp, REQUEST_KEYS, R_N, Q, &S->tmp));
+    TRY(fields(T, req, &REQUEST_SET, R, &S->tmp));
+    TRY(fields(T, resp, &REQUEST_SET, Q, &S->tmp));
     R[R_STATUS] = Q[R_STATUS];
     return OK;
 }
@@ -1093,7 +1125,7 @@ static int http_fields(Scanner *S, const Tape *T, int http, int *R) {
 /* aws.xray: "sdk sdk_version" as Python joins the truthy parts (NULL length 0: null). */
 static int sdk_text(Scanner *S, const Tape *T, int xray, int *is_null) {
     int X[X_N];
-    TRY(fields(T, xray, MISC_KEYS, X_N, X, &S->tmp));
+    TRY(fields(T, xray, &MISC_SET, X, &S->tmp));
     S->tmp2.len = 0;
     for (int f = X_SDK; f <= X_SDK_VERSION; f++) {
         if (!truthy(T, X[f])) continue;
@@ -1111,12 +1143,12 @@ static int seg_row(Scanner *S, const Tape *T, const int *E, double start, double
     TRY(http_fields(S, T, E[E_HTTP], R));
     int aws = type_of(T, E[E_AWS]) == J_OBJ ? E[E_AWS] : -1;
     int A[A_N], X[X_N], xray_null = 1;
-    TRY(fields(T, aws, AWS_KEYS, A_N, A, &S->tmp));
+    TRY(fields(T, aws, &AWS_SET, A, &S->tmp));
     int ec2 = type_of(T, A[A_EC2]) == J_OBJ ? A[A_EC2] : -1;
-    TRY(fields(T, ec2, MISC_KEYS, X_N, X, &S->tmp));
+    TRY(fields(T, ec2, &MISC_SET, X, &S->tmp));
     int service = type_of(T, E[E_SERVICE]) == J_OBJ ? E[E_SERVICE] : -1;
     int V[X_N];
-    TRY(fields(T, service, MISC_KEYS, X_N, V, &S->tmp));
+    TRY(fields(T, service, &MISC_SET, V, &S->tmp));
     TRY(put_str(&c[0], T, E[E_TRACE_ID]));
     TRY(put_str(&c[1], T, E[E_ID]));
     TRY(put_str(&c[2], T, E[E_PARENT_ID]));
@@ -1155,10 +1187,10 @@ static int sub_row(Scanner *S, const Tape *T, const int *E, int tid, int segment
     TRY(http_fields(S, T, E[E_HTTP], R));
     int aws = type_of(T, E[E_AWS]) == J_OBJ ? E[E_AWS] : -1;
     int A[A_N];
-    TRY(fields(T, aws, AWS_KEYS, A_N, A, &S->tmp));
+    TRY(fields(T, aws, &AWS_SET, A, &S->tmp));
     int sql = type_of(T, E[E_SQL]) == J_OBJ ? E[E_SQL] : -1;
     int Q[Q_N];
-    TRY(fields(T, sql, SQL_KEYS, Q_N, Q, &S->tmp));
+    TRY(fields(T, sql, &SQL_SET, Q, &S->tmp));
     TRY(put_str(&c[0], T, tid));
     TRY(put_str(&c[1], T, segment));
     TRY(put_str(&c[2], T, E[E_ID]));
@@ -1219,7 +1251,7 @@ static int walk(Scanner *S, const Tape *T, int subs, int tid, int segment, int p
             int E[E_N];
             double start, end = 0;
             int has_end;
-            TRY(fields(T, child, ENTITY_KEYS, E_N, E, &S->tmp));
+            TRY(fields(T, child, &ENTITY_SET, E, &S->tmp));
             TRY(basics(T, E, &start, &end, &has_end));
             TRY(sub_row(S, T, E, tid, segment, top.parent, top.depth, anchor, 0, start, end, has_end));
             if (truthy(T, E[E_ANNOTATIONS]) || truthy(T, E[E_METADATA]) || truthy(T, E[E_CAUSE]))
@@ -1241,7 +1273,7 @@ static int add_document(Scanner *S, const Tape *T, int doc, const char *text, si
     int E[E_N];
     double start, end = 0;
     int has_end;
-    TRY(fields(T, doc, ENTITY_KEYS, E_N, E, &S->tmp));
+    TRY(fields(T, doc, &ENTITY_SET, E, &S->tmp));
     int streamed = str_equals(T, E[E_TYPE], "subsegment");
     if (type_of(T, E[E_TYPE]) == J_STR && T->nodes[E[E_TYPE]].esc) return BAD;
     TRY(basics(T, E, &start, &end, &has_end));
@@ -1283,14 +1315,14 @@ static int add_response(Scanner *S, const int *L) {
     for (uint32_t k = 0; k < T->nodes[traces].count; k++) {
         if (T->nodes[t].type != J_OBJ) return BAD;
         int G[L_N];
-        TRY(fields(T, t, LINE_KEYS, L_N, G, &S->tmp));
+        TRY(fields(T, t, &LINE_SET, G, &S->tmp));
         int segments = G[L_SEGMENTS];
         if (type_of(T, segments) != J_ARR || is_true(T, G[L_LIMIT])) return BAD;
         int s = segments + 1;
         for (uint32_t j = 0; j < T->nodes[segments].count; j++) {
             if (T->nodes[s].type != J_OBJ) return BAD;
             int D[L_N];
-            TRY(fields(T, s, LINE_KEYS, L_N, D, &S->tmp));
+            TRY(fields(T, s, &LINE_SET, D, &S->tmp));
             int document = D[L_DOCUMENT];
             if (type_of(T, document) != J_STR) return BAD;
             S->text.len = 0;
@@ -1320,7 +1352,7 @@ static int add_line(Scanner *S, const char *s, size_t n) {
     TRY(tape_parse(T, s, n));
     if (T->nodes[0].type != J_OBJ) return BAD;
     int L[L_N];
-    TRY(fields(T, 0, LINE_KEYS, L_N, L, &S->tmp));
+    TRY(fields(T, 0, &LINE_SET, L, &S->tmp));
     if (L[L_TRACES] >= 0) return add_response(S, L);
     if (L[L_SEGMENTS] >= 0 && L[L_ID_UPPER] >= 0) return BAD;
     if (L[L_FORMAT] >= 0 && L[L_VERSION] >= 0 && L[L_ID] < 0) {
@@ -1627,6 +1659,9 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__scan(void) {
+    KeySet *sets[] = {&ENTITY_SET, &HTTP_SET, &REQUEST_SET, &AWS_SET, &MISC_SET,
+                      &SQL_SET, &EXCEPTION_SET, &FRAME_SET, &LINE_SET};
+    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) keyset_index(sets[k]);
     if (PyType_Ready(&ScannerType) < 0 || PyType_Ready(&OwnedType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
