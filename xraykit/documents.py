@@ -1171,88 +1171,51 @@ def _factorize(*columns: pd.Series) -> tuple[np.ndarray, pd.Series]:
 
 
 def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
-    """One row per trace with GetTraceSummaries semantics (vectorised over trace codes)."""
+    """One row per trace with GetTraceSummaries semantics (vectorised over trace codes).
+
+    The steps are small functions so that their temporary arrays are freed as soon as each
+    is done: a load's peak memory is reached here.
+    """
     if seg.empty and sub.empty:
         return empty_frame("traces")
     codes, trace_ids = _factorize(seg["trace_id"], sub["trace_id"])
     n = len(trace_ids)
-    seg_code, sub_code = codes[: len(seg)], codes[len(seg) :]
-
-    # span over every entity; throttled when any entity says so or answered 429
-    start = np.concatenate([seg["_start_s"].to_numpy(), sub["_start_s"].to_numpy()])
-    end = np.concatenate([seg["_end_s"].to_numpy(), sub["_end_s"].to_numpy()])
-    first = np.full(n, np.inf)
-    np.minimum.at(first, codes, start)
-    last = np.full(n, -np.inf)
-    np.maximum.at(last, codes, np.nan_to_num(end, nan=-np.inf))
-    last[np.isneginf(last)] = np.nan
-    throttled = np.concatenate(
-        [
-            (seg["throttle"] | seg["http_status"].eq(429).fillna(False)).to_numpy(bool),
-            (sub["throttle"] | sub["http_status"].eq(429).fillna(False)).to_numpy(bool),
-        ]
-    )
-    partial = np.concatenate([seg["in_progress"].to_numpy(bool), sub["in_progress"].to_numpy(bool)])
-    has_throttle = np.bincount(codes, weights=throttled, minlength=n) > 0
-    is_partial = np.bincount(codes, weights=partial, minlength=n) > 0
+    seg_code = codes[: len(seg)].copy()
+    first, last, has_throttle, is_partial = _spans(seg, sub, codes, n)
     segment_count = np.bincount(seg_code, minlength=n)
-    subsegment_count = np.bincount(sub_code, minlength=n)
+    subsegment_count = np.bincount(codes[len(seg) :], minlength=n)
+    del codes
+    root_pos = _root_positions(seg, sub, seg_code, n)
+    service_count = _service_counts(seg, seg_code, n)
+    any_user = _first_users(seg, seg_code, n)
+    del seg_code
 
-    # the root (X-Ray's entry point): the earliest real segment whose caller is not in the
-    # trace. Inferred segments never are; a trace with nothing else has no root (NaN).
-    has_caller = _calls_from_inside(seg, sub)
-    real = ~seg["inferred"].to_numpy(bool)
-    rank = np.where(has_caller, 1, 0)[real]
-    real_pos = np.flatnonzero(real)
-    order = real_pos[np.lexsort((seg["_start_s"].to_numpy()[real], rank, seg_code[real]))]
-    sorted_codes = seg_code[order]
-    is_first = np.ones(len(order), dtype=bool)
-    is_first[1:] = sorted_codes[1:] != sorted_codes[:-1]
-    root_pos = np.full(n, -1)
-    root_pos[sorted_codes[is_first]] = order[is_first]
+    # the traces in order of start, then trace id
+    start = seconds_to_time(first)
+    order = np.lexsort((_ranks(trace_ids), start.asi8))
+    root_pos = root_pos[order]
     has_root = root_pos >= 0
-    root_at = root_pos[has_root]
     every_trace_has_a_root = bool(has_root.all())
-    root_rows = np.flatnonzero(has_root)
 
     def at_root(column: str, dtype: str) -> pd.Series:
         # one column at a time: taking every column of the roots at once doubled the peak
-        values = seg[column].iloc[root_at].reset_index(drop=True).astype(dtype)
+        values = seg[column].iloc[root_pos[has_root]].reset_index(drop=True).astype(dtype)
         if every_trace_has_a_root:
             return values
-        return values.set_axis(root_rows).reindex(range(n))
+        return values.set_axis(np.flatnonzero(has_root)).reindex(range(n))
 
     # the user: the root's, else the earliest segment's that has one
-    users = seg["user"].notna().to_numpy(bool)
     user = at_root("user", "str")
-    if users.any():
-        u_order = np.lexsort((seg["_start_s"].to_numpy()[users], seg_code[users]))
-        u_codes = seg_code[users][u_order]
-        u_first = np.ones(len(u_codes), dtype=bool)
-        u_first[1:] = u_codes[1:] != u_codes[:-1]
-        any_user = pd.Series([None] * n, dtype="str")
-        chosen = np.flatnonzero(users)[u_order][u_first]
-        any_user[u_codes[u_first]] = seg["user"].iloc[chosen].to_numpy()
-        user = user.fillna(any_user)
-    # distinct (name, origin) per trace, as integer codes (a missing origin has its own)
-    name_code, _ = _factorize(seg["name"])
-    origin_code, origins = _factorize(seg["origin"])
-    pairs = name_code.astype(np.int64) * (len(origins) + 1) + origin_code
-    width = int(pairs.max()) + 1 if len(pairs) else 1
-    if n * width < 2**62:  # one integer per (trace, name, origin): hashed, not sorted
-        keys = pd.unique(seg_code.astype(np.int64) * width + pairs)
-        service_count = np.bincount(keys // width, minlength=n)
-    else:
-        services = np.unique(np.stack([seg_code.astype(np.int64), pairs]), axis=1)
-        service_count = np.bincount(services[0], minlength=n)
+    if any_user is not None:
+        user = user.fillna(any_user.iloc[order].reset_index(drop=True))
     root_start, root_end = at_root("_start_s", "float64"), at_root("_end_s", "float64")
     root_status = at_root("http_status", "Int64")
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "trace_id": pd.array(trace_ids, dtype="str"),
-            "start": seconds_to_time(first),
-            "end": seconds_to_time(last),
-            "duration_s": last - first,
+            "trace_id": pd.array(trace_ids.iloc[order], dtype="str"),
+            "start": start[order],
+            "end": seconds_to_time(last[order]),
+            "duration_s": (last - first)[order],
             "response_time_s": root_end - root_start,
             "root_segment_id": at_root("segment_id", "str"),
             "root_service": at_root("name", "str"),
@@ -1271,15 +1234,96 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
                 | at_root("throttle", "boolean").fillna(False)
                 | root_status.between(400, 499).fillna(False)
             ).to_numpy(bool),
-            "has_throttle": has_throttle,
-            "is_partial": is_partial,
+            "has_throttle": has_throttle[order],
+            "is_partial": is_partial[order],
             "user": user,
-            "segment_count": segment_count,
-            "subsegment_count": subsegment_count,
-            "service_count": service_count,
+            "segment_count": segment_count[order],
+            "subsegment_count": subsegment_count[order],
+            "service_count": service_count[order],
         }
     )
-    return frame.sort_values(["start", "trace_id"], kind="stable").reset_index(drop=True)
+
+
+def _spans(
+    seg: pd.DataFrame, sub: pd.DataFrame, codes: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per trace: first start and last end of any entity, and whether any entity was
+    throttled (flag or 429) or is still in progress."""
+    first = np.full(n, np.inf)
+    np.minimum.at(first, codes, np.concatenate([seg["_start_s"], sub["_start_s"]]))
+    end = np.concatenate([seg["_end_s"], sub["_end_s"]])
+    np.nan_to_num(end, copy=False, nan=-np.inf)
+    last = np.full(n, -np.inf)
+    np.maximum.at(last, codes, end)
+    del end
+    last[np.isneginf(last)] = np.nan
+    throttled = np.concatenate(
+        [
+            (frame["throttle"] | frame["http_status"].eq(429).fillna(False)).to_numpy(bool)
+            for frame in (seg, sub)
+        ]
+    )
+    has_throttle = np.bincount(codes, weights=throttled, minlength=n) > 0
+    partial = np.concatenate([seg["in_progress"].to_numpy(bool), sub["in_progress"].to_numpy(bool)])
+    is_partial = np.bincount(codes, weights=partial, minlength=n) > 0
+    return first, last, has_throttle, is_partial
+
+
+def _root_positions(
+    seg: pd.DataFrame, sub: pd.DataFrame, seg_code: np.ndarray, n: int
+) -> np.ndarray:
+    """Row of each trace's root segment in ``seg`` (-1: none).
+
+    The root is X-Ray's entry point: the earliest real segment whose caller is not in the
+    trace. Inferred segments never are; a trace with nothing else has no root.
+    """
+    real = ~seg["inferred"].to_numpy(bool)
+    rank = np.where(_calls_from_inside(seg, sub), 1, 0)[real]
+    real_pos = np.flatnonzero(real)
+    order = real_pos[np.lexsort((seg["_start_s"].to_numpy()[real], rank, seg_code[real]))]
+    sorted_codes = seg_code[order]
+    is_first = np.ones(len(order), dtype=bool)
+    is_first[1:] = sorted_codes[1:] != sorted_codes[:-1]
+    root_pos = np.full(n, -1)
+    root_pos[sorted_codes[is_first]] = order[is_first]
+    return root_pos
+
+
+def _first_users(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> pd.Series | None:
+    """Per trace, the user of its earliest segment that names one (None: no segment does)."""
+    users = seg["user"].notna().to_numpy(bool)
+    if not users.any():
+        return None
+    u_order = np.lexsort((seg["_start_s"].to_numpy()[users], seg_code[users]))
+    u_codes = seg_code[users][u_order]
+    u_first = np.ones(len(u_codes), dtype=bool)
+    u_first[1:] = u_codes[1:] != u_codes[:-1]
+    any_user = pd.Series([None] * n, dtype="str")
+    chosen = np.flatnonzero(users)[u_order][u_first]
+    any_user[u_codes[u_first]] = seg["user"].iloc[chosen].to_numpy()
+    return any_user
+
+
+def _service_counts(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> np.ndarray:
+    """Per trace, the number of distinct (name, origin) among its segments (a missing origin
+    counts as one of its own)."""
+    name_code, _ = _factorize(seg["name"])
+    origin_code, origins = _factorize(seg["origin"])
+    pairs = name_code.astype(np.int64) * (len(origins) + 1) + origin_code
+    width = int(pairs.max()) + 1 if len(pairs) else 1
+    if n * width < 2**62:  # one integer per (trace, name, origin): hashed, not sorted
+        keys = pd.unique(seg_code.astype(np.int64) * width + pairs)
+        return np.bincount(keys // width, minlength=n)
+    services = np.unique(np.stack([seg_code.astype(np.int64), pairs]), axis=1)
+    return np.bincount(services[0], minlength=n)
+
+
+def _ranks(values: pd.Series) -> np.ndarray:
+    """The rank of each string in sorted (code point) order."""
+    order = pc.sort_indices(_arrow_strings(values), memory_pool=_POOL).to_numpy()
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(len(order))
+    return ranks
 
 
 # -- public entry points -----------------------------------------------------------------------
