@@ -14,7 +14,7 @@ REQUIRE_NATIVE ?= 0
 help:
 	@echo "make lab    - set up and open JupyterLab on notebooks/00-start-here.ipynb (no AWS needed)"
 	@echo "make test   - set up with the dev tools, then ruff, mypy and pytest (notebooks included)"
-	@echo "make bench  - run the benchmarks at a small size and print their ratios"
+	@echo "make bench  - run the benchmarks and print their ratios (the load one at full size)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
@@ -71,7 +71,7 @@ pytest: system-graphviz system-chromium $(STAMP)-dev
 test: lint typecheck pytest
 
 bench: $(STAMP)-dev
-	$(BIN)/python benchmarks/bench_load.py --traces 5000
+	$(BIN)/python benchmarks/bench_load.py
 	@for b in benchmarks/bench_servicegraph.py benchmarks/bench_filters.py benchmarks/bench_fetch.py; do \
 	  if [ -f $$b ]; then $(BIN)/python $$b --small || exit 1; fi; done
 

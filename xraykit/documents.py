@@ -1553,8 +1553,8 @@ def _lines(stream: io.BufferedIOBase, start: int = 1) -> Iterator[tuple[int, byt
     yield from enumerate(stream, start)
 
 
-_BLOCK = 1 << 22  # bytes read at a time by the C scanner
-_DOCUMENT_BYTES = 1 << 22  # document text the scanner holds before it is compressed
+_BLOCK = 1 << 20  # bytes read at a time by the C scanner
+_DOCUMENT_BYTES = 1 << 20  # document text the scanner holds before it is compressed
 
 
 def _read_rest(
