@@ -295,3 +295,41 @@ def test_any_documents_load_alike(
     # the first line is always read in Python (format detection); start with a plain one
     first = json.dumps(_segment(99)) + "\n"
     assert_same_load(_write(tmp_path, [first, *lines]), monkeypatch)
+
+
+@st.composite
+def damaged_lines(draw: st.DrawFn) -> list[bytes]:
+    """Valid lines with a few random byte edits: cuts, insertions, replacements."""
+    lines = []
+    for i in range(draw(st.integers(1, 3))):
+        text = json.dumps(_rich_entity(i), ensure_ascii=draw(st.booleans()))
+        if draw(st.booleans()):
+            segments = [{"Id": "x", "Document": text}]
+            text = json.dumps({"Traces": [{"Id": TRACE, "Segments": segments}]})
+        data = bytearray(text.encode())
+        for _ in range(draw(st.integers(0, 3))):
+            at = draw(st.integers(0, len(data)))
+            edit = draw(st.sampled_from(["cut", "insert", "replace", "truncate"]))
+            if edit == "cut":
+                del data[at : at + draw(st.integers(1, 8))]
+            elif edit == "insert":
+                data[at:at] = draw(st.binary(min_size=1, max_size=4))
+            elif edit == "replace" and at < len(data):
+                data[at] = draw(st.sampled_from(b'"\\{}[],:0-.eE \x00\x1f\x80\xc3\xff'))
+            elif edit == "truncate":
+                del data[at:]
+        lines.append(bytes(data).replace(b"\n", b" ") + b"\n")
+    return lines
+
+
+@native
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=damaged_lines())
+def test_damaged_lines_load_alike(
+    lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "input.jsonl"
+    path.write_bytes((json.dumps(_segment(99)) + "\n").encode() + b"".join(lines))
+    assert_same_load(path, monkeypatch)
