@@ -10,8 +10,11 @@ One parser serves every source, so a sample, a saved file and a live pull behave
 
 The format is detected from the content. Documents then go through one pass that validates
 them, flattens subsegments at any depth into rows, and collects annotations, metadata and
-exceptions. Columns are built in chunks as Arrow arrays, so memory stays close to the size
-of the data instead of the size of the parsed Python objects. After the pass, vectorised
+exceptions. JSON lines (what recorded pulls, samples and daemon captures are) are read by the
+C scanner in ``_scan.c``, which writes the columns straight into Arrow buffers and leaves to
+Python every line it cannot load exactly as Python would (problems, unusual types); other
+input is read here in Python, row by row into Arrow chunks. The original documents go into a
+compressed :class:`~xraykit.docstore.DocumentStore` as they come. After the pass, vectorised
 steps stitch subsegments sent on their own under their parents (children may come first),
 resolve duplicates (a complete document wins over an ``in_progress`` one, exact duplicates
 count once) and compute the trace-level columns.
@@ -40,6 +43,7 @@ import gzip
 import io
 import json
 import re
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -87,6 +91,11 @@ _MIN_TIME, _MAX_TIME = 0.0, 1e11  # epoch seconds X-Ray could have recorded
 _NUMBER = (float, int)
 
 
+_POOL_LOCK = threading.Lock()
+_LOADS = 0  # loads running now
+_PREVIOUS_POOL: pa.MemoryPool | None = None
+
+
 @contextlib.contextmanager
 def _loading() -> Iterator[None]:
     """Settings for the time of a load: no cyclic GC, and Arrow allocating with malloc.
@@ -98,14 +107,21 @@ def _loading() -> Iterator[None]:
     arrays of pandas' string operations during a load stayed resident, about 0.7 times the
     file's size on top of the frames. The C library's allocator returns large blocks at once.
     """
+    global _LOADS, _PREVIOUS_POOL
     was_enabled = gc.isenabled()
-    previous_pool = pa.default_memory_pool()
     gc.disable()
-    pa.set_memory_pool(_POOL)
+    with _POOL_LOCK:  # loads in several threads: the first sets the pool, the last restores it
+        if _LOADS == 0:
+            _PREVIOUS_POOL = pa.default_memory_pool()
+            pa.set_memory_pool(_POOL)
+        _LOADS += 1
     try:
         yield
     finally:
-        pa.set_memory_pool(previous_pool)
+        with _POOL_LOCK:
+            _LOADS -= 1
+            if _LOADS == 0 and _PREVIOUS_POOL is not None:
+                pa.set_memory_pool(_PREVIOUS_POOL)
         if was_enabled:
             gc.enable()
 
