@@ -1,0 +1,456 @@
+"""From entity rows to the finished frames: duplicates, stitching, and one row per trace.
+
+The loader (:mod:`xraykit.documents`) reads documents into segment and subsegment rows as
+they come. The steps here need every row at once and work on whole columns:
+
+* duplicates: one row per entity id, a complete document winning over an ``in_progress``
+  one, exact duplicates counted once;
+* stitching: subsegments sent on their own go under their parents, which may arrive later;
+* the trace rows, with ``GetTraceSummaries`` semantics (xray-facts §2.3).
+
+A load's peak memory is reached here, so the steps avoid Python objects per value (X-Ray's
+hex ids become 64-bit numbers) and keep their temporary arrays short-lived.
+
+>>> import pandas as pd
+>>> seconds_to_time([1478293361.271]).tolist()
+[Timestamp('2016-11-04 21:02:41.271000+0000', tz='UTC')]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from xraykit.docstore import DocumentStore
+from xraykit.schema import _arrow_strings, conform, empty_frame, isin
+
+__all__ = ["finish", "seconds_to_time"]
+
+# temporary Arrow arrays come from the C library's allocator, which returns memory at once
+_POOL = pa.system_memory_pool()
+
+
+class Problems(Protocol):
+    """Where a step reports what it had to decide (the loader's problem list)."""
+
+    def add(self, location: str, reason: str) -> None: ...
+
+    def frame(self) -> pd.DataFrame: ...
+
+
+def finish(
+    seg: pd.DataFrame,
+    sub: pd.DataFrame,
+    docs: DocumentStore,
+    doc_seqs: np.ndarray,
+    ann: pd.DataFrame,
+    meta: pd.DataFrame,
+    exc: pd.DataFrame,
+    problems: Problems,
+) -> dict[str, Any]:
+    seg, sub, dropped = _deduplicate(seg, sub, problems)
+    if dropped is not None:
+        docs = docs.filter(~np.isin(doc_seqs, dropped))
+    if dropped is not None:
+        ann = ann[~ann["_seq"].isin(dropped)]
+        meta = meta[~meta["_seq"].isin(dropped)]
+        exc = exc[~exc["_seq"].isin(dropped)]
+    sub = _stitch(seg, sub, problems)
+    for frame in (seg, sub):
+        frame["duration_s"] = frame["_end_s"] - frame["_start_s"]
+        frame["http_method"] = frame["http_method"].str.upper()
+    traces = _trace_rows(seg, sub)
+    return {
+        "traces": conform(traces, "traces"),
+        "segments": conform(seg, "segments"),
+        "subsegments": conform(sub, "subsegments"),
+        "annotations": conform(ann, "annotations"),
+        "metadata": conform(meta, "metadata"),
+        "exceptions": conform(exc, "exceptions"),
+        "problems": problems.frame(),
+        "documents": docs,
+    }
+
+
+def _deduplicate(
+    seg: pd.DataFrame, sub: pd.DataFrame, problems: Problems
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray | None]:
+    """Keep one row per entity id: complete beats in progress, then the last one read."""
+    dropped: list[np.ndarray] = []
+    out = []
+    for frame, key in ((seg, "segment_id"), (sub, "subsegment_id")):
+        keys = ["trace_id", key]
+        repeated = _repeated(frame[key])
+        if repeated is None:  # every id is unique: the usual case, decided in Arrow
+            out.append(frame)
+            continue
+        candidates = frame[repeated]
+        group = candidates[candidates.duplicated(keys, keep=False)]
+        if group.empty:
+            out.append(frame)
+            continue
+        # the winner: not in progress first, then the latest read (highest _seq)
+        order = group.sort_values(["in_progress", "_seq"], ascending=[True, False])
+        winners = order.drop_duplicates(keys, keep="first")
+        losers = group.loc[group.index.difference(winners.index)]
+        complete = group[~group["in_progress"]]
+        cols = ["name", "_start_s", "_end_s"]
+        conflicts = complete.drop_duplicates([*keys, *cols]).duplicated(keys, keep=False)
+        for eid in complete.loc[conflicts[conflicts].index, key].unique():
+            problems.add(
+                str(eid),
+                f"two different complete documents share the id {eid}; kept the one read last",
+            )
+        dropped.append(losers["_seq"].to_numpy())
+        out.append(frame.drop(index=losers.index))
+    seg, sub = out
+    if not dropped:
+        return seg, sub, None
+    gone = np.concatenate(dropped)
+    return seg, sub, gone
+
+
+def _repeated(ids: pd.Series) -> np.ndarray | None:
+    """Which rows hold an id that occurs more than once, or None when all are unique.
+
+    Without Python objects: pandas' own duplicate search over Arrow strings made one of every
+    id, a third of the file's size in memory.
+    """
+    numbers = _hex64(ids)
+    if numbers is not None:  # X-Ray's ids: 16 hex digits, exactly one 64-bit number each
+        values, _present = numbers
+        repeated = pd.Series(values, copy=False).duplicated(keep=False).to_numpy()
+        return repeated if repeated.any() else None
+    arrow = _arrow_strings(ids)
+    if pc.count_distinct(arrow, memory_pool=_POOL).as_py() == len(arrow) - arrow.null_count:
+        return None
+    counts = pc.value_counts(arrow, memory_pool=_POOL)
+    twice = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    hit = pc.is_in(arrow, value_set=twice, memory_pool=_POOL)
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+
+_HEX = np.full(256, 255, dtype=np.uint8)
+_HEX[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
+def _hex64(ids: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """Ids of 16 lower-case hex digits as uint64 numbers (one-to-one), with a mask of the
+    present ones; None when some id is of another form (then compare the strings).
+
+    >>> _hex64(pd.Series(["00000000000000ff", None], dtype="str"))
+    (array([255,   0], dtype=uint64), array([ True, False]))
+    """
+    arrow = _arrow_strings(ids)
+    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
+    present = ~ids.isna().to_numpy(bool)
+    parts = []
+    for chunk in chunks:
+        if chunk.null_count:
+            chunk = pc.drop_null(chunk, memory_pool=_POOL)
+        n = len(chunk)
+        if n == 0:
+            continue
+        offsets = np.frombuffer(chunk.buffers()[1], np.int64)[chunk.offset : chunk.offset + n + 1]
+        if offsets[-1] - offsets[0] != 16 * n or (np.diff(offsets) != 16).any():
+            return None
+        text = np.frombuffer(chunk.buffers()[2], np.uint8, count=16 * n, offset=int(offsets[0]))
+        digits = _HEX[text].reshape(n, 16)
+        if (digits == 255).any():
+            return None
+        value = np.zeros(n, dtype=np.uint64)
+        for k in range(16):
+            value = (value << np.uint64(4)) | digits[:, k]
+        parts.append(value)
+    values = np.zeros(len(present), dtype=np.uint64)
+    if parts:
+        values[present] = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return values, present
+
+
+def _stitch(seg: pd.DataFrame, sub: pd.DataFrame, problems: Problems) -> pd.DataFrame:
+    """Place subsegments that were sent on their own under their parents."""
+    sub["orphan"] = False
+    pending = sub["segment_id"].isna()
+    if not pending.any():
+        return sub
+    # streamed subtrees hang from their "anchor" (the streamed subsegment itself);
+    # resolve the anchors' parents, level by level (streamed anchors can nest)
+    anchors = sub.loc[sub["streamed"], ["trace_id", "subsegment_id", "parent_id"]]
+    known = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "trace_id": seg["trace_id"],
+                    "entity_id": seg["segment_id"],
+                    "owner": seg["segment_id"],
+                    "depth": 0,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "trace_id": sub.loc[~pending, "trace_id"],
+                    "entity_id": sub.loc[~pending, "subsegment_id"],
+                    "owner": sub.loc[~pending, "segment_id"],
+                    "depth": sub.loc[~pending, "depth"].astype("int64"),
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    # anchor -> (owner segment, depth of the anchor); embedded rows of a streamed subtree
+    # carry a depth relative to their anchor (the anchor itself has 1)
+    rel = sub.loc[pending, ["trace_id", "_anchor"]]
+    rel_depth = sub.loc[pending, "depth"].astype("int64")
+    todo = anchors.rename(columns={"subsegment_id": "anchor"})
+    resolved: dict[tuple[str, str], tuple[str, int]] = {}
+    # an id used twice in a trace (a subsegment reusing its segment's id) resolves to the first
+    known = known.drop_duplicates(["trace_id", "entity_id"], ignore_index=True)
+    index = pd.MultiIndex.from_frame(known[["trace_id", "entity_id"]])
+    owners = known["owner"].to_numpy()
+    depths = known["depth"].to_numpy()
+    while len(todo):
+        pos = index.get_indexer(pd.MultiIndex.from_frame(todo[["trace_id", "parent_id"]]))
+        hit = pos >= 0
+        if not hit.any():
+            break
+        for (tid, anchor), p in zip(
+            todo.loc[hit, ["trace_id", "anchor"]].itertuples(index=False), pos[hit], strict=True
+        ):
+            resolved[(tid, anchor)] = (owners[p], int(depths[p]) + 1)
+        # newly placed anchors and their subtrees become known parents for the next level
+        new_rows = sub.loc[pending & isin(sub["_anchor"], todo.loc[hit, "anchor"])]
+        new = pd.DataFrame(
+            {
+                "trace_id": new_rows["trace_id"].to_numpy(),
+                "entity_id": new_rows["subsegment_id"].to_numpy(),
+                "owner": [
+                    resolved[(t, a)][0]
+                    for t, a in zip(new_rows["trace_id"], new_rows["_anchor"], strict=True)
+                ],
+                "depth": [
+                    resolved[(t, a)][1] + int(d) - 1
+                    for t, a, d in zip(
+                        new_rows["trace_id"], new_rows["_anchor"], new_rows["depth"], strict=True
+                    )
+                ],
+            }
+        )
+        known = pd.concat([known, new], ignore_index=True)
+        known = known.drop_duplicates(["trace_id", "entity_id"], ignore_index=True)
+        index = pd.MultiIndex.from_frame(known[["trace_id", "entity_id"]])
+        owners = known["owner"].to_numpy()
+        depths = known["depth"].to_numpy()
+        todo = todo[~hit]
+    keys = list(zip(rel["trace_id"], rel["_anchor"], strict=True))
+    owner = [resolved.get(k, (None, 0))[0] for k in keys]
+    base = np.array([resolved.get(k, (None, 0))[1] for k in keys], dtype=np.int64)
+    placed = np.array([o is not None for o in owner], dtype=bool)
+    sub.loc[pending, "segment_id"] = pd.array(owner, dtype="str")
+    depth = pd.array(np.where(placed, base + rel_depth.to_numpy() - 1, 0), dtype="Int64")
+    depth[~placed] = pd.NA
+    sub.loc[pending, "depth"] = depth
+    orphan_rows = pending.copy()
+    orphan_rows[pending] = ~placed
+    sub["orphan"] = orphan_rows
+    for tid, sid, pid in sub.loc[
+        orphan_rows & sub["streamed"], ["trace_id", "subsegment_id", "parent_id"]
+    ].itertuples(index=False):
+        problems.add(
+            str(sid),
+            f"subsegment {sid} of trace {tid} names parent {pid}, which never arrived; "
+            "kept as an orphan (column 'orphan')",
+        )
+    return sub
+
+
+def seconds_to_time(seconds: np.ndarray) -> pd.DatetimeIndex:
+    """Epoch seconds (float, NaN for none) to UTC times, exact to the microsecond."""
+    micros = np.round(np.asarray(seconds, dtype="float64") * 1e6)
+    values = np.where(np.isnan(micros), np.iinfo(np.int64).min, micros).astype("int64")
+    return pd.DatetimeIndex(values.view("datetime64[us]")).tz_localize("UTC")
+
+
+def _calls_from_inside(seg: pd.DataFrame, sub: pd.DataFrame) -> np.ndarray:
+    """Whether each segment's parent (its caller) is an entity of the loaded data."""
+    parents, own, subs = _hex64(seg["parent_id"]), _hex64(seg["segment_id"]), None
+    if parents is not None and own is not None:
+        subs = _hex64(sub["subsegment_id"])
+    if parents is None or own is None or subs is None:
+        ids = pd.concat([seg["segment_id"], sub["subsegment_id"]], ignore_index=True)
+        return isin(seg["parent_id"], ids)
+    known = np.concatenate([own[0], subs[0]])
+    return pd.Series(parents[0], copy=False).isin(known).to_numpy() & parents[1]
+
+
+def _factorize(*columns: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes of the values of ``columns`` (in order, concatenated) and the distinct values,
+    in order of first appearance, as ``pd.factorize`` gives them (computed in Arrow)."""
+    chunks: list[pa.Array] = []
+    for column in columns:
+        arrow = _arrow_strings(column)
+        chunks.extend(arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow])
+    values = pa.chunked_array(chunks, pa.large_string())
+    distinct = pc.unique(values, memory_pool=_POOL)
+    codes = pc.index_in(values, value_set=distinct, memory_pool=_POOL)
+    return codes.to_numpy().astype(np.intp), pd.Series(distinct.to_pandas(), dtype="str")
+
+
+def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
+    """One row per trace with GetTraceSummaries semantics (vectorised over trace codes).
+
+    The steps are small functions so that their temporary arrays are freed as soon as each
+    is done: a load's peak memory is reached here.
+    """
+    if seg.empty and sub.empty:
+        return empty_frame("traces")
+    codes, trace_ids = _factorize(seg["trace_id"], sub["trace_id"])
+    n = len(trace_ids)
+    seg_code = codes[: len(seg)].copy()
+    first, last, has_throttle, is_partial = _spans(seg, sub, codes, n)
+    segment_count = np.bincount(seg_code, minlength=n)
+    subsegment_count = np.bincount(codes[len(seg) :], minlength=n)
+    del codes
+    root_pos = _root_positions(seg, sub, seg_code, n)
+    service_count = _service_counts(seg, seg_code, n)
+    any_user = _first_users(seg, seg_code, n)
+    del seg_code
+
+    # the traces in order of start, then trace id
+    start = seconds_to_time(first)
+    order = np.lexsort((_ranks(trace_ids), start.asi8))
+    root_pos = root_pos[order]
+    has_root = root_pos >= 0
+    every_trace_has_a_root = bool(has_root.all())
+
+    def at_root(column: str, dtype: str) -> pd.Series:
+        # one column at a time: taking every column of the roots at once doubled the peak
+        values = seg[column].iloc[root_pos[has_root]].reset_index(drop=True).astype(dtype)
+        if every_trace_has_a_root:
+            return values
+        return values.set_axis(np.flatnonzero(has_root)).reindex(range(n))
+
+    # the user: the root's, else the earliest segment's that has one
+    user = at_root("user", "str")
+    if any_user is not None:
+        user = user.fillna(any_user.iloc[order].reset_index(drop=True))
+    root_start, root_end = at_root("_start_s", "float64"), at_root("_end_s", "float64")
+    root_status = at_root("http_status", "Int64")
+    return pd.DataFrame(
+        {
+            "trace_id": pd.array(trace_ids.iloc[order], dtype="str"),
+            "start": start[order],
+            "end": seconds_to_time(last[order]),
+            "duration_s": (last - first)[order],
+            "response_time_s": root_end - root_start,
+            "root_segment_id": at_root("segment_id", "str"),
+            "root_service": at_root("name", "str"),
+            "root_origin": at_root("origin", "str"),
+            "http_method": at_root("http_method", "str").str.upper(),
+            "http_url": at_root("http_url", "str"),
+            "http_status": root_status,
+            "client_ip": at_root("http_client_ip", "str"),
+            "user_agent": at_root("http_user_agent", "str"),
+            # the root's flags, or its HTTP status where a document left a flag out
+            "has_fault": (
+                at_root("fault", "boolean").fillna(False) | root_status.ge(500).fillna(False)
+            ).to_numpy(bool),
+            "has_error": (  # a throttle (429) is an error too
+                at_root("error", "boolean").fillna(False)
+                | at_root("throttle", "boolean").fillna(False)
+                | root_status.between(400, 499).fillna(False)
+            ).to_numpy(bool),
+            "has_throttle": has_throttle[order],
+            "is_partial": is_partial[order],
+            "user": user,
+            "segment_count": segment_count[order],
+            "subsegment_count": subsegment_count[order],
+            "service_count": service_count[order],
+        }
+    )
+
+
+def _spans(
+    seg: pd.DataFrame, sub: pd.DataFrame, codes: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per trace: first start and last end of any entity, and whether any entity was
+    throttled (flag or 429) or is still in progress."""
+    first = np.full(n, np.inf)
+    np.minimum.at(first, codes, np.concatenate([seg["_start_s"], sub["_start_s"]]))
+    end = np.concatenate([seg["_end_s"], sub["_end_s"]])
+    np.nan_to_num(end, copy=False, nan=-np.inf)
+    last = np.full(n, -np.inf)
+    np.maximum.at(last, codes, end)
+    del end
+    last[np.isneginf(last)] = np.nan
+    throttled = np.concatenate(
+        [
+            (frame["throttle"] | frame["http_status"].eq(429).fillna(False)).to_numpy(bool)
+            for frame in (seg, sub)
+        ]
+    )
+    has_throttle = np.bincount(codes, weights=throttled, minlength=n) > 0
+    partial = np.concatenate([seg["in_progress"].to_numpy(bool), sub["in_progress"].to_numpy(bool)])
+    is_partial = np.bincount(codes, weights=partial, minlength=n) > 0
+    return first, last, has_throttle, is_partial
+
+
+def _root_positions(
+    seg: pd.DataFrame, sub: pd.DataFrame, seg_code: np.ndarray, n: int
+) -> np.ndarray:
+    """Row of each trace's root segment in ``seg`` (-1: none).
+
+    The root is X-Ray's entry point: the earliest real segment whose caller is not in the
+    trace. Inferred segments never are; a trace with nothing else has no root.
+    """
+    real = ~seg["inferred"].to_numpy(bool)
+    rank = np.where(_calls_from_inside(seg, sub), 1, 0)[real]
+    real_pos = np.flatnonzero(real)
+    order = real_pos[np.lexsort((seg["_start_s"].to_numpy()[real], rank, seg_code[real]))]
+    sorted_codes = seg_code[order]
+    is_first = np.ones(len(order), dtype=bool)
+    is_first[1:] = sorted_codes[1:] != sorted_codes[:-1]
+    root_pos = np.full(n, -1)
+    root_pos[sorted_codes[is_first]] = order[is_first]
+    return root_pos
+
+
+def _first_users(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> pd.Series | None:
+    """Per trace, the user of its earliest segment that names one (None: no segment does)."""
+    users = seg["user"].notna().to_numpy(bool)
+    if not users.any():
+        return None
+    u_order = np.lexsort((seg["_start_s"].to_numpy()[users], seg_code[users]))
+    u_codes = seg_code[users][u_order]
+    u_first = np.ones(len(u_codes), dtype=bool)
+    u_first[1:] = u_codes[1:] != u_codes[:-1]
+    any_user = pd.Series([None] * n, dtype="str")
+    chosen = np.flatnonzero(users)[u_order][u_first]
+    any_user[u_codes[u_first]] = seg["user"].iloc[chosen].to_numpy()
+    return any_user
+
+
+def _service_counts(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> np.ndarray:
+    """Per trace, the number of distinct (name, origin) among its segments (a missing origin
+    counts as one of its own)."""
+    name_code, _ = _factorize(seg["name"])
+    origin_code, origins = _factorize(seg["origin"])
+    pairs = name_code.astype(np.int64) * (len(origins) + 1) + origin_code
+    width = int(pairs.max()) + 1 if len(pairs) else 1
+    if n * width < 2**62:  # one integer per (trace, name, origin): hashed, not sorted
+        keys = pd.unique(seg_code.astype(np.int64) * width + pairs)
+        return np.bincount(keys // width, minlength=n)
+    services = np.unique(np.stack([seg_code.astype(np.int64), pairs]), axis=1)
+    return np.bincount(services[0], minlength=n)
+
+
+def _ranks(values: pd.Series) -> np.ndarray:
+    """The rank of each string in sorted (code point) order."""
+    order = pc.sort_indices(_arrow_strings(values), memory_pool=_POOL).to_numpy()
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(len(order))
+    return ranks
