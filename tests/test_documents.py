@@ -167,6 +167,9 @@ def test_complete_document_wins_over_in_progress(data_dir):
     assert ts.annotations.value.tolist() == ["final"]
     assert len(ts.subsegments) == 1  # the exact duplicate's subsegment counts once
     assert ts.document("a200000000000001")["annotations"] == {"version": "final"}
+    # the store keeps only the winner's document
+    assert ts.raw_documents["entity_id"].tolist() == ["a200000000000001"]
+    assert not ts.raw_documents["in_progress"].any()
 
 
 def test_complete_wins_whatever_the_order():
