@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import json
 import os
+import subprocess
 import warnings
 from pathlib import Path
 from typing import Any
@@ -292,7 +293,7 @@ def documents_with_oddities(draw: st.DrawFn) -> list[str]:
 def test_any_documents_load_alike(
     lines: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the first line is always read in Python (format detection); start with a plain one
+    # start with a plain line, so that the odd ones are never the first (format detection)
     first = json.dumps(_segment(99)) + "\n"
     assert_same_load(_write(tmp_path, [first, *lines]), monkeypatch)
 
@@ -333,3 +334,81 @@ def test_damaged_lines_load_alike(
     path = tmp_path / "input.jsonl"
     path.write_bytes((json.dumps(_segment(99)) + "\n").encode() + b"".join(lines))
     assert_same_load(path, monkeypatch)
+
+
+# -- cases found in review: each loaded differently with and without the scanner ----------------
+
+
+def _lines_with(tmp_path: Path, *docs: Any, raw: str = "") -> Path:
+    lines = [json.dumps(d) + "\n" for d in docs]
+    return _write(tmp_path, [json.dumps(_segment(90)) + "\n", *lines, raw])
+
+
+@native
+def test_an_empty_trace_id_is_a_problem_after_scanned_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frames = assert_same_load(_lines_with(tmp_path, _segment(1, trace_id="")), monkeypatch)
+    assert "" not in frames["segments"]["trace_id"].tolist()
+    assert frames["problems"]["reason"].str.contains("'trace_id' must look like").any()
+
+
+@native
+@pytest.mark.parametrize("literal", ["1e400", "-1e400", "9" * 400, "1.7976931348623159e308"])
+def test_a_number_beyond_a_double_makes_the_line_invalid_json(
+    literal: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    line = json.dumps(_segment(1))[:-1] + f', "unused": {literal}}}\n'
+    frames = assert_same_load(_lines_with(tmp_path, raw=line), monkeypatch)
+    assert len(frames["segments"]) == 1  # only the first line
+    assert frames["problems"]["reason"].str.contains("not valid JSON").all()
+
+
+@native
+def test_an_http_status_must_be_an_integer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = [
+        _segment(1, http={"response": {"status": 500.0}}),
+        _segment(2, http={"response": {"status": 500.5}}),
+        _segment(3, http={"response": {"status": 2**63}}),
+        _segment(4, http={"response": {"status": 404}}),
+    ]
+    frames = assert_same_load(_lines_with(tmp_path, *docs), monkeypatch)
+    assert frames["segments"]["http_status"].tolist()[1:] == [pd.NA, pd.NA, pd.NA, 404]
+    assert frames["problems"]["reason"].str.contains("should be an integer").sum() == 3
+
+
+@native
+def test_big_exception_counts_and_null_metadata_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cause = {"exceptions": [{"id": "e1", "truncated": 2**63, "skipped": 3}]}
+    docs = [_segment(1, metadata={"ns": {"a": "x", "b": None}}, cause=cause)]
+    frames = assert_same_load(_lines_with(tmp_path, *docs), monkeypatch)
+    assert frames["metadata"]["value"].tolist() == ["x", None]
+    assert frames["exceptions"][["truncated", "skipped"]].values.tolist() == [[pd.NA, 3]]
+
+
+@native
+def test_times_do_not_depend_on_the_locale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import locale
+
+    previous = locale.setlocale(locale.LC_NUMERIC)
+    try:
+        locale.setlocale(locale.LC_NUMERIC, "de_DE.UTF-8")  # a decimal comma
+    except locale.Error:  # not installed: compile it from glibc's sources, if they are here
+        subprocess.run(
+            ["localedef", "-i", "de_DE", "-f", "UTF-8", str(tmp_path / "de_DE.UTF-8")],
+            capture_output=True,
+            check=False,
+        )
+        monkeypatch.setenv("LOCPATH", str(tmp_path))
+        try:
+            locale.setlocale(locale.LC_NUMERIC, "de_DE.UTF-8")
+        except locale.Error:
+            pytest.skip("no de_DE.UTF-8 locale, and localedef could not make one")
+    try:
+        doc = _segment(1, start_time=1478293361.2719998, end_time=1478293361.4490001)
+        frames = assert_same_load(_lines_with(tmp_path, doc), monkeypatch)
+    finally:
+        locale.setlocale(locale.LC_NUMERIC, previous)
+    assert frames["segments"]["duration_s"].iloc[1] == pytest.approx(0.1770003, abs=1e-6)

@@ -267,12 +267,32 @@ static int parse_string(Tape *T, int idx) {
     return OK;
 }
 
+/* A JSON number literal as the double Python's float() gives: correctly rounded and
+ * independent of the C locale (strtod follows LC_NUMERIC). ERR only when out of memory. */
+static int literal_to_double(const unsigned char *p, size_t len, double *out) {
+    char small[64], *text = len < sizeof small ? small : PyMem_Malloc(len + 1);
+    if (!text) {
+        PyErr_NoMemory();
+        return ERR;
+    }
+    memcpy(text, p, len);
+    text[len] = 0;
+    *out = PyOS_string_to_double(text, NULL, NULL); /* overflow: +-inf, no exception */
+    if (text != small) PyMem_Free(text);
+    if (*out == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return BAD;
+    }
+    return OK;
+}
+
 static int parse_number(Tape *T, int idx) {
     const unsigned char *s = T->s;
     size_t i = T->i, n = T->n, start = i;
-    int is_float = 0;
+    int is_float = 0, has_exponent = 0;
     if (i < n && s[i] == '-') i++;
     if (i >= n) return BAD;
+    size_t digits_from = i;
     if (s[i] == '0') {
         i++;
     } else if (s[i] >= '1' && s[i] <= '9') {
@@ -280,6 +300,7 @@ static int parse_number(Tape *T, int idx) {
     } else {
         return BAD;
     }
+    size_t int_digits = i - digits_from;
     if (i < n && s[i] == '.') {
         is_float = 1;
         i++;
@@ -287,11 +308,18 @@ static int parse_number(Tape *T, int idx) {
         while (i < n && s[i] >= '0' && s[i] <= '9') i++;
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        is_float = 1;
+        is_float = has_exponent = 1;
         i++;
         if (i < n && (s[i] == '+' || s[i] == '-')) i++;
         if (i >= n || s[i] < '0' || s[i] > '9') return BAD;
         while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    /* orjson rejects a number that overflows a double, even where it is never used */
+    if (has_exponent || int_digits > 308) {
+        double v;
+        int rc = literal_to_double(s + start, i - start, &v);
+        if (rc) return rc;
+        if (!isfinite(v)) return BAD;
     }
     Node *nd = &T->nodes[idx];
     nd->type = is_float ? J_FLOAT : J_INT;
@@ -469,7 +497,7 @@ static int int_value(const Tape *T, int idx, int64_t *out) {
 }
 
 /* A plain decimal (no exponent) whose digits make an integer below 2^53 is exact as
- * digits / 10^k: both are exact doubles, and IEEE division rounds correctly, as strtod does.
+ * digits / 10^k: both are exact doubles, and IEEE division rounds correctly.
  * X-Ray's times (epoch seconds with microseconds, 16 digits) all take this path. */
 static int fast_decimal(const unsigned char *p, size_t n, double *out) {
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -506,18 +534,7 @@ static int num_value(const Tape *T, int idx, double *out) {
     }
     if (nd->type != J_FLOAT) return BAD;
     if (fast_decimal(T->s + nd->start, nd->len, out)) return OK;
-    char tmp[64];
-    const char *p = (const char *)T->s + nd->start;
-    if (nd->len < sizeof tmp) {
-        memcpy(tmp, p, nd->len);
-        tmp[nd->len] = 0;
-        p = tmp;
-    } else {
-        return BAD; /* a 64-digit literal: let Python decide */
-    }
-    double v = strtod(p, NULL);
-    if (!isfinite(v)) return BAD;
-    *out = v;
+    if (literal_to_double(T->s + nd->start, nd->len, out) || !isfinite(*out)) return BAD;
     return OK;
 }
 
@@ -1327,8 +1344,6 @@ static int add_response(Scanner *S, const int *L) {
             if (type_of(T, document) != J_STR) return BAD;
             S->text.len = 0;
             TRY(unescape(&S->text, T, document));
-            TRY(buf_put(&S->text, "", 1)); /* a terminating NUL, for strtod */
-            S->text.len--;
             TRY(tape_parse(&S->doc, S->text.p, S->text.len));
             TRY(add_document(S, &S->doc, 0, S->text.p, S->text.len));
             s = (int)T->nodes[s].next;
@@ -1596,8 +1611,9 @@ static int table_reset(Table *t) {
 static PyObject *Scanner_take(Scanner *S, PyObject *args) {
     int everything = 1;
     if (!PyArg_ParseTuple(args, "|p", &everything)) return NULL;
-    PyObject *out = PyDict_New();
+    PyObject *out = PyDict_New(), *ann = NULL, *meta = NULL;
     if (!out) return NULL;
+    if (everything && (!(ann = PyList_New(0)) || !(meta = PyList_New(0)))) goto fail;
     for (int t = 0; t < N_TABLES; t++) {
         if (!everything && t != T_DOC) continue;
         Table *tab = &S->t[t];
@@ -1619,12 +1635,24 @@ static PyObject *Scanner_take(Scanner *S, PyObject *args) {
         if (PyDict_SetItemString(out, "annotation_values", S->ann_values) ||
             PyDict_SetItemString(out, "metadata_values", S->meta_values))
             goto fail;
-        Py_SETREF(S->ann_values, PyList_New(0));
-        Py_SETREF(S->meta_values, PyList_New(0));
-        if (!S->ann_values || !S->meta_values) goto fail;
+        Py_SETREF(S->ann_values, ann);
+        Py_SETREF(S->meta_values, meta);
     }
     return out;
 fail:
+    /* out of memory part-way: start empty rather than keep half-handed-over tables */
+    for (int t = 0; t < N_TABLES; t++) {
+        for (int c = 0; c < S->t[t].ncols; c++) {
+            buf_free(&S->t[t].cols[c].data);
+            buf_free(&S->t[t].cols[c].offs);
+            buf_free(&S->t[t].cols[c].valid);
+        }
+        table_reset(&S->t[t]);
+    }
+    PyList_SetSlice(S->ann_values, 0, PyList_GET_SIZE(S->ann_values), NULL);
+    PyList_SetSlice(S->meta_values, 0, PyList_GET_SIZE(S->meta_values), NULL);
+    Py_XDECREF(ann);
+    Py_XDECREF(meta);
     Py_DECREF(out);
     return NULL;
 }

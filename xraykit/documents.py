@@ -214,7 +214,8 @@ class _Builder:
             "metadata": [],
             "exceptions": [],
         }
-        self.last_trace_id = ""  # a valid trace id seen last: documents of one trace come together
+        # a trace id validated last (documents of one trace come together); None: check again
+        self.last_trace_id: str | None = None
 
     # -- input ---------------------------------------------------------------------------
 
@@ -231,7 +232,9 @@ class _Builder:
             row = _sub_row(doc, tid, None, parent, 1, doc.get("id"), True, seq)
         else:
             row = _seg_row(doc, tid, seq)
-        if row is None or (tid != self.last_trace_id and not _valid_trace_id(tid)):
+        if row is None or (
+            (self.last_trace_id is None or tid != self.last_trace_id) and not _valid_trace_id(tid)
+        ):
             err = _entity_error(doc) or (
                 f"entity {doc['id']}: 'trace_id' must look like 1-5759e988-bd862e3fe1be46a994272793 "
                 f"(version, 8 hex digits of epoch seconds, 24 hex digits), got {_short(tid)}"
@@ -487,9 +490,7 @@ def _object_frame(rows: list[tuple[Any, ...]], name: str) -> pd.DataFrame:
     data = {}
     for (column, dtype), values in zip(schema.items(), zip(*rows, strict=True), strict=True):
         if dtype == "object":
-            array = np.empty(len(values), dtype=object)
-            array[:] = values
-            data[column] = array
+            data[column] = _objects(values)
         elif dtype == "str":
             try:
                 strings = pa.array(values, pa.large_string(), memory_pool=_POOL)
@@ -555,10 +556,19 @@ def _native_extras(
     frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     frame["_seq"] = frame["_seq"].astype("int64")
     if values is not None:
-        array = np.empty(len(values), dtype=object)
-        array[:] = values
-        frame["value"] = array
+        frame["value"] = _objects(values)
     return frame
+
+
+def _objects(values: Any) -> pd.Series:
+    """JSON values as an object column, kept as they are.
+
+    An object array given to pandas as is gets its type inferred: values that are all strings
+    or None became a string column, and None became NaN.
+    """
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return pd.Series(array, dtype=object, copy=False)
 
 
 def _concat_extras(parts: list[pd.DataFrame], name: str) -> pd.DataFrame:
@@ -576,7 +586,12 @@ def _str_or_none(x: Any) -> str | None:
 
 
 def _int_or_none(x: Any) -> int | None:
-    return x if type(x) is int else None
+    return x if _is_int64(x) else None
+
+
+def _is_int64(x: Any) -> bool:
+    """Whether ``x`` fits an int64 column (None does: it is missing, not wrong)."""
+    return x is None or (type(x) is int and -(2**63) <= x < 2**63)
 
 
 def _dumps(doc: Any) -> str | None:
@@ -863,6 +878,8 @@ def _table(
     arrays = {}
     for (name, typ), values in zip(schema.items(), columns, strict=True):
         try:
+            if pa.types.is_integer(typ) and not all(_is_int64(v) for v in values):
+                raise pa.ArrowInvalid("not integers")  # Arrow would quietly truncate 500.5
             arrays[name] = pa.array(values, typ, memory_pool=_POOL)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
             field = _FIELD_NAMES.get(name, name)
@@ -890,7 +907,9 @@ def _repair(
         str(typ), "a number"
     )
     for i, (value, eid) in enumerate(zip(values, ids, strict=True)):
-        if value is None or (type(value) in want and type(value) is not bool):
+        if value is None or (
+            type(value) in want and (want != (int,) or _is_int64(value)) and type(value) is not bool
+        ):
             ok.append(value)
         else:
             problems.add(
@@ -1227,6 +1246,7 @@ def _scan_lines(
             # problems and unusual types: Python reads this line, in its place
             if scanner.pending():
                 builder.take_native(scanner)
+            builder.last_trace_id = None  # the scanner's documents were not checked here
             stop = data.find(b"\n", pos, end) + 1 or end
             _read_lines(builder, iter([(number, data[pos:stop])]), source)
             pos, number = stop, number + 1
