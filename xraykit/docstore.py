@@ -31,7 +31,9 @@ Examples
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import pairwise
 from typing import Any
 
@@ -69,6 +71,7 @@ _ARROW = {
 }
 
 _LINKS = '"links"'
+_MAX_WAITING = 8  # blocks whose compression may be pending at once
 
 
 def _codec() -> pa.Codec:
@@ -96,7 +99,10 @@ class DocumentStoreBuilder:
             raise ValueError(f"block_bytes must be positive, but {block_bytes} was passed.")
         self._block_bytes = block_bytes
         self._codec = _codec()
-        self._blocks: list[bytes] = []
+        # compressed blocks, or their compression still running in the background
+        self._blocks: list[bytes | Future[bytes]] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._running: deque[Future[bytes]] = deque()
         self._sizes: list[int] = []
         self._columns: dict[str, list[pa.Array]] = {name: [] for name in _ARROW}
 
@@ -158,7 +164,7 @@ class DocumentStoreBuilder:
         for lo, hi in pairwise(cuts):
             begin, end = int(offsets[lo]), int(offsets[hi])
             raw = data.slice(begin, end - begin) if data is not None else b""
-            self._blocks.append(self._codec.compress(raw, asbytes=True))
+            self._blocks.append(self._compress(raw))
             self._sizes.append(end - begin)
         counts = np.diff(cuts)
         base = np.repeat(offsets[cuts[:-1]], counts)
@@ -176,6 +182,22 @@ class DocumentStoreBuilder:
         columns["start"].append(pa.array(start, pa.int64()))
         columns["stop"].append(pa.array(stop, pa.int64()))
 
+    def _compress(self, raw: Any) -> bytes | Future[bytes]:
+        """Compress one block: the first at once, later ones on a thread of their own.
+
+        zstd releases the GIL, so a loader goes on reading the next documents meanwhile; a
+        small load never starts the thread. At most a few blocks wait, to bound memory.
+        """
+        if not self._blocks:
+            return self._codec.compress(raw, asbytes=True)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraykit-zstd")
+        future = self._pool.submit(self._codec.compress, raw, asbytes=True)
+        self._running.append(future)
+        while len(self._running) > _MAX_WAITING:
+            self._running.popleft().result()
+        return future
+
     def finish(self) -> DocumentStore:
         """Return the store of every document added so far."""
         # chunked, not concatenated: the index's strings stay in the buffers they arrived in
@@ -186,7 +208,12 @@ class DocumentStoreBuilder:
             }
         )
         index = table.to_pandas()
-        return DocumentStore._pruned(tuple(self._blocks), tuple(self._sizes), index)
+        blocks = tuple(b.result() if isinstance(b, Future) else b for b in self._blocks)
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        self._running.clear()
+        return DocumentStore._pruned(blocks, tuple(self._sizes), index)
 
 
 class DocumentStore:
