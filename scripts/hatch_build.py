@@ -38,7 +38,7 @@ def compile_extension(root: Path, build_dir: Path) -> Path:
         "xraykit._scan",
         sources=[str(SOURCE)],
         define_macros=[("XRAYKIT_SCAN_SOURCE_HASH", f'"{source_hash(root)}"')],
-        extra_compile_args=["-O2"] if sys.platform != "win32" else ["/O2"],
+        extra_compile_args=["-O3"] if sys.platform != "win32" else ["/O2"],
     )
     command = build_ext(Distribution({"name": "xraykit", "ext_modules": [extension]}))
     command.build_lib = str(build_dir)

@@ -196,7 +196,9 @@ SCALARS = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=8),
-    st.sampled_from(["", "0", "aws", "remote", "GET", "get", "subsegment", TRACE]),
+    st.sampled_from(
+        ["", "0", "aws", "remote", "GET", "get", "subsegment", TRACE, "links", 'a"links']
+    ),
 )
 VALUES = st.recursive(
     SCALARS,
@@ -412,3 +414,20 @@ def test_times_do_not_depend_on_the_locale(tmp_path: Path, monkeypatch: pytest.M
     finally:
         locale.setlocale(locale.LC_NUMERIC, previous)
     assert frames["segments"]["duration_s"].iloc[1] == pytest.approx(0.1770003, abs=1e-6)
+
+
+@native
+def test_documents_holding_links_are_found_as_by_a_text_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = [
+        _segment(1, links=[{"trace_id": TRACE, "id": "00000000000000ff"}]),
+        _segment(2, annotations={"a": 'quoted "links'}),  # ends with an escaped quote + links
+        _segment(3, metadata={"m": {"v": "links"}}),
+        _segment(4, annotations={"a": 'x"linksy', "b": "linksx"}),  # no '"links"' in the text
+        _segment(5),
+    ]
+    frames = assert_same_load(_lines_with(tmp_path, *docs), monkeypatch)
+    store = frames["documents"]
+    found = dict(zip(store.index["entity_id"], store.index["has_links"], strict=True))
+    assert [found[f"{i:016x}"] for i in range(1, 6)] == [True, True, True, False, False]

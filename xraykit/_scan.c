@@ -16,7 +16,6 @@
  *     columns), their buffers handed to Python without a copy; the scanner starts empty.
  */
 #define PY_SSIZE_T_CLEAN
-#define _GNU_SOURCE /* memmem */
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
@@ -119,9 +118,11 @@ enum { J_NULL, J_FALSE, J_TRUE, J_INT, J_FLOAT, J_STR, J_ARR, J_OBJ };
  * index just past its last descendant. Strings and numbers point into the source text. */
 typedef struct {
     uint8_t type, esc;
-    uint32_t count; /* children (arrays) or key/value pairs (objects) */
+    uint32_t count; /* children (arrays) or key/value pairs (objects); decoded length (strings
+                       with escapes) */
     uint32_t start, len;
     uint32_t next;
+    uint32_t dec; /* where a string with escapes is, decoded, in its tape's `dec` buffer */
 } Node;
 
 typedef struct {
@@ -129,6 +130,8 @@ typedef struct {
     size_t n, i;
     Node *nodes;
     size_t nn, cap;
+    Buf dec;   /* strings with escapes, decoded while they are parsed */
+    int links; /* the text contains "links" (a key or value of a trace link) */
 } Tape;
 
 static int tape_node(Tape *T, uint8_t type, size_t start) {
@@ -215,11 +218,35 @@ static inline uint64_t special8(const unsigned char *p) {
 static const unsigned char SIMPLE_ESCAPE[256] = {
     ['"'] = 1, ['\\'] = 1, ['/'] = 1, ['b'] = 1, ['f'] = 1, ['n'] = 1, ['r'] = 1, ['t'] = 1};
 
+/* Append the UTF-8 of code point v at o; return the new end. */
+static unsigned char *put_utf8(unsigned char *o, unsigned int v) {
+    if (v < 0x80) {
+        *o++ = (unsigned char)v;
+    } else if (v < 0x800) {
+        *o++ = (unsigned char)(0xC0 | (v >> 6));
+        *o++ = (unsigned char)(0x80 | (v & 0x3F));
+    } else if (v < 0x10000) {
+        *o++ = (unsigned char)(0xE0 | (v >> 12));
+        *o++ = (unsigned char)(0x80 | ((v >> 6) & 0x3F));
+        *o++ = (unsigned char)(0x80 | (v & 0x3F));
+    } else {
+        *o++ = (unsigned char)(0xF0 | (v >> 18));
+        *o++ = (unsigned char)(0x80 | ((v >> 12) & 0x3F));
+        *o++ = (unsigned char)(0x80 | ((v >> 6) & 0x3F));
+        *o++ = (unsigned char)(0x80 | (v & 0x3F));
+    }
+    return o;
+}
+
+/* Validate a string (the parser stands on its opening quote). A string with escapes is
+ * decoded in the same pass, into the tape's `dec` buffer: a BatchGetTraces Document (a whole
+ * segment document, its every quote escaped) is read once, not validated and then decoded. */
 static int parse_string(Tape *T, int idx) {
     const unsigned char *s = T->s;
     size_t i = T->i + 1, n = T->n;
-    uint8_t esc = 0;
-    size_t start = i;
+    size_t start = i, run = i; /* run: raw bytes not yet copied to the decoded text */
+    unsigned char *o = NULL;   /* the decoded text's end, once an escape was seen */
+    size_t dec_start = 0;
     for (;;) {
 #if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
         uint64_t mask = 0;
@@ -233,8 +260,14 @@ static int parse_string(Tape *T, int idx) {
         if (c == '"') break;
         if (c < 0x20) return BAD;
         if (c == '\\') {
-            esc = 1;
             if (i + 1 >= n) return BAD;
+            if (!o) { /* the first escape: decoded text never outgrows the raw text */
+                if (buf_reserve(&T->dec, n - start)) return ERR;
+                dec_start = T->dec.len;
+                o = (unsigned char *)T->dec.p + dec_start;
+            }
+            memcpy(o, s + run, i - run);
+            o += i - run;
             c = s[i + 1];
             if (c == 'u') {
                 if (i + 6 > n) return BAD;
@@ -247,11 +280,16 @@ static int parse_string(Tape *T, int idx) {
                     int w = hex4(s + i + 2);
                     if (w < 0xDC00 || w > 0xDFFF) return BAD;
                     i += 6;
+                    v = 0x10000 + ((v - 0xD800) << 10) + (w - 0xDC00);
                 }
-                continue;
+                o = put_utf8(o, (unsigned int)v);
+            } else {
+                if (!SIMPLE_ESCAPE[c]) return BAD;
+                *o++ = c == 'b' ? '\b' : c == 'f' ? '\f' : c == 'n' ? '\n' : c == 'r' ? '\r'
+                       : c == 't' ? '\t' : c;
+                i += 2;
             }
-            if (!SIMPLE_ESCAPE[c]) return BAD;
-            i += 2;
+            run = i;
             continue;
         }
         int k = utf8_seq(s + i, n - i);
@@ -262,7 +300,19 @@ static int parse_string(Tape *T, int idx) {
     Node *nd = &T->nodes[idx];
     nd->start = (uint32_t)start;
     nd->len = (uint32_t)(i - start);
-    nd->esc = esc;
+    nd->esc = o != NULL;
+    if (o) {
+        memcpy(o, s + run, i - run);
+        o += i - run;
+        nd->dec = (uint32_t)dec_start;
+        nd->count = (uint32_t)((char *)o - (T->dec.p + dec_start));
+        T->dec.len += nd->count;
+    }
+    /* "links" in the raw text: the string is `links`, or ends with an escaped quote and
+     * `links` (JSON allows no other place for the seven characters) */
+    if ((nd->len == 5 && memcmp(s + start, "links", 5) == 0) ||
+        (nd->len >= 6 && memcmp(s + i - 6, "\"links", 6) == 0))
+        T->links = 1;
     T->i = i + 1;
     return OK;
 }
@@ -412,6 +462,8 @@ static int tape_parse(Tape *T, const char *s, size_t n) {
     T->n = n;
     T->i = 0;
     T->nn = 0;
+    T->dec.len = 0;
+    T->links = 0;
     skip_ws(T);
     int rc = parse_value(T, 0);
     if (rc) return rc;
@@ -425,58 +477,18 @@ static inline const char *str_ptr(const Tape *T, int idx) {
     return (const char *)T->s + T->nodes[idx].start;
 }
 
-/* Append the decoded text of a string node to out (escapes were validated by the parser). */
+/* Append the text of a string node to out (decoded when it had escapes). */
 static int unescape(Buf *out, const Tape *T, int idx) {
     const Node *nd = &T->nodes[idx];
-    const unsigned char *p = T->s + nd->start, *end = p + nd->len;
-    if (!nd->esc) return buf_put(out, p, nd->len);
-    if (buf_reserve(out, nd->len)) return ERR; /* decoded text is never longer */
-    unsigned char *o = (unsigned char *)out->p + out->len;
-    while (p < end) {
-        const unsigned char *bs = memchr(p, '\\', (size_t)(end - p));
-        if (!bs) bs = end;
-        memcpy(o, p, (size_t)(bs - p));
-        o += bs - p;
-        p = bs;
-        if (p == end) break;
-        unsigned char c = p[1];
-        p += 2;
-        switch (c) {
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            unsigned int v = (unsigned int)hex4(p);
-            p += 4;
-            if (v >= 0xD800 && v <= 0xDBFF) {
-                unsigned int w = (unsigned int)hex4(p + 2);
-                p += 6;
-                v = 0x10000 + ((v - 0xD800) << 10) + (w - 0xDC00);
-            }
-            if (v < 0x80) {
-                *o++ = (unsigned char)v;
-            } else if (v < 0x800) {
-                *o++ = (unsigned char)(0xC0 | (v >> 6));
-                *o++ = (unsigned char)(0x80 | (v & 0x3F));
-            } else if (v < 0x10000) {
-                *o++ = (unsigned char)(0xE0 | (v >> 12));
-                *o++ = (unsigned char)(0x80 | ((v >> 6) & 0x3F));
-                *o++ = (unsigned char)(0x80 | (v & 0x3F));
-            } else {
-                *o++ = (unsigned char)(0xF0 | (v >> 18));
-                *o++ = (unsigned char)(0x80 | ((v >> 12) & 0x3F));
-                *o++ = (unsigned char)(0x80 | ((v >> 6) & 0x3F));
-                *o++ = (unsigned char)(0x80 | (v & 0x3F));
-            }
-            break;
-        }
-        default: *o++ = c; /* " \ / */
-        }
-    }
-    out->len = (size_t)((char *)o - out->p);
-    return OK;
+    if (nd->esc) return buf_put(out, T->dec.p + nd->dec, nd->count);
+    return buf_put(out, T->s + nd->start, nd->len);
+}
+
+/* The text of a string node and its length (decoded when it had escapes). */
+static inline const char *str_text(const Tape *T, int idx, size_t *len) {
+    const Node *nd = &T->nodes[idx];
+    *len = nd->esc ? nd->count : nd->len;
+    return nd->esc ? T->dec.p + nd->dec : (const char *)T->s + nd->start;
 }
 
 /* An integer node as int64; BAD when it does not fit (Python would make a big int or a float). */
@@ -581,20 +593,13 @@ static void keyset_index(KeySet *set) {
 
 /* For each pair of object `obj`, record the value index of the known keys (the last one wins,
  * as in a Python dict). `out` gets -1 for keys that are absent. */
-static int fields(const Tape *T, int obj, const KeySet *set, int *out, Buf *tmp) {
+static int fields(const Tape *T, int obj, const KeySet *set, int *out) {
     for (int k = 0; k < set->n; k++) out[k] = -1;
     if (obj < 0 || T->nodes[obj].type != J_OBJ) return OK;
     int i = obj + 1;
     for (uint32_t pair = 0; pair < T->nodes[obj].count; pair++) {
-        const Node *key = &T->nodes[i];
-        const char *name = str_ptr(T, i);
-        size_t len = key->len;
-        if (key->esc) {
-            tmp->len = 0;
-            if (unescape(tmp, T, i)) return ERR;
-            name = tmp->p;
-            len = tmp->len;
-        }
+        size_t len;
+        const char *name = str_text(T, i, &len);
         uint32_t candidates = len && (unsigned char)name[0] < 128 ? set->by_first[(unsigned char)name[0]] : 0;
         while (candidates) {
             int k = __builtin_ctz(candidates);
@@ -612,18 +617,15 @@ static int str_equals(const Tape *T, int idx, const char *text) {
     return T->nodes[idx].len == len && memcmp(str_ptr(T, idx), text, len) == 0;
 }
 
-static int key_equal(const Tape *T, int a, int b, Buf *ta, Buf *tb) {
-    const Node *x = &T->nodes[a], *y = &T->nodes[b];
-    if (!x->esc && !y->esc)
-        return x->len == y->len && memcmp(str_ptr(T, a), str_ptr(T, b), x->len) == 0;
-    ta->len = tb->len = 0;
-    if (unescape(ta, T, a) || unescape(tb, T, b)) return -1;
-    return ta->len == tb->len && memcmp(ta->p, tb->p, ta->len) == 0;
+static int key_equal(const Tape *T, int a, int b) {
+    size_t la, lb;
+    const char *x = str_text(T, a, &la), *y = str_text(T, b, &lb);
+    return la == lb && memcmp(x, y, la) == 0;
 }
 
 /* BAD when an object repeats a key: Python keeps the first position with the last value,
  * which row order would not reproduce. */
-static int check_unique_keys(const Tape *T, int obj, Buf *ta, Buf *tb) {
+static int check_unique_keys(const Tape *T, int obj) {
     uint32_t n = T->nodes[obj].count;
     if (n < 2) return OK;
     if (n > MAX_DUP_CHECK) return BAD;
@@ -635,9 +637,7 @@ static int check_unique_keys(const Tape *T, int obj, Buf *ta, Buf *tb) {
     }
     for (uint32_t a = 0; a < n; a++) {
         for (uint32_t b = a + 1; b < n; b++) {
-            int eq = key_equal(T, idx[a], idx[b], ta, tb);
-            if (eq < 0) return ERR;
-            if (eq) return BAD;
+            if (key_equal(T, idx[a], idx[b])) return BAD;
         }
     }
     return OK;
@@ -857,8 +857,7 @@ static KeySet LINE_SET = {LINE_KEYS, L_N, {0}};
 typedef struct {
     PyObject_HEAD
     Tape line, doc;
-    Buf text;       /* the decoded Document string of a BatchGetTraces segment */
-    Buf tmp, tmp2;  /* scratch */
+    Buf tmp2;       /* scratch */
     Buf stack;
     Table t[N_TABLES];
     PyObject *ann_values, *meta_values;
@@ -886,13 +885,9 @@ static int node_to_python(Scanner *S, const Tape *T, int idx, PyObject **out) {
         return *out ? OK : ERR;
     }
     case J_STR: {
-        if (!nd->esc) {
-            *out = PyUnicode_DecodeUTF8(str_ptr(T, idx), nd->len, NULL);
-        } else {
-            S->tmp.len = 0;
-            if (unescape(&S->tmp, T, idx)) return ERR;
-            *out = PyUnicode_DecodeUTF8(S->tmp.p, (Py_ssize_t)S->tmp.len, NULL);
-        }
+        size_t len;
+        const char *text = str_text(T, idx, &len);
+        *out = PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, NULL);
         return *out ? OK : ERR;
     }
     default: return to_python(S, T, idx, out);
@@ -994,7 +989,7 @@ static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
     int a = E[E_ANNOTATIONS];
     if (truthy(T, a)) {
         if (T->nodes[a].type != J_OBJ) return BAD;
-        TRY(check_unique_keys(T, a, &S->tmp, &S->tmp2));
+        TRY(check_unique_keys(T, a));
         int i = a + 1;
         for (uint32_t k = 0; k < T->nodes[a].count; k++) {
             int v = i + 1, type = T->nodes[v].type;
@@ -1020,12 +1015,12 @@ static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
     int m = E[E_METADATA];
     if (truthy(T, m)) {
         if (T->nodes[m].type != J_OBJ) return BAD;
-        TRY(check_unique_keys(T, m, &S->tmp, &S->tmp2));
+        TRY(check_unique_keys(T, m));
         int i = m + 1;
         for (uint32_t k = 0; k < T->nodes[m].count; k++) {
             int entries = i + 1;
             if (T->nodes[entries].type == J_OBJ) {
-                TRY(check_unique_keys(T, entries, &S->tmp, &S->tmp2));
+                TRY(check_unique_keys(T, entries));
                 int j = entries + 1;
                 for (uint32_t e = 0; e < T->nodes[entries].count; e++) {
                     PyObject *value;
@@ -1061,7 +1056,7 @@ static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
     if (truthy(T, c) && T->nodes[c].type != J_STR) {
         if (T->nodes[c].type != J_OBJ) return BAD;
         int C[X2_N];
-        TRY(fields(T, c, &EXCEPTION_SET, C, &S->tmp));
+        TRY(fields(T, c, &EXCEPTION_SET, C));
         int list = C[X2_EXCEPTIONS];
         if (!truthy(T, list)) return OK;
         if (T->nodes[list].type != J_ARR) return BAD;
@@ -1069,7 +1064,7 @@ static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
         for (uint32_t k = 0; k < T->nodes[list].count; k++) {
             if (T->nodes[e].type != J_OBJ) return BAD;
             int X[X2_N];
-            TRY(fields(T, e, &EXCEPTION_SET, X, &S->tmp));
+            TRY(fields(T, e, &EXCEPTION_SET, X));
             Col *col = exc->cols;
             TRY(put_str(&col[0], T, tid));
             TRY(put_str(&col[1], T, eid));
@@ -1092,7 +1087,7 @@ static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
             TRY(put_i64(&col[9], depth));
             if (depth && T->nodes[stack + 1].type == J_OBJ) {
                 int P[P_N];
-                TRY(fields(T, stack + 1, &FRAME_SET, P, &S->tmp));
+                TRY(fields(T, stack + 1, &FRAME_SET, P));
                 Buf *out = &S->tmp2;
                 out->len = 0;
                 TRY(frame_part(T, P[P_PATH], "?", out));
@@ -1127,14 +1122,14 @@ static int basics(const Tape *T, const int *E, double *start, double *end, int *
 }
 
 /* The request and response objects of an http block (-1 when absent or not objects). */
-static int http_fields(Scanner *S, const Tape *T, int http, int *R) {
+static int http_fields(const Tape *T, int http, int *R) {
     int H[H_N], req = -1, resp = -1;
-    TRY(fields(T, http, &HTTP_SET, H, &S->tmp));
+    TRY(fields(T, http, &HTTP_SET, H));
     if (type_of(T, H[H_REQUEST]) == J_OBJ) req = H[H_REQUEST];
     if (type_of(T, H[H_RESPONSE]) == J_OBJ) resp = H[H_RESPONSE];
     int Q[R_N];
-    TRY(fields(T, req, &REQUEST_SET, R, &S->tmp));
-    TRY(fields(T, resp, &REQUEST_SET, Q, &S->tmp));
+    TRY(fields(T, req, &REQUEST_SET, R));
+    TRY(fields(T, resp, &REQUEST_SET, Q));
     R[R_STATUS] = Q[R_STATUS];
     return OK;
 }
@@ -1142,7 +1137,7 @@ static int http_fields(Scanner *S, const Tape *T, int http, int *R) {
 /* aws.xray: "sdk sdk_version" as Python joins the truthy parts (NULL length 0: null). */
 static int sdk_text(Scanner *S, const Tape *T, int xray, int *is_null) {
     int X[X_N];
-    TRY(fields(T, xray, &MISC_SET, X, &S->tmp));
+    TRY(fields(T, xray, &MISC_SET, X));
     S->tmp2.len = 0;
     for (int f = X_SDK; f <= X_SDK_VERSION; f++) {
         if (!truthy(T, X[f])) continue;
@@ -1157,15 +1152,15 @@ static int sdk_text(Scanner *S, const Tape *T, int xray, int *is_null) {
 static int seg_row(Scanner *S, const Tape *T, const int *E, double start, double end, int has_end) {
     Col *c = S->t[T_SEG].cols;
     int R[R_N];
-    TRY(http_fields(S, T, E[E_HTTP], R));
+    TRY(http_fields(T, E[E_HTTP], R));
     int aws = type_of(T, E[E_AWS]) == J_OBJ ? E[E_AWS] : -1;
     int A[A_N], X[X_N], xray_null = 1;
-    TRY(fields(T, aws, &AWS_SET, A, &S->tmp));
+    TRY(fields(T, aws, &AWS_SET, A));
     int ec2 = type_of(T, A[A_EC2]) == J_OBJ ? A[A_EC2] : -1;
-    TRY(fields(T, ec2, &MISC_SET, X, &S->tmp));
+    TRY(fields(T, ec2, &MISC_SET, X));
     int service = type_of(T, E[E_SERVICE]) == J_OBJ ? E[E_SERVICE] : -1;
     int V[X_N];
-    TRY(fields(T, service, &MISC_SET, V, &S->tmp));
+    TRY(fields(T, service, &MISC_SET, V));
     TRY(put_str(&c[0], T, E[E_TRACE_ID]));
     TRY(put_str(&c[1], T, E[E_ID]));
     TRY(put_str(&c[2], T, E[E_PARENT_ID]));
@@ -1201,13 +1196,13 @@ static int sub_row(Scanner *S, const Tape *T, const int *E, int tid, int segment
                    int64_t depth, int anchor, int streamed, double start, double end, int has_end) {
     Col *c = S->t[T_SUB].cols;
     int R[R_N];
-    TRY(http_fields(S, T, E[E_HTTP], R));
+    TRY(http_fields(T, E[E_HTTP], R));
     int aws = type_of(T, E[E_AWS]) == J_OBJ ? E[E_AWS] : -1;
     int A[A_N];
-    TRY(fields(T, aws, &AWS_SET, A, &S->tmp));
+    TRY(fields(T, aws, &AWS_SET, A));
     int sql = type_of(T, E[E_SQL]) == J_OBJ ? E[E_SQL] : -1;
     int Q[Q_N];
-    TRY(fields(T, sql, &SQL_SET, Q, &S->tmp));
+    TRY(fields(T, sql, &SQL_SET, Q));
     TRY(put_str(&c[0], T, tid));
     TRY(put_str(&c[1], T, segment));
     TRY(put_str(&c[2], T, E[E_ID]));
@@ -1268,7 +1263,7 @@ static int walk(Scanner *S, const Tape *T, int subs, int tid, int segment, int p
             int E[E_N];
             double start, end = 0;
             int has_end;
-            TRY(fields(T, child, &ENTITY_SET, E, &S->tmp));
+            TRY(fields(T, child, &ENTITY_SET, E));
             TRY(basics(T, E, &start, &end, &has_end));
             TRY(sub_row(S, T, E, tid, segment, top.parent, top.depth, anchor, 0, start, end, has_end));
             if (truthy(T, E[E_ANNOTATIONS]) || truthy(T, E[E_METADATA]) || truthy(T, E[E_CAUSE]))
@@ -1290,7 +1285,7 @@ static int add_document(Scanner *S, const Tape *T, int doc, const char *text, si
     int E[E_N];
     double start, end = 0;
     int has_end;
-    TRY(fields(T, doc, &ENTITY_SET, E, &S->tmp));
+    TRY(fields(T, doc, &ENTITY_SET, E));
     int streamed = str_equals(T, E[E_TYPE], "subsegment");
     if (type_of(T, E[E_TYPE]) == J_STR && T->nodes[E[E_TYPE]].esc) return BAD;
     TRY(basics(T, E, &start, &end, &has_end));
@@ -1312,7 +1307,7 @@ static int add_document(Scanner *S, const Tape *T, int doc, const char *text, si
     TRY(put_bool(&d[2], in_progress));
     TRY(put_bytes(&d[3], text, text_len));
     TRY(put_i64(&d[4], S->seq));
-    TRY(put_bool(&d[5], memmem(text, text_len, "\"links\"", 7) != NULL));
+    TRY(put_bool(&d[5], T->links)); /* its text contains "links" */
     S->t[T_DOC].rows++;
     S->seq++; /* the entity's number: its rows, extras and document row carry it */
     if (truthy(T, E[E_SUBSEGMENTS])) {
@@ -1332,20 +1327,20 @@ static int add_response(Scanner *S, const int *L) {
     for (uint32_t k = 0; k < T->nodes[traces].count; k++) {
         if (T->nodes[t].type != J_OBJ) return BAD;
         int G[L_N];
-        TRY(fields(T, t, &LINE_SET, G, &S->tmp));
+        TRY(fields(T, t, &LINE_SET, G));
         int segments = G[L_SEGMENTS];
         if (type_of(T, segments) != J_ARR || is_true(T, G[L_LIMIT])) return BAD;
         int s = segments + 1;
         for (uint32_t j = 0; j < T->nodes[segments].count; j++) {
             if (T->nodes[s].type != J_OBJ) return BAD;
             int D[L_N];
-            TRY(fields(T, s, &LINE_SET, D, &S->tmp));
+            TRY(fields(T, s, &LINE_SET, D));
             int document = D[L_DOCUMENT];
             if (type_of(T, document) != J_STR) return BAD;
-            S->text.len = 0;
-            TRY(unescape(&S->text, T, document));
-            TRY(tape_parse(&S->doc, S->text.p, S->text.len));
-            TRY(add_document(S, &S->doc, 0, S->text.p, S->text.len));
+            size_t len; /* the Document was decoded while the line was parsed */
+            const char *text = str_text(T, document, &len);
+            TRY(tape_parse(&S->doc, text, len));
+            TRY(add_document(S, &S->doc, 0, text, len));
             s = (int)T->nodes[s].next;
         }
         t = (int)T->nodes[t].next;
@@ -1367,7 +1362,7 @@ static int add_line(Scanner *S, const char *s, size_t n) {
     TRY(tape_parse(T, s, n));
     if (T->nodes[0].type != J_OBJ) return BAD;
     int L[L_N];
-    TRY(fields(T, 0, &LINE_SET, L, &S->tmp));
+    TRY(fields(T, 0, &LINE_SET, L));
     if (L[L_TRACES] >= 0) return add_response(S, L);
     if (L[L_SEGMENTS] >= 0 && L[L_ID_UPPER] >= 0) return BAD;
     if (L[L_FORMAT] >= 0 && L[L_VERSION] >= 0 && L[L_ID] < 0) {
@@ -1409,8 +1404,8 @@ static int rollback(Scanner *S, const Mark *m) {
 static void Scanner_dealloc(Scanner *S) {
     free(S->line.nodes);
     free(S->doc.nodes);
-    buf_free(&S->text);
-    buf_free(&S->tmp);
+    buf_free(&S->line.dec);
+    buf_free(&S->doc.dec);
     buf_free(&S->tmp2);
     buf_free(&S->stack);
     for (int t = 0; t < N_TABLES; t++) table_free(&S->t[t]);
