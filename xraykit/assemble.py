@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xraykit.docstore import DocumentStore
+from xraykit.ids import hex_ids
 from xraykit.schema import _arrow_strings, conform, empty_frame, isin
 
 __all__ = ["finish", "seconds_to_time"]
@@ -134,42 +135,8 @@ def _repeated(ids: pd.Series) -> np.ndarray | None:
     return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
 
 
-_HEX = np.full(256, 255, dtype=np.uint8)
-_HEX[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
-
-
 def _hex64(ids: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
-    """Ids of 16 lower-case hex digits as uint64 numbers (one-to-one), with a mask of the
-    present ones; None when some id is of another form (then compare the strings).
-
-    >>> _hex64(pd.Series(["00000000000000ff", None], dtype="str"))
-    (array([255,   0], dtype=uint64), array([ True, False]))
-    """
-    arrow = _arrow_strings(ids)
-    chunks = arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow]
-    present = ~ids.isna().to_numpy(bool)
-    parts = []
-    for chunk in chunks:
-        if chunk.null_count:
-            chunk = pc.drop_null(chunk, memory_pool=_POOL)
-        n = len(chunk)
-        if n == 0:
-            continue
-        offsets = np.frombuffer(chunk.buffers()[1], np.int64)[chunk.offset : chunk.offset + n + 1]
-        if offsets[-1] - offsets[0] != 16 * n or (np.diff(offsets) != 16).any():
-            return None
-        text = np.frombuffer(chunk.buffers()[2], np.uint8, count=16 * n, offset=int(offsets[0]))
-        digits = _HEX[text].reshape(n, 16)
-        if (digits == 255).any():
-            return None
-        value = np.zeros(n, dtype=np.uint64)
-        for k in range(16):
-            value = (value << np.uint64(4)) | digits[:, k]
-        parts.append(value)
-    values = np.zeros(len(present), dtype=np.uint64)
-    if parts:
-        values[present] = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    return values, present
+    return hex_ids(_arrow_strings(ids))
 
 
 def _stitch(seg: pd.DataFrame, sub: pd.DataFrame, problems: Problems) -> pd.DataFrame:

@@ -301,6 +301,10 @@ def _concat(arrays: Sequence[pa.Array]) -> pa.Array:
     return pa.concat_arrays(list(arrays)) if arrays else pa.array([], pa.large_string())
 
 
+def _chunked(arrays: Sequence[pa.Array]) -> pa.ChunkedArray:
+    return pa.chunked_array([a for a in arrays if len(a)], pa.large_string())
+
+
 def _take(array: pa.Array, rows: np.ndarray) -> pa.Array:
     """``array[rows]``; rows of -1 give null."""
     missing = rows < 0
@@ -336,9 +340,19 @@ def _time_array(micros: np.ndarray) -> Any:
     return pd.array(micros.view("datetime64[us]"), dtype=_TIME)
 
 
-def _codes(values: pa.Array) -> tuple[np.ndarray, int]:
-    """Integer codes of strings (in order of first appearance; -1 for missing) and their count."""
+def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Integer codes of strings (in order of first appearance; -1 for missing) and their count.
+
+    Chunks are encoded against one dictionary, so parts need not be concatenated first.
+    """
     encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):
+        if encoded.num_chunks == 0:
+            return np.zeros(0, dtype=np.int64), 0
+        codes = np.concatenate(
+            [pc.fill_null(c.indices, -1).to_numpy().astype(np.int64) for c in encoded.chunks]
+        )
+        return codes, len(encoded.chunk(encoded.num_chunks - 1).dictionary)
     codes = pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64)
     return codes, len(encoded.dictionary)
 
@@ -355,10 +369,10 @@ class _Keys:
     def __init__(
         self, traces: Mapping[str, pa.Array], ids: Mapping[str, tuple[str, pa.Array]]
     ) -> None:
-        trace_codes, _ = _codes(_concat(list(traces.values())))
+        trace_codes, _ = _codes(_chunked(list(traces.values())))
         bounds = np.cumsum([0, *(len(a) for a in traces.values())])
         by_trace = {name: trace_codes[bounds[i] : bounds[i + 1]] for i, name in enumerate(traces)}
-        id_codes, n_ids = _codes(_concat([column for _, column in ids.values()]))
+        id_codes, n_ids = _codes(_chunked([column for _, column in ids.values()]))
         trace_of = np.concatenate([by_trace[t] for t, _ in ids.values()])
         # Usually every id occurs in one trace only: then the id alone is the key.
         seen = np.full(n_ids + 1, -2, dtype=np.int64)
@@ -987,7 +1001,10 @@ def _sorted_runs(codes: np.ndarray, values: np.ndarray, groups: int) -> dict[str
     """Values sorted within groups, with each group's start and count (NaN values dropped)."""
     valid = ~np.isnan(values)
     c, v = codes[valid], values[valid]
-    order = np.lexsort((v, c))
+    # = np.lexsort((v, c)): values first, then a stable sort of the few group codes (radix)
+    order = np.argsort(v, kind="stable")
+    small = c[order].astype(np.int16) if groups < 2**15 else c[order]
+    order = order[np.argsort(small, kind="stable")]
     c, v = c[order], v[order]
     counts = np.bincount(c, minlength=groups)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.intp)
