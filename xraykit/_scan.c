@@ -3,7 +3,8 @@
  *
  * It reads JSON lines (BatchGetTraces responses, raw segment documents, daemon headers)
  * and writes the frames' columns straight into Arrow-layout buffers, with no Python object
- * per value. It handles only input it can load exactly as the Python loader in
+ * per value (but annotation and metadata values, which the frames hold as objects). It
+ * handles only input it can load exactly as the Python loader in
  * xraykit/documents.py would; for anything else (a problem to report, an unusual type, a
  * value Python would format) it stops at that line, undoes what the line added, and lets
  * the Python loader read it. The Python loader is the reference: tests compare the two.
