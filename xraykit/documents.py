@@ -214,8 +214,6 @@ class _Builder:
             "metadata": [],
             "exceptions": [],
         }
-        # a trace id validated last (documents of one trace come together); None: check again
-        self.last_trace_id: str | None = None
 
     # -- input ---------------------------------------------------------------------------
 
@@ -232,9 +230,7 @@ class _Builder:
             row = _sub_row(doc, tid, None, parent, 1, doc.get("id"), True, seq)
         else:
             row = _seg_row(doc, tid, seq)
-        if row is None or (
-            (self.last_trace_id is None or tid != self.last_trace_id) and not _valid_trace_id(tid)
-        ):
+        if row is None or not _valid_trace_id(tid):
             err = _entity_error(doc) or (
                 f"entity {doc['id']}: 'trace_id' must look like 1-5759e988-bd862e3fe1be46a994272793 "
                 f"(version, 8 hex digits of epoch seconds, 24 hex digits), got {_short(tid)}"
@@ -250,7 +246,6 @@ class _Builder:
             )
             return
         self.seq = seq + 1
-        self.last_trace_id = tid
         if streamed:
             self.sub_rows.append(row)
             self.sub_where.append(location)
@@ -504,36 +499,21 @@ def _object_frame(rows: list[tuple[Any, ...]], name: str) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-#: Columns the C scanner builds for the long frames (their `value` comes as a list).
+_ARROW_TYPES = {
+    "str": pa.large_string(),
+    "bool": pa.bool_(),
+    "Int64": pa.int64(),
+    "int64": pa.int64(),
+}
+
+#: Columns the C scanner builds for the long frames, in schema order: every column but
+#: ``value`` (which comes as a list of objects), then ``_seq``.
 _EXTRAS_ARROW = {
-    "annotations": {
-        "trace_id": pa.large_string(),
-        "entity_id": pa.large_string(),
-        "key": pa.large_string(),
-        "value_type": pa.large_string(),
+    name: {
+        **{c: _ARROW_TYPES[t] for c, t in SCHEMAS[name].items() if c != "value"},
         "_seq": pa.int64(),
-    },
-    "metadata": {
-        "trace_id": pa.large_string(),
-        "entity_id": pa.large_string(),
-        "namespace": pa.large_string(),
-        "key": pa.large_string(),
-        "_seq": pa.int64(),
-    },
-    "exceptions": {
-        "trace_id": pa.large_string(),
-        "entity_id": pa.large_string(),
-        "exception_id": pa.large_string(),
-        "type": pa.large_string(),
-        "message": pa.large_string(),
-        "remote": pa.bool_(),
-        "cause": pa.large_string(),
-        "truncated": pa.int64(),
-        "skipped": pa.int64(),
-        "stack_depth": pa.int64(),
-        "top_frame": pa.large_string(),
-        "_seq": pa.int64(),
-    },
+    }
+    for name in ("annotations", "metadata", "exceptions")
 }
 
 
@@ -823,7 +803,7 @@ _SUB_ARROW = {
     "_seq": pa.int64(),
 }
 
-_NATIVE_DOC_ARROW = {
+_DOC_ARROW = {
     "trace_id": pa.large_string(),
     "entity_id": pa.large_string(),
     "in_progress": pa.bool_(),
@@ -831,6 +811,9 @@ _NATIVE_DOC_ARROW = {
     "_seq": pa.int64(),
     "has_links": pa.bool_(),
 }
+
+#: the C scanner's document columns: it also says which texts hold trace links
+_NATIVE_DOC_ARROW = {**_DOC_ARROW, "has_links": pa.bool_()}
 
 _DOC_ARROW = {
     "trace_id": pa.large_string(),
@@ -1246,7 +1229,6 @@ def _scan_lines(
             # problems and unusual types: Python reads this line, in its place
             if scanner.pending():
                 builder.take_native(scanner)
-            builder.last_trace_id = None  # the scanner's documents were not checked here
             stop = data.find(b"\n", pos, end) + 1 or end
             _read_lines(builder, iter([(number, data[pos:stop])]), source)
             pos, number = stop, number + 1
