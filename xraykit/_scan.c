@@ -984,9 +984,26 @@ static void rstrip(Buf *b) {
     }
 }
 
+/* One metadata row: namespace and key (-1: none) are string nodes, value any node. */
+static int metadata_row(Scanner *S, const Tape *T, int tid, int eid, int ns, int key, int value) {
+    Col *c = S->t[T_META].cols;
+    PyObject *object;
+    TRY(to_python(S, T, value, &object));
+    int rc = PyList_Append(S->meta_values, object);
+    Py_DECREF(object);
+    if (rc) return ERR;
+    TRY(put_str(&c[0], T, tid));
+    TRY(put_str(&c[1], T, eid));
+    TRY(put_str(&c[2], T, ns));
+    TRY(put_str(&c[3], T, key));
+    TRY(put_i64(&c[4], S->seq));
+    S->t[T_META].rows++;
+    return OK;
+}
+
 /* Annotations, metadata and exceptions of one entity (documents.py: _Builder._extras). */
 static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
-    Table *ann = &S->t[T_ANN], *meta = &S->t[T_META], *exc = &S->t[T_EXC];
+    Table *ann = &S->t[T_ANN], *exc = &S->t[T_EXC];
     int a = E[E_ANNOTATIONS];
     if (truthy(T, a)) {
         if (T->nodes[a].type != J_OBJ) return BAD;
@@ -1020,35 +1037,15 @@ static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
         int i = m + 1;
         for (uint32_t k = 0; k < T->nodes[m].count; k++) {
             int entries = i + 1;
-            if (T->nodes[entries].type == J_OBJ) {
+            if (T->nodes[entries].type == J_OBJ) { /* a row per key */
                 TRY(check_unique_keys(T, entries));
                 int j = entries + 1;
                 for (uint32_t e = 0; e < T->nodes[entries].count; e++) {
-                    PyObject *value;
-                    TRY(to_python(S, T, j + 1, &value));
-                    int rc = PyList_Append(S->meta_values, value);
-                    Py_DECREF(value);
-                    if (rc) return ERR;
-                    TRY(put_str(&meta->cols[0], T, tid));
-                    TRY(put_str(&meta->cols[1], T, eid));
-                    TRY(put_str(&meta->cols[2], T, i));
-                    TRY(put_str(&meta->cols[3], T, j));
-                    TRY(put_i64(&meta->cols[4], S->seq));
-                    meta->rows++;
+                    TRY(metadata_row(S, T, tid, eid, i, j, j + 1));
                     j = (int)T->nodes[j + 1].next;
                 }
-            } else {
-                PyObject *value;
-                TRY(to_python(S, T, entries, &value));
-                int rc = PyList_Append(S->meta_values, value);
-                Py_DECREF(value);
-                if (rc) return ERR;
-                TRY(put_str(&meta->cols[0], T, tid));
-                TRY(put_str(&meta->cols[1], T, eid));
-                TRY(put_str(&meta->cols[2], T, i));
-                TRY(put_null(&meta->cols[3]));
-                TRY(put_i64(&meta->cols[4], S->seq));
-                meta->rows++;
+            } else { /* a namespace holding a value of its own: no key */
+                TRY(metadata_row(S, T, tid, eid, i, -1, entries));
             }
             i = (int)T->nodes[entries].next;
         }

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from xraykit.docstore import DocumentStore
 from xraykit.ids import hex_ids
-from xraykit.schema import _arrow_strings, conform, empty_frame, isin
+from xraykit.schema import arrow_strings, conform, empty_frame, isin
 
 __all__ = ["finish", "seconds_to_time"]
 
@@ -126,7 +126,7 @@ def _repeated(ids: pd.Series) -> np.ndarray | None:
         values, _present = numbers
         repeated = pd.Series(values, copy=False).duplicated(keep=False).to_numpy()
         return repeated if repeated.any() else None
-    arrow = _arrow_strings(ids)
+    arrow = arrow_strings(ids)
     if pc.count_distinct(arrow, memory_pool=_POOL).as_py() == len(arrow) - arrow.null_count:
         return None
     counts = pc.value_counts(arrow, memory_pool=_POOL)
@@ -136,7 +136,7 @@ def _repeated(ids: pd.Series) -> np.ndarray | None:
 
 
 def _hex64(ids: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
-    return hex_ids(_arrow_strings(ids))
+    return hex_ids(arrow_strings(ids))
 
 
 def _stitch(seg: pd.DataFrame, sub: pd.DataFrame, problems: Problems) -> pd.DataFrame:
@@ -259,7 +259,7 @@ def _factorize(*columns: pd.Series) -> tuple[np.ndarray, pd.Series]:
     in order of first appearance, as ``pd.factorize`` gives them (computed in Arrow)."""
     chunks: list[pa.Array] = []
     for column in columns:
-        arrow = _arrow_strings(column)
+        arrow = arrow_strings(column)
         chunks.extend(arrow.chunks if isinstance(arrow, pa.ChunkedArray) else [arrow])
     values = pa.chunked_array(chunks, pa.large_string())
     distinct = pc.unique(values, memory_pool=_POOL)
@@ -417,7 +417,7 @@ def _service_counts(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> np.ndarr
 
 def _ranks(values: pd.Series) -> np.ndarray:
     """The rank of each string in sorted (code point) order."""
-    order = pc.sort_indices(_arrow_strings(values), memory_pool=_POOL).to_numpy()
+    order = pc.sort_indices(arrow_strings(values), memory_pool=_POOL).to_numpy()
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(len(order))
     return ranks

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["FRAMES", "SCHEMAS", "conform", "empty_frame", "isin"]
+__all__ = ["FRAMES", "SCHEMAS", "arrow_strings", "conform", "empty_frame", "isin"]
 
 TIME = "datetime64[us, UTC]"  # X-Ray records microseconds
 
@@ -236,16 +236,22 @@ def isin(values: pd.Series | pd.Index, candidates: Iterable[Any]) -> np.ndarray:
     >>> isin(pd.Series(["a", "b", None], dtype="str"), ["b", "c"]).tolist()
     [False, True, False]
     """
-    left = _arrow_strings(values)
+    left = arrow_strings(values)
     if isinstance(candidates, pd.Series | pd.Index):
-        right = _arrow_strings(candidates)
+        right = arrow_strings(candidates)
     else:
         right = pa.array([c for c in candidates if isinstance(c, str)], pa.large_string())
     hit = pc.fill_null(pc.is_in(left, value_set=right), False)
     return hit.to_numpy(zero_copy_only=False)
 
 
-def _arrow_strings(values: pd.Series | pd.Index) -> pa.Array | pa.ChunkedArray:
+def arrow_strings(values: pd.Series | pd.Index) -> pa.Array | pa.ChunkedArray:
+    """The values as Arrow large strings, without a copy when they are Arrow-backed already
+    (anything that is not a string becomes null).
+
+    >>> arrow_strings(pd.Series(["a", None], dtype="str")).to_pylist()
+    ['a', None]
+    """
     try:
         arrow = pa.array(values.array if isinstance(values, pd.Series | pd.Index) else values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
