@@ -12,7 +12,7 @@ Prints the speed ratio and both call counts (the target: ≥ 5× faster, with no
 than ⌈ids/5⌉ + pages + retries). Run::
 
     python benchmarks/bench_fetch.py            # 1,000 traces
-    python benchmarks/bench_fetch.py --small    # 200 traces, for CI
+    python benchmarks/bench_fetch.py --small    # 200 traces, a quick look
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def sequential(client: Any, start: datetime, end: datetime) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", type=int, default=1000, help="traces to pull (default 1000)")
-    parser.add_argument("--small", action="store_true", help="200 traces, for CI")
+    parser.add_argument("--small", action="store_true", help="200 traces, a quick look")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds added per call")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import orjson
 import pandas as pd
-from common import benchmark_file, best_of
+from common import alternating, benchmark_file, best_of
 
 import xraykit
 
@@ -113,13 +113,10 @@ def main() -> None:
     path = benchmark_file(n)
     size = path.stat().st_size
 
-    # (a) and (b) take turns, so that a busy spell of the machine slows both alike
-    a_runs, b_runs, loaded = [], [], []
-    for _ in range(args.rounds):
-        a_runs.append(best_of(1, lambda: parse_with_orjson(path)))
-        b_runs.append(best_of(1, lambda: loaded.append(xraykit.load_file(path))))
-        ts = loaded.pop()
-    a, b = min(a_runs), min(b_runs)
+    a, b = alternating(
+        args.rounds, lambda: parse_with_orjson(path), lambda: xraykit.load_file(path)
+    )
+    ts = xraykit.load_file(path)
     c = best_of(1, lambda: obvious_approach(path))
     peak = peak_memory(path)
 

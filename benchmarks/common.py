@@ -14,7 +14,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import xraykit
 from xraykit.simulate import simulate_traces, write_responses
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -45,12 +44,14 @@ def best_of(runs: int, func: Callable[[], object]) -> float:
     return min(times)
 
 
-def time_load(path: Path, runs: int = 3) -> tuple[float, xraykit.TraceSet]:
-    """Seconds of ``xraykit.load_file(path)`` (best of ``runs``) and the loaded TraceSet."""
-    result: list[xraykit.TraceSet] = []
+def alternating(rounds: int, *funcs: Callable[[], object]) -> list[float]:
+    """The fastest timing of each of ``funcs``, run in turn for ``rounds`` rounds (seconds).
 
-    def load() -> None:
-        result[:] = [xraykit.load_file(path)]
-
-    seconds = best_of(runs, load)
-    return seconds, result[0]
+    Taking turns puts the timings that a ratio compares in the same stretches of time, so a
+    busy spell of the machine slows both rather than one of them.
+    """
+    times: list[list[float]] = [[] for _ in funcs]
+    for _ in range(rounds):
+        for own, func in zip(times, funcs, strict=True):
+            own.append(best_of(1, func))
+    return [min(own) for own in times]
