@@ -9,7 +9,7 @@ LAB_FLAGS := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 # 1: a failed compile of the C fast path stops the set-up (make test); 0: fall back to Python
 REQUIRE_NATIVE ?= 0
 
-.PHONY: lab test lint typecheck pytest bench samples system-graphviz system-chromium clean help
+.PHONY: lab test lint typecheck pytest bench samples sanitize system-graphviz system-chromium system-sanitizers clean help
 
 help:
 	@echo "make lab    - set up and open JupyterLab on notebooks/00-start-here.ipynb (no AWS needed)"
@@ -52,6 +52,19 @@ system-chromium:
 	    echo "Chromium is missing (needed by the browser tests). Install it with:  sudo apt-get install -y chromium"; exit 1; \
 	  fi; }
 
+# AddressSanitizer and UBSan runtimes (libasan, libubsan) come with Debian's gcc, and the build
+# needs the Python headers. Install them with apt-get when we are root; otherwise say what to run.
+system-sanitizers:
+	@( for lib in libasan.so libubsan.so; do \
+	     case "$$(gcc -print-file-name=$$lib 2>/dev/null)" in /*) ;; *) exit 1;; esac; done; \
+	   $(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+	 ) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc python3-dev >/dev/null; \
+	  else \
+	    echo "make sanitize needs gcc with its sanitizer runtimes and the Python headers. Install them with:  sudo apt-get install -y gcc python3-dev"; exit 1; \
+	  fi; }
+
 lab: system-graphviz $(STAMP)-notebooks
 	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/00-start-here.ipynb
 
@@ -76,6 +89,14 @@ bench: $(STAMP)-dev
 
 samples: $(STAMP)-dev
 	$(BIN)/python scripts/make_samples.py
+
+# The scanner's tests and fuzz tests under AddressSanitizer and UBSan (scripts/sanitize.py), on a
+# sanitized build in a temporary copy; also compiles _scan.c as a compiler other than GCC sees it.
+# Not part of `make test`. The build in xraykit/, which running kernels use, is left alone: an
+# existing set-up is not re-installed here, a missing one is made first.
+sanitize: system-sanitizers
+	@[ -f $(STAMP)-dev ] || $(MAKE) --no-print-directory $(STAMP)-dev
+	$(BIN)/python scripts/sanitize.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

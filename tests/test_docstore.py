@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import pickle
 import zipfile
@@ -317,15 +316,70 @@ def test_missing_text_is_a_lookup_error():
         broken.document("a000000000000001")
 
 
-def test_save_writes_the_same_documents_member(tmp_path, shop):
+def test_save_keeps_the_blocks_as_they_are(tmp_path, shop):
     part = shop.select(shop.traces.trace_id[:20])
     path = part.save(tmp_path / "part.traceset")
     with zipfile.ZipFile(path) as archive:
-        member = pd.read_parquet(io.BytesIO(archive.read("documents.parquet")))
-    pd.testing.assert_frame_equal(member, part.raw_documents)
-    # a file written with a documents frame (as by earlier versions) loads the same
+        member = archive.read("documents.zst")
+    assert member == b"".join(part._documents.blocks)  # verbatim: not recompressed
     back = xraykit.load_file(path)
+    assert back._documents.blocks == part._documents.blocks
     pd.testing.assert_frame_equal(back.raw_documents, part.raw_documents)
+    pd.testing.assert_frame_equal(back._documents.index, part._documents.index)
+
+
+def test_arrow_round_trip_keeps_the_compact_index(shop_documents):
+    store = DocumentStore.from_frame(shop_documents, block_bytes=1 << 16)
+    table = store.to_arrow()
+    assert table.schema.field("entity_id").type == pa.uint64()  # X-Ray ids, packed
+    assert table.schema.field("start").type == pa.int32()
+    back = DocumentStore.from_arrow(table, store.blocks, store.block_sizes)
+    pd.testing.assert_frame_equal(back.index, store.index)
+    pd.testing.assert_frame_equal(back.to_frame(), shop_documents)
+    odd = DocumentStore.from_frame(SMALL)  # ids that are not 16 hex digits stay strings
+    assert pa.types.is_large_string(odd.to_arrow().schema.field("entity_id").type)
+    again = DocumentStore.from_arrow(odd.to_arrow(), odd.blocks, odd.block_sizes)
+    pd.testing.assert_frame_equal(again.to_frame(), SMALL)
+
+
+def _broken(store: DocumentStore, column: str, values: list) -> pa.Table:
+    table = store.to_arrow()
+    i = table.column_names.index(column)
+    return table.set_column(i, column, pa.array(values, table.schema.field(column).type))
+
+
+def test_from_arrow_refuses_an_index_that_does_not_fit_its_blocks():
+    store = DocumentStore.from_frame(SMALL.iloc[:3])
+    n, size = len(store), store.block_sizes[0]
+    cases = {
+        "outside the 1 blocks": (_broken(store, "block", [0, 1, 0]), store.block_sizes),
+        "offsets fall outside": (_broken(store, "stop", [1, 2, size + 1]), store.block_sizes),
+        "offsets fall outside ": (_broken(store, "start", [-1, 0, 0]), store.block_sizes),
+        "not a zstd frame of 7 bytes": (store.to_arrow(), (7,)),
+        "must have the columns": (store.to_arrow().drop_columns(["has_links"]), store.block_sizes),
+        "without nulls": (_broken(store, "in_progress", [None] * n), store.block_sizes),
+        "2 block sizes": (store.to_arrow(), (size, size)),
+    }
+    for message, (table, sizes) in cases.items():
+        with pytest.raises(ValueError, match=message.strip()):
+            DocumentStore.from_arrow(table, store.blocks, sizes)
+    codes = pa.DictionaryArray.from_arrays(
+        pa.array([0, 7, 0], pa.int32()), pa.array(["1-a"], pa.large_string()), safe=False
+    )
+    table = store.to_arrow().set_column(0, "trace_id", codes)
+    with pytest.raises(ValueError, match="outside their dictionary"):
+        DocumentStore.from_arrow(table, store.blocks, store.block_sizes)
+
+
+def test_the_compact_index_is_small(shop_documents):
+    store = DocumentStore.from_frame(shop_documents)
+    frame_bytes = int(store.index.memory_usage(index=False, deep=True).sum())
+    index_bytes = store.nbytes - sum(map(len, store.blocks))
+    assert index_bytes * 2 < frame_bytes
+    ids = shop_documents.trace_id.nunique()
+    assert len(store.to_arrow().column("trace_id").chunk(0).dictionary) == ids
+    part = store.select_traces(shop_documents.trace_id.iloc[:1])  # its id table shrinks too
+    assert len(part.to_arrow().column("trace_id").chunk(0).dictionary) == 1
 
 
 def test_select_and_concat_carry_the_documents(shop, shop_documents):

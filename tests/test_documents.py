@@ -69,6 +69,10 @@ FORMATS = {
         p, [batch_response(d) for d in docs]
     ),
     "json array": lambda p, docs: p.write_text(json.dumps(docs, indent=1)),
+    "json array on one line": lambda p, docs: p.write_text(json.dumps(docs)),
+    "one trace per line": lambda p, docs: write_lines(
+        p, [batch_response(d)["Traces"][0] for d in docs]
+    ),
     "json lines": lambda p, docs: write_lines(p, docs),
     "daemon capture": lambda p, docs: p.write_text(
         "".join('{"format":"json","version":1}\n' + json.dumps(d) + "\n" for d in docs)
@@ -534,7 +538,7 @@ def test_wrongly_typed_field_raises_with_file_and_line(tmp_path):
     )
     with pytest.raises(
         TraceParseError,
-        match=r"typed\.jsonl:2: .*'http\.response\.status' should be an integer, got '200'",
+        match=r"typed\.jsonl:2: .*'http\.response\.status' must be an integer, got '200'",
     ):
         xraykit.load_file(path, on_error="raise")
 
@@ -560,3 +564,126 @@ def test_a_trace_of_inferred_segments_only_has_no_root():
     trace = load([seg(1, inferred=True, parent_id="00000000000000aa")]).traces.iloc[0]
     assert pd.isna(trace.root_service) and pd.isna(trace.response_time_s)
     assert trace.segment_count == 1
+
+
+# -- the segment-document schema: every field of the wrong type is a problem -------------------
+
+WRONG_TYPES = [
+    ("http", ["GET"], "http", "an object"),
+    ("http", {"request": "GET"}, "http.request", "an object"),
+    ("http", {"request": {"method": 5}}, "http.request.method", "a string"),
+    ("http", {"response": {"content_length": "12"}}, "http.response.content_length", "a number"),
+    ("http", {"response": {"status": 200.0}}, "http.response.status", "an integer"),
+    ("aws", "123456789012", "aws", "an object"),
+    ("aws", {"ec2": ["i-1"]}, "aws.ec2", "an object"),
+    ("aws", {"xray": {"sdk_version": 2}}, "aws.xray.sdk_version", "a string"),
+    ("aws", {"cloudwatch_logs": [{"log_group": 1}]}, "aws.cloudwatch_logs[0].log_group", "a string"),
+    ("sql", "select 1", "sql", "an object"),
+    ("service", {"version": 1.2}, "service.version", "a string"),
+    ("user", 7, "user", "a string"),
+    ("origin", ["AWS::EC2::Instance"], "origin", "a string"),
+    ("fault", "true", "fault", "a boolean"),
+    ("precursor_ids", "abc", "precursor_ids", "a list"),
+    ("precursor_ids", ["abc", 3], "precursor_ids[1]", "a string"),
+    ("links", {"trace_id": TID}, "links", "a list"),
+    ("cause", 5, "cause", "an object or a string"),
+    ("cause", {"exceptions": {"id": "e"}}, "cause.exceptions", "a list"),
+    ("cause", {"exceptions": [{"id": "e", "truncated": 1.5}]}, "cause.exceptions[0].truncated", "an integer"),
+    ("cause", {"exceptions": [{"stack": [{"line": "12"}]}]}, "cause.exceptions[0].stack[0].line", "an integer"),
+    ("annotations", ["a"], "annotations", "an object"),
+    ("metadata", "m", "metadata", "an object"),
+    ("subsegments", {"id": "x"}, "subsegments", "a list"),
+]
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["segment", "subsegment"])
+@pytest.mark.parametrize(("field", "value", "path", "kind"), WRONG_TYPES)
+def test_a_field_of_the_wrong_type_is_a_problem_and_the_entity_loads(field, value, path, kind, nested):
+    child = {"name": "child", "id": "00000000000000c1", "start_time": 1602537377.1, "end_time": 1602537377.2}
+    if nested:
+        doc, eid = seg(1, subsegments=[{**child, field: value}]), "00000000000000c1"
+    else:
+        doc, eid = {**seg(1, subsegments=[child]), field: value}, f"{1:016x}"
+    ts = load([doc, seg(2)])
+    assert sorted(ts.segments.segment_id) == [f"{1:016x}", f"{2:016x}"]
+    children = [] if field == "subsegments" and not nested else ["00000000000000c1"]
+    assert ts.subsegments.subsegment_id.tolist() == children
+    (reason,) = ts.problems.reason
+    assert reason.startswith(f"entity {eid}: '{path}' must be {kind}, got ")
+    assert reason.endswith("ignored" if path.endswith("]") else "ignored, the entity loads without it")
+
+
+def test_a_field_of_the_wrong_type_leaves_its_column_empty():
+    ts = load([seg(1, http={"request": {"method": 5, "url": "https://x/"}}, fault="true", user=["u"])])
+    row = ts.segments.iloc[0]
+    assert pd.isna(row.http_method) and row.http_url == "https://x/"
+    assert not row.fault and pd.isna(row.user)
+    assert len(ts.problems) == 3
+
+
+@pytest.mark.parametrize("depth", [994, 1000, 1024, 1030])
+def test_deep_nesting_is_a_problem_row_never_a_recursion_error(tmp_path, depth):
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(orjson.dumps(seg(1)) + b"\n" + b"[" * depth + b"]" * depth + b"\n")
+    ts = xraykit.load_file(path, on_error="ignore")
+    assert len(ts.segments) == 1
+    with contextlib.suppress(TraceParseError):
+        xraykit.load_file(path, on_error="raise")
+    objects = b'{"a":' * depth + b"1" + b"}" * depth
+    path.write_bytes(orjson.dumps(seg(1)) + b"\n" + objects + b"\n" + b"[" * depth + b"{}" + b"]" * depth)
+    assert len(xraykit.load_file(path, on_error="ignore").segments) == 1
+
+
+def test_metadata_nested_900_levels_deep_loads():
+    value: object = "leaf"
+    for _ in range(900):
+        value = [value]
+    text = json.dumps(seg(1, metadata={"deep": {"v": value}}))
+    ts = xraykit.from_documents([text])
+    assert ts.problems.empty
+    got = ts.metadata.value[0]
+    for _ in range(900):
+        got = got[0]
+    assert got == "leaf"
+
+
+def test_a_load_changes_no_process_wide_state(tmp_path):
+    """Other threads (widgets, DuckDB, pyarrow) share the collector and Arrow's pool."""
+    import gc
+    import threading
+
+    import pyarrow as pa
+
+    path = tmp_path / "t.jsonl"
+    write_lines(path, [seg(i, trace_id=f"1-5f84c7a1-{i:024x}") for i in range(1, 3000)])
+    seen: set[tuple[bool, str]] = set()
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            seen.add((gc.isenabled(), pa.default_memory_pool().backend_name))
+
+    before = (gc.isenabled(), pa.default_memory_pool().backend_name)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for _ in range(3):
+            xraykit.load_file(path)
+    finally:
+        done.set()
+        watcher.join()
+    assert seen == {before}
+
+
+def test_without_the_c_fast_path_a_warning_says_why_loads_are_slow(monkeypatch, tmp_path):
+    from xraykit import tables
+
+    monkeypatch.setattr(tables, "_scan", None)
+    monkeypatch.setattr(tables, "_SCAN_MISSING", ImportError("no module named xraykit._scan"))
+    monkeypatch.setattr(tables, "_WARNED", False)
+    path = write_lines(tmp_path / "t.jsonl", [seg(1)])
+    with pytest.warns(XrayKitWarning, match="C fast path could not be imported .*no module named"):
+        xraykit.load_file(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        xraykit.load_file(path)  # once per process

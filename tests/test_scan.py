@@ -20,36 +20,38 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xraykit import documents
+from xraykit import documents, source, tables
 from xraykit.samples import sample_names, sample_path
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = os.environ.get("XRAYKIT_REQUIRE_NATIVE") == "1"
 native = pytest.mark.skipif(
-    documents._scan is None and not REQUIRED, reason="the C fast path is not built here"
+    tables._scan is None and not REQUIRED, reason="the C fast path is not built here"
 )
 
 
 def test_fast_path_is_built_from_the_current_source() -> None:
-    if documents._scan is None:
+    if tables._scan is None:
         if REQUIRED:
             pytest.fail("xraykit._scan did not import; `make test` requires the C fast path")
         pytest.skip("the C fast path is not built here")
     digest = hashlib.sha256((ROOT / "xraykit" / "_scan.c").read_bytes()).hexdigest()[:16]
-    assert digest == documents._scan.SOURCE_HASH, (
+    assert digest == tables._scan.SOURCE_HASH, (
         "xraykit/_scan.c changed since the library was built: run `make test` (or "
         "`pip install -e .`) again to rebuild it"
     )
 
 
-def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
+def read(path: Path, native: bool, **limits: Any) -> dict[str, Any]:
+    """Load ``path`` with the C scanner (``native``) or with the Python reader alone."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fast = documents.read_frames(path)
-        with monkeypatch.context() as m:
-            m.setattr(documents, "_scan", None)
-            slow = documents.read_frames(path)
-    return fast, slow
+        with source.open_source(path, **limits) as src:
+            return documents.read_source(src, native=native)
+
+
+def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
+    return read(path, native=True), read(path, native=False)
 
 
 def assert_same_load(path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -102,7 +104,7 @@ def _segment(i: int, **extra: Any) -> dict[str, Any]:
 def test_lines_longer_than_a_block_and_a_missing_last_newline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(documents, "_BLOCK", 64)  # most lines cross a block boundary
+    monkeypatch.setattr(source, "BLOCK_BYTES", 64)  # most lines cross a block boundary
     big = {"payload": {"text": "x" * 500}}
     lines = [json.dumps(_segment(i, metadata={"default": big})) + "\n" for i in range(20)]
     lines[-1] = lines[-1].rstrip("\n")
@@ -376,7 +378,7 @@ def test_an_http_status_must_be_an_integer(tmp_path: Path, monkeypatch: pytest.M
     ]
     frames = assert_same_load(_lines_with(tmp_path, *docs), monkeypatch)
     assert frames["segments"]["http_status"].tolist()[1:] == [pd.NA, pd.NA, pd.NA, 404]
-    assert frames["problems"]["reason"].str.contains("should be an integer").sum() == 3
+    assert frames["problems"]["reason"].str.contains("must be an integer").sum() == 3
 
 
 @native
@@ -431,3 +433,61 @@ def test_documents_holding_links_are_found_as_by_a_text_search(
     store = frames["documents"]
     found = dict(zip(store.index["entity_id"], store.index["has_links"], strict=True))
     assert [found[f"{i:016x}"] for i in range(1, 6)] == [True, True, True, False, False]
+
+
+# -- every shape read line by line is read by the scanner ------------------------------------
+
+
+def _response(*docs: dict[str, Any]) -> dict[str, Any]:
+    segments = [{"Id": d["id"], "Document": json.dumps(d)} for d in docs]
+    return {"Traces": [{"Id": TRACE, "Duration": 0.2, "Segments": segments}]}
+
+
+SHAPES = {
+    "responses, one per line": lambda docs: [_response(d) for d in docs],
+    "one trace per line": lambda docs: [_response(d)["Traces"][0] for d in docs],
+    "documents, one per line": lambda docs: docs,
+    "an array of documents on one line": lambda docs: [docs],
+    "an array of responses on one line": lambda docs: [[_response(d) for d in docs]],
+    "nested arrays": lambda docs: [[[d], [[d2]]] for d, d2 in zip(docs[::2], docs[1::2], strict=False)],
+    "daemon capture": lambda docs: [v for d in docs for v in ({"format": "json", "version": 1}, d)],
+}
+
+
+@native
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_every_line_shape_is_read_by_the_scanner(
+    shape: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = [_rich_entity(i) for i in range(6)]
+    path = _write(tmp_path, [json.dumps(v) + "\n" for v in SHAPES[shape](docs)])
+    read_by_python: list[Any] = []
+    with monkeypatch.context() as m:
+        m.setattr(documents, "_read_line", lambda *a: read_by_python.append(a))
+        m.setattr(documents.Reader, "accept", lambda *a: read_by_python.append(a))
+        fast = read(path, native=True)
+    assert read_by_python == []
+    assert len(fast["segments"]) == 6 and fast["problems"].empty
+    assert_same_load(path, monkeypatch)
+
+
+@native
+def test_a_pretty_printed_file_is_read_by_the_scanner_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i, value in enumerate([_response(*(_rich_entity(i) for i in range(4))), [_rich_entity(i) for i in range(4)]]):
+        path = tmp_path / f"pretty{i}.json"
+        path.write_text(json.dumps(value, indent=2))
+        assert len(assert_same_load(path, monkeypatch)["segments"]) == 4
+
+
+@native
+def test_wrong_types_load_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_documents import WRONG_TYPES
+
+    docs = [_segment(i, **{field: value}) for i, (field, value, _, _) in enumerate(WRONG_TYPES)]
+    nested = [_segment(100 + i, subsegments=[{**_rich_entity(i)["subsegments"][1], field: value}])
+              for i, (field, value, _, _) in enumerate(WRONG_TYPES)]  # fmt: skip
+    frames = assert_same_load(_lines_with(tmp_path, *docs, *nested), monkeypatch)
+    assert len(frames["problems"]) == 2 * len(WRONG_TYPES)
+    assert len(frames["segments"]) == 2 * len(WRONG_TYPES) + 1

@@ -1,20 +1,31 @@
 /*
  * xraykit._scan: the loader's fast path, in C.
  *
- * It reads JSON lines (BatchGetTraces responses, raw segment documents, daemon headers)
- * and writes the frames' columns straight into Arrow-layout buffers, with no Python object
- * per value (but annotation and metadata values, which the frames hold as objects). It
- * handles only input it can load exactly as the Python loader in
- * xraykit/documents.py would; for anything else (a problem to report, an unusual type, a
- * value Python would format) it stops at that line, undoes what the line added, and lets
- * the Python loader read it. The Python loader is the reference: tests compare the two.
+ * It reads JSON lines (BatchGetTraces responses, traces, raw segment documents, daemon
+ * headers, and arrays of these) and writes the frames' columns straight into buffers laid out
+ * as pandas and Arrow hold them, with no Python object per value (but annotation and metadata
+ * values, which the frames hold as objects).
  *
- * Scanner.scan(data, pos, line, seq, limit) -> (status, pos, line, seq)
- *     status DONE: every line of `data` from `pos` was read;
- *            FULL: `limit` bytes of document text are waiting (call take(False));
- *            FALLBACK: the line at `pos` must be read by Python.
- * Scanner.take(everything=True) -> the tables built so far (see documents.py for their
- *     columns), their buffers handed to Python without a copy; the scanner starts empty.
+ * What it reads is not written here: xraykit/tables.py passes the Scanner the document
+ * fields with the JSON types they must have, and every column with its source (a field, the
+ * first non-empty of several, string parts joined, or an "@" context such as the depth),
+ * all derived from xraykit/schema.py. This file knows the contexts, and the rules that make
+ * rows of annotations, metadata, exceptions and nested subsegments.
+ *
+ * It loads only what it can load exactly as the Python reader (xraykit/documents.py) would.
+ * On anything else (a problem to report, a type the schema does not allow) it undoes what
+ * the line added and returns FALLBACK: Python reads that line and appends its rows with
+ * Scanner.append, so every column stays one buffer, in reading order. The Python reader is
+ * the reference; tests compare the two.
+ *
+ * Scanner(fields, roles, tables)
+ * Scanner.scan(data, pos, line, seq, limit, mode=LINES) -> (status, pos, line, seq)
+ *     status DONE: every line of `data` from `pos` was read; FULL: `limit` bytes of document
+ *     text wait to be taken; FALLBACK: the line at `pos` must be read by Python. Modes: LINES
+ *     (JSON lines), VALUE (the data is one JSON value; newlines are whitespace), DOCUMENT (one
+ *     segment document, as a BatchGetTraces Document string holds).
+ * Scanner.append(table, row)  a row Python read, one value per column
+ * Scanner.take(everything=True) -> {table: [column, ...]}, buffers handed over without a copy
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -29,16 +40,56 @@
 
 enum { OK = 0, BAD = 1, ERR = -1 }; /* BAD: Python reads this line; ERR: exception set */
 enum { DONE = 0, FULL = 1, FALLBACK = 2 };
+enum { M_LINES = 0, M_VALUE = 1, M_DOCUMENT = 2 };
 #define MAX_DEPTH 512
 #define MAX_DUP_CHECK 256 /* objects with more keys than this go to Python */
+
+#define TRY(expr)                                                                              \
+    do {                                                                                       \
+        int rc_ = (expr);                                                                      \
+        if (rc_) return rc_;                                                                   \
+    } while (0)
+
+/* ---------------------------------------------------------------- portability */
+
+/* The index of the lowest set bit (v is not zero). */
+#if defined(_MSC_VER) && (defined(_M_X64) || defined(_M_ARM64))
+#include <intrin.h>
+static inline int lowest_bit(uint64_t v) {
+    unsigned long i;
+    _BitScanForward64(&i, v);
+    return (int)i;
+}
+#elif defined(__GNUC__) || defined(__clang__)
+static inline int lowest_bit(uint64_t v) { return __builtin_ctzll(v); }
+#else
+static inline int lowest_bit(uint64_t v) {
+    int n = 0;
+    while (!(v & 1)) {
+        v >>= 1;
+        n++;
+    }
+    return n;
+}
+#endif
+
+/* Eight bytes at a time in parse_string needs the first byte in the lowest bits. */
+#if (defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) ||                 \
+    defined(_M_X64) || defined(_M_IX86) || defined(_M_ARM64)
+#define WORDS_LITTLE_ENDIAN 1
+#endif
 
 /* ---------------------------------------------------------------- growable buffers */
 
 typedef struct {
     char *p;
     size_t len, cap;
-    int mapped; /* large buffers are anonymous mappings: they grow without copying (mremap)
-                   and give their memory back to the system at once when freed */
+    /* bytes from `clean` to `cap` are known to be zero: writing zeros there needs no store, so
+     * a column that is mostly null costs no memory until a value comes (fresh pages of an
+     * anonymous mapping read as zero and take no memory until written) */
+    size_t clean;
+    int mapped; /* an anonymous mapping: it grows without copying (mremap) and its memory goes
+                   back to the system at once when freed */
 } Buf;
 
 #define MAP_FROM ((size_t)1 << 18)
@@ -69,12 +120,13 @@ static int buf_reserve(Buf *b, size_t extra) {
         cap = page_round(cap);
         void *p;
         if (b->mapped) {
-            p = mremap(b->p, b->cap, cap, MREMAP_MAYMOVE);
+            p = mremap(b->p, b->cap, cap, MREMAP_MAYMOVE); /* new pages are zero */
         } else {
             p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             if (p != MAP_FAILED) {
                 if (b->len) memcpy(p, b->p, b->len);
                 free(b->p);
+                b->clean = b->len;
             }
         }
         if (p == MAP_FAILED) {
@@ -93,7 +145,7 @@ static int buf_reserve(Buf *b, size_t extra) {
         return ERR;
     }
     b->p = p;
-    b->cap = cap;
+    b->cap = b->clean = cap; /* realloc'd memory holds anything */
     return OK;
 }
 
@@ -101,14 +153,24 @@ static inline int buf_put(Buf *b, const void *src, size_t n) {
     if (b->len + n > b->cap && buf_reserve(b, n)) return ERR;
     if (n) memcpy(b->p + b->len, src, n);
     b->len += n;
+    if (b->len > b->clean) b->clean = b->len;
+    return OK;
+}
+
+/* Append n zero bytes, storing only where the memory is not known to be zero. */
+static inline int buf_zeros(Buf *b, size_t n) {
+    if (b->len + n > b->cap && buf_reserve(b, n)) return ERR;
+    if (b->len < b->clean) {
+        size_t dirty = b->clean - b->len;
+        memset(b->p + b->len, 0, dirty < n ? dirty : n);
+    }
+    b->len += n;
     return OK;
 }
 
 static void buf_free(Buf *b) {
     if (b->p) raw_free(b->p, b->cap, b->mapped);
-    b->p = NULL;
-    b->len = b->cap = 0;
-    b->mapped = 0;
+    memset(b, 0, sizeof *b);
 }
 
 /* ---------------------------------------------------------------- JSON to a tape */
@@ -121,7 +183,7 @@ typedef struct {
     uint8_t type, esc;
     uint32_t count; /* children (arrays) or key/value pairs (objects); decoded length (strings
                        with escapes) */
-    uint32_t start, len;
+    uint32_t start, len; /* containers: from the bracket to just past the closing one */
     uint32_t next;
     uint32_t dec; /* where a string with escapes is, decoded, in its tape's `dec` buffer */
 } Node;
@@ -203,9 +265,9 @@ static int utf8_seq(const unsigned char *p, size_t avail) {
     return 0;
 }
 
+#ifdef WORDS_LITTLE_ENDIAN
 /* Which of 8 bytes may be a quote, a backslash, a control or a non-ASCII byte: the lowest
- * flagged byte is exact (borrows only run upwards), the ones above it may be false alarms.
- * Little-endian loads put the first byte lowest. */
+ * flagged byte is exact (borrows only run upwards), the ones above it may be false alarms. */
 static inline uint64_t special8(const unsigned char *p) {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     uint64_t v;
@@ -214,6 +276,7 @@ static inline uint64_t special8(const unsigned char *p) {
     uint64_t found = ((quote - ones) & ~quote) | ((slash - ones) & ~slash) | (v - ones * 0x20) | v;
     return found & highs;
 }
+#endif
 
 /* The characters that may follow a backslash, besides u. */
 static const unsigned char SIMPLE_ESCAPE[256] = {
@@ -249,13 +312,14 @@ static int parse_string(Tape *T, int idx) {
     unsigned char *o = NULL;   /* the decoded text's end, once an escape was seen */
     size_t dec_start = 0;
     for (;;) {
-#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#ifdef WORDS_LITTLE_ENDIAN
         uint64_t mask = 0;
         while (i + 8 <= n && !(mask = special8(s + i))) i += 8;
-        if (mask) i += (size_t)__builtin_ctzll(mask) >> 3;
+        if (mask)
+            i += (size_t)lowest_bit(mask) >> 3;
         else
 #endif
-        while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
+            while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
         if (i >= n) return BAD;
         unsigned char c = s[i];
         if (c == '"') break;
@@ -286,8 +350,12 @@ static int parse_string(Tape *T, int idx) {
                 o = put_utf8(o, (unsigned int)v);
             } else {
                 if (!SIMPLE_ESCAPE[c]) return BAD;
-                *o++ = c == 'b' ? '\b' : c == 'f' ? '\f' : c == 'n' ? '\n' : c == 'r' ? '\r'
-                       : c == 't' ? '\t' : c;
+                *o++ = c == 'b'   ? '\b'
+                       : c == 'f' ? '\f'
+                       : c == 'n' ? '\n'
+                       : c == 'r' ? '\r'
+                       : c == 't' ? '\t'
+                                  : c;
                 i += 2;
             }
             run = i;
@@ -383,43 +451,43 @@ static int parse_number(Tape *T, int idx) {
 static int parse_value(Tape *T, int depth);
 
 static int parse_container(Tape *T, int idx, int depth, int is_obj) {
+    size_t open = T->i;
     T->i++; /* the bracket */
     skip_ws(T);
     unsigned char close = is_obj ? '}' : ']';
     uint32_t count = 0;
     if (T->i < T->n && T->s[T->i] == close) {
         T->i++;
-        T->nodes[idx].next = (uint32_t)T->nn;
-        return OK;
-    }
-    for (;;) {
-        if (is_obj) {
-            if (T->i >= T->n || T->s[T->i] != '"') return BAD;
-            int k = tape_node(T, J_STR, T->i);
-            if (k < 0) return ERR;
-            int rc = parse_string(T, k);
-            if (rc) return rc;
+    } else {
+        for (;;) {
+            if (is_obj) {
+                if (T->i >= T->n || T->s[T->i] != '"') return BAD;
+                int k = tape_node(T, J_STR, T->i);
+                if (k < 0) return ERR;
+                TRY(parse_string(T, k));
+                skip_ws(T);
+                if (T->i >= T->n || T->s[T->i] != ':') return BAD;
+                T->i++;
+                skip_ws(T);
+            }
+            TRY(parse_value(T, depth + 1));
+            count++;
             skip_ws(T);
-            if (T->i >= T->n || T->s[T->i] != ':') return BAD;
+            if (T->i >= T->n) return BAD;
+            unsigned char c = T->s[T->i];
+            if (c == ',') {
+                T->i++;
+                skip_ws(T);
+                continue;
+            }
+            if (c != close) return BAD;
             T->i++;
-            skip_ws(T);
+            break;
         }
-        int rc = parse_value(T, depth + 1);
-        if (rc) return rc;
-        count++;
-        skip_ws(T);
-        if (T->i >= T->n) return BAD;
-        unsigned char c = T->s[T->i];
-        if (c == ',') {
-            T->i++;
-            skip_ws(T);
-            continue;
-        }
-        if (c != close) return BAD;
-        T->i++;
-        break;
     }
+    if (T->i - open > UINT32_MAX) return BAD;
     T->nodes[idx].count = count;
+    T->nodes[idx].len = (uint32_t)(T->i - open);
     T->nodes[idx].next = (uint32_t)T->nn;
     return OK;
 }
@@ -456,34 +524,26 @@ static int parse_value(Tape *T, int depth) {
     }
 }
 
-/* Parse s[0:n] as one JSON value with only whitespace around it. */
-static int tape_parse(Tape *T, const char *s, size_t n) {
-    if (n > UINT32_MAX) return BAD;
+static void tape_start(Tape *T, const char *s, size_t n) {
     T->s = (const unsigned char *)s;
     T->n = n;
     T->i = 0;
     T->nn = 0;
     T->dec.len = 0;
     T->links = 0;
+}
+
+/* Parse s[0:n] as one JSON value with only whitespace around it. */
+static int tape_parse(Tape *T, const char *s, size_t n) {
+    if (n > UINT32_MAX) return BAD;
+    tape_start(T, s, n);
     skip_ws(T);
-    int rc = parse_value(T, 0);
-    if (rc) return rc;
+    TRY(parse_value(T, 0));
     skip_ws(T);
     return T->i == T->n ? OK : BAD;
 }
 
 /* ---------------------------------------------------------------- reading the tape */
-
-static inline const char *str_ptr(const Tape *T, int idx) {
-    return (const char *)T->s + T->nodes[idx].start;
-}
-
-/* Append the text of a string node to out (decoded when it had escapes). */
-static int unescape(Buf *out, const Tape *T, int idx) {
-    const Node *nd = &T->nodes[idx];
-    if (nd->esc) return buf_put(out, T->dec.p + nd->dec, nd->count);
-    return buf_put(out, T->s + nd->start, nd->len);
-}
 
 /* The text of a string node and its length (decoded when it had escapes). */
 static inline const char *str_text(const Tape *T, int idx, size_t *len) {
@@ -492,7 +552,14 @@ static inline const char *str_text(const Tape *T, int idx, size_t *len) {
     return nd->esc ? T->dec.p + nd->dec : (const char *)T->s + nd->start;
 }
 
-/* An integer node as int64; BAD when it does not fit (Python would make a big int or a float). */
+/* Append the text of a string node to out (decoded when it had escapes). */
+static int unescape(Buf *out, const Tape *T, int idx) {
+    size_t len;
+    const char *text = str_text(T, idx, &len);
+    return buf_put(out, text, len);
+}
+
+/* An integer node as int64; BAD when it does not fit (Python would make a big int). */
 static int int_value(const Tape *T, int idx, int64_t *out) {
     const Node *nd = &T->nodes[idx];
     const unsigned char *p = T->s + nd->start, *end = p + nd->len;
@@ -551,7 +618,7 @@ static int num_value(const Tape *T, int idx, double *out) {
     return OK;
 }
 
-/* Python truthiness of a node; absent (-1) is false. */
+/* Python truthiness of a node; absent (negative) is false. */
 static int truthy(const Tape *T, int idx) {
     if (idx < 0) return 0;
     const Node *nd = &T->nodes[idx];
@@ -572,56 +639,19 @@ static int truthy(const Tape *T, int idx) {
     }
 }
 
-static inline int is_true(const Tape *T, int idx) { return idx >= 0 && T->nodes[idx].type == J_TRUE; }
 static inline int type_of(const Tape *T, int idx) { return idx < 0 ? -1 : T->nodes[idx].type; }
-static inline int absent(const Tape *T, int idx) { return idx < 0 || T->nodes[idx].type == J_NULL; }
+static inline int is_true(const Tape *T, int idx) { return type_of(T, idx) == J_TRUE; }
 
-typedef struct {
-    const char *name;
-    size_t len;
-} Key;
-
-/* The keys one kind of object is read for, indexed by first character. */
-typedef struct {
-    const Key *keys;
-    int n;
-    uint32_t by_first[128]; /* bit k: keys[k] starts with this character */
-} KeySet;
-
-static void keyset_index(KeySet *set) {
-    for (int k = 0; k < set->n; k++) set->by_first[(unsigned char)set->keys[k].name[0] & 127] |= 1u << k;
-}
-
-/* For each pair of object `obj`, record the value index of the known keys (the last one wins,
- * as in a Python dict). `out` gets -1 for keys that are absent. */
-static int fields(const Tape *T, int obj, const KeySet *set, int *out) {
-    for (int k = 0; k < set->n; k++) out[k] = -1;
-    if (obj < 0 || T->nodes[obj].type != J_OBJ) return OK;
-    int i = obj + 1;
-    for (uint32_t pair = 0; pair < T->nodes[obj].count; pair++) {
-        size_t len;
-        const char *name = str_text(T, i, &len);
-        uint32_t candidates = len && (unsigned char)name[0] < 128 ? set->by_first[(unsigned char)name[0]] : 0;
-        while (candidates) {
-            int k = __builtin_ctz(candidates);
-            candidates &= candidates - 1;
-            if (set->keys[k].len == len && memcmp(set->keys[k].name, name, len) == 0) out[k] = i + 1;
-        }
-        i = (int)T->nodes[i + 1].next;
-    }
-    return OK;
-}
-
-static int str_equals(const Tape *T, int idx, const char *text) {
-    if (type_of(T, idx) != J_STR || T->nodes[idx].esc) return 0;
-    size_t len = strlen(text);
-    return T->nodes[idx].len == len && memcmp(str_ptr(T, idx), text, len) == 0;
+static int text_equals(const Tape *T, int a, const char *text, size_t len) {
+    size_t la;
+    const char *x = str_text(T, a, &la);
+    return la == len && memcmp(x, text, len) == 0;
 }
 
 static int key_equal(const Tape *T, int a, int b) {
-    size_t la, lb;
-    const char *x = str_text(T, a, &la), *y = str_text(T, b, &lb);
-    return la == lb && memcmp(x, y, la) == 0;
+    size_t lb;
+    const char *y = str_text(T, b, &lb);
+    return text_equals(T, a, y, lb);
 }
 
 /* BAD when an object repeats a key: Python keeps the first position with the last value,
@@ -646,9 +676,9 @@ static int check_unique_keys(const Tape *T, int obj) {
 
 /* X-Ray trace id: version digits, 8 hex digits of epoch seconds, 24 hex digits. */
 static int valid_trace_id(const Tape *T, int idx) {
-    if (type_of(T, idx) != J_STR || T->nodes[idx].esc) return 0;
-    const unsigned char *p = (const unsigned char *)str_ptr(T, idx);
-    size_t n = T->nodes[idx].len, i = 0;
+    if (type_of(T, idx) != J_STR) return 0;
+    size_t n, i = 0;
+    const unsigned char *p = (const unsigned char *)str_text(T, idx, &n);
     while (i < n && p[i] >= '0' && p[i] <= '9') i++;
     if (i == 0 || n != i + 34 || p[i] != '-' || p[i + 9] != '-') return 0;
     for (size_t k = i + 1; k < n; k++) {
@@ -658,216 +688,305 @@ static int valid_trace_id(const Tape *T, int idx) {
     return 1;
 }
 
-/* ---------------------------------------------------------------- columns */
+/* ASCII case-insensitive equality with a lower-case word. */
+static int ascii_lower_equals(const char *p, size_t n, const char *lower) {
+    if (strlen(lower) != n) return 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)p[k];
+        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+        if (c != (unsigned char)lower[k]) return 0;
+    }
+    return 1;
+}
 
-enum { C_STR, C_F64, C_I64, C_BOOL };
+/* Whether text holds the seven characters "links" (quotes included). */
+static int has_links_text(const char *text, size_t n) {
+    const char *p = text, *end = text + n;
+    while (end - p >= 7) {
+        const char *q = memchr(p, '"', (size_t)(end - p) - 6);
+        if (!q) return 0;
+        if (memcmp(q, "\"links\"", 7) == 0) return 1;
+        p = q + 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- the document fields */
+
+/* JSON types a field allows (xraykit/schema.py: STRING, NUMBER, ...), as passed by tables.py */
+enum { TY_STRING = 1, TY_NUMBER = 2, TY_INTEGER = 4, TY_BOOLEAN = 8, TY_OBJECT = 16, TY_ARRAY = 32 };
+#define MAX_CHILDREN 64
 
 typedef struct {
-    int kind;
-    Buf data;  /* string bytes, or values (8 bytes each, or 1 byte per bool) */
-    Buf offs;  /* int64 offsets of strings */
-    Buf valid; /* one byte per row */
+    char *key; /* NULL for a root or the items of an array */
+    size_t len;
+    int parent, item; /* item: the field of an array's items (-1: items unchecked) */
+    int types;
+    int nchildren;
+    int children[MAX_CHILDREN];
+    uint64_t by_first[128]; /* bit k: children[k]'s name starts with this byte */
+} Field;
+
+/* The fields the rules below need, by the names tables.py passes them under. */
+enum {
+    R_ENTITY, R_ID, R_NAME, R_TRACE_ID, R_START, R_END, R_IN_PROGRESS, R_PARENT_ID, R_TYPE,
+    R_SUBSEGMENTS, R_ANNOTATIONS, R_METADATA, R_CAUSE, R_EXCEPTIONS, R_EXCEPTION, R_STACK,
+    R_FRAME, R_FRAME_PATH, R_FRAME_LINE, R_FRAME_LABEL, N_ROLES
+};
+static const char *ROLE_NAMES[N_ROLES] = {
+    "entity", "id", "name", "trace_id", "start_time", "end_time", "in_progress", "parent_id",
+    "type", "subsegments", "annotations", "metadata", "cause", "cause.exceptions", "exception",
+    "exception.stack", "frame", "frame.path", "frame.line", "frame.label"};
+
+/* The field of key node `k` among the children of field f, or -1. */
+static int field_of(const Field *fields, int f, const Tape *T, int k) {
+    const Field *F = &fields[f];
+    size_t len;
+    const unsigned char *name = (const unsigned char *)str_text(T, k, &len);
+    if (!len || name[0] >= 128) return -1;
+    uint64_t candidates = F->by_first[name[0]];
+    while (candidates) {
+        int c = lowest_bit(candidates);
+        candidates &= candidates - 1;
+        const Field *C = &fields[F->children[c]];
+        if (C->len == len && memcmp(C->key, name, len) == 0) return F->children[c];
+    }
+    return -1;
+}
+
+/* Whether node v is one of the JSON types field f allows. */
+static int type_allowed(const Tape *T, int v, int types) {
+    int64_t ignored;
+    switch (T->nodes[v].type) {
+    case J_STR: return types & TY_STRING;
+    case J_FALSE:
+    case J_TRUE: return types & TY_BOOLEAN;
+    case J_FLOAT: return types & TY_NUMBER;
+    case J_INT:
+        return (types & TY_NUMBER) || ((types & TY_INTEGER) && !int_value(T, v, &ignored));
+    case J_OBJ: return types & TY_OBJECT;
+    case J_ARR: return types & TY_ARRAY;
+    default: return 0;
+    }
+}
+
+/* ---------------------------------------------------------------- columns */
+
+/* Column kinds: the layout of each column's buffers (tables.py turns them into pandas). */
+enum { K_STR, K_BOOL, K_INT, K_NINT, K_FLOAT, K_TIME, K_OBJ, N_KINDS };
+static const char *KIND_NAMES[N_KINDS] = {"str", "bool", "int64", "Int64", "float64", "time", "object"};
+/* How a column finds its value. */
+enum { OP_FIELD, OP_FIRST, OP_JOIN, OP_CONTEXT };
+#define MAX_ARGS 4
+
+/* What the reader knows from where a row sits ("@" sources in schema.py). */
+enum {
+    CX_TRACE_ID, CX_SEGMENT_ID, CX_PARENT_ID, CX_DEPTH, CX_IN_PROGRESS, CX_STREAMED, CX_ANCHOR,
+    CX_SEQ, CX_ENTITY_ID, CX_KEY, CX_VALUE, CX_VALUE_TYPE, CX_NAMESPACE, CX_STACK_DEPTH,
+    CX_TOP_FRAME, CX_TEXT, CX_HAS_LINKS, N_CONTEXTS
+};
+static const char *CONTEXT_NAMES[N_CONTEXTS] = {
+    "trace_id", "segment_id", "parent_id", "depth", "in_progress", "streamed", "anchor",
+    "seq", "entity_id", "key", "value", "value_type", "namespace", "stack_depth",
+    "top_frame", "text", "has_links"};
+/* The kinds each context can fill (bit per kind). */
+#define KB(k) (1 << (k))
+static const int CONTEXT_KINDS[N_CONTEXTS] = {
+    KB(K_STR), KB(K_STR), KB(K_STR), KB(K_NINT) | KB(K_INT), KB(K_BOOL), KB(K_BOOL), KB(K_STR),
+    KB(K_INT), KB(K_STR), KB(K_STR), KB(K_OBJ), KB(K_STR), KB(K_STR), KB(K_INT) | KB(K_NINT),
+    KB(K_STR), KB(K_STR), KB(K_BOOL)};
+
+typedef struct {
+    int kind, op, upper, nargs;
+    int args[MAX_ARGS];
+    Buf data;           /* string bytes, or values (8 bytes each, or 1 byte per bool) */
+    Buf offs;           /* int64 offsets of strings */
+    Buf valid;          /* one byte per row (strings, nullable integers) */
+    PyObject *objects;  /* K_OBJ: a list */
 } Col;
 
 typedef struct {
-    const char *name;
+    PyObject *name;
     int ncols;
-    const int *kinds;
     Col *cols;
     size_t rows;
 } Table;
 
-static int table_init(Table *t, const char *name, const int *kinds, int ncols) {
-    t->name = name;
-    t->kinds = kinds;
-    t->ncols = ncols;
-    t->rows = 0;
-    t->cols = calloc((size_t)ncols, sizeof(Col));
-    if (!t->cols) {
-        PyErr_NoMemory();
-        return ERR;
-    }
-    for (int c = 0; c < ncols; c++) {
-        t->cols[c].kind = kinds[c];
-        if (kinds[c] == C_STR) {
-            int64_t zero = 0;
-            if (buf_put(&t->cols[c].offs, &zero, 8)) return ERR;
-        }
-    }
-    return OK;
-}
+enum { T_SEG, T_SUB, T_DOC, T_ANN, T_META, T_EXC, N_TABLES };
+static const char *TABLE_NAMES[N_TABLES] = {"segments", "subsegments", "documents", "annotations", "metadata", "exceptions"};
 
-static void table_truncate(Table *t, size_t rows) {
-    for (int c = 0; c < t->ncols; c++) {
-        Col *col = &t->cols[c];
-        col->valid.len = rows;
-        switch (col->kind) {
-        case C_STR:
-            col->offs.len = (rows + 1) * 8;
-            col->data.len = (size_t)((int64_t *)col->offs.p)[rows];
-            break;
-        case C_BOOL: col->data.len = rows; break;
-        default: col->data.len = rows * 8;
-        }
-    }
-    t->rows = rows;
-}
+/* One row's values that do not come from its fields. Tape nodes are -1 when absent. */
+typedef struct {
+    const Tape *T;
+    const int *vals; /* where the row's fields are on the tape (see walk) */
+    int trace_id, segment_id, parent_id, anchor, entity_id, key, value, name_space;
+    int64_t depth;
+    int in_progress, streamed, has_links;
+    int64_t stack_depth;
+    const char *value_type;
+    const char *text; /* the document's JSON text (documents), or the top frame */
+    size_t text_len;
+    int has_text;
+} Row;
 
-static void table_free(Table *t) {
-    if (!t->cols) return;
-    for (int c = 0; c < t->ncols; c++) {
-        buf_free(&t->cols[c].data);
-        buf_free(&t->cols[c].offs);
-        buf_free(&t->cols[c].valid);
-    }
-    free(t->cols);
-    t->cols = NULL;
+static void row_init(Row *r, const Tape *T, const int *vals) {
+    memset(r, 0, sizeof *r);
+    r->T = T;
+    r->vals = vals;
+    r->trace_id = r->segment_id = r->parent_id = r->anchor = r->entity_id = -1;
+    r->key = r->value = r->name_space = -1;
 }
 
 static inline int put_valid(Col *col, int valid) {
     unsigned char v = (unsigned char)valid;
-    return buf_put(&col->valid, &v, 1);
+    return valid ? buf_put(&col->valid, &v, 1) : buf_zeros(&col->valid, 1);
 }
 
 static inline int end_string(Col *col) {
     int64_t end = (int64_t)col->data.len;
-    return buf_put(&col->offs, &end, 8);
+    return end ? buf_put(&col->offs, &end, 8) : buf_zeros(&col->offs, 8);
 }
 
 static int put_null(Col *col) {
-    if (put_valid(col, 0)) return ERR;
-    if (col->kind == C_STR) return end_string(col);
-    if (col->kind == C_BOOL) return buf_put(&col->data, "", 1);
-    int64_t zero = 0;
-    return buf_put(&col->data, &zero, 8);
+    switch (col->kind) {
+    case K_STR:
+        TRY(put_valid(col, 0));
+        return end_string(col);
+    case K_BOOL: return buf_zeros(&col->data, 1);
+    case K_NINT:
+        TRY(put_valid(col, 0));
+        return buf_zeros(&col->data, 8);
+    case K_FLOAT: {
+        double nan = Py_NAN;
+        return buf_put(&col->data, &nan, 8);
+    }
+    case K_TIME: {
+        int64_t nat = INT64_MIN;
+        return buf_put(&col->data, &nat, 8);
+    }
+    case K_OBJ: return PyList_Append(col->objects, Py_None) ? ERR : OK;
+    default: return buf_zeros(&col->data, 8);
+    }
 }
 
-static int put_bytes(Col *col, const void *p, size_t n) {
-    if (put_valid(col, 1) || buf_put(&col->data, p, n)) return ERR;
+static int put_bytes(Col *col, const char *p, size_t n, int upper) {
+    if (upper) {
+        size_t at = col->data.len;
+        TRY(buf_put(&col->data, p, n));
+        for (size_t k = 0; k < n; k++) {
+            unsigned char c = (unsigned char)col->data.p[at + k];
+            if (c >= 0x80) return BAD; /* Python's str.upper() knows more than ASCII */
+            if (c >= 'a' && c <= 'z') col->data.p[at + k] = (char)(c - 32);
+        }
+    } else {
+        TRY(buf_put(&col->data, p, n));
+    }
+    TRY(put_valid(col, 1));
     return end_string(col);
 }
 
-/* A string node, or null when absent/null; BAD for any other JSON type. */
-static int put_str(Col *col, const Tape *T, int idx) {
-    if (absent(T, idx)) return put_null(col);
-    if (T->nodes[idx].type != J_STR) return BAD;
-    if (put_valid(col, 1) || unescape(&col->data, T, idx)) return ERR;
-    return end_string(col);
-}
-
-static int put_f64(Col *col, double v) {
-    if (put_valid(col, 1)) return ERR;
-    return buf_put(&col->data, &v, 8);
+static int put_string_node(Col *col, const Tape *T, int idx) {
+    if (type_of(T, idx) != J_STR) return put_null(col);
+    size_t len;
+    const char *text = str_text(T, idx, &len);
+    return put_bytes(col, text, len, col->upper);
 }
 
 static int put_i64(Col *col, int64_t v) {
-    if (put_valid(col, 1)) return ERR;
-    return buf_put(&col->data, &v, 8);
+    if (col->kind == K_NINT) TRY(put_valid(col, 1));
+    return v ? buf_put(&col->data, &v, 8) : buf_zeros(&col->data, 8);
 }
 
 static int put_bool(Col *col, int v) {
-    unsigned char b = (unsigned char)(v != 0);
-    if (put_valid(col, 1)) return ERR;
-    return buf_put(&col->data, &b, 1);
+    unsigned char b = 1;
+    return v ? buf_put(&col->data, &b, 1) : buf_zeros(&col->data, 1);
 }
 
-/* An integer node as int64, or null when absent/null; BAD otherwise (floats, bools, big ints). */
-static int put_int_node(Col *col, const Tape *T, int idx) {
-    if (absent(T, idx)) return put_null(col);
-    int64_t v;
-    if (T->nodes[idx].type != J_INT || int_value(T, idx, &v)) return BAD;
-    return put_i64(col, v);
+/* Epoch seconds to microseconds as numpy rounds them (half to even), the default
+ * floating-point rounding mode. */
+static int put_time(Col *col, double seconds) {
+    int64_t us = (int64_t)nearbyint(seconds * 1e6);
+    return buf_put(&col->data, &us, 8);
 }
 
-/* ---------------------------------------------------------------- the tables */
+static int put_double(Col *col, double v) { return buf_put(&col->data, &v, 8); }
 
-#define S C_STR
-#define F C_F64
-#define I C_I64
-#define B C_BOOL
-/* Column order must match _SEG_ARROW, _SUB_ARROW ... in documents.py. */
-static const int SEG_KINDS[] = {S, S, S, S, S, B, F, F, B, S, S, I, S, S, B, B, B, S, S, S, S, S, S, S, S, I};
-static const int SUB_KINDS[] = {S, S, S, S, I, S, S, F, F, B, S, S, I, B, B, B, B, S, S, S, S, S, S, S, S, S, S, S, S, B, S, S, I};
-static const int DOC_KINDS[] = {S, S, B, S, I, B};
-static const int ANN_KINDS[] = {S, S, S, S, I};
-static const int META_KINDS[] = {S, S, S, S, I};
-static const int EXC_KINDS[] = {S, S, S, S, S, B, S, I, I, I, S, I};
-#undef S
-#undef F
-#undef I
-#undef B
-#define NCOLS(kinds) ((int)(sizeof(kinds) / sizeof(kinds[0])))
-
-enum { T_SEG, T_SUB, T_DOC, T_ANN, T_META, T_EXC, N_TABLES };
-
-/* ---------------------------------------------------------------- keys */
-
-#define K(name) {name, sizeof(name) - 1}
-enum {
-    E_ID, E_NAME, E_TRACE_ID, E_START, E_END, E_IN_PROGRESS, E_PARENT_ID, E_TYPE, E_ORIGIN,
-    E_INFERRED, E_HTTP, E_AWS, E_SERVICE, E_CAUSE, E_USER, E_RESOURCE_ARN, E_FAULT, E_ERROR,
-    E_THROTTLE, E_NAMESPACE, E_TRACED, E_SQL, E_SUBSEGMENTS, E_ANNOTATIONS, E_METADATA, E_N
-};
-static const Key ENTITY_KEYS[] = {
-    K("id"), K("name"), K("trace_id"), K("start_time"), K("end_time"), K("in_progress"),
-    K("parent_id"), K("type"), K("origin"), K("inferred"), K("http"), K("aws"), K("service"),
-    K("cause"), K("user"), K("resource_arn"), K("fault"), K("error"), K("throttle"), K("namespace"),
-    K("traced"), K("sql"), K("subsegments"), K("annotations"), K("metadata")};
-static KeySet ENTITY_SET = {ENTITY_KEYS, E_N, {0}};
-enum { H_REQUEST, H_RESPONSE, H_N };
-static const Key HTTP_KEYS[] = {K("request"), K("response")};
-static KeySet HTTP_SET = {HTTP_KEYS, H_N, {0}};
-enum { R_METHOD, R_URL, R_USER_AGENT, R_CLIENT_IP, R_TRACED, R_STATUS, R_N };
-static const Key REQUEST_KEYS[] = {K("method"), K("url"), K("user_agent"), K("client_ip"), K("traced"), K("status")};
-static KeySet REQUEST_SET = {REQUEST_KEYS, R_N, {0}};
-enum {
-    A_ACCOUNT_ID, A_EC2, A_XRAY, A_OPERATION, A_REGION, A_REQUEST_ID, A_TABLE_NAME,
-    A_QUEUE_URL, A_FUNCTION_NAME, A_TOPIC_ARN, A_N
-};
-static const Key AWS_KEYS[] = {K("account_id"), K("ec2"), K("xray"), K("operation"), K("region"),
-                         K("request_id"), K("table_name"), K("queue_url"), K("function_name"),
-                         K("topic_arn")};
-static KeySet AWS_SET = {AWS_KEYS, A_N, {0}};
-enum { X_AZ, X_INSTANCE_ID, X_SDK, X_SDK_VERSION, X_VERSION, X_N };
-static const Key MISC_KEYS[] = {K("availability_zone"), K("instance_id"), K("sdk"), K("sdk_version"), K("version")};
-static KeySet MISC_SET = {MISC_KEYS, X_N, {0}};
-enum { Q_URL, Q_CONNECTION_STRING, Q_DATABASE_TYPE, Q_SANITIZED_QUERY, Q_USER, Q_N };
-static const Key SQL_KEYS[] = {K("url"), K("connection_string"), K("database_type"), K("sanitized_query"), K("user")};
-static KeySet SQL_SET = {SQL_KEYS, Q_N, {0}};
-enum {
-    X2_ID, X2_TYPE, X2_MESSAGE, X2_REMOTE, X2_CAUSE, X2_TRUNCATED, X2_SKIPPED, X2_STACK,
-    X2_EXCEPTIONS, X2_N
-};
-static const Key EXCEPTION_KEYS[] = {K("id"), K("type"), K("message"), K("remote"), K("cause"),
-                               K("truncated"), K("skipped"), K("stack"), K("exceptions")};
-static KeySet EXCEPTION_SET = {EXCEPTION_KEYS, X2_N, {0}};
-enum { P_PATH, P_LINE, P_LABEL, P_N };
-static const Key FRAME_KEYS[] = {K("path"), K("line"), K("label")};
-static KeySet FRAME_SET = {FRAME_KEYS, P_N, {0}};
-enum {
-    L_TRACES, L_SEGMENTS, L_ID_UPPER, L_FORMAT, L_VERSION, L_ID, L_SUMMARIES, L_UNPROCESSED,
-    L_LIMIT, L_DOCUMENT, L_N
-};
-static const Key LINE_KEYS[] = {K("Traces"), K("Segments"), K("Id"), K("format"), K("version"), K("id"),
-                          K("TraceSummaries"), K("UnprocessedTraceIds"), K("LimitExceeded"),
-                          K("Document")};
-static KeySet LINE_SET = {LINE_KEYS, L_N, {0}};
+/* A value of the tape as its column holds it: absent or of another JSON type is null
+ * (the types were checked against the schema before). */
+static int put_node(Col *col, const Tape *T, int idx) {
+    if (idx < 0 || T->nodes[idx].type == J_NULL) return put_null(col);
+    switch (col->kind) {
+    case K_STR: return put_string_node(col, T, idx);
+    case K_BOOL: return put_bool(col, T->nodes[idx].type == J_TRUE);
+    case K_NINT:
+    case K_INT: {
+        int64_t v;
+        if (T->nodes[idx].type != J_INT || int_value(T, idx, &v)) return put_null(col);
+        return put_i64(col, v);
+    }
+    case K_FLOAT:
+    case K_TIME: {
+        double v;
+        if (T->nodes[idx].type != J_INT && T->nodes[idx].type != J_FLOAT) return put_null(col);
+        if (num_value(T, idx, &v)) return BAD;
+        return col->kind == K_TIME ? put_time(col, v) : put_double(col, v);
+    }
+    default: return BAD;
+    }
+}
 
 /* ---------------------------------------------------------------- the scanner */
+
+#define CACHE_SLOTS 4096
+#define CACHE_MAX_LEN 48
+
+/* Short strings met again (metadata keys, annotation values) share one Python object. */
+typedef struct {
+    uint64_t hash;
+    size_t len;
+    char text[CACHE_MAX_LEN];
+    PyObject *object;
+} CacheSlot;
 
 typedef struct {
     PyObject_HEAD
     Tape line, doc;
-    Buf tmp2;       /* scratch */
+    Buf tmp; /* scratch: stack frames, sdk names */
     Buf stack;
+    Field *fields;
+    int nfields;
+    int role[N_ROLES];
+    int *vals, *xvals, *fvals; /* where an entity's, an exception's, a frame's fields are */
     Table t[N_TABLES];
-    PyObject *ann_values, *meta_values;
+    CacheSlot *cache;
     int64_t seq;
 } Scanner;
 
-static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out);
+static int cached_string(Scanner *S, const char *text, size_t len, PyObject **out) {
+    if (len > CACHE_MAX_LEN) {
+        *out = PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, NULL);
+        return *out ? OK : ERR;
+    }
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t k = 0; k < len; k++) h = (h ^ (unsigned char)text[k]) * 1099511628211ULL;
+    CacheSlot *slot = &S->cache[h & (CACHE_SLOTS - 1)];
+    if (slot->object && slot->hash == h && slot->len == len && !memcmp(slot->text, text, len)) {
+        *out = Py_NewRef(slot->object);
+        return OK;
+    }
+    PyObject *s = PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, NULL);
+    if (!s) return ERR;
+    Py_XSETREF(slot->object, Py_NewRef(s));
+    slot->hash = h;
+    slot->len = len;
+    memcpy(slot->text, text, len);
+    *out = s;
+    return OK;
+}
 
-static int node_to_python(Scanner *S, const Tape *T, int idx, PyObject **out) {
+static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out, int depth);
+
+static int scalar_to_python(Scanner *S, const Tape *T, int idx, PyObject **out) {
     const Node *nd = &T->nodes[idx];
     switch (nd->type) {
     case J_NULL: *out = Py_NewRef(Py_None); return OK;
@@ -875,7 +994,7 @@ static int node_to_python(Scanner *S, const Tape *T, int idx, PyObject **out) {
     case J_FALSE: *out = Py_NewRef(Py_False); return OK;
     case J_INT: {
         int64_t v;
-        if (int_value(T, idx, &v)) return BAD;
+        if (int_value(T, idx, &v)) return BAD; /* Python makes a big int */
         *out = PyLong_FromLongLong(v);
         return *out ? OK : ERR;
     }
@@ -885,51 +1004,41 @@ static int node_to_python(Scanner *S, const Tape *T, int idx, PyObject **out) {
         *out = PyFloat_FromDouble(v);
         return *out ? OK : ERR;
     }
-    case J_STR: {
+    default: {
         size_t len;
         const char *text = str_text(T, idx, &len);
-        *out = PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, NULL);
-        return *out ? OK : ERR;
+        return cached_string(S, text, len, out);
     }
-    default: return to_python(S, T, idx, out);
     }
 }
 
 /* A JSON value as the Python object orjson would give. */
-static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out) {
+static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out, int depth) {
     const Node *nd = &T->nodes[idx];
-    if (nd->type != J_ARR && nd->type != J_OBJ) return node_to_python(S, T, idx, out);
+    if (nd->type != J_ARR && nd->type != J_OBJ) return scalar_to_python(S, T, idx, out);
+    if (depth > MAX_DEPTH) return BAD;
     int is_obj = nd->type == J_OBJ;
     PyObject *c = is_obj ? PyDict_New() : PyList_New(nd->count);
     if (!c) return ERR;
     int i = idx + 1;
     for (uint32_t k = 0; k < nd->count; k++) {
         PyObject *key = NULL, *value = NULL;
-        int rc;
+        int rc = OK;
         if (is_obj) {
-            rc = node_to_python(S, T, i, &key);
-            if (rc) {
-                Py_DECREF(c);
-                return rc;
-            }
+            rc = scalar_to_python(S, T, i, &key);
             i++;
         }
-        rc = node_to_python(S, T, i, &value);
+        if (!rc) rc = to_python(S, T, i, &value, depth + 1);
+        if (!rc && is_obj) {
+            rc = PyDict_SetItem(c, key, value) ? ERR : OK;
+            Py_DECREF(value);
+        } else if (!rc) {
+            PyList_SET_ITEM(c, k, value);
+        }
+        Py_XDECREF(key);
         if (rc) {
-            Py_XDECREF(key);
             Py_DECREF(c);
             return rc;
-        }
-        if (is_obj) {
-            rc = PyDict_SetItem(c, key, value);
-            Py_DECREF(key);
-            Py_DECREF(value);
-            if (rc) {
-                Py_DECREF(c);
-                return ERR;
-            }
-        } else {
-            PyList_SET_ITEM(c, k, value);
         }
         i = (int)T->nodes[i].next;
     }
@@ -937,29 +1046,127 @@ static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out) {
     return OK;
 }
 
-#define TRY(expr)                                                                              \
-    do {                                                                                       \
-        int rc_ = (expr);                                                                      \
-        if (rc_) return rc_;                                                                   \
-    } while (0)
+/* Check the fields of object `obj` against field f and, with `vals`, note where each one's
+ * value is (-2: given as null). BAD when a field has a type the schema does not allow or, when
+ * noting, a field repeats (Python keeps only the last value, which could differ in type). */
+static int walk(Scanner *S, const Tape *T, int obj, int f, int *vals, int depth) {
+    if (depth > MAX_DEPTH) return BAD;
+    const Field *fields = S->fields;
+    int i = obj + 1;
+    for (uint32_t pair = 0; pair < T->nodes[obj].count; pair++) {
+        int v = i + 1, child = field_of(fields, f, T, i);
+        if (child >= 0) {
+            if (vals && vals[child] != -1) return BAD;
+            int type = T->nodes[v].type;
+            if (type == J_NULL) {
+                if (vals) vals[child] = -2;
+            } else {
+                if (!type_allowed(T, v, fields[child].types)) return BAD;
+                if (vals) vals[child] = v;
+                if (type == J_OBJ && fields[child].nchildren)
+                    TRY(walk(S, T, v, child, vals, depth + 1));
+                else if (type == J_ARR && fields[child].item >= 0) {
+                    const Field *I = &fields[fields[child].item];
+                    int item = v + 1;
+                    for (uint32_t k = 0; k < T->nodes[v].count; k++) {
+                        if (!type_allowed(T, item, I->types)) return BAD;
+                        if (T->nodes[item].type == J_OBJ && I->nchildren)
+                            TRY(walk(S, T, item, fields[child].item, NULL, depth + 1));
+                        item = (int)T->nodes[item].next;
+                    }
+                }
+            }
+        }
+        i = (int)T->nodes[v].next;
+    }
+    return OK;
+}
 
-/* Python's str() of a scalar used in a stack frame, with a default when absent. */
-static int frame_part(const Tape *T, int idx, const char *dflt, Buf *out) {
-    if (idx < 0) return buf_put(out, dflt, strlen(dflt));
-    switch (T->nodes[idx].type) {
-    case J_NULL: return buf_put(out, "None", 4);
-    case J_TRUE: return buf_put(out, "True", 4);
-    case J_FALSE: return buf_put(out, "False", 5);
-    case J_STR: return unescape(out, T, idx);
-    case J_INT: {
-        int64_t v;
-        char digits[32];
-        if (int_value(T, idx, &v)) return BAD;
-        int n = snprintf(digits, sizeof digits, "%lld", (long long)v);
-        return buf_put(out, digits, (size_t)n);
+static void clear_vals(Scanner *S, int *vals) {
+    for (int k = 0; k < S->nfields; k++) vals[k] = -1;
+}
+
+/* A column whose source lists fields: the first with a truthy value (else the last one, as
+ * Python's `or` gives), or the truthy strings joined with a space. */
+static int put_choice(Scanner *S, Col *col, const Row *r) {
+    const Tape *T = r->T;
+    if (col->op == OP_FIRST) {
+        int chosen = -1;
+        for (int a = 0; a < col->nargs; a++) {
+            chosen = r->vals[col->args[a]];
+            if (truthy(T, chosen)) break;
+        }
+        return put_node(col, T, chosen);
+    }
+    Buf *out = &S->tmp;
+    out->len = 0;
+    int any = 0;
+    for (int a = 0; a < col->nargs; a++) {
+        int v = r->vals[col->args[a]];
+        if (!truthy(T, v)) continue;
+        if (any) TRY(buf_put(out, " ", 1));
+        TRY(unescape(out, T, v));
+        any = 1;
+    }
+    return any ? put_bytes(col, out->p, out->len, col->upper) : put_null(col);
+}
+
+static int put_context(Scanner *S, Col *col, const Row *r) {
+    const Tape *T = r->T;
+    switch (col->args[0]) {
+    case CX_TRACE_ID: return put_string_node(col, T, r->trace_id);
+    case CX_SEGMENT_ID: return put_string_node(col, T, r->segment_id);
+    case CX_PARENT_ID: return put_string_node(col, T, r->parent_id);
+    case CX_ANCHOR: return put_string_node(col, T, r->anchor);
+    case CX_ENTITY_ID: return put_string_node(col, T, r->entity_id);
+    case CX_KEY: return put_string_node(col, T, r->key);
+    case CX_NAMESPACE: return put_string_node(col, T, r->name_space);
+    case CX_DEPTH: return put_i64(col, r->depth);
+    case CX_STACK_DEPTH: return put_i64(col, r->stack_depth);
+    case CX_SEQ: return put_i64(col, S->seq);
+    case CX_IN_PROGRESS: return put_bool(col, r->in_progress);
+    case CX_STREAMED: return put_bool(col, r->streamed);
+    case CX_HAS_LINKS: return put_bool(col, r->has_links);
+    case CX_VALUE_TYPE: return put_bytes(col, r->value_type, strlen(r->value_type), 0);
+    case CX_TEXT:
+    case CX_TOP_FRAME:
+        return r->has_text ? put_bytes(col, r->text, r->text_len, 0) : put_null(col);
+    case CX_VALUE: {
+        PyObject *object;
+        TRY(to_python(S, T, r->value, &object, 0));
+        int rc = PyList_Append(col->objects, object);
+        Py_DECREF(object);
+        return rc ? ERR : OK;
     }
     default: return BAD;
     }
+}
+
+static int put_row(Scanner *S, int table, const Row *r) {
+    Table *t = &S->t[table];
+    for (int c = 0; c < t->ncols; c++) {
+        Col *col = &t->cols[c];
+        switch (col->op) {
+        case OP_FIELD: TRY(put_node(col, r->T, r->vals[col->args[0]])); break;
+        case OP_CONTEXT: TRY(put_context(S, col, r)); break;
+        default: TRY(put_choice(S, col, r));
+        }
+    }
+    t->rows++;
+    return OK;
+}
+
+/* ---------------------------------------------------------------- entities */
+
+/* Python's str() of a stack frame's part, with a default when absent. */
+static int frame_part(const Tape *T, int idx, const char *dflt, Buf *out) {
+    if (idx < 0) return buf_put(out, dflt, strlen(dflt));
+    if (T->nodes[idx].type == J_STR) return unescape(out, T, idx);
+    int64_t v;
+    char digits[32];
+    if (T->nodes[idx].type != J_INT || int_value(T, idx, &v)) return BAD;
+    int n = snprintf(digits, sizeof digits, "%lld", (long long)v);
+    return buf_put(out, digits, (size_t)n);
 }
 
 /* Whether the code point is whitespace to Python's str.rstrip(). */
@@ -984,258 +1191,106 @@ static void rstrip(Buf *b) {
     }
 }
 
-/* One metadata row: namespace and key (-1: none) are string nodes, value any node. */
-static int metadata_row(Scanner *S, const Tape *T, int tid, int eid, int ns, int key, int value) {
-    Col *c = S->t[T_META].cols;
-    PyObject *object;
-    TRY(to_python(S, T, value, &object));
-    int rc = PyList_Append(S->meta_values, object);
-    Py_DECREF(object);
-    if (rc) return ERR;
-    TRY(put_str(&c[0], T, tid));
-    TRY(put_str(&c[1], T, eid));
-    TRY(put_str(&c[2], T, ns));
-    TRY(put_str(&c[3], T, key));
-    TRY(put_i64(&c[4], S->seq));
-    S->t[T_META].rows++;
-    return OK;
-}
-
-/* Annotations, metadata and exceptions of one entity (documents.py: _Builder._extras). */
-static int extras(Scanner *S, const Tape *T, const int *E, int tid, int eid) {
-    Table *ann = &S->t[T_ANN], *exc = &S->t[T_EXC];
-    int a = E[E_ANNOTATIONS];
+/* Annotations, metadata and exceptions of one entity (documents.py: Reader._extras). */
+static int extras(Scanner *S, const Tape *T, int tid, int eid) {
+    const int *E = S->vals;
+    Row r;
+    int a = E[S->role[R_ANNOTATIONS]];
     if (truthy(T, a)) {
-        if (T->nodes[a].type != J_OBJ) return BAD;
         TRY(check_unique_keys(T, a));
         int i = a + 1;
         for (uint32_t k = 0; k < T->nodes[a].count; k++) {
             int v = i + 1, type = T->nodes[v].type;
-            const char *kind = type == J_STR                         ? "string"
-                               : (type == J_TRUE || type == J_FALSE) ? "boolean"
-                               : (type == J_INT || type == J_FLOAT)  ? "number"
-                                                                     : NULL;
-            if (!kind) return BAD;
-            PyObject *value;
-            TRY(node_to_python(S, T, v, &value));
-            int rc = PyList_Append(S->ann_values, value);
-            Py_DECREF(value);
-            if (rc) return ERR;
-            TRY(put_str(&ann->cols[0], T, tid));
-            TRY(put_str(&ann->cols[1], T, eid));
-            TRY(put_str(&ann->cols[2], T, i));
-            TRY(put_bytes(&ann->cols[3], kind, strlen(kind)));
-            TRY(put_i64(&ann->cols[4], S->seq));
-            ann->rows++;
+            row_init(&r, T, NULL);
+            r.value_type = type == J_STR                         ? "string"
+                           : (type == J_TRUE || type == J_FALSE) ? "boolean"
+                           : (type == J_INT || type == J_FLOAT)  ? "number"
+                                                                 : NULL;
+            if (!r.value_type) return BAD;
+            r.trace_id = tid;
+            r.entity_id = eid;
+            r.key = i;
+            r.value = v;
+            TRY(put_row(S, T_ANN, &r));
             i = (int)T->nodes[v].next;
         }
     }
-    int m = E[E_METADATA];
+    int m = E[S->role[R_METADATA]];
     if (truthy(T, m)) {
-        if (T->nodes[m].type != J_OBJ) return BAD;
         TRY(check_unique_keys(T, m));
         int i = m + 1;
         for (uint32_t k = 0; k < T->nodes[m].count; k++) {
             int entries = i + 1;
+            row_init(&r, T, NULL);
+            r.trace_id = tid;
+            r.entity_id = eid;
+            r.name_space = i;
             if (T->nodes[entries].type == J_OBJ) { /* a row per key */
                 TRY(check_unique_keys(T, entries));
                 int j = entries + 1;
                 for (uint32_t e = 0; e < T->nodes[entries].count; e++) {
-                    TRY(metadata_row(S, T, tid, eid, i, j, j + 1));
+                    r.key = j;
+                    r.value = j + 1;
+                    TRY(put_row(S, T_META, &r));
                     j = (int)T->nodes[j + 1].next;
                 }
             } else { /* a namespace holding a value of its own: no key */
-                TRY(metadata_row(S, T, tid, eid, i, -1, entries));
+                r.value = entries;
+                TRY(put_row(S, T_META, &r));
             }
             i = (int)T->nodes[entries].next;
         }
     }
-    int c = E[E_CAUSE];
-    if (truthy(T, c) && T->nodes[c].type != J_STR) {
-        if (T->nodes[c].type != J_OBJ) return BAD;
-        int C[X2_N];
-        TRY(fields(T, c, &EXCEPTION_SET, C));
-        int list = C[X2_EXCEPTIONS];
-        if (!truthy(T, list)) return OK;
-        if (T->nodes[list].type != J_ARR) return BAD;
-        int e = list + 1;
-        for (uint32_t k = 0; k < T->nodes[list].count; k++) {
-            if (T->nodes[e].type != J_OBJ) return BAD;
-            int X[X2_N];
-            TRY(fields(T, e, &EXCEPTION_SET, X));
-            Col *col = exc->cols;
-            TRY(put_str(&col[0], T, tid));
-            TRY(put_str(&col[1], T, eid));
-            TRY(put_str(&col[2], T, X[X2_ID]));
-            TRY(put_str(&col[3], T, X[X2_TYPE]));
-            TRY(put_str(&col[4], T, X[X2_MESSAGE]));
-            TRY(put_bool(&col[5], is_true(T, X[X2_REMOTE])));
-            TRY(put_str(&col[6], T, X[X2_CAUSE]));
-            for (int f = X2_TRUNCATED; f <= X2_SKIPPED; f++) {
-                int64_t v;
-                if (type_of(T, X[f]) == J_INT) {
-                    if (int_value(T, X[f], &v)) return BAD;
-                    TRY(put_i64(&col[7 + f - X2_TRUNCATED], v));
-                } else {
-                    TRY(put_null(&col[7 + f - X2_TRUNCATED]));
-                }
-            }
-            int stack = X[X2_STACK];
-            int depth = type_of(T, stack) == J_ARR ? (int)T->nodes[stack].count : 0;
-            TRY(put_i64(&col[9], depth));
-            if (depth && T->nodes[stack + 1].type == J_OBJ) {
-                int P[P_N];
-                TRY(fields(T, stack + 1, &FRAME_SET, P));
-                Buf *out = &S->tmp2;
-                out->len = 0;
-                TRY(frame_part(T, P[P_PATH], "?", out));
-                TRY(buf_put(out, ":", 1));
-                TRY(frame_part(T, P[P_LINE], "?", out));
-                TRY(buf_put(out, " ", 1));
-                TRY(frame_part(T, P[P_LABEL], "", out));
-                rstrip(out);
-                TRY(put_bytes(&col[10], out->p, out->len));
-            } else {
-                TRY(put_null(&col[10]));
-            }
-            TRY(put_i64(&col[11], S->seq));
-            exc->rows++;
-            e = (int)T->nodes[e].next;
+    int list = E[S->role[R_EXCEPTIONS]];
+    if (type_of(T, E[S->role[R_CAUSE]]) != J_OBJ || !truthy(T, list)) return OK;
+    int e = list + 1;
+    for (uint32_t k = 0; k < T->nodes[list].count; k++) {
+        clear_vals(S, S->xvals);
+        TRY(walk(S, T, e, S->role[R_EXCEPTION], S->xvals, 0));
+        row_init(&r, T, S->xvals);
+        r.trace_id = tid;
+        r.entity_id = eid;
+        int stack = S->xvals[S->role[R_STACK]];
+        r.stack_depth = type_of(T, stack) == J_ARR ? T->nodes[stack].count : 0;
+        if (r.stack_depth && T->nodes[stack + 1].type == J_OBJ) {
+            int *P = S->fvals;
+            clear_vals(S, P);
+            TRY(walk(S, T, stack + 1, S->role[R_FRAME], P, 0));
+            Buf *out = &S->tmp;
+            out->len = 0;
+            TRY(frame_part(T, P[S->role[R_FRAME_PATH]], "?", out));
+            TRY(buf_put(out, ":", 1));
+            TRY(frame_part(T, P[S->role[R_FRAME_LINE]], "?", out));
+            TRY(buf_put(out, " ", 1));
+            TRY(frame_part(T, P[S->role[R_FRAME_LABEL]], "", out));
+            rstrip(out);
+            r.text = out->p;
+            r.text_len = out->len;
+            r.has_text = 1;
         }
+        TRY(put_row(S, T_EXC, &r));
+        e = (int)T->nodes[e].next;
     }
     return OK;
 }
 
-/* The checks every entity passes (documents.py: _usable), and its times. */
-static int basics(const Tape *T, const int *E, double *start, double *end, int *has_end) {
-    int id = E[E_ID], st = E[E_START], en = E[E_END];
+/* The checks every entity passes (documents.py: entity_error), and its fields noted in
+ * S->vals; `in_progress` says whether it has no end or says so. */
+static int read_entity(Scanner *S, const Tape *T, int obj, int *in_progress) {
+    if (T->nodes[obj].type != J_OBJ) return BAD;
+    int *E = S->vals;
+    clear_vals(S, E);
+    TRY(walk(S, T, obj, S->role[R_ENTITY], E, 0));
+    int id = E[S->role[R_ID]], st = E[S->role[R_START]], en = E[S->role[R_END]];
+    double start, end;
     if (type_of(T, id) != J_STR || T->nodes[id].len == 0) return BAD;
-    if (type_of(T, E[E_NAME]) != J_STR) return BAD;
-    if (st < 0 || num_value(T, st, start) || !(*start >= 0.0 && *start < 1e11)) return BAD;
-    *has_end = !absent(T, en);
-    if (*has_end && (num_value(T, en, end) || !(*end >= 0.0 && *end < 1e11))) return BAD;
+    if (type_of(T, E[S->role[R_NAME]]) != J_STR) return BAD;
+    if (st < 0 || num_value(T, st, &start) || !(start >= 0.0 && start < 1e11)) return BAD;
+    int has_end = en >= 0;
+    if (has_end && (num_value(T, en, &end) || !(end >= 0.0 && end < 1e11))) return BAD;
     /* no end and not flagged in progress: Python reports it (and keeps the entity) */
-    if (!*has_end && !is_true(T, E[E_IN_PROGRESS])) return BAD;
-    return OK;
-}
-
-/* The request and response objects of an http block (-1 when absent or not objects). */
-static int http_fields(const Tape *T, int http, int *R) {
-    int H[H_N], req = -1, resp = -1;
-    TRY(fields(T, http, &HTTP_SET, H));
-    if (type_of(T, H[H_REQUEST]) == J_OBJ) req = H[H_REQUEST];
-    if (type_of(T, H[H_RESPONSE]) == J_OBJ) resp = H[H_RESPONSE];
-    int Q[R_N];
-    TRY(fields(T, req, &REQUEST_SET, R));
-    TRY(fields(T, resp, &REQUEST_SET, Q));
-    R[R_STATUS] = Q[R_STATUS];
-    return OK;
-}
-
-/* aws.xray: "sdk sdk_version" as Python joins the truthy parts (NULL length 0: null). */
-static int sdk_text(Scanner *S, const Tape *T, int xray, int *is_null) {
-    int X[X_N];
-    TRY(fields(T, xray, &MISC_SET, X));
-    S->tmp2.len = 0;
-    for (int f = X_SDK; f <= X_SDK_VERSION; f++) {
-        if (!truthy(T, X[f])) continue;
-        if (T->nodes[X[f]].type != J_STR) return BAD;
-        if (S->tmp2.len) TRY(buf_put(&S->tmp2, " ", 1));
-        TRY(unescape(&S->tmp2, T, X[f]));
-    }
-    *is_null = S->tmp2.len == 0;
-    return OK;
-}
-
-static int seg_row(Scanner *S, const Tape *T, const int *E, double start, double end, int has_end) {
-    Col *c = S->t[T_SEG].cols;
-    int R[R_N];
-    TRY(http_fields(T, E[E_HTTP], R));
-    int aws = type_of(T, E[E_AWS]) == J_OBJ ? E[E_AWS] : -1;
-    int A[A_N], X[X_N], xray_null = 1;
-    TRY(fields(T, aws, &AWS_SET, A));
-    int ec2 = type_of(T, A[A_EC2]) == J_OBJ ? A[A_EC2] : -1;
-    TRY(fields(T, ec2, &MISC_SET, X));
-    int service = type_of(T, E[E_SERVICE]) == J_OBJ ? E[E_SERVICE] : -1;
-    int V[X_N];
-    TRY(fields(T, service, &MISC_SET, V));
-    TRY(put_str(&c[0], T, E[E_TRACE_ID]));
-    TRY(put_str(&c[1], T, E[E_ID]));
-    TRY(put_str(&c[2], T, E[E_PARENT_ID]));
-    TRY(put_str(&c[3], T, E[E_NAME]));
-    TRY(put_str(&c[4], T, E[E_ORIGIN]));
-    TRY(put_bool(&c[5], is_true(T, E[E_INFERRED])));
-    TRY(put_f64(&c[6], start));
-    TRY(has_end ? put_f64(&c[7], end) : put_null(&c[7]));
-    TRY(put_bool(&c[8], !has_end || is_true(T, E[E_IN_PROGRESS])));
-    TRY(put_str(&c[9], T, R[R_METHOD]));
-    TRY(put_str(&c[10], T, R[R_URL]));
-    TRY(put_int_node(&c[11], T, R[R_STATUS]));
-    TRY(put_str(&c[12], T, R[R_USER_AGENT]));
-    TRY(put_str(&c[13], T, R[R_CLIENT_IP]));
-    TRY(put_bool(&c[14], is_true(T, E[E_FAULT])));
-    TRY(put_bool(&c[15], is_true(T, E[E_ERROR])));
-    TRY(put_bool(&c[16], is_true(T, E[E_THROTTLE])));
-    TRY(put_str(&c[17], T, E[E_USER]));
-    TRY(put_str(&c[18], T, A[A_ACCOUNT_ID]));
-    TRY(put_str(&c[19], T, E[E_RESOURCE_ARN]));
-    TRY(put_str(&c[20], T, X[X_AZ]));
-    TRY(put_str(&c[21], T, X[X_INSTANCE_ID]));
-    if (type_of(T, A[A_XRAY]) == J_OBJ) TRY(sdk_text(S, T, A[A_XRAY], &xray_null));
-    TRY(xray_null ? put_null(&c[22]) : put_bytes(&c[22], S->tmp2.p, S->tmp2.len));
-    TRY(put_str(&c[23], T, V[X_VERSION]));
-    TRY(type_of(T, E[E_CAUSE]) == J_STR ? put_str(&c[24], T, E[E_CAUSE]) : put_null(&c[24]));
-    TRY(put_i64(&c[25], S->seq));
-    S->t[T_SEG].rows++;
-    return OK;
-}
-
-static int sub_row(Scanner *S, const Tape *T, const int *E, int tid, int segment, int parent,
-                   int64_t depth, int anchor, int streamed, double start, double end, int has_end) {
-    Col *c = S->t[T_SUB].cols;
-    int R[R_N];
-    TRY(http_fields(T, E[E_HTTP], R));
-    int aws = type_of(T, E[E_AWS]) == J_OBJ ? E[E_AWS] : -1;
-    int A[A_N];
-    TRY(fields(T, aws, &AWS_SET, A));
-    int sql = type_of(T, E[E_SQL]) == J_OBJ ? E[E_SQL] : -1;
-    int Q[Q_N];
-    TRY(fields(T, sql, &SQL_SET, Q));
-    TRY(put_str(&c[0], T, tid));
-    TRY(put_str(&c[1], T, segment));
-    TRY(put_str(&c[2], T, E[E_ID]));
-    TRY(put_str(&c[3], T, parent));
-    TRY(put_i64(&c[4], depth));
-    TRY(put_str(&c[5], T, E[E_NAME]));
-    TRY(put_str(&c[6], T, E[E_NAMESPACE]));
-    TRY(put_f64(&c[7], start));
-    TRY(has_end ? put_f64(&c[8], end) : put_null(&c[8]));
-    TRY(put_bool(&c[9], !has_end || is_true(T, E[E_IN_PROGRESS])));
-    TRY(put_str(&c[10], T, R[R_METHOD]));
-    TRY(put_str(&c[11], T, R[R_URL]));
-    TRY(put_int_node(&c[12], T, R[R_STATUS]));
-    TRY(put_bool(&c[13], is_true(T, E[E_FAULT])));
-    TRY(put_bool(&c[14], is_true(T, E[E_ERROR])));
-    TRY(put_bool(&c[15], is_true(T, E[E_THROTTLE])));
-    TRY(put_bool(&c[16], is_true(T, E[E_TRACED]) || is_true(T, R[R_TRACED])));
-    TRY(put_str(&c[17], T, A[A_OPERATION]));
-    TRY(put_str(&c[18], T, A[A_REGION]));
-    TRY(put_str(&c[19], T, A[A_ACCOUNT_ID]));
-    TRY(put_str(&c[20], T, A[A_REQUEST_ID]));
-    TRY(put_str(&c[21], T, A[A_TABLE_NAME]));
-    TRY(put_str(&c[22], T, A[A_QUEUE_URL]));
-    TRY(put_str(&c[23], T, A[A_FUNCTION_NAME]));
-    TRY(put_str(&c[24], T, A[A_TOPIC_ARN]));
-    /* sql.url or, when that is falsy, sql.connection_string */
-    TRY(put_str(&c[25], T, truthy(T, Q[Q_URL]) ? Q[Q_URL] : Q[Q_CONNECTION_STRING]));
-    TRY(put_str(&c[26], T, Q[Q_DATABASE_TYPE]));
-    TRY(put_str(&c[27], T, Q[Q_SANITIZED_QUERY]));
-    TRY(put_str(&c[28], T, Q[Q_USER]));
-    TRY(put_bool(&c[29], streamed));
-    TRY(type_of(T, E[E_CAUSE]) == J_STR ? put_str(&c[30], T, E[E_CAUSE]) : put_null(&c[30]));
-    TRY(put_str(&c[31], T, anchor));
-    TRY(put_i64(&c[32], S->seq));
-    S->t[T_SUB].rows++;
+    if (!has_end && !is_true(T, E[S->role[R_IN_PROGRESS]])) return BAD;
+    *in_progress = !has_end || is_true(T, E[S->role[R_IN_PROGRESS]]);
     return OK;
 }
 
@@ -1244,9 +1299,9 @@ typedef struct {
     int64_t depth;
 } Pending;
 
-/* Nested subsegments, in the order documents.py's _Builder._walk visits them. */
-static int walk(Scanner *S, const Tape *T, int subs, int tid, int segment, int parent,
-                int64_t depth0, int anchor) {
+/* Nested subsegments, in the order documents.py's Reader visits them. */
+static int nested(Scanner *S, const Tape *T, int subs, int tid, int segment, int parent,
+                  int64_t depth0, int anchor) {
     S->stack.len = 0;
     Pending first = {subs, parent, depth0 + 1};
     TRY(buf_put(&S->stack, &first, sizeof first));
@@ -1254,21 +1309,25 @@ static int walk(Scanner *S, const Tape *T, int subs, int tid, int segment, int p
         S->stack.len -= sizeof(Pending);
         Pending top;
         memcpy(&top, S->stack.p + S->stack.len, sizeof top);
-        if (T->nodes[top.items].type != J_ARR) return BAD;
         int child = top.items + 1;
         for (uint32_t k = 0; k < T->nodes[top.items].count; k++) {
-            if (T->nodes[child].type != J_OBJ) return BAD;
-            int E[E_N];
-            double start, end = 0;
-            int has_end;
-            TRY(fields(T, child, &ENTITY_SET, E));
-            TRY(basics(T, E, &start, &end, &has_end));
-            TRY(sub_row(S, T, E, tid, segment, top.parent, top.depth, anchor, 0, start, end, has_end));
-            if (truthy(T, E[E_ANNOTATIONS]) || truthy(T, E[E_METADATA]) || truthy(T, E[E_CAUSE]))
-                TRY(extras(S, T, E, tid, E[E_ID]));
+            Row r;
+            int in_progress;
+            TRY(read_entity(S, T, child, &in_progress));
+            row_init(&r, T, S->vals);
+            r.trace_id = tid;
+            r.segment_id = segment;
+            r.parent_id = top.parent;
+            r.depth = top.depth;
+            r.anchor = anchor;
+            r.in_progress = in_progress;
+            TRY(put_row(S, T_SUB, &r));
+            int eid = S->vals[S->role[R_ID]];
+            TRY(extras(S, T, tid, eid));
             S->seq++;
-            if (truthy(T, E[E_SUBSEGMENTS])) {
-                Pending next = {E[E_SUBSEGMENTS], E[E_ID], top.depth + 1};
+            int subs2 = S->vals[S->role[R_SUBSEGMENTS]];
+            if (truthy(T, subs2)) {
+                Pending next = {subs2, eid, top.depth + 1};
                 TRY(buf_put(&S->stack, &next, sizeof next));
             }
             child = (int)T->nodes[child].next;
@@ -1277,172 +1336,464 @@ static int walk(Scanner *S, const Tape *T, int subs, int tid, int segment, int p
     return OK;
 }
 
-/* One top-level document: a segment, or a subsegment sent on its own (_Builder.add_document). */
-static int add_document(Scanner *S, const Tape *T, int doc, const char *text, size_t text_len) {
-    if (T->nodes[doc].type != J_OBJ) return BAD;
-    int E[E_N];
-    double start, end = 0;
-    int has_end;
-    TRY(fields(T, doc, &ENTITY_SET, E));
-    int streamed = str_equals(T, E[E_TYPE], "subsegment");
-    if (type_of(T, E[E_TYPE]) == J_STR && T->nodes[E[E_TYPE]].esc) return BAD;
-    TRY(basics(T, E, &start, &end, &has_end));
-    int tid = E[E_TRACE_ID];
+/* One top-level document: a segment, or a subsegment sent on its own (Reader.document). */
+static int add_document(Scanner *S, const Tape *T, int doc, const char *text, size_t text_len,
+                        int links) {
+    int in_progress;
+    TRY(read_entity(S, T, doc, &in_progress));
+    const int *E = S->vals;
+    int tid = E[S->role[R_TRACE_ID]], eid = E[S->role[R_ID]], type = E[S->role[R_TYPE]];
     if (!valid_trace_id(T, tid)) return BAD;
-    int in_progress = !has_end || is_true(T, E[E_IN_PROGRESS]);
+    int streamed = type_of(T, type) == J_STR && text_equals(T, type, "subsegment", 10);
+    Row r;
+    row_init(&r, T, S->vals);
+    r.trace_id = tid;
+    r.in_progress = in_progress;
     if (streamed) {
-        int parent = E[E_PARENT_ID];
+        int parent = E[S->role[R_PARENT_ID]];
         if (type_of(T, parent) != J_STR || T->nodes[parent].len == 0) return BAD;
-        TRY(sub_row(S, T, E, tid, -1, parent, 1, E[E_ID], 1, start, end, has_end));
+        r.parent_id = parent;
+        r.depth = 1;
+        r.anchor = eid;
+        r.streamed = 1;
+        TRY(put_row(S, T_SUB, &r));
     } else {
-        TRY(seg_row(S, T, E, start, end, has_end));
+        TRY(put_row(S, T_SEG, &r));
     }
-    if (truthy(T, E[E_ANNOTATIONS]) || truthy(T, E[E_METADATA]) || truthy(T, E[E_CAUSE]))
-        TRY(extras(S, T, E, tid, E[E_ID]));
-    Col *d = S->t[T_DOC].cols;
-    TRY(put_str(&d[0], T, tid));
-    TRY(put_str(&d[1], T, E[E_ID]));
-    TRY(put_bool(&d[2], in_progress));
-    TRY(put_bytes(&d[3], text, text_len));
-    TRY(put_i64(&d[4], S->seq));
-    TRY(put_bool(&d[5], T->links)); /* its text contains "links" */
-    S->t[T_DOC].rows++;
+    TRY(extras(S, T, tid, eid));
+    row_init(&r, T, NULL);
+    r.trace_id = tid;
+    r.entity_id = eid;
+    r.in_progress = in_progress;
+    r.text = text;
+    r.text_len = text_len;
+    r.has_text = 1;
+    r.has_links = links;
+    TRY(put_row(S, T_DOC, &r));
     S->seq++; /* the entity's number: its rows, extras and document row carry it */
-    if (truthy(T, E[E_SUBSEGMENTS])) {
-        if (streamed) TRY(walk(S, T, E[E_SUBSEGMENTS], tid, -1, E[E_ID], 1, E[E_ID]));
-        else TRY(walk(S, T, E[E_SUBSEGMENTS], tid, E[E_ID], E[E_ID], 0, -1));
+    int subs = S->vals[S->role[R_SUBSEGMENTS]];
+    if (truthy(T, subs)) {
+        if (streamed) TRY(nested(S, T, subs, tid, -1, eid, 1, eid));
+        else TRY(nested(S, T, subs, tid, eid, eid, 0, -1));
     }
     return OK;
 }
 
-static int add_response(Scanner *S, const int *L) {
-    const Tape *T = &S->line;
-    int traces = L[L_TRACES];
-    if (type_of(T, traces) != J_ARR) return BAD;
-    int unprocessed = L[L_UNPROCESSED];
-    if (truthy(T, unprocessed) && T->nodes[unprocessed].type == J_ARR) return BAD;
-    int t = traces + 1;
-    for (uint32_t k = 0; k < T->nodes[traces].count; k++) {
-        if (T->nodes[t].type != J_OBJ) return BAD;
-        int G[L_N];
-        TRY(fields(T, t, &LINE_SET, G));
-        int segments = G[L_SEGMENTS];
-        if (type_of(T, segments) != J_ARR || is_true(T, G[L_LIMIT])) return BAD;
-        int s = segments + 1;
-        for (uint32_t j = 0; j < T->nodes[segments].count; j++) {
-            if (T->nodes[s].type != J_OBJ) return BAD;
-            int D[L_N];
-            TRY(fields(T, s, &LINE_SET, D));
-            int document = D[L_DOCUMENT];
-            if (type_of(T, document) != J_STR) return BAD;
-            size_t len; /* the Document was decoded while the line was parsed */
-            const char *text = str_text(T, document, &len);
-            TRY(tape_parse(&S->doc, text, len));
-            TRY(add_document(S, &S->doc, 0, text, len));
-            s = (int)T->nodes[s].next;
+/* ---------------------------------------------------------------- routing lines */
+
+/* The keys that tell what a line is. */
+enum { L_TRACES, L_SEGMENTS, L_ID_UPPER, L_FORMAT, L_VERSION, L_ID, L_SUMMARIES, L_UNPROCESSED, L_LIMIT, L_DOCUMENT, L_N };
+static const char *LINE_KEYS[L_N] = {"Traces", "Segments", "Id", "format", "version", "id", "TraceSummaries", "UnprocessedTraceIds", "LimitExceeded", "Document"};
+
+/* For each key of LINE_KEYS, the value in object `obj` (the last one, as in a Python dict). */
+static void line_fields(const Tape *T, int obj, int *out) {
+    for (int k = 0; k < L_N; k++) out[k] = -1;
+    int i = obj + 1;
+    for (uint32_t pair = 0; pair < T->nodes[obj].count; pair++) {
+        for (int k = 0; k < L_N; k++) {
+            if (text_equals(T, i, LINE_KEYS[k], strlen(LINE_KEYS[k]))) out[k] = i + 1;
         }
-        t = (int)T->nodes[t].next;
+        i = (int)T->nodes[i + 1].next;
+    }
+}
+
+/* One trace of a BatchGetTraces response: its Segments' Documents (documents.py: accept_trace). */
+static int add_trace(Scanner *S, const Tape *T, int trace) {
+    if (T->nodes[trace].type != J_OBJ) return BAD;
+    int G[L_N];
+    line_fields(T, trace, G);
+    int segments = G[L_SEGMENTS];
+    if (type_of(T, segments) != J_ARR || is_true(T, G[L_LIMIT])) return BAD;
+    int s = segments + 1;
+    for (uint32_t j = 0; j < T->nodes[segments].count; j++) {
+        if (T->nodes[s].type != J_OBJ) return BAD;
+        int D[L_N];
+        line_fields(T, s, D);
+        int document = D[L_DOCUMENT];
+        if (type_of(T, document) != J_STR) return BAD; /* an object would need Python's dumps */
+        size_t len; /* the Document was decoded while the line was parsed */
+        const char *text = str_text(T, document, &len);
+        TRY(tape_parse(&S->doc, text, len));
+        TRY(add_document(S, &S->doc, 0, text, len, S->doc.links));
+        s = (int)T->nodes[s].next;
     }
     return OK;
 }
 
-static int is_bytes_space(unsigned char c) {
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == 0x0b || c == 0x0c;
-}
-
-/* One line of input, routed as documents.py's _accept does. */
-static int add_line(Scanner *S, const char *s, size_t n) {
-    size_t a = 0, b = n;
-    while (a < b && is_bytes_space((unsigned char)s[a])) a++;
-    while (b > a && is_bytes_space((unsigned char)s[b - 1])) b--;
-    if (a == b) return OK; /* a blank line */
-    Tape *T = &S->line;
-    TRY(tape_parse(T, s, n));
-    if (T->nodes[0].type != J_OBJ) return BAD;
+/* A JSON value, routed as documents.py's Reader.accept routes it; `text` is its raw text. */
+static int route(Scanner *S, const Tape *T, int idx, const char *text, size_t len, int links) {
+    int type = T->nodes[idx].type;
+    if (type == J_ARR) {
+        int item = idx + 1;
+        for (uint32_t k = 0; k < T->nodes[idx].count; k++) {
+            const char *raw = (const char *)T->s + T->nodes[item].start;
+            size_t n = T->nodes[item].len;
+            if (T->nodes[item].type != J_OBJ && T->nodes[item].type != J_ARR) return BAD;
+            TRY(route(S, T, item, raw, n, has_links_text(raw, n)));
+            item = (int)T->nodes[item].next;
+        }
+        return OK;
+    }
+    if (type != J_OBJ) return BAD;
     int L[L_N];
-    TRY(fields(T, 0, &LINE_SET, L));
-    if (L[L_TRACES] >= 0) return add_response(S, L);
-    if (L[L_SEGMENTS] >= 0 && L[L_ID_UPPER] >= 0) return BAD;
+    line_fields(T, idx, L);
+    if (L[L_TRACES] >= 0) {
+        int traces = L[L_TRACES], unprocessed = L[L_UNPROCESSED];
+        if (type_of(T, traces) != J_ARR) return BAD;
+        if (truthy(T, unprocessed) && T->nodes[unprocessed].type == J_ARR) return BAD;
+        int t = traces + 1;
+        for (uint32_t k = 0; k < T->nodes[traces].count; k++) {
+            TRY(add_trace(S, T, t));
+            t = (int)T->nodes[t].next;
+        }
+        return OK;
+    }
+    if (L[L_SEGMENTS] >= 0 && L[L_ID_UPPER] >= 0) return add_trace(S, T, idx);
     if (L[L_FORMAT] >= 0 && L[L_VERSION] >= 0 && L[L_ID] < 0) {
         /* the daemon header: nothing to load when it is exactly what SDKs send */
         int f = L[L_FORMAT], v = L[L_VERSION];
         int64_t version;
-        if (type_of(T, f) != J_STR || T->nodes[f].esc || T->nodes[f].len != 4) return BAD;
-        if (strncasecmp(str_ptr(T, f), "json", 4) != 0) return BAD;
+        size_t n;
+        if (type_of(T, f) != J_STR) return BAD;
+        const char *fmt = str_text(T, f, &n);
+        if (!ascii_lower_equals(fmt, n, "json")) return BAD;
         if (type_of(T, v) != J_INT || int_value(T, v, &version) || version != 1) return BAD;
         return OK;
     }
     if (L[L_SUMMARIES] >= 0) return BAD;
-    return add_document(S, T, 0, s + a, b - a);
+    return add_document(S, T, idx, text, len, links);
 }
+
+static int is_json_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static int is_bytes_space(unsigned char c) { return is_json_space(c) || c == 0x0b || c == 0x0c; }
+
+/* One line of input (or the input's one value). A top-level array is read an element at a
+ * time, so a long line of documents never makes a long tape. */
+static int add_line(Scanner *S, const char *s, size_t n, int mode) {
+    size_t a = 0, b = n;
+    while (a < b && is_bytes_space((unsigned char)s[a])) a++;
+    if (a == b) return mode == M_LINES ? OK : BAD; /* Python skips a blank line */
+    a = 0; /* JSON allows only space, tab, CR and LF around a value */
+    while (a < b && is_json_space((unsigned char)s[a])) a++;
+    while (b > a && is_json_space((unsigned char)s[b - 1])) b--;
+    Tape *T = &S->line;
+    if (mode == M_DOCUMENT) {
+        TRY(tape_parse(T, s + a, b - a));
+        return add_document(S, T, 0, s, n, T->links);
+    }
+    if (s[a] != '[') {
+        TRY(tape_parse(T, s + a, b - a));
+        return route(S, T, 0, s + a, b - a, T->links);
+    }
+    if (b - a > UINT32_MAX) return BAD;
+    tape_start(T, s + a, b - a);
+    T->i = 1;
+    skip_ws(T);
+    if (T->i < T->n && T->s[T->i] == ']') {
+        T->i++;
+    } else {
+        for (;;) {
+            size_t from = T->i;
+            T->nn = 0;
+            T->dec.len = 0;
+            TRY(parse_value(T, 1));
+            const char *raw = s + a + from;
+            size_t len = T->i - from;
+            if (T->nodes[0].type != J_OBJ && T->nodes[0].type != J_ARR) return BAD;
+            TRY(route(S, T, 0, raw, len, has_links_text(raw, len)));
+            skip_ws(T);
+            if (T->i >= T->n) return BAD;
+            if (T->s[T->i] == ',') {
+                T->i++;
+                skip_ws(T);
+                continue;
+            }
+            if (T->s[T->i] != ']') return BAD;
+            T->i++;
+            break;
+        }
+    }
+    skip_ws(T);
+    return T->i == T->n ? OK : BAD;
+}
+
+/* ---------------------------------------------------------------- undoing a line */
 
 typedef struct {
     size_t rows[N_TABLES];
-    Py_ssize_t ann_values, meta_values;
     int64_t seq;
 } Mark;
 
 static void mark(Scanner *S, Mark *m) {
     for (int t = 0; t < N_TABLES; t++) m->rows[t] = S->t[t].rows;
-    m->ann_values = PyList_GET_SIZE(S->ann_values);
-    m->meta_values = PyList_GET_SIZE(S->meta_values);
     m->seq = S->seq;
 }
 
+static int table_truncate(Table *t, size_t rows) {
+    for (int c = 0; c < t->ncols; c++) {
+        Col *col = &t->cols[c];
+        switch (col->kind) {
+        case K_STR:
+            col->valid.len = rows;
+            col->offs.len = (rows + 1) * 8;
+            col->data.len = (size_t)((int64_t *)col->offs.p)[rows];
+            break;
+        case K_BOOL: col->data.len = rows; break;
+        case K_NINT:
+            col->valid.len = rows;
+            col->data.len = rows * 8;
+            break;
+        case K_OBJ:
+            if (PyList_SetSlice(col->objects, (Py_ssize_t)rows, PyList_GET_SIZE(col->objects), NULL))
+                return ERR;
+            break;
+        default: col->data.len = rows * 8;
+        }
+    }
+    t->rows = rows;
+    return OK;
+}
+
+/* Undo what was added since the mark; an exception that is set stays set. */
 static int rollback(Scanner *S, const Mark *m) {
-    for (int t = 0; t < N_TABLES; t++) table_truncate(&S->t[t], m->rows[t]);
-    S->seq = m->seq;
-    if (PyList_SetSlice(S->ann_values, m->ann_values, PyList_GET_SIZE(S->ann_values), NULL))
-        return ERR;
-    return PyList_SetSlice(S->meta_values, m->meta_values, PyList_GET_SIZE(S->meta_values), NULL);
-}
-
-/* ---------------------------------------------------------------- Python type */
-
-static void Scanner_dealloc(Scanner *S) {
-    free(S->line.nodes);
-    free(S->doc.nodes);
-    buf_free(&S->line.dec);
-    buf_free(&S->doc.dec);
-    buf_free(&S->tmp2);
-    buf_free(&S->stack);
-    for (int t = 0; t < N_TABLES; t++) table_free(&S->t[t]);
-    Py_XDECREF(S->ann_values);
-    Py_XDECREF(S->meta_values);
-    Py_TYPE(S)->tp_free((PyObject *)S);
-}
-
-static int init_tables(Scanner *S) {
-    static const char *names[] = {"segments", "subsegments", "documents", "annotations", "metadata", "exceptions"};
-    const int *kinds[] = {SEG_KINDS, SUB_KINDS, DOC_KINDS, ANN_KINDS, META_KINDS, EXC_KINDS};
-    int counts[] = {NCOLS(SEG_KINDS), NCOLS(SUB_KINDS), NCOLS(DOC_KINDS),
-                    NCOLS(ANN_KINDS), NCOLS(META_KINDS), NCOLS(EXC_KINDS)};
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    int rc = OK;
     for (int t = 0; t < N_TABLES; t++) {
-        if (table_init(&S->t[t], names[t], kinds[t], counts[t])) return ERR;
+        if (table_truncate(&S->t[t], m->rows[t])) rc = ERR;
+    }
+    S->seq = m->seq;
+    if (type) {
+        if (rc) PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+        return ERR;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- building the scanner */
+
+static void table_free(Table *t) {
+    if (!t->cols) return;
+    for (int c = 0; c < t->ncols; c++) {
+        buf_free(&t->cols[c].data);
+        buf_free(&t->cols[c].offs);
+        buf_free(&t->cols[c].valid);
+        Py_CLEAR(t->cols[c].objects);
+    }
+    PyMem_Free(t->cols);
+    t->cols = NULL;
+    Py_CLEAR(t->name);
+}
+
+/* Empty a column: after its buffers were handed over, or to start again. */
+static int col_reset(Col *col) {
+    col->data.len = col->valid.len = col->offs.len = 0;
+    if (col->kind == K_STR) TRY(buf_zeros(&col->offs, 8));
+    if (col->kind == K_OBJ) {
+        Py_XSETREF(col->objects, PyList_New(0));
+        if (!col->objects) return ERR;
     }
     return OK;
 }
 
+static int index_of(const char *const *names, int n, PyObject *name) {
+    const char *text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    if (!text) return -1;
+    for (int k = 0; k < n; k++) {
+        if (strcmp(names[k], text) == 0) return k;
+    }
+    return -1;
+}
+
+static int init_fields(Scanner *S, PyObject *fields) {
+    PyObject *seq = PySequence_Fast(fields, "fields must be a sequence");
+    if (!seq) return ERR;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    S->fields = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Field));
+    S->vals = PyMem_Calloc((size_t)(3 * (n ? n : 1)), sizeof(int));
+    if (!S->fields || !S->vals) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return ERR;
+    }
+    S->xvals = S->vals + n;
+    S->fvals = S->vals + 2 * n;
+    S->nfields = (int)n;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Field *F = &S->fields[k];
+        int parent, types;
+        PyObject *key;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, k), "iOi", &parent, &key, &types)) goto fail;
+        F->parent = parent;
+        F->types = types;
+        F->item = -1;
+        if (parent >= k || (parent < 0 && key != Py_None)) {
+            PyErr_Format(PyExc_ValueError, "field %zd: its parent %d must come before it", k, parent);
+            goto fail;
+        }
+        if (key != Py_None) {
+            Py_ssize_t len;
+            const char *text = PyUnicode_AsUTF8AndSize(key, &len);
+            if (!text) goto fail;
+            F->key = PyMem_Malloc((size_t)len + 1);
+            if (!F->key) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            memcpy(F->key, text, (size_t)len + 1);
+            F->len = (size_t)len;
+            Field *P = &S->fields[parent];
+            if (P->nchildren == MAX_CHILDREN || !len || (unsigned char)text[0] >= 128) {
+                PyErr_Format(PyExc_ValueError, "field %R: at most %d ASCII-named fields per object", key, MAX_CHILDREN);
+                goto fail;
+            }
+            P->by_first[(unsigned char)text[0]] |= (uint64_t)1 << P->nchildren;
+            P->children[P->nchildren++] = (int)k;
+        } else if (parent >= 0) {
+            S->fields[parent].item = (int)k;
+        }
+    }
+    Py_DECREF(seq);
+    return OK;
+fail:
+    Py_DECREF(seq);
+    return ERR;
+}
+
+static int init_roles(Scanner *S, PyObject *roles) {
+    for (int r = 0; r < N_ROLES; r++) {
+        PyObject *value = PyMapping_GetItemString(roles, ROLE_NAMES[r]);
+        if (!value) return ERR;
+        long k = PyLong_AsLong(value);
+        Py_DECREF(value);
+        if (k == -1 && PyErr_Occurred()) return ERR;
+        if (k < 0 || k >= S->nfields) {
+            PyErr_Format(PyExc_ValueError, "role %s: no field %ld", ROLE_NAMES[r], k);
+            return ERR;
+        }
+        S->role[r] = (int)k;
+    }
+    return OK;
+}
+
+static int init_table(Scanner *S, int t, PyObject *columns) {
+    Table *tab = &S->t[t];
+    tab->name = PyUnicode_FromString(TABLE_NAMES[t]);
+    PyObject *seq = PySequence_Fast(columns, "a table must be a sequence of columns");
+    if (!tab->name || !seq) {
+        Py_XDECREF(seq);
+        return ERR;
+    }
+    tab->ncols = (int)PySequence_Fast_GET_SIZE(seq);
+    tab->cols = PyMem_Calloc((size_t)(tab->ncols ? tab->ncols : 1), sizeof(Col));
+    if (!tab->cols) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return ERR;
+    }
+    for (int c = 0; c < tab->ncols; c++) {
+        Col *col = &tab->cols[c];
+        PyObject *kind, *args;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, c), "UiO!p", &kind, &col->op, &PyTuple_Type, &args, &col->upper))
+            goto fail;
+        col->kind = index_of(KIND_NAMES, N_KINDS, kind);
+        col->nargs = (int)PyTuple_GET_SIZE(args);
+        if (col->kind < 0 || col->op < OP_FIELD || col->op > OP_CONTEXT || col->nargs < 1 || col->nargs > MAX_ARGS) {
+            PyErr_Format(PyExc_ValueError, "%s column %d: unknown kind %R or source", TABLE_NAMES[t], c, kind);
+            goto fail;
+        }
+        for (int a = 0; a < col->nargs; a++) {
+            long v = PyLong_AsLong(PyTuple_GET_ITEM(args, a));
+            if (v == -1 && PyErr_Occurred()) goto fail;
+            int limit = col->op == OP_CONTEXT ? N_CONTEXTS : S->nfields;
+            if (v < 0 || v >= limit) {
+                PyErr_Format(PyExc_ValueError, "%s column %d: no field or context %ld", TABLE_NAMES[t], c, v);
+                goto fail;
+            }
+            col->args[a] = (int)v;
+        }
+        if (col->op == OP_CONTEXT && !(CONTEXT_KINDS[col->args[0]] & KB(col->kind))) {
+            PyErr_Format(PyExc_ValueError, "%s column %d: @%s cannot fill a %s column", TABLE_NAMES[t], c,
+                         CONTEXT_NAMES[col->args[0]], KIND_NAMES[col->kind]);
+            goto fail;
+        }
+        if (col->kind == K_OBJ && col->op != OP_CONTEXT) {
+            PyErr_Format(PyExc_ValueError, "%s column %d: only @value fills an object column", TABLE_NAMES[t], c);
+            goto fail;
+        }
+        if (col_reset(col)) goto fail;
+    }
+    Py_DECREF(seq);
+    return OK;
+fail:
+    Py_DECREF(seq);
+    return ERR;
+}
+
+static void Scanner_dealloc(Scanner *S) {
+    PyMem_Free(S->line.nodes);
+    PyMem_Free(S->doc.nodes);
+    buf_free(&S->line.dec);
+    buf_free(&S->doc.dec);
+    buf_free(&S->tmp);
+    buf_free(&S->stack);
+    for (int t = 0; t < N_TABLES; t++) table_free(&S->t[t]);
+    if (S->fields) {
+        for (int k = 0; k < S->nfields; k++) PyMem_Free(S->fields[k].key);
+    }
+    PyMem_Free(S->fields);
+    PyMem_Free(S->vals);
+    if (S->cache) {
+        for (int k = 0; k < CACHE_SLOTS; k++) Py_XDECREF(S->cache[k].object);
+    }
+    PyMem_Free(S->cache);
+    Py_TYPE(S)->tp_free((PyObject *)S);
+}
+
 static PyObject *Scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    (void)args;
-    (void)kwds;
+    static char *keywords[] = {"fields", "roles", "tables", NULL};
+    PyObject *fields, *roles, *tables;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO", keywords, &fields, &roles, &tables)) return NULL;
     Scanner *S = (Scanner *)type->tp_alloc(type, 0);
     if (!S) return NULL;
-    S->ann_values = PyList_New(0);
-    S->meta_values = PyList_New(0);
-    if (!S->ann_values || !S->meta_values || init_tables(S)) {
-        Py_DECREF(S);
-        return NULL;
+    S->cache = PyMem_Calloc(CACHE_SLOTS, sizeof(CacheSlot));
+    if (!S->cache) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (init_fields(S, fields) || init_roles(S, roles)) goto fail;
+    for (int t = 0; t < N_TABLES; t++) {
+        PyObject *columns = PyMapping_GetItemString(tables, TABLE_NAMES[t]);
+        if (!columns) goto fail;
+        int rc = init_table(S, t, columns);
+        Py_DECREF(columns);
+        if (rc) goto fail;
     }
     return (PyObject *)S;
+fail:
+    Py_DECREF(S);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+/* The string bytes a table holds (the documents' text, mostly). */
+static size_t text_bytes(const Table *t) {
+    size_t n = 0;
+    for (int c = 0; c < t->ncols; c++) {
+        if (t->cols[c].kind == K_STR) n += t->cols[c].data.len;
+    }
+    return n;
 }
 
 static PyObject *Scanner_scan(Scanner *S, PyObject *args) {
     Py_buffer view;
-    Py_ssize_t pos, line;
+    Py_ssize_t pos, line, limit;
     long long seq;
-    Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "y*nnLn", &view, &pos, &line, &seq, &limit)) return NULL;
+    int mode = M_LINES;
+    if (!PyArg_ParseTuple(args, "y*nnLn|i", &view, &pos, &line, &seq, &limit, &mode)) return NULL;
     const char *data = view.buf;
     size_t n = (size_t)view.len;
     int status = DONE;
@@ -1454,17 +1805,13 @@ static PyObject *Scanner_scan(Scanner *S, PyObject *args) {
     }
     size_t p = (size_t)pos;
     while (p < n) {
-        const char *eol = memchr(data + p, '\n', n - p);
+        const char *eol = mode != M_LINES ? NULL : memchr(data + p, '\n', n - p);
         size_t end = eol ? (size_t)(eol - data) + 1 : n;
         Mark m;
         mark(S, &m);
-        int rc = add_line(S, data + p, end - p);
+        int rc = add_line(S, data + p, end - p, mode);
         if (rc != OK) {
-            PyObject *type, *value, *tb;
-            PyErr_Fetch(&type, &value, &tb);
-            int failed = rollback(S, &m);
-            if (rc == ERR || failed) {
-                if (type) PyErr_Restore(type, value, tb);
+            if (rollback(S, &m) || rc == ERR) {
                 PyBuffer_Release(&view);
                 return NULL;
             }
@@ -1473,7 +1820,7 @@ static PyObject *Scanner_scan(Scanner *S, PyObject *args) {
         }
         p = end;
         line++;
-        if (S->t[T_DOC].cols[3].data.len >= (size_t)limit) {
+        if (text_bytes(&S->t[T_DOC]) >= (size_t)limit) {
             status = FULL;
             break;
         }
@@ -1482,13 +1829,73 @@ static PyObject *Scanner_scan(Scanner *S, PyObject *args) {
     return Py_BuildValue("innL", status, (Py_ssize_t)p, line, (long long)S->seq);
 }
 
-/* ---------------------------------------------------------------- owned buffers */
+/* One value from Python, as column `col` holds it. */
+static int put_python(Col *col, PyObject *v) {
+    if (col->kind == K_OBJ) return PyList_Append(col->objects, v) ? ERR : OK;
+    if (v == Py_None) return put_null(col);
+    switch (col->kind) {
+    case K_STR: {
+        if (PyUnicode_Check(v)) {
+            Py_ssize_t len;
+            const char *text = PyUnicode_AsUTF8AndSize(v, &len);
+            return text ? put_bytes(col, text, (size_t)len, 0) : ERR;
+        }
+        Py_buffer view;
+        if (PyObject_GetBuffer(v, &view, PyBUF_SIMPLE)) return ERR;
+        int rc = put_bytes(col, view.buf, (size_t)view.len, 0);
+        PyBuffer_Release(&view);
+        return rc;
+    }
+    case K_BOOL: {
+        int truth = PyObject_IsTrue(v);
+        return truth < 0 ? ERR : put_bool(col, truth);
+    }
+    case K_FLOAT: {
+        double d = PyFloat_AsDouble(v);
+        return d == -1.0 && PyErr_Occurred() ? ERR : put_double(col, d);
+    }
+    default: { /* the integers, and times in microseconds */
+        long long i = PyLong_AsLongLong(v);
+        if (i == -1 && PyErr_Occurred()) return ERR;
+        return col->kind == K_TIME ? buf_put(&col->data, &i, 8) : put_i64(col, (int64_t)i);
+    }
+    }
+}
 
-/* Memory the scanner filled, handed to Python without a copy (Arrow wraps it, zero-copy). */
+static int table_arg(PyObject *name) {
+    int t = index_of(TABLE_NAMES, N_TABLES, name);
+    if (t < 0) PyErr_Format(PyExc_ValueError, "no table %R", name);
+    return t;
+}
+
+static PyObject *Scanner_append(Scanner *S, PyObject *args) {
+    PyObject *name, *row;
+    if (!PyArg_ParseTuple(args, "UO!", &name, &PyTuple_Type, &row)) return NULL;
+    int t = table_arg(name);
+    if (t < 0) return NULL;
+    Table *tab = &S->t[t];
+    if (PyTuple_GET_SIZE(row) != tab->ncols) {
+        PyErr_Format(PyExc_ValueError, "a %s row has %d values, not %zd", TABLE_NAMES[t], tab->ncols, PyTuple_GET_SIZE(row));
+        return NULL;
+    }
+    Mark m;
+    mark(S, &m);
+    for (int c = 0; c < tab->ncols; c++) {
+        if (put_python(&tab->cols[c], PyTuple_GET_ITEM(row, c))) {
+            rollback(S, &m);
+            return NULL;
+        }
+    }
+    tab->rows++;
+    Py_RETURN_NONE;
+}
+
+/* ---------------------------------------------------------------- handing over */
+
+/* Memory the scanner filled, handed to Python without a copy (numpy and Arrow wrap it). */
 typedef struct {
     PyObject_HEAD
     Buf buf;
-    Py_ssize_t exports;
 } Owned;
 
 static void Owned_dealloc(Owned *o) {
@@ -1497,26 +1904,18 @@ static void Owned_dealloc(Owned *o) {
 }
 
 static int Owned_getbuffer(Owned *o, Py_buffer *view, int flags) {
-    char *p = o->buf.p ? o->buf.p : (char *)"";
-    if (PyBuffer_FillInfo(view, (PyObject *)o, p, (Py_ssize_t)o->buf.len, 1, flags) < 0)
-        return -1;
-    o->exports++;
-    return 0;
+    static char empty[8];
+    char *p = o->buf.p ? o->buf.p : empty;
+    return PyBuffer_FillInfo(view, (PyObject *)o, p, (Py_ssize_t)o->buf.len, 0, flags);
 }
 
-static void Owned_releasebuffer(Owned *o, Py_buffer *view) {
-    (void)view;
-    o->exports--;
-}
-
-static PyBufferProcs Owned_as_buffer = {(getbufferproc)Owned_getbuffer,
-                                        (releasebufferproc)Owned_releasebuffer};
+static PyBufferProcs Owned_as_buffer = {(getbufferproc)Owned_getbuffer, NULL};
 
 static PyTypeObject OwnedType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xraykit._scan.Buffer",
     .tp_basicsize = sizeof(Owned),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Bytes the scanner wrote, owned by this object (read-only buffer).",
+    .tp_doc = "Bytes the scanner wrote, owned by this object.",
     .tp_dealloc = (destructor)Owned_dealloc,
     .tp_as_buffer = &Owned_as_buffer,
 };
@@ -1533,13 +1932,11 @@ static PyObject *hand_over(Buf *b) {
     }
 #endif
     o->buf = *b;
-    o->exports = 0;
-    b->p = NULL;
-    b->len = b->cap = 0;
-    b->mapped = 0;
+    memset(b, 0, sizeof *b);
     return (PyObject *)o;
 }
 
+/* One bit per row from one byte per row (Arrow's validity bitmap). */
 static PyObject *bitmap(const Buf *valid, size_t rows, Py_ssize_t *nulls) {
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((rows + 7) / 8));
     if (!out) return NULL;
@@ -1554,113 +1951,90 @@ static PyObject *bitmap(const Buf *valid, size_t rows, Py_ssize_t *nulls) {
     return out;
 }
 
-/* A column as (rows, null_count, validity bitmap or None, values or offsets, string bytes or
- * None); the values and string bytes move to Python without a copy. */
+/* A column for Python (tables.py reads these by kind):
+ *   str: (rows, nulls, validity bitmap or None, int64 offsets, bytes)
+ *   Int64: (rows, int64 values, mask: one byte per row, 1 where missing)
+ *   object: (rows, list); the others: (rows, values). */
 static PyObject *column_tuple(Col *col, size_t rows) {
-    Py_ssize_t nulls = 0;
-    PyObject *validity = bitmap(&col->valid, rows, &nulls);
-    if (!validity) return NULL;
-    if (!nulls) {
-        Py_DECREF(validity);
-        validity = Py_NewRef(Py_None);
+    switch (col->kind) {
+    case K_STR: {
+        Py_ssize_t nulls = 0;
+        PyObject *validity = bitmap(&col->valid, rows, &nulls);
+        if (!validity) return NULL;
+        if (!nulls) Py_SETREF(validity, Py_NewRef(Py_None));
+        return Py_BuildValue("nnNNN", (Py_ssize_t)rows, nulls, validity, hand_over(&col->offs), hand_over(&col->data));
     }
-    PyObject *values, *data = Py_NewRef(Py_None);
-    if (col->kind == C_BOOL) {
-        Py_ssize_t ignored;
-        values = bitmap(&col->data, rows, &ignored);
-    } else if (col->kind == C_STR) {
-        values = hand_over(&col->offs);
-        Py_DECREF(data);
-        data = hand_over(&col->data);
-    } else {
-        values = hand_over(&col->data);
+    case K_NINT:
+        for (size_t r = 0; r < rows; r++) col->valid.p[r] = !col->valid.p[r];
+        return Py_BuildValue("nNN", (Py_ssize_t)rows, hand_over(&col->data), hand_over(&col->valid));
+    case K_OBJ: return Py_BuildValue("nO", (Py_ssize_t)rows, col->objects);
+    default: return Py_BuildValue("nN", (Py_ssize_t)rows, hand_over(&col->data));
     }
-    if (!values || !data) {
-        Py_DECREF(validity);
-        Py_XDECREF(values);
-        Py_XDECREF(data);
-        return NULL;
-    }
-    return Py_BuildValue("nnNNN", (Py_ssize_t)rows, nulls, validity, values, data);
 }
 
-/* Empty a table after its buffers were handed over (or to start again). */
-static int table_reset(Table *t) {
-    for (int c = 0; c < t->ncols; c++) {
-        Col *col = &t->cols[c];
-        col->data.len = col->valid.len = col->offs.len = 0;
-        if (col->kind == C_STR) {
-            int64_t zero = 0;
-            if (buf_put(&col->offs, &zero, 8)) return ERR;
-        }
-    }
-    t->rows = 0;
-    return OK;
-}
-
-/* take(everything=True): the tables built so far, as {name: [column tuples]} plus the values
- * of annotations and metadata; take(False) takes only the documents (their text is
- * compressed as it comes, while the other tables grow until the end). */
+/* take(everything=True): the tables built so far, {name: [column, ...]}; take(False) takes
+ * only the documents (their text is compressed as it comes, while the other tables grow
+ * until the end, each column one buffer). What was taken starts empty again. */
 static PyObject *Scanner_take(Scanner *S, PyObject *args) {
     int everything = 1;
     if (!PyArg_ParseTuple(args, "|p", &everything)) return NULL;
-    PyObject *out = PyDict_New(), *ann = NULL, *meta = NULL;
+    PyObject *out = PyDict_New();
     if (!out) return NULL;
-    if (everything && (!(ann = PyList_New(0)) || !(meta = PyList_New(0)))) goto fail;
     for (int t = 0; t < N_TABLES; t++) {
         if (!everything && t != T_DOC) continue;
         Table *tab = &S->t[t];
         PyObject *cols = PyList_New(tab->ncols);
         if (!cols) goto fail;
         for (int c = 0; c < tab->ncols; c++) {
+            if (tab->rows == 0 && tab->cols[c].kind == K_STR && !tab->cols[c].offs.len && buf_zeros(&tab->cols[c].offs, 8)) {
+                Py_DECREF(cols);
+                goto fail;
+            }
             PyObject *col = column_tuple(&tab->cols[c], tab->rows);
-            if (!col) {
+            if (!col || col_reset(&tab->cols[c])) {
+                Py_XDECREF(col);
                 Py_DECREF(cols);
                 goto fail;
             }
             PyList_SET_ITEM(cols, c, col);
         }
-        int rc = PyDict_SetItemString(out, tab->name, cols);
+        tab->rows = 0;
+        int rc = PyDict_SetItem(out, tab->name, cols);
         Py_DECREF(cols);
-        if (rc || table_reset(tab)) goto fail;
-    }
-    if (everything) {
-        if (PyDict_SetItemString(out, "annotation_values", S->ann_values) ||
-            PyDict_SetItemString(out, "metadata_values", S->meta_values))
-            goto fail;
-        Py_SETREF(S->ann_values, ann);
-        Py_SETREF(S->meta_values, meta);
+        if (rc) goto fail;
     }
     return out;
 fail:
     /* out of memory part-way: start empty rather than keep half-handed-over tables */
     for (int t = 0; t < N_TABLES; t++) {
         for (int c = 0; c < S->t[t].ncols; c++) {
-            buf_free(&S->t[t].cols[c].data);
-            buf_free(&S->t[t].cols[c].offs);
-            buf_free(&S->t[t].cols[c].valid);
+            Col *col = &S->t[t].cols[c];
+            buf_free(&col->data);
+            buf_free(&col->offs);
+            buf_free(&col->valid);
+            if (col_reset(col)) PyErr_Clear();
         }
-        table_reset(&S->t[t]);
+        S->t[t].rows = 0;
     }
-    PyList_SetSlice(S->ann_values, 0, PyList_GET_SIZE(S->ann_values), NULL);
-    PyList_SetSlice(S->meta_values, 0, PyList_GET_SIZE(S->meta_values), NULL);
-    Py_XDECREF(ann);
-    Py_XDECREF(meta);
     Py_DECREF(out);
     return NULL;
 }
 
 static PyObject *Scanner_pending(Scanner *S, PyObject *unused) {
     (void)unused;
-    return PyLong_FromSize_t(S->t[T_SEG].rows + S->t[T_SUB].rows + S->t[T_DOC].rows);
+    size_t rows = 0;
+    for (int t = 0; t < N_TABLES; t++) rows += S->t[t].rows;
+    return PyLong_FromSize_t(rows);
 }
 
 static PyMethodDef Scanner_methods[] = {
     {"scan", (PyCFunction)Scanner_scan, METH_VARARGS,
-     "scan(data, pos, line, seq, limit) -> (status, pos, line, seq)"},
+     "scan(data, pos, line, seq, limit, mode=LINES) -> (status, pos, line, seq)"},
+    {"append", (PyCFunction)Scanner_append, METH_VARARGS,
+     "append(table, row): add a row Python read (one value per column)"},
     {"take", (PyCFunction)Scanner_take, METH_VARARGS,
-     "take(everything=True) -> dict of the tables built so far (only the documents when "
-     "everything is false); what was taken starts empty again"},
+     "take(everything=True) -> the tables built so far (only the documents when everything "
+     "is false); what was taken starts empty again"},
     {"pending", (PyCFunction)Scanner_pending, METH_NOARGS, "rows waiting to be taken"},
     {NULL, NULL, 0, NULL},
 };
@@ -1669,27 +2043,54 @@ static PyTypeObject ScannerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xraykit._scan.Scanner",
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Reads JSON lines of X-Ray documents into column buffers.",
+    .tp_doc = "Reads JSON lines of X-Ray documents into column buffers (see xraykit/tables.py).",
     .tp_new = Scanner_new,
     .tp_dealloc = (destructor)Scanner_dealloc,
     .tp_methods = Scanner_methods,
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "xraykit._scan", "The loader's fast path (see documents.py).", -1, NULL, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "xraykit._scan", "The loader's fast path (see xraykit/tables.py).", -1, NULL, NULL, NULL, NULL, NULL,
 };
 
+/* PyModule_AddObjectRef, stealing the reference (PyModule_Add is Python 3.13+). */
+static int add_new(PyObject *m, const char *name, PyObject *value) {
+    int rc = value ? PyModule_AddObjectRef(m, name, value) : -1;
+    Py_XDECREF(value);
+    return rc;
+}
+
+static PyObject *names_tuple(const char *const *names, int n) {
+    PyObject *t = PyTuple_New(n);
+    if (!t) return NULL;
+    for (int k = 0; k < n; k++) {
+        PyObject *s = PyUnicode_FromString(names[k]);
+        if (!s) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, k, s);
+    }
+    return t;
+}
+
 PyMODINIT_FUNC PyInit__scan(void) {
-    KeySet *sets[] = {&ENTITY_SET, &HTTP_SET, &REQUEST_SET, &AWS_SET, &MISC_SET,
-                      &SQL_SET, &EXCEPTION_SET, &FRAME_SET, &LINE_SET};
-    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) keyset_index(sets[k]);
     if (PyType_Ready(&ScannerType) < 0 || PyType_Ready(&OwnedType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
+    PyObject *types = Py_BuildValue("{sisisisisisi}", "string", TY_STRING, "number", TY_NUMBER, "integer", TY_INTEGER,
+                                    "boolean", TY_BOOLEAN, "object", TY_OBJECT, "array", TY_ARRAY);
     if (PyModule_AddObjectRef(m, "Scanner", (PyObject *)&ScannerType) < 0 ||
-        PyModule_AddIntConstant(m, "DONE", DONE) < 0 ||
-        PyModule_AddIntConstant(m, "FULL", FULL) < 0 ||
-        PyModule_AddIntConstant(m, "FALLBACK", FALLBACK) < 0 ||
+        add_new(m, "TYPES", types) < 0 ||
+        add_new(m, "KINDS", names_tuple(KIND_NAMES, N_KINDS)) < 0 ||
+        add_new(m, "CONTEXTS", names_tuple(CONTEXT_NAMES, N_CONTEXTS)) < 0 ||
+        add_new(m, "ROLES", names_tuple(ROLE_NAMES, N_ROLES)) < 0 ||
+        add_new(m, "TABLES", names_tuple(TABLE_NAMES, N_TABLES)) < 0 ||
+        PyModule_AddIntConstant(m, "FIELD", OP_FIELD) < 0 || PyModule_AddIntConstant(m, "FIRST", OP_FIRST) < 0 ||
+        PyModule_AddIntConstant(m, "JOIN", OP_JOIN) < 0 || PyModule_AddIntConstant(m, "CONTEXT", OP_CONTEXT) < 0 ||
+        PyModule_AddIntConstant(m, "DONE", DONE) < 0 || PyModule_AddIntConstant(m, "FULL", FULL) < 0 ||
+        PyModule_AddIntConstant(m, "FALLBACK", FALLBACK) < 0 || PyModule_AddIntConstant(m, "LINES", M_LINES) < 0 ||
+        PyModule_AddIntConstant(m, "VALUE", M_VALUE) < 0 || PyModule_AddIntConstant(m, "DOCUMENT", M_DOCUMENT) < 0 ||
         PyModule_AddStringConstant(m, "SOURCE_HASH", XRAYKIT_SCAN_SOURCE_HASH) < 0) {
         Py_DECREF(m);
         return NULL;

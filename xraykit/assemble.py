@@ -8,11 +8,13 @@ they come. The steps here need every row at once and work on whole columns:
 * stitching: subsegments sent on their own go under their parents, which may arrive later;
 * the trace rows, with ``GetTraceSummaries`` semantics (xray-facts §2.3).
 
-A load's peak memory is reached here, so the steps avoid Python objects per value (X-Ray's
-hex ids become 64-bit numbers) and keep their temporary arrays short-lived.
+Times arrive as microseconds (as X-Ray records them); every duration is computed from them,
+so ``duration_s`` is exactly ``end - start``. A load's peak memory is reached here, so the
+steps avoid Python objects per value (X-Ray's hex ids become 64-bit numbers) and keep their
+temporary arrays short-lived.
 
->>> import pandas as pd
->>> seconds_to_time([1478293361.271]).tolist()
+>>> import numpy as np
+>>> micros_to_time(np.array([1478293361271000])).tolist()
 [Timestamp('2016-11-04 21:02:41.271000+0000', tz='UTC')]
 """
 
@@ -29,7 +31,7 @@ from xraykit.docstore import DocumentStore
 from xraykit.ids import hex_ids
 from xraykit.schema import arrow_strings, conform, empty_frame, isin
 
-__all__ = ["finish", "seconds_to_time"]
+__all__ = ["finish", "micros_to_time"]
 
 # temporary Arrow arrays come from the C library's allocator, which returns memory at once
 _POOL = pa.system_memory_pool()
@@ -62,8 +64,8 @@ def finish(
         exc = exc[~exc["_seq"].isin(dropped)]
     sub = _stitch(seg, sub, problems)
     for frame in (seg, sub):
-        frame["duration_s"] = frame["_end_s"] - frame["_start_s"]
-        frame["http_method"] = frame["http_method"].str.upper()
+        end = _micros(frame["end"])
+        frame["duration_s"] = _seconds(end - _micros(frame["start"]), end == _NAT)
     traces = _trace_rows(seg, sub)
     return {
         "traces": conform(traces, "traces"),
@@ -99,7 +101,7 @@ def _deduplicate(
         winners = order.drop_duplicates(keys, keep="first")
         losers = group.loc[group.index.difference(winners.index)]
         complete = group[~group["in_progress"]]
-        cols = ["name", "_start_s", "_end_s"]
+        cols = ["name", "start", "end"]
         conflicts = complete.drop_duplicates([*keys, *cols]).duplicated(keys, keep=False)
         for eid in complete.loc[conflicts[conflicts].index, key].unique():
             problems.add(
@@ -235,11 +237,25 @@ def _stitch(seg: pd.DataFrame, sub: pd.DataFrame, problems: Problems) -> pd.Data
     return sub
 
 
-def seconds_to_time(seconds: np.ndarray) -> pd.DatetimeIndex:
-    """Epoch seconds (float, NaN for none) to UTC times, exact to the microsecond."""
-    micros = np.round(np.asarray(seconds, dtype="float64") * 1e6)
-    values = np.where(np.isnan(micros), np.iinfo(np.int64).min, micros).astype("int64")
-    return pd.DatetimeIndex(values.view("datetime64[us]")).tz_localize("UTC")
+_NAT = np.iinfo(np.int64).min
+
+
+def _micros(times: pd.Series) -> np.ndarray:
+    """A time column's microseconds since the epoch (NaT: the smallest int64)."""
+    return times.array.asi8  # type: ignore[no-any-return, attr-defined]
+
+
+def _seconds(micros: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    """Durations in microseconds as float seconds; NaN where a time was missing."""
+    seconds = micros / 1e6
+    if missing is not None:
+        seconds[missing] = np.nan
+    return seconds
+
+
+def micros_to_time(micros: np.ndarray) -> pd.DatetimeIndex:
+    """Microseconds since the epoch (the smallest int64 for none) as UTC times."""
+    return pd.DatetimeIndex(np.asarray(micros, dtype=np.int64).view("datetime64[us]")).tz_localize("UTC")
 
 
 def _calls_from_inside(seg: pd.DataFrame, sub: pd.DataFrame) -> np.ndarray:
@@ -288,8 +304,8 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     del seg_code
 
     # the traces in order of start, then trace id
-    start = seconds_to_time(first)
-    order = np.lexsort((_ranks(trace_ids), start.asi8))
+    start = micros_to_time(first)
+    order = np.lexsort((_ranks(trace_ids), first))
     root_pos = root_pos[order]
     has_root = root_pos >= 0
     every_trace_has_a_root = bool(has_root.all())
@@ -305,19 +321,18 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     user = at_root("user", "str")
     if any_user is not None:
         user = user.fillna(any_user.iloc[order].reset_index(drop=True))
-    root_start, root_end = at_root("_start_s", "float64"), at_root("_end_s", "float64")
     root_status = at_root("http_status", "Int64")
     return pd.DataFrame(
         {
             "trace_id": pd.array(trace_ids.iloc[order], dtype="str"),
             "start": start[order],
-            "end": seconds_to_time(last[order]),
-            "duration_s": (last - first)[order],
-            "response_time_s": root_end - root_start,
+            "end": micros_to_time(last[order]),
+            "duration_s": _seconds((last - first)[order], last[order] == _NAT),
+            "response_time_s": at_root("duration_s", "float64"),
             "root_segment_id": at_root("segment_id", "str"),
             "root_service": at_root("name", "str"),
             "root_origin": at_root("origin", "str"),
-            "http_method": at_root("http_method", "str").str.upper(),
+            "http_method": at_root("http_method", "str"),
             "http_url": at_root("http_url", "str"),
             "http_status": root_status,
             "client_ip": at_root("http_client_ip", "str"),
@@ -344,16 +359,12 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
 def _spans(
     seg: pd.DataFrame, sub: pd.DataFrame, codes: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per trace: first start and last end of any entity, and whether any entity was
-    throttled (flag or 429) or is still in progress."""
-    first = np.full(n, np.inf)
-    np.minimum.at(first, codes, np.concatenate([seg["_start_s"], sub["_start_s"]]))
-    end = np.concatenate([seg["_end_s"], sub["_end_s"]])
-    np.nan_to_num(end, copy=False, nan=-np.inf)
-    last = np.full(n, -np.inf)
-    np.maximum.at(last, codes, end)
-    del end
-    last[np.isneginf(last)] = np.nan
+    """Per trace: first start and last end of any entity (microseconds), and whether any
+    entity was throttled (flag or 429) or is still in progress."""
+    first = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first, codes, np.concatenate([_micros(seg["start"]), _micros(sub["start"])]))
+    last = np.full(n, _NAT)  # NaT is the smallest int64: any end beats it
+    np.maximum.at(last, codes, np.concatenate([_micros(seg["end"]), _micros(sub["end"])]))
     throttled = np.concatenate(
         [
             (frame["throttle"] | frame["http_status"].eq(429).fillna(False)).to_numpy(bool)
@@ -377,7 +388,7 @@ def _root_positions(
     real = ~seg["inferred"].to_numpy(bool)
     rank = np.where(_calls_from_inside(seg, sub), 1, 0)[real]
     real_pos = np.flatnonzero(real)
-    order = real_pos[np.lexsort((seg["_start_s"].to_numpy()[real], rank, seg_code[real]))]
+    order = real_pos[np.lexsort((_micros(seg["start"])[real], rank, seg_code[real]))]
     sorted_codes = seg_code[order]
     is_first = np.ones(len(order), dtype=bool)
     is_first[1:] = sorted_codes[1:] != sorted_codes[:-1]
@@ -391,7 +402,7 @@ def _first_users(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> pd.Series |
     users = seg["user"].notna().to_numpy(bool)
     if not users.any():
         return None
-    u_order = np.lexsort((seg["_start_s"].to_numpy()[users], seg_code[users]))
+    u_order = np.lexsort((_micros(seg["start"])[users], seg_code[users]))
     u_codes = seg_code[users][u_order]
     u_first = np.ones(len(u_codes), dtype=bool)
     u_first[1:] = u_codes[1:] != u_codes[:-1]

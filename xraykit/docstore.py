@@ -1,12 +1,19 @@
 """The original documents of a TraceSet, compressed in blocks.
 
 A :class:`DocumentStore` keeps the JSON text of every segment document (and of every
-subsegment sent on its own) zstd-compressed, in blocks of about a megabyte of text, with a
-small index frame of one row per document: ``trace_id, entity_id, in_progress, has_links``
-and where its text is (``block``, ``start``, ``stop``: byte offsets in the decompressed
-block). Filtering only touches the index; the blocks are shared, never recompressed.
+subsegment sent on its own) zstd-compressed, in blocks of about a megabyte of text, with an
+index of one row per document: ``trace_id, entity_id, in_progress, has_links`` and where its
+text is (``block``, ``start``, ``stop``: byte offsets in the decompressed block). Filtering
+only touches the index; the blocks are shared, never recompressed.
 :meth:`DocumentStore.to_frame` gives back the ``documents`` frame of
 :data:`xraykit.schema.DOCUMENTS`.
+
+The index is held compactly (about 40 bytes a document, against 90 as a DataFrame): trace ids
+as int32 codes into a table of the distinct ids, entity ids of 16 hex digits (X-Ray's) as
+uint64, offsets as int32 while every block is under 2 GiB. :attr:`DocumentStore.index`
+builds the DataFrame of :data:`INDEX` on demand. :meth:`DocumentStore.to_arrow` and
+:meth:`DocumentStore.from_arrow` give that compact index, with the blocks as they are, to the
+saved format (:mod:`xraykit.saved`).
 
 A loader builds one chunk by chunk with :class:`DocumentStoreBuilder`, so that the
 uncompressed text never accumulates.
@@ -34,6 +41,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -42,7 +50,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xraykit.schema import conform, isin
+from xraykit.schema import arrow_strings, conform
 
 __all__ = ["BLOCK_BYTES", "INDEX", "DocumentStore", "DocumentStoreBuilder"]
 
@@ -60,22 +68,184 @@ INDEX = {
     "stop": "int64",
 }
 
-_ARROW = {
-    "trace_id": pa.large_string(),
-    "entity_id": pa.large_string(),
-    "in_progress": pa.bool_(),
-    "has_links": pa.bool_(),
-    "block": pa.int32(),
-    "start": pa.int64(),
-    "stop": pa.int64(),
-}
-
 _LINKS = '"links"'
 _MAX_WAITING = 8  # blocks whose compression may be pending at once
+_INT32_MAX = np.iinfo(np.int32).max
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_NIBBLE = np.full(256, 255, dtype=np.uint8)  # ASCII byte -> its hex digit value (255: not one)
+_NIBBLE[_HEX] = np.arange(16, dtype=np.uint8)
 
 
 def _codec() -> pa.Codec:
     return pa.Codec("zstd", compression_level=1)
+
+
+# -- the compact index ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Rows:
+    """The index, one entry per document, in compact columns (see the module docstring)."""
+
+    trace_ids: pa.Array  # the distinct trace ids (large strings)
+    trace: np.ndarray  # int32 position in trace_ids; -1 for a missing id
+    entity: np.ndarray | pa.Array  # uint64 of 16 hex digits each, or else large strings
+    in_progress: np.ndarray  # bool
+    has_links: np.ndarray  # bool
+    block: np.ndarray  # int32; -1 for a missing text
+    start: np.ndarray  # int32 or int64 byte offsets in the decompressed block
+    stop: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.trace)
+
+    @property
+    def nbytes(self) -> int:
+        arrays = (self.trace, self.in_progress, self.has_links, self.block, self.start, self.stop)
+        return self.trace_ids.nbytes + self.entity.nbytes + sum(a.nbytes for a in arrays)
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        """The rows at integer positions ``rows``; unused trace ids are dropped."""
+        entity = self.entity
+        picked = entity[rows] if isinstance(entity, np.ndarray) else entity.take(pa.array(rows))
+        ids, trace = _pruned_codes(self.trace_ids, self.trace[rows])
+        return _Rows(
+            ids,
+            trace,
+            picked,
+            self.in_progress[rows],
+            self.has_links[rows],
+            self.block[rows],
+            self.start[rows],
+            self.stop[rows],
+        )
+
+    def trace_strings(self) -> pa.Array:
+        codes = self.trace
+        return self.trace_ids.take(pa.array(codes, mask=codes < 0))
+
+    def entity_strings(self) -> pa.Array:
+        if isinstance(self.entity, np.ndarray):
+            return _hex_strings(self.entity)
+        return self.entity
+
+    def where_entity(self, entity_id: str) -> np.ndarray:
+        if isinstance(self.entity, np.ndarray):
+            packed = _hex_ids(pa.array([entity_id], pa.large_string()))
+            if packed is None:
+                return np.zeros(len(self), dtype=bool)
+            return self.entity == packed[0]
+        hit = pc.equal(self.entity, pa.scalar(entity_id, pa.large_string()))
+        return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+    def where_traces(self, trace_ids: pa.Array) -> np.ndarray:
+        hit = pc.fill_null(pc.is_in(self.trace_ids, value_set=trace_ids), False)
+        return np.append(hit.to_numpy(zero_copy_only=False), False)[self.trace]  # -1: False
+
+    @classmethod
+    def build(
+        cls,
+        traces: Sequence[tuple[pa.Array, np.ndarray]],
+        entities: Sequence[np.ndarray | pa.Array],
+        columns: dict[str, Sequence[np.ndarray]],
+        *,
+        wide: bool,
+    ) -> _Rows:
+        """Join parts: each trace part is (its distinct ids, codes into them); ``wide``: int64
+        offsets."""
+        ids, trace = _merged_codes(traces)
+        if all(isinstance(e, np.ndarray) for e in entities):
+            entity: np.ndarray | pa.Array = np.concatenate([np.zeros(0, np.uint64), *entities])
+        else:
+            strings = [_hex_strings(e) if isinstance(e, np.ndarray) else e for e in entities]
+            entity = pa.concat_arrays([s.cast(pa.large_string()) for s in strings])
+        offset = np.int64 if wide else np.int32
+        kinds = {"in_progress": np.bool_, "has_links": np.bool_, "block": np.int32}
+        joined = {
+            name: np.concatenate([np.zeros(0, kinds.get(name, offset)), *parts]).astype(
+                kinds.get(name, offset), copy=False
+            )
+            for name, parts in columns.items()
+        }
+        return cls(ids, trace, entity, **joined)
+
+    @classmethod
+    def empty(cls) -> _Rows:
+        return cls.build(
+            [],
+            [],
+            {n: [] for n in ("in_progress", "has_links", "block", "start", "stop")},
+            wide=False,
+        )
+
+
+def _encoded(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Distinct values and int32 codes into them (-1 for a null)."""
+    encoded = pc.dictionary_encode(values.cast(pa.large_string()))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    return encoded.dictionary, codes
+
+
+def _merged_codes(parts: Sequence[tuple[pa.Array, np.ndarray]]) -> tuple[pa.Array, np.ndarray]:
+    """One table of distinct ids for several (ids, codes) parts, in one hash pass."""
+    if not parts:
+        return pa.array([], pa.large_string()), np.zeros(0, np.int32)
+    if len(parts) == 1:
+        return parts[0]
+    ids, positions = _encoded(pa.concat_arrays([p[0].cast(pa.large_string()) for p in parts]))
+    codes, at = [], 0
+    for part_ids, part_codes in parts:
+        local = np.append(positions[at : at + len(part_ids)], np.int32(-1))  # code -1 stays -1
+        codes.append(local[part_codes])
+        at += len(part_ids)
+    return ids, np.concatenate(codes).astype(np.int32, copy=False)
+
+
+def _pruned_codes(ids: pa.Array, codes: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """Drop the ids no code points to (a selection of a few traces keeps only their ids)."""
+    used = np.zeros(len(ids) + 1, dtype=bool)
+    used[codes] = True  # -1 marks the extra last entry
+    used = used[:-1]
+    if used.all():
+        return ids, codes
+    renumber = np.full(len(ids) + 1, -1, dtype=np.int32)
+    renumber[np.flatnonzero(used)] = np.arange(int(used.sum()), dtype=np.int32)
+    return ids.filter(pa.array(used)), renumber[codes]
+
+
+def _hex_ids(values: pa.Array) -> np.ndarray | None:
+    """Ids of exactly 16 lower-case hex digits as uint64, or None when any id is not one."""
+    if values.null_count:
+        return None
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None
+    n = len(values)
+    _validity, offsets_buffer, data = values.buffers()
+    if n == 0 or data is None:
+        return np.zeros(0, np.uint64) if n == 0 else None
+    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[values.offset : values.offset + n + 1]
+    if not (np.diff(offsets) == 16).all():
+        return None
+    text = np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
+    nibbles = _NIBBLE[text.reshape(n, 16)]
+    if (nibbles > 15).any():
+        return None
+    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]  # (n, 8) bytes, most significant first
+    return packed.view(">u8").ravel().astype(np.uint64)
+
+
+def _hex_strings(values: np.ndarray) -> pa.Array:
+    """The inverse of :func:`_hex_ids`: uint64 values as 16 lower-case hex digits."""
+    n = len(values)
+    octets = values.astype(">u8").view(np.uint8).reshape(n, 8)
+    text = np.empty((n, 16), dtype=np.uint8)
+    text[:, 0::2], text[:, 1::2] = _HEX[octets >> 4], _HEX[octets & 15]
+    offsets = np.arange(0, 16 * n + 1, 16, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
+
+
+# -- building -----------------------------------------------------------------------------------
 
 
 class DocumentStoreBuilder:
@@ -104,7 +274,12 @@ class DocumentStoreBuilder:
         self._pool: ThreadPoolExecutor | None = None
         self._running: deque[Future[bytes]] = deque()
         self._sizes: list[int] = []
-        self._columns: dict[str, list[pa.Array]] = {name: [] for name in _ARROW}
+        # each chunk's index, compact already: the id strings do not accumulate either
+        self._traces: list[tuple[pa.Array, np.ndarray]] = []
+        self._entities: list[np.ndarray | pa.Array] = []
+        self._columns: dict[str, list[np.ndarray]] = {
+            name: [] for name in ("in_progress", "has_links", "block", "start", "stop")
+        }
 
     def add_chunk(
         self,
@@ -173,14 +348,19 @@ class DocumentStoreBuilder:
         if text.null_count:
             null = text.is_null().to_numpy(zero_copy_only=False)
             block[null], start[null], stop[null] = -1, 0, 0
-        if "has_links" not in ids:
-            ids = {**ids, "has_links": pc.fill_null(pc.match_substring(text, _LINKS), False)}
+        links = ids.get("has_links")
+        if links is None:
+            links = pc.match_substring(text, _LINKS)
+        entity = ids["entity_id"]
+        self._traces.append(_encoded(ids["trace_id"]))
+        packed = _hex_ids(entity)
+        self._entities.append(entity if packed is None else packed)
         columns = self._columns
-        for name, values in ids.items():
-            columns[name].append(values)
-        columns["block"].append(pa.array(block, pa.int32()))
-        columns["start"].append(pa.array(start, pa.int64()))
-        columns["stop"].append(pa.array(stop, pa.int64()))
+        columns["in_progress"].append(_bools(ids["in_progress"]))
+        columns["has_links"].append(_bools(links))
+        columns["block"].append(block)
+        columns["start"].append(start)
+        columns["stop"].append(stop)
 
     def _compress(self, raw: Any) -> bytes | Future[bytes]:
         """Compress one block: the first at once, later ones on a thread of their own.
@@ -200,20 +380,14 @@ class DocumentStoreBuilder:
 
     def finish(self) -> DocumentStore:
         """Return the store of every document added so far."""
-        # chunked, not concatenated: the index's strings stay in the buffers they arrived in
-        table = pa.table(
-            {
-                name: pa.chunked_array(parts, _ARROW[name]) if parts else pa.array([], _ARROW[name])
-                for name, parts in self._columns.items()
-            }
-        )
-        index = table.to_pandas()
         blocks = tuple(b.result() if isinstance(b, Future) else b for b in self._blocks)
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
         self._running.clear()
-        return DocumentStore._pruned(blocks, tuple(self._sizes), index)
+        wide = bool(self._sizes) and max(self._sizes) > _INT32_MAX
+        rows = _Rows.build(self._traces, self._entities, self._columns, wide=wide)
+        return DocumentStore._pruned(blocks, tuple(self._sizes), rows)
 
 
 class DocumentStore:
@@ -239,11 +413,11 @@ class DocumentStore:
     ['s2']
     """
 
-    __slots__ = ("_blocks", "_index", "_sizes")
+    __slots__ = ("_blocks", "_rows", "_sizes")
 
     _blocks: tuple[bytes, ...]
     _sizes: tuple[int, ...]
-    _index: pd.DataFrame
+    _rows: _Rows
 
     def __init__(
         self,
@@ -253,26 +427,33 @@ class DocumentStore:
     ) -> None:
         if len(blocks) != len(sizes):
             raise ValueError(f"{len(blocks)} blocks but {len(sizes)} sizes were passed.")
-        if index is None:
-            index = pd.DataFrame({c: pd.Series(dtype=t) for c, t in INDEX.items()})
         self._blocks = tuple(blocks)
         self._sizes = tuple(int(s) for s in sizes)
-        self._index = index[list(INDEX)].astype(INDEX).reset_index(drop=True)
+        self._rows = _Rows.empty() if index is None else _rows_of_frame(index, self._sizes)
+
+    @classmethod
+    def _of(cls, blocks: tuple[bytes, ...], sizes: tuple[int, ...], rows: _Rows) -> DocumentStore:
+        store = cls.__new__(cls)
+        store._blocks, store._sizes, store._rows = blocks, sizes, rows
+        return store
 
     @classmethod
     def _pruned(
-        cls, blocks: tuple[bytes, ...], sizes: tuple[int, ...], index: pd.DataFrame
+        cls, blocks: tuple[bytes, ...], sizes: tuple[int, ...], rows: _Rows
     ) -> DocumentStore:
         """A store keeping only the blocks that some index row points into."""
-        block = index["block"].to_numpy()
-        used = np.unique(block[block >= 0])
-        if len(used) < len(blocks):
-            renumber = np.full(len(blocks), -1, dtype=np.int32)
-            renumber[used] = np.arange(len(used), dtype=np.int32)
-            index = index.assign(block=np.where(block >= 0, renumber[block], -1).astype(np.int32))
-            blocks = tuple(blocks[i] for i in used)
-            sizes = tuple(sizes[i] for i in used)
-        return cls(blocks, sizes, index)
+        block = rows.block
+        used = np.zeros(len(blocks) + 1, dtype=bool)
+        used[block] = True  # -1 marks the extra last entry
+        used = used[:-1]
+        if not used.all():
+            keep = np.flatnonzero(used)
+            renumber = np.full(len(blocks) + 1, -1, dtype=np.int32)
+            renumber[keep] = np.arange(len(keep), dtype=np.int32)
+            rows = _Rows(**{**_fields(rows), "block": renumber[block]})
+            blocks = tuple(blocks[i] for i in keep)
+            sizes = tuple(sizes[i] for i in keep)
+        return cls._of(blocks, sizes, rows)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, *, block_bytes: int = BLOCK_BYTES) -> DocumentStore:
@@ -314,7 +495,8 @@ class DocumentStore:
         blocks: list[bytes] = []
         sizes: list[int] = []
         seen: dict[int, int] = {}  # id() of a block already taken -> its new number
-        frames = []
+        parts: list[_Rows] = []
+        blocks_of: list[np.ndarray] = []
         for store in stores:
             renumber = np.full(len(store._blocks) + 1, -1, dtype=np.int32)  # last: -1 stays -1
             for i, (data, size) in enumerate(zip(store._blocks, store._sizes, strict=True)):
@@ -323,17 +505,138 @@ class DocumentStore:
                     blocks.append(data)
                     sizes.append(size)
                 renumber[i] = seen[id(data)]
-            index = store._index
-            if len(index):
-                frames.append(index.assign(block=renumber[index["block"].to_numpy()]))
-        if not frames:
+            if len(store):
+                parts.append(store._rows)
+                blocks_of.append(renumber[store._rows.block])
+        if not parts:
             return cls()
-        return cls(blocks, sizes, pd.concat(frames, ignore_index=True))
+        columns = {
+            name: [getattr(p, name) for p in parts]
+            for name in ("in_progress", "has_links", "start", "stop")
+        }
+        rows = _Rows.build(
+            [(p.trace_ids, p.trace) for p in parts],
+            [p.entity for p in parts],
+            {**columns, "block": blocks_of},
+            wide=any(p.start.dtype == np.int64 for p in parts),
+        )
+        return cls._of(tuple(blocks), tuple(sizes), rows)
+
+    # -- the saved format -----------------------------------------------------------------------
+
+    def to_arrow(self) -> pa.Table:
+        """Return the compact index as an Arrow table; with :attr:`blocks` and
+        :attr:`block_sizes`, everything :meth:`from_arrow` needs to rebuild the store.
+
+        Columns: ``trace_id`` (dictionary of the distinct ids, int32 codes), ``entity_id``
+        (uint64 when every id is 16 hex digits, else strings), ``in_progress``,
+        ``has_links``, ``block`` (int32), ``start`` and ``stop`` (int32 or int64).
+
+        >>> import pandas as pd
+        >>> store = DocumentStore.from_frame(
+        ...     pd.DataFrame({"trace_id": ["1-a", "1-a"], "entity_id": ["70de5b6f19ff9a0a", "70de5b6f19ff9a0b"], "document": ["{}", "[]"]})
+        ... )
+        >>> store.to_arrow().schema.types[:2]
+        [DictionaryType(dictionary<values=large_string, indices=int32, ordered=0>), DataType(uint64)]
+        >>> back = DocumentStore.from_arrow(store.to_arrow(), store.blocks, store.block_sizes)
+        >>> back.to_frame().equals(store.to_frame())
+        True
+        """
+        rows = self._rows
+        codes = pa.array(rows.trace, mask=rows.trace < 0)
+        return pa.table(
+            {
+                "trace_id": pa.DictionaryArray.from_arrays(codes, rows.trace_ids),
+                "entity_id": rows.entity,
+                "in_progress": rows.in_progress,
+                "has_links": rows.has_links,
+                "block": rows.block,
+                "start": rows.start,
+                "stop": rows.stop,
+            }
+        )
+
+    @classmethod
+    def from_arrow(
+        cls, table: pa.Table, blocks: Sequence[bytes], block_sizes: Sequence[int]
+    ) -> DocumentStore:
+        """Return the store of a :meth:`to_arrow` table and its blocks, checking that they agree.
+
+        The input may come from an untrusted file: every code and offset is checked against
+        the blocks (vectorised) before the store is built.
+
+        Raises
+        ------
+        ValueError
+            Naming the first column or value that does not fit.
+        """
+        expected = ["trace_id", "entity_id", "in_progress", "has_links", "block", "start", "stop"]
+        if table.column_names != expected:
+            raise ValueError(
+                f"the document index must have the columns {expected}, not {table.column_names}"
+            )
+        if len(blocks) != len(block_sizes):
+            raise ValueError(f"{len(blocks)} blocks but {len(block_sizes)} block sizes")
+        columns = {name: table.column(name).combine_chunks() for name in expected}
+        trace = columns["trace_id"]
+        if not (
+            pa.types.is_dictionary(trace.type)
+            and trace.type.index_type == pa.int32()
+            and _is_text(trace.type.value_type)
+        ):
+            raise ValueError(
+                f"trace_id must be a dictionary of strings with int32 codes, not {trace.type}"
+            )
+        ids = trace.dictionary.cast(pa.large_string())
+        codes = pc.fill_null(trace.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+        if len(codes) and (codes.min() < -1 or codes.max() >= len(ids)):
+            raise ValueError("trace_id codes point outside their dictionary")
+        entity: np.ndarray | pa.Array = columns["entity_id"]
+        if entity.type == pa.uint64() and entity.null_count == 0:
+            entity = entity.to_numpy()
+        elif _is_text(entity.type):
+            entity = entity.cast(pa.large_string())
+        else:
+            raise ValueError(f"entity_id must hold uint64 or strings, not {entity.type}")
+        arrays = {}
+        for name, kinds in (
+            ("in_progress", (pa.bool_(),)),
+            ("has_links", (pa.bool_(),)),
+            ("block", (pa.int32(),)),
+            ("start", (pa.int32(), pa.int64())),
+            ("stop", (pa.int32(), pa.int64())),
+        ):
+            column = columns[name]
+            if column.type not in kinds or column.null_count:
+                raise ValueError(
+                    f"{name} must hold {' or '.join(map(str, kinds))} without nulls, not {column.type}"
+                )
+            arrays[name] = column.to_numpy(zero_copy_only=False)
+        block, start, stop = arrays["block"], arrays["start"], arrays["stop"]
+        if start.dtype != stop.dtype:
+            raise ValueError(
+                f"start and stop must have one type, not {start.dtype} and {stop.dtype}"
+            )
+        sizes = np.asarray(block_sizes, dtype=np.int64)
+        declared = [_zstd_content_size(b) for b in blocks]
+        if declared != sizes.tolist():
+            i = next(i for i, d in enumerate(declared) if d != sizes[i])
+            raise ValueError(
+                f"block {i} is not a zstd frame of {sizes[i]} bytes of text (its header says "
+                f"{declared[i]})"
+            )
+        if len(block) and (block.min() < -1 or block.max() >= len(blocks)):
+            raise ValueError(f"a document's block is outside the {len(blocks)} blocks")
+        room = np.append(sizes, 0)[block]  # a missing text (block -1) has room 0
+        if ((start < 0) | (start > stop) | (stop > room)).any():
+            raise ValueError("a document's offsets fall outside its block")
+        rows = _Rows(ids, codes, entity, **arrays)
+        return cls._of(tuple(bytes(b) for b in blocks), tuple(int(s) for s in sizes), rows)
 
     # -- size and shape ------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._index)
+        return len(self._rows)
 
     def __repr__(self) -> str:
         n = len(self._blocks)
@@ -341,13 +644,37 @@ class DocumentStore:
 
     @property
     def index(self) -> pd.DataFrame:
-        """One row per document: the columns of :data:`INDEX` (a copy; the store is immutable)."""
-        return self._index.copy(deep=False)
+        """One row per document: the columns of :data:`INDEX`, built on each access.
+
+        >>> DocumentStore().index.columns.tolist()
+        ['trace_id', 'entity_id', 'in_progress', 'has_links', 'block', 'start', 'stop']
+        """
+        rows = self._rows
+        return pd.DataFrame(
+            {
+                "trace_id": pd.array(rows.trace_strings(), dtype="str"),
+                "entity_id": pd.array(rows.entity_strings(), dtype="str"),
+                "in_progress": rows.in_progress,
+                "has_links": rows.has_links,
+                "block": rows.block,
+                "start": rows.start.astype(np.int64),
+                "stop": rows.stop.astype(np.int64),
+            },
+        )
 
     @property
     def blocks(self) -> tuple[bytes, ...]:
         """The compressed blocks."""
         return self._blocks
+
+    @property
+    def block_sizes(self) -> tuple[int, ...]:
+        """The uncompressed size of each block (bytes of UTF-8 text).
+
+        >>> DocumentStore().block_sizes
+        ()
+        """
+        return self._sizes
 
     @property
     def nbytes(self) -> int:
@@ -356,8 +683,7 @@ class DocumentStore:
         >>> DocumentStore().nbytes
         0
         """
-        index = int(self._index.memory_usage(index=False, deep=True).sum())
-        return sum(len(b) for b in self._blocks) + index
+        return sum(len(b) for b in self._blocks) + self._rows.nbytes
 
     @property
     def text_nbytes(self) -> int:
@@ -366,7 +692,8 @@ class DocumentStore:
         >>> DocumentStore().text_nbytes
         0
         """
-        return int((self._index["stop"] - self._index["start"]).sum())
+        rows = self._rows
+        return int((rows.stop.astype(np.int64) - rows.start).sum())
 
     # -- selection -----------------------------------------------------------------------------
 
@@ -389,9 +716,10 @@ class DocumentStore:
             raise ValueError(
                 f"The mask must have one value per document ({len(self)}), but has shape {keep.shape}."
             )
-        return DocumentStore._pruned(
-            self._blocks, self._sizes, self._index[keep].reset_index(drop=True)
-        )
+        if keep.all():
+            return self
+        rows = self._rows.take(np.flatnonzero(keep))
+        return DocumentStore._pruned(self._blocks, self._sizes, rows)
 
     def select_traces(self, trace_ids: Iterable[str] | pd.Series | pd.Index) -> DocumentStore:
         """Return the store of the documents of the given traces.
@@ -399,7 +727,11 @@ class DocumentStore:
         >>> DocumentStore().select_traces(["1-a"]).to_frame().empty
         True
         """
-        return self.filter(isin(self._index["trace_id"], trace_ids))
+        if isinstance(trace_ids, pd.Series | pd.Index):
+            wanted = arrow_strings(trace_ids)
+        else:
+            wanted = pa.array([t for t in trace_ids if isinstance(t, str)], pa.large_string())
+        return self.filter(self._rows.where_traces(wanted))
 
     # -- text ----------------------------------------------------------------------------------
 
@@ -411,8 +743,15 @@ class DocumentStore:
         >>> DocumentStore().to_frame().dtypes.astype(str).tolist()
         ['str', 'str', 'bool', 'str']
         """
-        frame = self._index[["trace_id", "entity_id", "in_progress"]].copy(deep=False)
-        frame["document"] = self._texts(np.arange(len(self))).to_pandas()
+        rows = self._rows
+        frame = pd.DataFrame(
+            {
+                "trace_id": pd.array(rows.trace_strings(), dtype="str"),
+                "entity_id": pd.array(rows.entity_strings(), dtype="str"),
+                "in_progress": rows.in_progress,
+                "document": pd.array(self._texts(np.arange(len(self))), dtype="str"),
+            }
+        )
         return conform(frame, "documents")
 
     def entity_texts(self, entity_id: str) -> list[str | None]:
@@ -423,7 +762,7 @@ class DocumentStore:
         >>> DocumentStore().entity_texts("s1")
         []
         """
-        return self._rows_where("entity_id", entity_id)
+        return self._texts_where(self._rows.where_entity(entity_id))
 
     def trace_texts(self, trace_id: str) -> list[str | None]:
         """The texts of the documents of one trace, in the order they are stored.
@@ -431,7 +770,7 @@ class DocumentStore:
         >>> DocumentStore().trace_texts("1-a")
         []
         """
-        return self._rows_where("trace_id", trace_id)
+        return self._texts_where(self._rows.where_traces(pa.array([trace_id], pa.large_string())))
 
     def linked(self) -> pd.DataFrame:
         """``trace_id, entity_id, document`` of the documents whose text contains ``"links"``.
@@ -441,19 +780,18 @@ class DocumentStore:
         >>> DocumentStore().linked().columns.tolist()
         ['trace_id', 'entity_id', 'document']
         """
-        frame = self.filter(self._index["has_links"].to_numpy()).to_frame()
+        frame = self.filter(self._rows.has_links).to_frame()
         return frame[["trace_id", "entity_id", "document"]]
 
-    def _rows_where(self, column: str, value: str) -> list[str | None]:
-        rows = np.flatnonzero((self._index[column] == value).to_numpy(dtype=bool, na_value=False))
-        texts: list[Any] = self._texts(rows).to_pylist()
+    def _texts_where(self, mask: np.ndarray) -> list[str | None]:
+        texts: list[Any] = self._texts(np.flatnonzero(mask)).to_pylist()
         return texts
 
     def _texts(self, rows: np.ndarray) -> pa.ChunkedArray:
         """The texts of index rows ``rows``, in that order; each block decompressed once."""
-        block = self._index["block"].to_numpy()[rows]
-        start = self._index["start"].to_numpy()[rows]
-        stop = self._index["stop"].to_numpy()[rows]
+        block = self._rows.block[rows]
+        start = self._rows.start[rows].astype(np.int64)
+        stop = self._rows.stop[rows].astype(np.int64)
         order = np.argsort(block, kind="stable")
         groups = np.split(order, np.flatnonzero(np.diff(block[order])) + 1) if len(rows) else []
         codec = _codec()
@@ -471,7 +809,54 @@ class DocumentStore:
         return out
 
 
-# -- Arrow helpers -------------------------------------------------------------------------------
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _fields(rows: _Rows) -> dict[str, Any]:
+    return {name: getattr(rows, name) for name in _Rows.__slots__}
+
+
+def _rows_of_frame(index: pd.DataFrame, sizes: tuple[int, ...]) -> _Rows:
+    """The compact index of a DataFrame with the columns of :data:`INDEX`."""
+    index = index[list(INDEX)].astype(INDEX)
+    entity = arrow_strings(index["entity_id"])
+    entity = entity.combine_chunks() if isinstance(entity, pa.ChunkedArray) else entity
+    packed = _hex_ids(entity)
+    trace = arrow_strings(index["trace_id"])
+    trace = trace.combine_chunks() if isinstance(trace, pa.ChunkedArray) else trace
+    wide = bool(sizes) and max(sizes) > _INT32_MAX
+    columns = {
+        name: [index[name].to_numpy()]
+        for name in ("in_progress", "has_links", "block", "start", "stop")
+    }
+    return _Rows.build(
+        [_encoded(trace)], [entity if packed is None else packed], columns, wide=wide
+    )
+
+
+def _zstd_content_size(block: bytes) -> int | None:
+    """The text size a zstd frame's header declares (None: not a frame that declares one).
+
+    >>> _zstd_content_size(_codec().compress(b"x" * 300, asbytes=True))
+    300
+    """
+    if len(block) < 6 or block[:4] != b"\x28\xb5\x2f\xfd":
+        return None
+    descriptor = block[4]
+    single_segment = descriptor >> 5 & 1
+    width = (single_segment, 2, 4, 8)[descriptor >> 6]
+    at = 5 + (1 - single_segment) + (0, 1, 2, 4)[descriptor & 3]  # window, dictionary id
+    if not width or len(block) < at + width:
+        return None
+    return int.from_bytes(block[at : at + width], "little") + (256 if width == 2 else 0)
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _bools(values: pa.Array) -> np.ndarray:
+    return pc.fill_null(values, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def _flat(values: Any, kind: pa.DataType) -> pa.Array:

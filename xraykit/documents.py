@@ -1,23 +1,24 @@
 """Read every input format into segment documents, and segment documents into frames.
 
-One parser serves every source, so a sample, a saved file and a live pull behave alike:
+One reader serves every source, so a sample, a saved file and a live pull behave alike:
 
 * a ``BatchGetTraces`` response (one JSON object, or one per line, as a recorded pull is),
+* one trace per line (``{"Id": ..., "Segments": [...]}``, what ``jq -c '.Traces[]'`` gives),
 * a JSON array or JSON lines of raw segment documents,
 * a daemon capture: what SDKs send over UDP, the header line ``{"format":"json","version":1}``
   and then the document, one pair per packet,
-* gzip of any of these (detected from the bytes, not the file name).
+* gzip or UTF-16 of any of these (detected from the bytes, not the file name; see
+  :mod:`xraykit.source`).
 
-The format is detected from the content. Documents then go through one pass that validates
-them, flattens subsegments at any depth into rows, and collects annotations, metadata and
-exceptions. JSON lines (what recorded pulls, samples and daemon captures are) are read by the
-C scanner in ``_scan.c``, which writes the columns straight into Arrow buffers and leaves to
-Python every line it cannot load exactly as Python would (problems, unusual types); other
-input is read here in Python, row by row into Arrow chunks. The original documents go into a
-compressed :class:`~xraykit.docstore.DocumentStore` as they come. After the pass, vectorised
-steps stitch subsegments sent on their own under their parents (children may come first),
-resolve duplicates (a complete document wins over an ``in_progress`` one, exact duplicates
-count once) and compute the trace-level columns.
+JSON lines are read by the C scanner (``_scan.c``) into column buffers; a line it cannot load
+exactly as the Python reader here would (a problem to report, a type the schema does not
+allow) is read by :class:`Reader`, whose rows go into the same buffers. Both build their
+columns from the declarations in :mod:`xraykit.schema` (through :mod:`xraykit.tables`) and
+check every document field against the JSON type declared for it: a field of the wrong type is
+a problem row and the entity loads without it. Nested values are walked without recursion.
+The original documents go into a compressed :class:`~xraykit.docstore.DocumentStore` as they
+come; :mod:`xraykit.assemble` then resolves duplicates, stitches streamed subsegments and
+computes the trace rows.
 
 What cannot be read becomes a row of ``problems`` (source, location, reason) and never stops
 the load: no valid record is dropped because a neighbour was bad. With ``on_error="raise"``
@@ -37,34 +38,22 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import gzip
-import io
 import json
 import re
-import threading
-import zlib
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import numpy as np
 import orjson
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
+from xraykit import source as _source
+from xraykit import tables as _tables
 from xraykit.assemble import finish
 from xraykit.docstore import DocumentStoreBuilder
 from xraykit.exceptions import TraceParseError
 from xraykit.schema import SCHEMAS, conform, empty_frame
-
-try:  # the C fast path; without a compiler xraykit still works, only slower
-    from xraykit import _scan
-except ImportError:  # pragma: no cover - depends on the machine
-    _scan = None
-_FULL, _FALLBACK = (_scan.FULL, _scan.FALLBACK) if _scan is not None else (1, 2)
+from xraykit.tables import CONTEXT, ENTITY, EXCEPTION, FIELD, FIRST, FRAME, TABLES, Field, TableColumn
 
 __all__ = [
     "DAEMON_HEADER",
@@ -72,6 +61,7 @@ __all__ = [
     "frames_from_documents",
     "frames_from_responses",
     "read_frames",
+    "summarise",
 ]
 
 OnError = Literal["warn", "raise", "ignore"]
@@ -80,51 +70,15 @@ OnError = Literal["warn", "raise", "ignore"]
 DAEMON_HEADER = b'{"format":"json","version":1}'
 
 TRACE_ID = re.compile(r"\A\d+-[0-9A-Fa-f]{8}-[0-9A-Fa-f]{24}\Z")
-GZIP_MAGIC = b"\x1f\x8b"
-ZIP_MAGIC = b"PK\x03\x04"
-CHUNK = 8_192  # entities per Arrow chunk: small enough to stay in the CPU cache
-# The frames' Arrow buffers come from the C library's allocator: Arrow's default pool
-# (mimalloc) kept about a quarter more memory resident after a load than it held.
-_POOL = pa.system_memory_pool()
-
-_EMPTY: dict[str, Any] = {}
 _MIN_TIME, _MAX_TIME = 0.0, 1e11  # epoch seconds X-Ray could have recorded
-_NUMBER = (float, int)
-
-
-_POOL_LOCK = threading.Lock()
-_LOADS = 0  # loads running now
-_PREVIOUS_POOL: pa.MemoryPool | None = None
-
-
-@contextlib.contextmanager
-def _loading() -> Iterator[None]:
-    """Settings for the time of a load: no cyclic GC, and Arrow allocating with malloc.
-
-    Loading creates millions of small containers and no reference cycles; with the collector
-    running, its full passes over everything loaded so far made loading several times slower.
-
-    Arrow's default allocator (mimalloc) keeps the memory of freed buffers: the temporary
-    arrays of pandas' string operations during a load stayed resident, about 0.7 times the
-    file's size on top of the frames. The C library's allocator returns large blocks at once.
-    """
-    global _LOADS, _PREVIOUS_POOL
-    was_enabled = gc.isenabled()
-    gc.disable()
-    with _POOL_LOCK:  # loads in several threads: the first sets the pool, the last restores it
-        if _LOADS == 0:
-            _PREVIOUS_POOL = pa.default_memory_pool()
-            pa.set_memory_pool(_POOL)
-        _LOADS += 1
-    try:
-        yield
-    finally:
-        with _POOL_LOCK:
-            _LOADS -= 1
-            if _LOADS == 0 and _PREVIOUS_POOL is not None:
-                pa.set_memory_pool(_PREVIOUS_POOL)
-        if was_enabled:
-            gc.enable()
+_DOCUMENT_BYTES = 1 << 20  # document text held before it is compressed
+_STACK = EXCEPTION.fields["stack"].path
+#: the parts of a stack frame in ``top_frame``, and what stands for one that is absent
+_FRAME_PARTS = [(FRAME.fields["path"].path, "?"), (FRAME.fields["line"].path, "?"), (FRAME.fields["label"].path, "")]
+_ANNOTATION_TYPES = {str: "string", bool: "boolean", int: "number", float: "number"}
+_FULL, _FALLBACK = 1, 2  # what the C scanner's scan() says (_scan.FULL, _scan.FALLBACK)
+_DOCUMENT = 2  # the C scanner's mode for one document (_scan.DOCUMENT)
+_A_TYPE = {"string": "a string", "number": "a number", "integer": "an integer", "boolean": "a boolean", "object": "an object", "array": "a list"}
 
 
 class _Problems:
@@ -151,8 +105,38 @@ class _Problems:
         return conform(pd.DataFrame(self.rows, columns=list(SCHEMAS["problems"])), "problems")
 
 
-def _entity_error(d: Any) -> str | None:
-    """Say what is wrong with an entity (segment or subsegment), or None when it is usable."""
+def _short(value: Any, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except RecursionError:  # a value nested deeper than repr goes
+        text = f"<{type(value).__name__} nested too deep to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _kinds(types: frozenset[str]) -> str:
+    return " or ".join(_A_TYPE[t] for t in sorted(types))
+
+
+def _allowed(value: Any, types: frozenset[str]) -> bool:
+    """Whether a JSON value (not None) is of one of ``types``."""
+    kind = type(value)
+    if kind is str:
+        return "string" in types
+    if kind is bool:
+        return "boolean" in types
+    if kind is int:
+        return "number" in types or ("integer" in types and -(2**63) <= value < 2**63)
+    if kind is float:
+        return "number" in types
+    if kind is dict:
+        return "object" in types
+    if kind is list:
+        return "array" in types
+    return False
+
+
+def entity_error(d: Any) -> str | None:
+    """Say what is wrong with an entity's required fields, or None when it is usable."""
     if type(d) is not dict:
         return f"expected a JSON object for a segment or subsegment, got {type(d).__name__} {_short(d)}"
     eid = d.get("id")
@@ -165,7 +149,7 @@ def _entity_error(d: Any) -> str | None:
         value: Any = d.get(field)
         if value is None and field == "end_time":
             continue
-        if type(value) not in _NUMBER:
+        if type(value) not in (float, int):
             return f"entity {eid}: '{field}' must be a number of epoch seconds, got {_short(value)}"
         if not _MIN_TIME <= value < _MAX_TIME:
             return (
@@ -175,760 +159,607 @@ def _entity_error(d: Any) -> str | None:
     return None
 
 
-def _valid_trace_id(tid: Any) -> bool:
-    return type(tid) is str and TRACE_ID.match(tid) is not None
+def _column_value(column: TableColumn, fields: dict[str, Any], context: dict[str, Any]) -> Any:
+    """One column's value for a row: ``fields`` maps paths to the row's valid field values."""
+    if column.op == CONTEXT:
+        return context[column.context]  # type: ignore[index]
+    get = fields.get
+    if column.op == FIELD:
+        value = get(column.fields[0].path)
+    elif column.op == FIRST:  # as Python's `or`: the first truthy, else the last
+        for field in column.fields:
+            value = get(field.path)
+            if value:
+                break
+    else:
+        value = " ".join(p for p in (get(f.path) for f in column.fields) if p) or None
+    kind = column.kind
+    if kind == "str":
+        if type(value) is not str:
+            return None
+        return value.upper() if column.upper else value
+    if kind == "bool":
+        return value is True
+    if kind == "time":
+        return None if value is None else round(value * 1e6)
+    return value
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+class Reader:
+    """One pass over JSON values: documents become rows of ``tables`` (the C scanner's
+    buffers, or :class:`~xraykit.tables.PythonTables`), problems go to ``problems``."""
 
-
-class _Builder:
-    """One pass over documents: a row tuple per entity, flushed to Arrow in chunks.
-
-    Each entity's fields are read right after its JSON was parsed, while the dict is still
-    in the CPU cache; reading the same dicts column by column later is several times slower.
-    """
-
-    def __init__(self, problems: _Problems) -> None:
+    def __init__(self, problems: _Problems, native: bool = True) -> None:
         self.problems = problems
-        self.seq = 0
-        self.seg_rows: list[tuple[Any, ...]] = []
-        self.sub_rows: list[tuple[Any, ...]] = []
-        # where each row came from (file:line ...), for problems found when converting
-        self.seg_where: list[str] = []
-        self.sub_where: list[str] = []
-        self.doc_rows: list[tuple[Any, ...]] = []
-        self.seg_tables: list[pa.Table] = []
-        self.sub_tables: list[pa.Table] = []
-        # the documents' text goes into the compressed store chunk by chunk
+        self.tables = _tables.new_tables(native)
+        self.native = hasattr(self.tables, "scan")
+        self.seq = 0  # the number of the next entity, in reading order
         self.docs = DocumentStoreBuilder()
-        self.doc_seqs: list[np.ndarray] = []
-        self.ann: list[tuple[Any, ...]] = []
-        self.meta: list[tuple[Any, ...]] = []
-        self.exc: list[tuple[Any, ...]] = []
-        # long frames (annotations, metadata, exceptions) in reading order, chunk by chunk
-        self.extra_parts: dict[str, list[pd.DataFrame]] = {
-            "annotations": [],
-            "metadata": [],
-            "exceptions": [],
-        }
+        self.doc_seqs: list[Any] = []
+        self.doc_bytes = 0  # document text appended since the documents were last taken
 
-    # -- input ---------------------------------------------------------------------------
+    # -- routing -----------------------------------------------------------------------------
 
-    def add_document(self, doc: Any, location: str, text: str | bytes | None = None) -> None:
-        """Add one top-level document (segment, or subsegment sent on its own)."""
-        if type(doc) is not dict:
-            self.problems.add(location, _entity_error(doc) or "not a document")
-            return
-        tid: Any = doc.get("trace_id")
-        streamed = doc.get("type") == "subsegment"
-        seq = self.seq
-        if streamed:
-            parent = doc.get("parent_id")
-            row = _sub_row(doc, tid, None, parent, 1, doc.get("id"), True, seq)
+    def accept(self, value: Any, location: str, raw: bytes | str | None) -> None:
+        """Route one parsed JSON value: a response, a trace, a document, a header or a list.
+
+        ``raw`` is its JSON text when it came as text (kept as the document's text).
+        """
+        stack = [(value, location, raw)]
+        while stack:
+            value, location, raw = stack.pop()
+            if type(value) is dict:
+                self._object(value, location, raw)
+            elif type(value) is list:
+                texts = _item_texts(raw) if raw is not None else [None] * len(value)
+                items = [(v, f"{location}[{i}]", t) for i, (v, t) in enumerate(zip(value, texts, strict=True))]
+                stack.extend(reversed(items))
+            else:
+                self.problems.add(
+                    location,
+                    f"expected a segment document, a list of them or a BatchGetTraces response "
+                    f"(a JSON object or array), got {type(value).__name__} {_short(value)}",
+                )
+
+    def _object(self, value: dict[str, Any], location: str, raw: bytes | str | None) -> None:
+        problems = self.problems
+        if "Traces" in value:
+            traces = value.get("Traces")
+            if type(traces) is not list:
+                problems.add(location, f"'Traces' must be a list, got {_short(traces)}")
+                return
+            for i, trace in enumerate(traces):
+                self.trace(trace, f"{location} Traces[{i}]")
+            unprocessed = value.get("UnprocessedTraceIds") or []
+            if type(unprocessed) is list:
+                for tid in unprocessed:
+                    problems.add(location, f"BatchGetTraces could not return trace {tid} (UnprocessedTraceIds)")
+        elif "Segments" in value and "Id" in value:
+            self.trace(value, location)
+        elif "format" in value and "version" in value and "id" not in value:
+            fmt, version = value.get("format"), value.get("version")
+            if not (isinstance(fmt, str) and fmt.lower() == "json" and version == 1):
+                problems.add(
+                    location, f'daemon header must be {{"format": "json", "version": 1}}, got {_short(value)}'
+                )
+        elif "TraceSummaries" in value:
+            problems.add(
+                location,
+                "this is a GetTraceSummaries response: summaries hold no segment documents. "
+                "Fetch the traces themselves with BatchGetTraces (xraykit.fetch does both)",
+            )
         else:
-            row = _seg_row(doc, tid, seq)
-        if row is None or not _valid_trace_id(tid):
-            err = _entity_error(doc) or (
+            self.document(value, location, raw)
+
+    def trace(self, trace: Any, location: str) -> None:
+        """One trace of a BatchGetTraces response: the documents of its ``Segments``."""
+        problems = self.problems
+        if type(trace) is not dict or type(trace.get("Segments")) is not list:
+            problems.add(location, f"a trace must be an object with a 'Segments' list, got {_short(trace)}")
+            return
+        if trace.get("LimitExceeded") is True:
+            problems.add(
+                location,
+                f"trace {trace.get('Id')} reached X-Ray's size limit (LimitExceeded): some segments are missing",
+            )
+        for j, segment in enumerate(trace["Segments"]):
+            doc = segment.get("Document") if type(segment) is dict else None
+            where = f"{location}.Segments[{j}]"
+            if type(doc) is str:
+                if self.native and self._scan_text(doc.encode("utf-8", "surrogatepass"), _DOCUMENT):
+                    continue
+                try:
+                    parsed = orjson.loads(doc)
+                except orjson.JSONDecodeError as exc:
+                    problems.add(where, f"the Document is not valid JSON: {exc}")
+                    continue
+                self.document(parsed, location, doc)
+            elif type(doc) is dict:
+                self.document(doc, where, None)
+            else:
+                problems.add(where, f"expected a segment with a 'Document' JSON string, got {_short(segment)}")
+
+    def _scan_text(self, text: bytes, mode: int = 1) -> bool:
+        """Let the C scanner read one JSON value (or, ``mode`` 2, one document); False when
+        Python must read it."""
+        status, _pos, _line, self.seq = self.tables.scan(text, 0, 0, self.seq, _DOCUMENT_BYTES, mode)
+        if status == _FULL:
+            self.take_documents()
+        return bool(status != _FALLBACK)
+
+    # -- entities ----------------------------------------------------------------------------
+
+    def document(self, doc: Any, location: str, text: bytes | str | None) -> None:
+        """One top-level document: a segment, or a subsegment sent on its own."""
+        problems = self.problems
+        if type(doc) is not dict:
+            problems.add(location, entity_error(doc) or "not a document")
+            return
+        error = entity_error(doc)
+        tid: Any = doc.get("trace_id")
+        if error is None and (type(tid) is not str or TRACE_ID.match(tid) is None):
+            error = (
                 f"entity {doc['id']}: 'trace_id' must look like 1-5759e988-bd862e3fe1be46a994272793 "
                 f"(version, 8 hex digits of epoch seconds, 24 hex digits), got {_short(tid)}"
             )
-            self.problems.add(location, err)
+        streamed = doc.get("type") == "subsegment"
+        parent = doc.get("parent_id")
+        if error is None and streamed and (type(parent) is not str or not parent):
+            error = (
+                f"subsegment {doc['id']} was sent on its own (type 'subsegment') but has no "
+                f"'parent_id' naming its segment or subsegment, got {_short(parent)}"
+            )
+        if error is not None:
+            problems.add(location, error)
             return
         eid = doc["id"]
-        if streamed and (type(parent) is not str or not parent):
-            self.problems.add(
-                location,
-                f"subsegment {eid} was sent on its own (type 'subsegment') but has no "
-                f"'parent_id' naming its segment or subsegment, got {_short(parent)}",
-            )
-            return
-        self.seq = seq + 1
-        if streamed:
-            self.sub_rows.append(row)
-            self.sub_where.append(location)
-        else:
-            self.seg_rows.append(row)
-            self.seg_where.append(location)
-        if doc.get("end_time") is None:
-            self._check_end(doc, location)
-        if doc.get("annotations") or doc.get("metadata") or doc.get("cause"):
-            self._extras(doc, tid, eid, seq, location)
         if text is None:
             text = _dumps(doc)
-        elif type(text) is bytes:
-            text = text.decode()
-        self.doc_rows.append((tid, eid, row[9] if streamed else row[8], text, seq))
-        subs = doc.get("subsegments")
+            if text is None:
+                problems.add(location, f"entity {eid}: cannot be written as JSON text (a string that is not valid Unicode, or a value that is not JSON); skipped")
+                return
+        fields, in_progress = self._fields(doc, eid, location)
+        context = {"trace_id": tid, "in_progress": in_progress, "seq": self.seq, "streamed": streamed}
+        if streamed:
+            context.update(segment_id=None, parent_id=parent, depth=1, anchor=eid)
+            self._row("subsegments", fields, context)
+        else:
+            self._row("segments", fields, context)
+        self._extras(fields, tid, eid, location)
+        links = '"links"' in text if type(text) is str else b'"links"' in text
+        self._row("documents", {}, {**context, "entity_id": eid, "text": text, "has_links": links})
+        self.doc_bytes += len(text)
+        self.seq += 1
+        subs = fields.get("subsegments")
         if subs:
-            self._walk(
-                subs,
-                tid,
-                None if streamed else eid,
-                eid,
-                1 if streamed else 0,
-                eid if streamed else None,
-                location,
-            )
-        if len(self.seg_rows) + len(self.sub_rows) >= CHUNK:
-            self.flush()
+            self._nested(subs, tid, None if streamed else eid, eid, 1 if streamed else 0, eid if streamed else None, location)
+        self._take_documents_if_full()
 
-    def _walk(
-        self,
-        subs: Any,
-        tid: str,
-        segment_id: str | None,
-        parent: str,
-        parent_depth: int,
-        anchor: str | None,
-        location: str,
+    def _nested(
+        self, subs: list[Any], tid: str, segment_id: str | None, parent: str, depth0: int, anchor: str | None, location: str
     ) -> None:
-        stack = [(subs, parent, parent_depth + 1)]
-        append, sub_row, seq = self.sub_rows.append, _sub_row, self.seq
-        where = self.sub_where.append
+        """Subsegments at any depth (an explicit stack: no recursion)."""
+        stack = [(subs, parent, depth0 + 1)]
         while stack:
             items, pid, depth = stack.pop()
-            if type(items) is not list:
+            for child in items:
+                error = entity_error(child)
+                if error is not None:
+                    # keep its valid children: they move up to the nearest valid ancestor
+                    self.problems.add(location, f"subsegment under {pid}: {error}")
+                    grandchildren = child.get("subsegments") if type(child) is dict else None
+                    if type(grandchildren) is list and grandchildren:
+                        stack.append((grandchildren, pid, depth))
+                    elif grandchildren:
+                        self.problems.add(location, f"entity {pid}: 'subsegments' must be a list, got {_short(grandchildren)}")
+                    continue
+                eid = child["id"]
+                fields, in_progress = self._fields(child, eid, location)
+                context = {
+                    "trace_id": tid, "segment_id": segment_id, "parent_id": pid, "depth": depth,
+                    "in_progress": in_progress, "streamed": False, "anchor": anchor, "seq": self.seq,
+                }
+                self._row("subsegments", fields, context)
+                self._extras(fields, tid, eid, location)
+                self.seq += 1
+                grandchildren = fields.get("subsegments")
+                if grandchildren:
+                    stack.append((grandchildren, eid, depth + 1))
+
+    def _fields(self, entity: dict[str, Any], eid: str, location: str) -> tuple[dict[str, Any], bool]:
+        """The entity's fields of a declared type, by path (others are problems), and whether
+        it is in progress (no end, or it says so)."""
+        fields = self._check(entity, ENTITY, eid, location, record=True)
+        in_progress = fields.get("end_time") is None or fields.get("in_progress") is True
+        if fields.get("end_time") is None and fields.get("in_progress") is not True:
+            self.problems.add(location, f"entity {eid}: has neither 'end_time' nor 'in_progress': true; kept as in progress")
+        return fields, in_progress
+
+    def _check(
+        self, obj: dict[str, Any], root: Field, eid: str, location: str, record: bool, quiet: bool = False
+    ) -> dict[str, Any]:
+        """Check ``obj``'s fields against ``root``; return the valid ones by path when
+        ``record`` (array items are checked, not recorded). ``quiet``: report nothing."""
+        found: dict[str, Any] = {}
+        stack: list[tuple[dict[str, Any], Field, str, bool]] = [(obj, root, "", record)]
+        while stack:
+            current, spec, where, keep = stack.pop()
+            for key, value in current.items():
+                field = spec.fields.get(key)
+                if field is None or value is None:
+                    continue
+                shown = f"{where}.{key}" if where else key
+                if not _allowed(value, field.types):
+                    if not quiet:
+                        self.problems.add(
+                            location,
+                            f"entity {eid}: '{shown}' must be {_kinds(field.types)}, got {_short(value)}; "
+                            "ignored, the entity loads without it",
+                        )
+                    continue
+                if keep:
+                    found[field.path] = value
+                if field.fields and type(value) is dict:
+                    stack.append((value, field, shown, keep))
+                elif field.item is not None and type(value) is list:
+                    item = field.item
+                    for i, element in enumerate(value):
+                        if element is None or not _allowed(element, item.types):
+                            if not quiet:
+                                self.problems.add(
+                                    location,
+                                    f"entity {eid}: '{shown}[{i}]' must be {_kinds(item.types)}, got "
+                                    f"{_short(element)}; ignored",
+                                )
+                        elif item.fields and type(element) is dict:
+                            stack.append((element, item, f"{shown}[{i}]", False))
+        return found
+
+    def _extras(self, fields: dict[str, Any], tid: str, eid: str, location: str) -> None:
+        """Rows of the entity's annotations, metadata and exceptions."""
+        row = self._row
+        annotations = fields.get("annotations")
+        for key, value in annotations.items() if annotations else ():
+            kind = _ANNOTATION_TYPES.get(type(value))
+            if kind is None:
                 self.problems.add(
-                    location, f"entity {pid}: 'subsegments' must be a list, got {_short(items)}"
+                    location,
+                    f"entity {eid}: annotation {key!r} must be a string, number or boolean, "
+                    f"got {_short(value)}; use metadata for structured values",
                 )
                 continue
-            for child in items:
-                row = sub_row(child, tid, segment_id, pid, depth, anchor, False, seq)
-                if row is None:
-                    # keep its valid children: they move up to the nearest valid ancestor
-                    self.problems.add(location, f"subsegment under {pid}: {_entity_error(child)}")
-                    if type(child) is dict and child.get("subsegments"):
-                        stack.append((child["subsegments"], pid, depth))
-                    continue
-                append(row)
-                where(location)
-                get = child.get
-                if row[8] is None:
-                    self._check_end(child, location)
-                if get("annotations") or get("metadata") or get("cause"):
-                    self._extras(child, tid, row[2], seq, location)
-                seq += 1
-                grandchildren = get("subsegments")
-                if grandchildren:
-                    stack.append((grandchildren, row[2], depth + 1))
-        self.seq = seq
-
-    def _check_end(self, d: dict[str, Any], location: str) -> None:
-        if d.get("in_progress") is not True:
-            self.problems.add(
-                location,
-                f"entity {d['id']}: has neither 'end_time' nor 'in_progress': true; "
-                "kept as in progress",
-            )
-
-    def _extras(self, d: dict[str, Any], tid: str, eid: str, seq: int, location: str) -> None:
-        """Collect annotations, metadata and exceptions of one entity."""
-        problems = self.problems
-        ann = d.get("annotations")
-        if ann:
-            if type(ann) is not dict:
-                problems.add(
-                    location, f"entity {eid}: 'annotations' must be an object, got {_short(ann)}"
-                )
-            else:
-                for key, value in ann.items():
-                    kind = _ANNOTATION_TYPES.get(type(value))
-                    if kind is None:
-                        problems.add(
-                            location,
-                            f"entity {eid}: annotation {key!r} must be a string, number or "
-                            f"boolean, got {_short(value)}; use metadata for structured values",
-                        )
-                        continue
-                    self.ann.append((tid, eid, key, value, kind, seq))
-        meta = d.get("metadata")
-        if meta:
-            if type(meta) is not dict:
-                problems.add(
-                    location, f"entity {eid}: 'metadata' must be an object, got {_short(meta)}"
-                )
-            else:
-                for namespace, entries in meta.items():
-                    if type(entries) is dict:
-                        for key, value in entries.items():
-                            self.meta.append((tid, eid, namespace, key, value, seq))
-                    else:
-                        self.meta.append((tid, eid, namespace, None, entries, seq))
-        cause = d.get("cause")
-        if cause and type(cause) is not str:
-            if type(cause) is not dict:
-                problems.add(
-                    location,
-                    f"entity {eid}: 'cause' must be an object or an exception id string, got {_short(cause)}",
-                )
-                return
-            excs = cause.get("exceptions") or []
-            if type(excs) is not list:
-                problems.add(
-                    location, f"entity {eid}: 'cause.exceptions' must be a list, got {_short(excs)}"
-                )
-                return
-            for e in excs:
-                if type(e) is not dict:
-                    problems.add(
-                        location, f"entity {eid}: an exception must be an object, got {_short(e)}"
-                    )
-                    continue
-                stack = e.get("stack")
-                stack = stack if type(stack) is list else []
-                top = stack[0] if stack and type(stack[0]) is dict else None
-                self.exc.append(
-                    (
-                        tid,
-                        eid,
-                        _str_or_none(e.get("id")),
-                        _str_or_none(e.get("type")),
-                        _str_or_none(e.get("message")),
-                        e.get("remote") is True,
-                        _str_or_none(e.get("cause")),
-                        _int_or_none(e.get("truncated")),
-                        _int_or_none(e.get("skipped")),
-                        len(stack),
-                        None
-                        if top is None
-                        else f"{top.get('path', '?')}:{top.get('line', '?')} {top.get('label', '')}".rstrip(),
-                        seq,
-                    )
-                )
-
-    # -- chunks ----------------------------------------------------------------------------
-
-    def flush_extras(self) -> None:
-        for name, rows in (
-            ("annotations", self.ann),
-            ("metadata", self.meta),
-            ("exceptions", self.exc),
-        ):
-            if rows:
-                self.extra_parts[name].append(_object_frame(rows, name))
-        self.ann, self.meta, self.exc = [], [], []
-
-    def take_native(self, scanner: Any, everything: bool = True) -> None:
-        """Append what the C scanner built, after the rows Python read before it.
-
-        With ``everything`` false only the documents are taken (to be compressed now); the
-        other tables keep growing in the scanner, so that each column ends as one buffer.
-        """
-        self.flush()
-        self.flush_extras()
-        out = scanner.take(everything)
-        if out["documents"][0][0]:
-            self.add_documents(_native_table(out["documents"], _NATIVE_DOC_ARROW))
-        if not everything:
+            context = {"trace_id": tid, "entity_id": eid, "key": _text(key), "value": value, "value_type": kind, "seq": self.seq}
+            row("annotations", {}, context)
+        metadata = fields.get("metadata")
+        for namespace, entries in metadata.items() if metadata else ():
+            context = {"trace_id": tid, "entity_id": eid, "namespace": _text(namespace), "seq": self.seq}
+            if type(entries) is dict:
+                for key, value in entries.items():
+                    row("metadata", {}, {**context, "key": _text(key), "value": value})
+            else:  # a namespace holding a value of its own: no key
+                row("metadata", {}, {**context, "key": None, "value": entries})
+        if type(fields.get("cause")) is not dict:
             return
-        for tables, name, schema in (
-            (self.seg_tables, "segments", _SEG_ARROW),
-            (self.sub_tables, "subsegments", _SUB_ARROW),
-        ):
-            if out[name][0][0]:
-                tables.append(_native_table(out[name], schema))
-        for name, values in (
-            ("annotations", out["annotation_values"]),
-            ("metadata", out["metadata_values"]),
-            ("exceptions", None),
-        ):
-            if out[name][0][0]:
-                self.extra_parts[name].append(_native_extras(out[name], values, name))
+        for exception in fields.get("cause.exceptions") or ():
+            if type(exception) is not dict:
+                continue  # reported when the entity was checked
+            found = self._check(exception, EXCEPTION, eid, location, record=True, quiet=True)
+            stack = found.get(_STACK) or []
+            top = None
+            if stack and type(stack[0]) is dict:
+                frame = self._check(stack[0], FRAME, eid, location, record=True, quiet=True)
+                path, line, label = (frame.get(p, d) for p, d in _FRAME_PARTS)
+                top = f"{path}:{line} {label}".rstrip()
+            context = {"trace_id": tid, "entity_id": eid, "stack_depth": len(stack), "top_frame": top, "seq": self.seq}
+            row("exceptions", found, context)
 
-    def flush(self) -> None:
-        if self.seg_rows:
-            self.seg_tables.append(_table(self.seg_rows, _SEG_ARROW, self.problems, self.seg_where))
-            self.seg_rows, self.seg_where = [], []
-        if self.sub_rows:
-            self.sub_tables.append(_table(self.sub_rows, _SUB_ARROW, self.problems, self.sub_where))
-            self.sub_rows, self.sub_where = [], []
-        if self.doc_rows:
-            self.add_documents(_table(self.doc_rows, _DOC_ARROW, self.problems))
-            self.doc_rows = []
+    def _row(self, table: str, fields: dict[str, Any], context: dict[str, Any]) -> None:
+        self.tables.append(table, tuple(_column_value(c, fields, context) for c in TABLES[table]))
 
-    def add_documents(self, table: pa.Table) -> None:
-        has_links = table["has_links"] if "has_links" in table.column_names else None
-        self.docs.add_chunk(
-            table["trace_id"],
-            table["entity_id"],
-            table["in_progress"],
-            table["document"],
-            has_links,
-        )
-        self.doc_seqs.append(table["_seq"].to_numpy())
+    # -- output ------------------------------------------------------------------------------
 
-    # -- output ----------------------------------------------------------------------------
+    def _take_documents_if_full(self) -> None:
+        if self.doc_bytes >= _DOCUMENT_BYTES:
+            self.take_documents()
+
+    def take_documents(self) -> None:
+        """Compress the documents read so far."""
+        self.doc_bytes = 0
+        columns = self.tables.take(False)["documents"]
+        self._add_documents(columns)
+
+    def _add_documents(self, columns: list[Any]) -> None:
+        table = dict(zip((c.name for c in TABLES["documents"]), columns, strict=True))
+        if table["_seq"][0]:
+            self.docs.add_chunk(
+                _tables.to_arrow("str", table["trace_id"]),
+                _tables.to_arrow("str", table["entity_id"]),
+                _tables.to_arrow("bool", table["in_progress"]),
+                _tables.to_arrow("str", table["document"]),
+                _tables.to_arrow("bool", table["has_links"]),
+            )
+            self.doc_seqs.append(_tables.to_array("int64", table["_seq"]))
 
     def frames(self) -> dict[str, Any]:
-        self.flush()
-        seg = _to_pandas(self.seg_tables, _SEG_ARROW)
-        sub = _to_pandas(self.sub_tables, _SUB_ARROW)
-        self.seg_tables, self.sub_tables = [], []  # numbers were copied: let the tables go
+        """The frames of everything read (the reader is spent)."""
+        taken = self.tables.take(True)
+        self._add_documents(taken.pop("documents"))
+        frames = {name: _tables.to_frame(name, columns) for name, columns in taken.items()}
+        del taken
         docs = self.docs.finish()
         doc_seqs = np.concatenate(self.doc_seqs) if self.doc_seqs else np.zeros(0, np.int64)
-        self.flush_extras()
-        ann, meta, exc = (_concat_extras(self.extra_parts[n], n) for n in _EXTRAS_ARROW)
-        return finish(seg, sub, docs, doc_seqs, ann, meta, exc, self.problems)
+        return finish(
+            frames["segments"],
+            frames["subsegments"],
+            docs,
+            doc_seqs,
+            frames["annotations"],
+            frames["metadata"],
+            frames["exceptions"],
+            self.problems,
+        )
 
 
-_ANNOTATION_TYPES = {str: "string", bool: "boolean", int: "number", float: "number"}
-
-
-def _object_frame(rows: list[tuple[Any, ...]], name: str) -> pd.DataFrame:
-    """A long frame (annotations, metadata, exceptions) from row tuples, in schema dtypes."""
-    schema = {**SCHEMAS[name], "_seq": "int64"}
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in schema.items()})
-    data = {}
-    for (column, dtype), values in zip(schema.items(), zip(*rows, strict=True), strict=True):
-        if dtype == "object":
-            data[column] = _objects(values)
-        elif dtype == "str":
-            try:
-                strings = pa.array(values, pa.large_string(), memory_pool=_POOL)
-            except (pa.ArrowInvalid, pa.ArrowTypeError):  # keys of dicts built in Python
-                strings = pa.array(
-                    [_str_or_none(v) for v in values], pa.large_string(), memory_pool=_POOL
-                )
-            data[column] = pd.array(strings, dtype="str")
-        else:
-            data[column] = pd.array(list(values), dtype=dtype)
-    return pd.DataFrame(data)
-
-
-_ARROW_TYPES = {
-    "str": pa.large_string(),
-    "bool": pa.bool_(),
-    "Int64": pa.int64(),
-    "int64": pa.int64(),
-}
-
-#: Columns the C scanner builds for the long frames, in schema order: every column but
-#: ``value`` (which comes as a list of objects), then ``_seq``.
-_EXTRAS_ARROW = {
-    name: {
-        **{c: _ARROW_TYPES[t] for c, t in SCHEMAS[name].items() if c != "value"},
-        "_seq": pa.int64(),
-    }
-    for name in ("annotations", "metadata", "exceptions")
-}
-
-
-def _native_table(columns: list[tuple[Any, ...]], schema: dict[str, pa.DataType]) -> pa.Table:
-    """An Arrow table over the buffers the C scanner filled (no copy)."""
-    arrays = []
-    for typ, (rows, nulls, validity, values, data) in zip(schema.values(), columns, strict=True):
-        buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(values)]
-        if data is not None:
-            buffers.append(pa.py_buffer(data))
-        arrays.append(pa.Array.from_buffers(typ, rows, buffers, null_count=nulls))
-    return pa.Table.from_arrays(arrays, names=list(schema))
-
-
-def _native_extras(
-    columns: list[tuple[Any, ...]], values: list[Any] | None, name: str
-) -> pd.DataFrame:
-    """A long frame (with ``_seq``) from the scanner's columns and its list of values."""
-    table = _native_table(columns, _EXTRAS_ARROW[name])
-    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-    frame["_seq"] = frame["_seq"].astype("int64")
-    if values is not None:
-        frame["value"] = _objects(values)
-    return frame
-
-
-def _objects(values: Any) -> pd.Series:
-    """JSON values as an object column, kept as they are.
-
-    An object array given to pandas as is gets its type inferred: values that are all strings
-    or None became a string column, and None became NaN.
-    """
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return pd.Series(array, dtype=object, copy=False)
-
-
-def _concat_extras(parts: list[pd.DataFrame], name: str) -> pd.DataFrame:
-    schema = {**SCHEMAS[name], "_seq": "int64"}
-    if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in schema.items()})
-    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    return frame[list(schema)]
-
-
-def _str_or_none(x: Any) -> str | None:
-    if x is None or type(x) is str:
-        return x
-    return str(x)
-
-
-def _int_or_none(x: Any) -> int | None:
-    return x if _is_int64(x) else None
-
-
-def _is_int64(x: Any) -> bool:
-    """Whether ``x`` fits an int64 column (None does: it is missing, not wrong)."""
-    return x is None or (type(x) is int and -(2**63) <= x < 2**63)
+def _text(key: Any) -> str:
+    """A dict key as text (documents given as dicts may have keys that are not strings)."""
+    return key if type(key) is str else str(key)
 
 
 def _dumps(doc: Any) -> str | None:
+    """A document given as a dict, as JSON text; None when it has no valid JSON text."""
     try:
         return orjson.dumps(doc).decode()
     except (TypeError, orjson.JSONEncodeError):
         try:
-            return json.dumps(doc, default=str)
+            text = json.dumps(doc, default=str, ensure_ascii=False)
+            text.encode("utf-8")  # a lone surrogate cannot be stored
         except (TypeError, ValueError, RecursionError):
             return None
+        return text
 
 
-# -- rows -----------------------------------------------------------------------------------
+_ARRAY_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]')
 
 
-def _usable(eid: Any, name: Any, start: Any, end: Any) -> bool:
-    """Whether an entity has the fields X-Ray requires, of the right types and range."""
-    return (
-        type(eid) is str
-        and bool(eid)
-        and type(name) is str
-        and type(start) in _NUMBER
-        and _MIN_TIME <= start < _MAX_TIME
-        and (end is None or (type(end) in _NUMBER and _MIN_TIME <= end < _MAX_TIME))
-    )
+def _item_texts(raw: bytes | str) -> list[bytes]:
+    """The JSON text of each element of the JSON array ``raw`` (which is valid JSON).
+
+    >>> _item_texts(b'[{"a": [1, 2]}, "x,y", 3 ]')
+    [b'{"a": [1, 2]}', b'"x,y"', b'3']
+    """
+    text = raw.encode() if isinstance(raw, str) else bytes(raw)
+    items: list[bytes] = []
+    depth, start = 0, 0
+    for match in _ARRAY_TOKENS.finditer(text):
+        char = text[match.start()]
+        if char == 0x22:  # a string
+            continue
+        if char in b"[{":
+            depth += 1
+            if depth == 1:
+                start = match.end()
+        elif char in b"]}":
+            if depth == 1:
+                last = text[start : match.start()].strip()
+                if last or items:
+                    items.append(last)
+            depth -= 1
+        elif depth == 1:  # a comma between elements
+            items.append(text[start : match.start()].strip())
+            start = match.end()
+    return items
 
 
-def _http(http: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The ``request`` and ``response`` objects of an ``http`` block (empty when absent)."""
-    if not http or type(http) is not dict:
-        return _EMPTY, _EMPTY
-    req = http.get("request") or _EMPTY
-    resp = http.get("response") or _EMPTY
-    return (req if type(req) is dict else _EMPTY), (resp if type(resp) is dict else _EMPTY)
+# -- lines and files ----------------------------------------------------------------------------
 
 
-def _seg_row(d: Any, tid: Any, seq: int) -> tuple[Any, ...] | None:
-    """The segment columns of one document, or None when it lacks a required field."""
-    if type(d) is not dict:
-        return None
-    g: Callable[[str], Any] = d.get
-    eid, name, start, end = g("id"), g("name"), g("start_time"), g("end_time")
-    if not _usable(eid, name, start, end):
-        return None
-    ec2 = _EMPTY
-    req, resp = _http(g("http"))
-    aws = g("aws")
-    account = sdk = None
-    if aws and type(aws) is dict:
-        account = aws.get("account_id")
-        ec2 = aws.get("ec2") or _EMPTY
-        if type(ec2) is not dict:
-            ec2 = _EMPTY
-        xray = aws.get("xray")
-        if xray and type(xray) is dict:
-            sdk = " ".join(str(p) for p in (xray.get("sdk"), xray.get("sdk_version")) if p) or None
-    service = g("service")
-    cause = g("cause")
-    return (
-        tid,
-        eid,
-        g("parent_id"),
-        name,
-        g("origin"),
-        g("inferred") is True,
-        start,
-        end,
-        end is None or g("in_progress") is True,
-        req.get("method"),
-        req.get("url"),
-        resp.get("status"),
-        req.get("user_agent"),
-        req.get("client_ip"),
-        g("fault") is True,
-        g("error") is True,
-        g("throttle") is True,
-        g("user"),
-        account,
-        g("resource_arn"),
-        ec2.get("availability_zone"),
-        ec2.get("instance_id"),
-        sdk,
-        service.get("version") if service and type(service) is dict else None,
-        cause if type(cause) is str else None,
-        seq,
-    )
+def _reason(exc: Exception, line: bytes) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"bytes that are not UTF-8 at column {bad.start + 1} ({line[bad.start : bad.start + 4]!r})"
+    text = str(exc)
+    if "recursion" in text.lower() or "depth" in text.lower():
+        return f"nesting deeper than a JSON parser accepts ({text})"
+    return text
 
 
-_NO_AWS = (None,) * 8
-_NO_SQL = (None,) * 4
+def _read_line(reader: Reader, line: bytes, location: str) -> None:
+    """One line, read in Python."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        if line.strip():
+            reader.problems.add(location, f"not valid JSON: {_reason(exc, line)}")
+        return
+    reader.accept(value, location, line.strip())
 
 
-def _sub_row(
-    d: Any,
-    tid: Any,
-    segment_id: str | None,
-    parent: Any,
-    depth: int,
-    anchor: str | None,
-    streamed: bool,
-    seq: int,
-) -> tuple[Any, ...] | None:
-    """The subsegment columns of one entity, or None when it lacks a required field."""
-    if type(d) is not dict:
-        return None
-    g: Callable[[str], Any] = d.get
-    eid, name, start, end = g("id"), g("name"), g("start_time"), g("end_time")
-    if not _usable(eid, name, start, end):
-        return None
-    req, resp = _http(g("http"))
-    aws = g("aws")
-    if aws and type(aws) is dict:
-        a = aws.get
-        aws_cols = (
-            a("operation"),
-            a("region"),
-            a("account_id"),
-            a("request_id"),
-            a("table_name"),
-            a("queue_url"),
-            a("function_name"),
-            a("topic_arn"),
-        )
-    else:
-        aws_cols = _NO_AWS
-    sql = g("sql")
-    if sql and type(sql) is dict:
-        s = sql.get
-        sql_cols = (
-            s("url") or s("connection_string"),
-            s("database_type"),
-            s("sanitized_query"),
-            s("user"),
-        )
-    else:
-        sql_cols = _NO_SQL
-    cause = g("cause")
-    return (
-        tid,
-        segment_id,
-        eid,
-        parent,
-        depth,
-        name,
-        g("namespace"),
-        start,
-        end,
-        end is None or g("in_progress") is True,
-        req.get("method"),
-        req.get("url"),
-        resp.get("status"),
-        g("fault") is True,
-        g("error") is True,
-        g("throttle") is True,
-        g("traced") is True or req.get("traced") is True,
-        *aws_cols,
-        *sql_cols,
-        streamed,
-        cause if type(cause) is str else None,
-        anchor,
-        seq,
-    )
+def _read_lines(reader: Reader, data: bytes, start: int, end: int, number: int, source: str) -> int:
+    """The lines of ``data[start:end]``, the first numbered ``number``: with the C scanner, or
+    line by line in Python. Return the number of the next line."""
+    if not reader.native:
+        while start < end:  # each line with its newline, as the scanner hands a line over
+            stop = data.find(b"\n", start, end) + 1 or end
+            _read_line(reader, data[start:stop], f"{source}:{number}")
+            start, number = stop, number + 1
+        return number
+    scanner = reader.tables
+    view = memoryview(data)[start:end]
+    pos, size = 0, end - start
+    try:
+        while pos < size:
+            status, pos, number, reader.seq = scanner.scan(view, pos, number, reader.seq, _DOCUMENT_BYTES)
+            if status == _FULL:
+                reader.take_documents()
+            elif status == _FALLBACK:  # problems and unusual types: Python reads this line
+                stop = data.find(b"\n", start + pos, end) + 1 or end
+                _read_line(reader, data[start + pos : stop], f"{source}:{number}")
+                pos, number = stop - start, number + 1
+    finally:
+        view.release()
+    return number
 
 
-# -- columns ---------------------------------------------------------------------------------
-
-_SEG_ARROW = {
-    "trace_id": pa.large_string(),
-    "segment_id": pa.large_string(),
-    "parent_id": pa.large_string(),
-    "name": pa.large_string(),
-    "origin": pa.large_string(),
-    "inferred": pa.bool_(),
-    "start": pa.float64(),
-    "end": pa.float64(),
-    "in_progress": pa.bool_(),
-    "http_method": pa.large_string(),
-    "http_url": pa.large_string(),
-    "http_status": pa.int64(),
-    "http_user_agent": pa.large_string(),
-    "http_client_ip": pa.large_string(),
-    "fault": pa.bool_(),
-    "error": pa.bool_(),
-    "throttle": pa.bool_(),
-    "user": pa.large_string(),
-    "account_id": pa.large_string(),
-    "resource_arn": pa.large_string(),
-    "availability_zone": pa.large_string(),
-    "instance_id": pa.large_string(),
-    "sdk": pa.large_string(),
-    "service_version": pa.large_string(),
-    "cause_id": pa.large_string(),
-    "_seq": pa.int64(),
-}
-
-_SUB_ARROW = {
-    "trace_id": pa.large_string(),
-    "segment_id": pa.large_string(),
-    "subsegment_id": pa.large_string(),
-    "parent_id": pa.large_string(),
-    "depth": pa.int64(),
-    "name": pa.large_string(),
-    "namespace": pa.large_string(),
-    "start": pa.float64(),
-    "end": pa.float64(),
-    "in_progress": pa.bool_(),
-    "http_method": pa.large_string(),
-    "http_url": pa.large_string(),
-    "http_status": pa.int64(),
-    "fault": pa.bool_(),
-    "error": pa.bool_(),
-    "throttle": pa.bool_(),
-    "traced": pa.bool_(),
-    "aws_operation": pa.large_string(),
-    "aws_region": pa.large_string(),
-    "aws_account_id": pa.large_string(),
-    "aws_request_id": pa.large_string(),
-    "table_name": pa.large_string(),
-    "queue_url": pa.large_string(),
-    "function_name": pa.large_string(),
-    "topic_arn": pa.large_string(),
-    "sql_url": pa.large_string(),
-    "sql_database_type": pa.large_string(),
-    "sql_sanitized_query": pa.large_string(),
-    "sql_user": pa.large_string(),
-    "streamed": pa.bool_(),
-    "cause_id": pa.large_string(),
-    "_anchor": pa.large_string(),
-    "_seq": pa.int64(),
-}
-
-_DOC_ARROW = {
-    "trace_id": pa.large_string(),
-    "entity_id": pa.large_string(),
-    "in_progress": pa.bool_(),
-    "document": pa.large_string(),
-    "_seq": pa.int64(),
-    "has_links": pa.bool_(),
-}
-
-#: the C scanner's document columns: it also says which texts hold trace links
-_NATIVE_DOC_ARROW = {**_DOC_ARROW, "has_links": pa.bool_()}
-
-_DOC_ARROW = {
-    "trace_id": pa.large_string(),
-    "entity_id": pa.large_string(),
-    "in_progress": pa.bool_(),
-    "document": pa.large_string(),
-    "_seq": pa.int64(),
-}
-
-#: where a column's value sat in the document, for messages about wrong types
-_FIELD_NAMES = {
-    "http_method": "http.request.method",
-    "http_url": "http.request.url",
-    "http_status": "http.response.status",
-    "http_user_agent": "http.request.user_agent",
-    "http_client_ip": "http.request.client_ip",
-    "account_id": "aws.account_id",
-    "availability_zone": "aws.ec2.availability_zone",
-    "instance_id": "aws.ec2.instance_id",
-    "service_version": "service.version",
-    "aws_operation": "aws.operation",
-    "aws_region": "aws.region",
-    "aws_account_id": "aws.account_id",
-    "aws_request_id": "aws.request_id",
-    "table_name": "aws.table_name",
-    "queue_url": "aws.queue_url",
-    "function_name": "aws.function_name",
-    "topic_arn": "aws.topic_arn",
-    "sql_url": "sql.url",
-    "sql_database_type": "sql.database_type",
-    "sql_sanitized_query": "sql.sanitized_query",
-    "sql_user": "sql.user",
-}
-
-
-def _table(
-    rows: list[tuple[Any, ...]],
-    schema: dict[str, pa.DataType],
-    problems: _Problems,
-    where: list[str] | None = None,
-) -> pa.Table:
-    """Transpose row tuples into an Arrow table; wrong-typed values become null and a problem."""
-    columns = list(zip(*rows, strict=True))
-    id_col = 2 if "subsegment_id" in schema else 1
-    arrays = {}
-    for (name, typ), values in zip(schema.items(), columns, strict=True):
-        try:
-            if pa.types.is_integer(typ) and not all(_is_int64(v) for v in values):
-                raise pa.ArrowInvalid("not integers")  # Arrow would quietly truncate 500.5
-            arrays[name] = pa.array(values, typ, memory_pool=_POOL)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            field = _FIELD_NAMES.get(name, name)
-            arrays[name] = _repair(values, typ, field, columns[id_col], where, problems)
-    return pa.table(arrays)
-
-
-def _repair(
-    values: Any,
-    typ: pa.DataType,
-    field: str,
-    ids: Any,
-    where: list[str] | None,
-    problems: _Problems,
-) -> pa.Array:
-    want: tuple[type, ...] = (
-        (str,)
-        if pa.types.is_string(typ) or pa.types.is_large_string(typ)
-        else (int,)
-        if pa.types.is_integer(typ)
-        else (float, int)
-    )
-    ok: list[Any] = []
-    kind = {"string": "a string", "large_string": "a string", "int64": "an integer"}.get(
-        str(typ), "a number"
-    )
-    for i, (value, eid) in enumerate(zip(values, ids, strict=True)):
-        if value is None or (
-            type(value) in want and (want != (int,) or _is_int64(value)) and type(value) is not bool
-        ):
-            ok.append(value)
+def _read_json_lines(reader: Reader, events: Iterable[Any], source: str, number: int = 1) -> int:
+    """Read runs of lines (and report the long lines skipped); return the next line's number."""
+    for event in events:
+        if isinstance(event, _source.LongLine):
+            reader.problems.add(
+                f"{source}:{number}",
+                f"a line of {event.length:,} bytes, longer than max_line_bytes; skipped without "
+                "reading it. Pass max_line_bytes=None, or a larger number, to read it",
+            )
+            number += 1
         else:
-            problems.add(
-                where[i] if where is not None else str(eid),
-                f"entity {eid}: '{field}' should be {kind}, got {_short(value)} "
-                "(the entity still loads, with this field empty)",
-            )
-            ok.append(None)
-    return pa.array(ok, typ, memory_pool=_POOL)
+            number = _read_lines(reader, event.data, event.start, event.end, number, source)
+    return number
 
 
-def _to_pandas(tables: list[pa.Table], schema: dict[str, pa.DataType]) -> pd.DataFrame:
-    if not tables:
-        table = pa.table({k: pa.array([], t) for k, t in schema.items()})
+def _first_line(event: _source.Lines) -> bytes | None:
+    """The first non-blank line of a run of lines, or None."""
+    data, at = event.data, event.start
+    while at < event.end:
+        stop = data.find(b"\n", at, event.end)
+        stop = event.end if stop < 0 else stop + 1
+        if data[at:stop].strip():
+            return data[at:stop]
+        at = stop
+    return None
+
+
+def _read_source(reader: Reader, src: _source.Source) -> None:
+    """Detect the layout from the first line (JSON lines, or one JSON value) and read it."""
+    events = _source.line_events(src)
+    ahead: list[Any] = []  # what was read to find the first line (copied: blocks are reused)
+    first = None
+    for event in events:
+        if isinstance(event, _source.Lines):
+            event = _source.Lines(bytes(event.data[event.start : event.end]), 0, event.end - event.start)
+            first = _first_line(event)
+        ahead.append(event)
+        if first is not None:
+            break
+    source = src.name
+    if first is None or _is_json(first):
+        number = _read_json_lines(reader, ahead, source)
+        _read_json_lines(reader, events, source, number)
+        return
+    # the first line alone is not JSON: a pretty-printed value, or a damaged first line
+    for event in events:
+        if isinstance(event, _source.Lines):
+            event = _source.Lines(bytes(event.data[event.start : event.end]), 0, event.end - event.start)
+        ahead.append(event)
+    whole = b"".join(e.data for e in ahead if isinstance(e, _source.Lines))
+    if reader.native and reader._scan_text(whole):
+        _report_long_lines(reader, ahead, source)
+        return
+    try:
+        value = orjson.loads(whole)
+    except orjson.JSONDecodeError as exc:
+        if any(_is_json(line) for line in whole.split(b"\n")):
+            _read_json_lines(reader, ahead, source)
+        else:
+            _report_long_lines(reader, ahead, source)
+            _salvage(reader, whole, source, exc)
+        return
+    _report_long_lines(reader, ahead, source)
+    reader.accept(value, source, whole.strip())
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _report_long_lines(reader: Reader, events: list[Any], source: str) -> None:
+    """Report the long lines skipped, when the rest was read as one value."""
+    number = 1
+    for event in events:
+        if isinstance(event, _source.LongLine):
+            _read_json_lines(reader, [event], source, number)
+            number += 1
+        else:
+            number += event.data.count(b"\n", event.start, event.end)
+
+
+def read_frames(
+    source: Any,
+    *,
+    on_error: OnError = "warn",
+    max_bytes: int | None = _source.MAX_BYTES,
+    max_line_bytes: int | None = _source.MAX_LINE_BYTES,
+) -> dict[str, Any]:
+    """Read a trace file or stream in any supported JSON format into frames.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a path does not exist.
+    """
+    with _source.open_source(source, max_bytes=max_bytes, max_line_bytes=max_line_bytes) as src:
+        return read_source(src, on_error=on_error)
+
+
+def read_source(src: _source.Source, *, on_error: OnError = "warn", native: bool = True) -> dict[str, Any]:
+    """Read an opened :class:`~xraykit.source.Source` of JSON text into frames."""
+    problems = _Problems(src.name, on_error)
+    reader = Reader(problems, native=native)
+    _read_source(reader, src)
+    for location, reason in src.issues:
+        problems.add(location, reason)
+    return reader.frames()
+
+
+def _salvage(reader: Reader, data: bytes, source: str, exc: Exception) -> None:
+    """Recover the complete elements of a damaged or truncated JSON document.
+
+    A top-level array yields its elements; a ``BatchGetTraces`` response yields its traces.
+    Everything after the first damaged element is reported, not guessed at.
+    """
+    problems = reader.problems
+    text = data.decode("utf-8", errors="surrogateescape")
+    stripped = text.lstrip()
+    offset = len(text) - len(stripped)
+    traces = False
+    if stripped.startswith("["):
+        start = offset + 1
     else:
-        table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
-    seconds = {}
-    for col in ("start", "end"):
-        if col in schema:
-            # keep the float seconds too: they give exact durations
-            seconds[f"_{col}_s"] = table[col].to_numpy(zero_copy_only=False)
-            i = table.schema.get_field_index(col)
-            micros = pc.round(pc.multiply(table[col], 1e6, memory_pool=_POOL), memory_pool=_POOL)
-            us = pc.cast(micros, pa.int64(), memory_pool=_POOL)
-            table = table.set_column(
-                i, col, pc.cast(us, pa.timestamp("us", tz="UTC"), memory_pool=_POOL)
+        m = re.search(r'"Traces"\s*:\s*\[', text)
+        if m is None:
+            problems.add(source, f"not valid JSON and nothing could be recovered: {_reason(exc, data)}")
+            return
+        start, traces = m.end(), True
+    decoder = json.JSONDecoder()
+    pos, index = start, 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return
+        line = text.count("\n", 0, pos) + 1
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except (json.JSONDecodeError, RecursionError) as err:
+            reason = "nesting deeper than a JSON parser accepts" if isinstance(err, RecursionError) else err.msg
+            problems.add(
+                f"{source}:{line}",
+                f"damaged or truncated JSON from here on ({reason}); the {index} complete element(s) before it were kept",
             )
-    frame = table.to_pandas(
-        types_mapper={pa.int64(): pd.Int64Dtype()}.get, split_blocks=True, memory_pool=_POOL
-    )
-    for col, values in seconds.items():
-        frame[col] = values
-    return frame
+            return
+        if re.search("[\udc80-\udcff]", text[pos:end]):
+            problems.add(f"{source}:{line}", "bytes that are not UTF-8 in this element; skipped")
+        elif traces:
+            reader.trace(value, f"{source}:{line}")
+        else:
+            reader.accept(value, f"{source}:{line}", text[pos:end].encode("utf-8", "surrogateescape"))
+        pos, index = end, index + 1
 
 
-# -- public entry points -----------------------------------------------------------------------
+# -- documents given in Python ------------------------------------------------------------------
 
 
 def frames_from_documents(
@@ -948,29 +779,22 @@ def frames_from_documents(
             "from_documents() takes an iterable of segment documents (dicts or JSON strings), "
             f"but {type(documents).__name__} was passed. To read a file, use xraykit.load_file(path)."
         )
-    problems = _Problems(source, on_error)
-    builder = _Builder(problems)
-    with _loading():
-        return _from_items(builder, documents, source)
-
-
-def _from_items(
-    builder: _Builder, documents: Iterable[dict[str, Any] | str | bytes], source: str
-) -> dict[str, Any]:
-    problems = builder.problems
+    reader = Reader(_Problems(source, on_error))
     for i, item in enumerate(documents):
         location = f"{source}[{i}]"
         if isinstance(item, str | bytes | bytearray | memoryview):
-            text = bytes(item) if isinstance(item, bytearray | memoryview) else item
+            text = item.encode("utf-8", "surrogatepass") if isinstance(item, str) else bytes(item)
+            if reader.native and reader._scan_text(text):
+                continue
             try:
                 value = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
-                problems.add(location, f"not valid JSON: {exc}")
+                reader.problems.add(location, f"not valid JSON: {_reason(exc, text)}")
                 continue
-            _accept(builder, value, location, text)
+            reader.accept(value, location, text.strip())
         else:
-            _accept(builder, item, location, None)
-    return builder.frames()
+            reader.accept(item, location, None)
+    return reader.frames()
 
 
 def frames_from_responses(
@@ -981,354 +805,6 @@ def frames_from_responses(
 ) -> dict[str, Any]:
     """Build the frames from ``BatchGetTraces`` response dicts (as boto3 returns them)."""
     return frames_from_documents(responses, source=source, on_error=on_error)
-
-
-def _accept(builder: _Builder, value: Any, location: str, text: str | bytes | None) -> None:
-    """Route one parsed JSON value: a response, a trace, a document, a header or a list."""
-    problems = builder.problems
-    if type(value) is dict:
-        if "Traces" in value:
-            _accept_response(builder, value, location)
-        elif "Segments" in value and "Id" in value:
-            _accept_trace(builder, value, location)
-        elif "format" in value and "version" in value and "id" not in value:
-            fmt, version = value.get("format"), value.get("version")
-            if not (isinstance(fmt, str) and fmt.lower() == "json" and version == 1):
-                problems.add(
-                    location,
-                    f'daemon header must be {{"format": "json", "version": 1}}, got {_short(value)}',
-                )
-        elif "TraceSummaries" in value:
-            problems.add(
-                location,
-                "this is a GetTraceSummaries response: summaries hold no segment documents. "
-                "Fetch the traces themselves with BatchGetTraces (xraykit.fetch does both)",
-            )
-        else:
-            builder.add_document(value, location, text)
-    elif type(value) is list:
-        for i, item in enumerate(value):
-            _accept(builder, item, f"{location}[{i}]", None)
-    else:
-        problems.add(
-            location,
-            f"expected a segment document, a list of them or a BatchGetTraces response "
-            f"(a JSON object or array), got {type(value).__name__} {_short(value)}",
-        )
-
-
-def _accept_response(builder: _Builder, value: dict[str, Any], location: str) -> None:
-    traces = value.get("Traces")
-    if type(traces) is not list:
-        builder.problems.add(location, f"'Traces' must be a list, got {_short(traces)}")
-        return
-    for i, trace in enumerate(traces):
-        _accept_trace(builder, trace, f"{location} Traces[{i}]")
-    unprocessed = value.get("UnprocessedTraceIds") or []
-    if type(unprocessed) is list:
-        for tid in unprocessed:
-            builder.problems.add(
-                location, f"BatchGetTraces could not return trace {tid} (UnprocessedTraceIds)"
-            )
-
-
-def _accept_trace(builder: _Builder, trace: Any, location: str) -> None:
-    problems = builder.problems
-    if type(trace) is not dict or type(trace.get("Segments")) is not list:
-        problems.add(
-            location, f"a trace must be an object with a 'Segments' list, got {_short(trace)}"
-        )
-        return
-    if trace.get("LimitExceeded") is True:
-        problems.add(
-            location,
-            f"trace {trace.get('Id')} reached X-Ray's size limit (LimitExceeded): some segments are missing",
-        )
-    loads, add, decode_error = orjson.loads, builder.add_document, orjson.JSONDecodeError
-    for j, segment in enumerate(trace["Segments"]):
-        doc = segment.get("Document") if type(segment) is dict else None
-        if type(doc) is str:
-            try:
-                parsed = loads(doc)
-            except decode_error as exc:
-                problems.add(f"{location}.Segments[{j}]", f"the Document is not valid JSON: {exc}")
-                continue
-            add(parsed, location, doc)
-        elif type(doc) is dict:
-            add(doc, f"{location}.Segments[{j}]", None)
-        else:
-            problems.add(
-                f"{location}.Segments[{j}]",
-                f"expected a segment with a 'Document' JSON string, got {_short(segment)}",
-            )
-
-
-# -- files ----------------------------------------------------------------------------------
-
-
-def read_frames(path: str | Path, *, on_error: OnError = "warn") -> dict[str, Any]:
-    """Read a trace file in any supported format into frames.
-
-    Raises
-    ------
-    FileNotFoundError
-        When ``path`` does not exist.
-    """
-    path = Path(path)
-    source = path.name
-    problems = _Problems(source, on_error)
-    builder = _Builder(problems)
-    with _loading(), open(path, "rb") as raw:
-        head = raw.read(2)
-        raw.seek(0)
-        if head == GZIP_MAGIC:
-            stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb")
-            try:
-                _read_stream(builder, stream, source)
-            except (OSError, EOFError, zlib.error) as exc:
-                problems.add(
-                    f"{source}",
-                    f"the gzip stream is damaged or truncated ({exc}); kept what came before",
-                )
-        else:
-            _read_stream(builder, raw, source)
-        return builder.frames()
-
-
-def _read_stream(builder: _Builder, stream: io.BufferedIOBase, source: str) -> None:
-    """Detect the layout from the first line: JSON lines, or one JSON value."""
-    problems = builder.problems
-    lines = _lines(stream)
-    first = next(lines, None)
-    while first is not None and not first[1].strip():
-        first = next(lines, None)
-    if first is None:
-        return  # an empty file is an empty TraceSet
-    number, line = first
-    if line.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16, as Windows PowerShell's `>` writes
-        text = line + b"".join(chunk for _, chunk in lines)
-        try:
-            utf8 = text.decode("utf-16").encode()
-        except UnicodeDecodeError as exc:
-            problems.add(f"{source}", f"the file starts like UTF-16 but cannot be decoded ({exc})")
-            return
-        _read_stream(builder, io.BytesIO(utf8), source)
-        return
-    if line.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
-        line = line[3:]
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        value = _NOT_JSON
-    if value is not _NOT_JSON:
-        if _scan is not None:  # the scanner reads the first line too: one chunk per column
-            _read_rest(builder, stream, number, source, first=line)
-            return
-        _accept(builder, value, f"{source}:{number}", _line_text(line, value))
-        _read_rest(builder, stream, number + 1, source)
-        return
-    # the first line alone is not JSON: a pretty-printed document, or a damaged first line
-    rest = b"".join(chunk for _, chunk in lines)
-    whole = line + rest
-    try:
-        value = orjson.loads(whole)
-    except orjson.JSONDecodeError as exc:
-        second = _first_json_line(rest)
-        if second is not None:
-            problems.add(f"{source}:{number}", f"not valid JSON: {exc}")
-            _read_rest(builder, io.BytesIO(rest), number + 1, source)
-        else:
-            _salvage(builder, whole, source, exc)
-        return
-    _accept(builder, value, source, None)
-
-
-_NOT_JSON = object()
-
-
-def _line_text(line: bytes, value: Any) -> bytes | None:
-    """A line is kept as the document's text when it is one raw document."""
-    return line.strip() if type(value) is dict and "id" in value else None
-
-
-def _lines(stream: io.BufferedIOBase, start: int = 1) -> Iterator[tuple[int, bytes]]:
-    yield from enumerate(stream, start)
-
-
-_BLOCK = 1 << 20  # bytes read at a time by the C scanner
-_DOCUMENT_BYTES = 1 << 20  # document text the scanner holds before it is compressed
-
-
-def _read_rest(
-    builder: _Builder, stream: io.BufferedIOBase, number: int, source: str, first: bytes = b""
-) -> None:
-    """Read the remaining lines of a JSON-lines stream, the first of them numbered ``number``
-    (``first``: that line, when it was already read from the stream)."""
-    if _scan is None:
-        if first:
-            _read_lines(builder, iter([(number, first)]), source)
-            number += 1
-        _read_lines(builder, _lines(stream, start=number), source)
-        return
-    scanner = _scan.Scanner()
-    carry = [first] if first else []  # the start of a line that continues in the next block
-    damage: BaseException | None = None
-    while True:
-        block, damage = _read_block(stream)
-        if block and damage is None and b"\n" not in block:
-            carry.append(block)
-            continue
-        data = b"".join([*carry, block]) if carry else block
-        # complete lines only, except the last line of an intact stream (it needs no newline);
-        # the cut-off line of a damaged stream is dropped, as line-by-line reading drops it
-        end = len(data) if not block and damage is None else data.rfind(b"\n") + 1
-        carry = [data[end:]] if block and damage is None and end < len(data) else []
-        number = _scan_lines(builder, scanner, data, end, number, source)
-        if not block or damage is not None:
-            break
-    if scanner.pending():
-        builder.take_native(scanner)
-    if damage is not None:
-        raise damage
-
-
-def _read_block(stream: io.BufferedIOBase) -> tuple[bytes, BaseException | None]:
-    """About ``_BLOCK`` bytes of the stream, and the error that cut them short, if any.
-
-    A truncated gzip raises on the read after its last good data; reading in small steps
-    keeps that data.
-    """
-    parts: list[bytes] = []
-    size = 0
-    try:
-        while size < _BLOCK:
-            part = stream.read1(_BLOCK - size)
-            if not part:
-                break
-            parts.append(part)
-            size += len(part)
-    except (OSError, EOFError, zlib.error) as exc:
-        return b"".join(parts), exc
-    return b"".join(parts), None
-
-
-def _scan_lines(
-    builder: _Builder, scanner: Any, data: bytes, end: int, number: int, source: str
-) -> int:
-    """Read the lines in ``data[:end]`` with the C scanner, Python reading those it leaves;
-    return the number of the next line."""
-    view = memoryview(data)[:end]
-    pos = 0
-    while pos < end:
-        status, pos, number, builder.seq = scanner.scan(
-            view, pos, number, builder.seq, _DOCUMENT_BYTES
-        )
-        if status == _FULL:
-            builder.take_native(scanner, everything=False)
-        elif status == _FALLBACK:
-            # problems and unusual types: Python reads this line, in its place
-            if scanner.pending():
-                builder.take_native(scanner)
-            stop = data.find(b"\n", pos, end) + 1 or end
-            _read_lines(builder, iter([(number, data[pos:stop])]), source)
-            pos, number = stop, number + 1
-    view.release()
-    return number
-
-
-def _read_lines(builder: _Builder, lines: Iterator[tuple[int, bytes]], source: str) -> None:
-    loads, accept, problems = orjson.loads, _accept, builder.problems
-    decode_error = orjson.JSONDecodeError
-    for number, line in lines:
-        try:
-            value = loads(line)
-        except decode_error as exc:
-            if line.strip():
-                problems.add(f"{source}:{number}", f"not valid JSON: {_reason(exc, line)}")
-            continue
-        accept(
-            builder,
-            value,
-            f"{source}:{number}",
-            line.strip() if type(value) is dict and "id" in value else None,
-        )
-
-
-def _reason(exc: Exception, line: bytes) -> str:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        return f"bytes that are not UTF-8 at column {bad.start + 1} ({line[bad.start : bad.start + 4]!r})"
-    text = str(exc)
-    if "recursion" in text.lower() or "depth" in text.lower():
-        return f"nesting deeper than a JSON parser accepts ({text})"
-    return text
-
-
-def _first_json_line(rest: bytes) -> int | None:
-    for number, line in enumerate(rest.splitlines(), 1):
-        if line.strip():
-            try:
-                orjson.loads(line)
-            except orjson.JSONDecodeError:
-                return None
-            return number
-    return None
-
-
-def _accept_trace_routed(
-    builder: _Builder, value: Any, location: str, text: str | bytes | None
-) -> None:
-    _accept_trace(builder, value, location)
-
-
-def _salvage(builder: _Builder, data: bytes, source: str, exc: Exception) -> None:
-    """Recover the complete elements of a damaged or truncated JSON document.
-
-    A top-level array yields its elements; a ``BatchGetTraces`` response yields its traces.
-    Everything after the first damaged element is reported, not guessed at.
-    """
-    problems = builder.problems
-    text = data.decode("utf-8", errors="surrogateescape")
-    stripped = text.lstrip()
-    offset = len(text) - len(stripped)
-    if stripped.startswith("["):
-        start, route = offset + 1, _accept
-    else:
-        m = re.search(r'"Traces"\s*:\s*\[', text)
-        if m is None:
-            problems.add(
-                source, f"not valid JSON and nothing could be recovered: {_reason(exc, data)}"
-            )
-            return
-        start = m.end()
-        route = _accept_trace_routed
-    decoder = json.JSONDecoder()
-    pos, index = start, 0
-    while True:
-        while pos < len(text) and text[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= len(text) or text[pos] == "]":
-            return
-        line = text.count("\n", 0, pos) + 1
-        try:
-            value, end = decoder.raw_decode(text, pos)
-        except (json.JSONDecodeError, RecursionError) as err:
-            reason = (
-                "nesting deeper than a JSON parser accepts"
-                if isinstance(err, RecursionError)
-                else err.msg
-            )
-            problems.add(
-                f"{source}:{line}",
-                f"damaged or truncated JSON from here on ({reason}); the {index} complete element(s) before it were kept",
-            )
-            return
-        if re.search("[\udc80-\udcff]", text[pos:end]):
-            problems.add(f"{source}:{line}", "bytes that are not UTF-8 in this element; skipped")
-        else:
-            route(builder, value, f"{source}:{line}", None)
-        pos, index = end, index + 1
 
 
 def summarise(problems: pd.DataFrame) -> str:

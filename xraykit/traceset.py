@@ -37,26 +37,24 @@ True
 from __future__ import annotations
 
 import html
-import io
 import warnings
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import pandas as pd
 
 from xraykit import documents as _documents
+from xraykit import source as _source
+from xraykit import saved as _saved
 from xraykit.docstore import DocumentStore
 from xraykit.documents import OnError
 from xraykit.exceptions import TraceParseError, XrayKitWarning
 from xraykit.schema import FRAMES, SCHEMAS, conform, empty_frame
 
 __all__ = ["TraceSet", "concat", "from_documents", "from_responses", "load_file"]
-
-_SAVE_FORMAT = "xraykit-traceset"
-_SAVE_VERSION = 1
 
 
 class TraceSet:
@@ -293,12 +291,13 @@ class TraceSet:
     # -- persistence ---------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
-        """Save every frame (and the original documents) to one file of Parquet tables.
+        """Save every frame (and the original documents) to one file that opens fast.
 
         ``xraykit.load_file(path)`` reads it back with nothing lost: dtypes, time zones,
         typed annotation values, metadata, the original documents and the summaries of a live
         pull. Only ``cost`` is not kept: it describes the pull, not the traces. The file is a
-        zip of Parquet files.
+        zip of Arrow tables with the compressed documents as they are (see
+        :mod:`xraykit.saved`); it is written beside ``path``, then renamed over it.
 
         >>> import tempfile, xraykit
         >>> ts = xraykit.load_sample("shop")
@@ -307,25 +306,7 @@ class TraceSet:
         >>> back.traces.equals(ts.traces)
         True
         """
-        path = Path(path)
-        manifest: dict[str, Any] = {
-            "format": _SAVE_FORMAT,
-            "version": _SAVE_VERSION,
-            "json_columns": {},
-        }
-        frames = {name: getattr(self, name) for name in FRAMES}
-        frames["documents"] = self._documents.to_frame()
-        if self.summaries is not None:
-            frames["summaries"] = self.summaries
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
-            for name, frame in frames.items():
-                frame, encoded = _encode_objects(frame)
-                manifest["json_columns"][name] = encoded
-                buffer = io.BytesIO()
-                frame.to_parquet(buffer, index=False, compression="zstd")
-                archive.writestr(f"{name}.parquet", buffer.getvalue())
-            archive.writestr("xraykit.json", orjson.dumps(manifest))
-        return path
+        return _saved.write_saved(path, self.frames, self._documents, self.summaries)
 
 
 def _parse_document(text: Any, entity_id: str) -> dict[str, Any]:
@@ -351,52 +332,9 @@ def _find_entity(doc: dict[str, Any], entity_id: str) -> dict[str, Any] | None:
     return None
 
 
-def _encode_objects(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """JSON-encode object columns (annotation and metadata values) for Parquet."""
-    encoded = [c for c in frame.columns if frame[c].dtype == object]
-    if not encoded:
-        return frame, []
-    out = frame.copy()
-    for col in encoded:
-        out[col] = pd.array(
-            [orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY).decode() for v in frame[col]],
-            dtype="str",
-        )
-    return out, encoded
-
-
 def _load_saved(path: Path) -> TraceSet:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            manifest = orjson.loads(archive.read("xraykit.json"))
-            if manifest.get("format") != _SAVE_FORMAT:
-                raise TraceParseError(
-                    f"{path.name} is a zip file but not a saved TraceSet "
-                    f"(its manifest says {manifest.get('format')!r}).",
-                    source=path.name,
-                )
-            frames: dict[str, pd.DataFrame] = {}
-            summaries = None
-            for name in archive.namelist():
-                if not name.endswith(".parquet"):
-                    continue
-                key = name.removesuffix(".parquet")
-                frame = pd.read_parquet(io.BytesIO(archive.read(name)))
-                for col in manifest["json_columns"].get(key, []):
-                    frame[col] = pd.array([orjson.loads(v) for v in frame[col]], dtype=object)
-                if key == "summaries":
-                    summaries = frame
-                elif key in SCHEMAS:
-                    frames[key] = frame
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        if isinstance(exc, TraceParseError):
-            raise
-        raise TraceParseError(
-            f"{path.name} looks like a saved TraceSet but cannot be read ({exc}). "
-            "Save it again with TraceSet.save().",
-            source=path.name,
-        ) from exc
-    return TraceSet(frames, summaries=summaries)
+    saved = _saved.read_saved(path)
+    return TraceSet({**saved.frames, "documents": saved.documents}, summaries=saved.summaries)
 
 
 # -- construction -------------------------------------------------------------------------------
@@ -413,23 +351,39 @@ def _from_frames(
     return ts
 
 
-def load_file(path: str | Path, *, on_error: OnError = "warn") -> TraceSet:
+def load_file(
+    source: str | bytes | PathLike[str] | BinaryIO,
+    *,
+    on_error: OnError = "warn",
+    max_bytes: int | None = _source.MAX_BYTES,
+    max_line_bytes: int | None = _source.MAX_LINE_BYTES,
+) -> TraceSet:
     """Load a trace file of any supported format, detected from its content.
 
-    Formats: a ``BatchGetTraces`` response (one JSON object, or one per line), a JSON array
-    or JSON lines of segment documents, a daemon capture (header line, then the document,
-    per packet), gzip of any of these, and a file written by :meth:`TraceSet.save`.
+    Formats: a ``BatchGetTraces`` response (one JSON object, or one per line), one trace per
+    line (``{"Id": ..., "Segments": [...]}``), a JSON array or JSON lines of segment
+    documents, a daemon capture (header line, then the document, per packet), gzip or UTF-16
+    of any of these, and a file written by :meth:`TraceSet.save`.
 
     Parameters
     ----------
-    path : str or Path
-        The file to read. Its name does not matter; its bytes decide the format.
+    source : str, bytes, Path or binary file
+        The file to read: its path (any name the system allows; the name does not matter, the
+        bytes decide the format), or a file opened in binary mode, read once as a stream
+        (pipes and standard input too: ``load_file(sys.stdin.buffer)``). A path must name a
+        regular file; open a pipe or a device yourself to read from it.
     on_error : {"warn", "raise", "ignore"}
         What to do with records that cannot be read. ``"warn"`` (default) keeps every
         valid document, lists the others in ``problems`` and emits one
         :class:`~xraykit.exceptions.XrayKitWarning`; ``"raise"`` raises
         :class:`~xraykit.exceptions.TraceParseError` at the first one, naming file and
         line; ``"ignore"`` only fills ``problems``.
+    max_bytes : int or None
+        The most bytes read (after decompression), 8 GiB by default; what lies beyond is
+        reported in ``problems``. None reads everything.
+    max_line_bytes : int or None
+        The longest line kept, 64 MiB by default (X-Ray's own responses stay under a few MB
+        a line); a longer one is skipped without being held in memory and reported.
 
     Returns
     -------
@@ -439,8 +393,11 @@ def load_file(path: str | Path, *, on_error: OnError = "warn") -> TraceSet:
     ------
     FileNotFoundError
         When the file does not exist.
+    TypeError
+        When ``source`` is neither a path nor a binary file.
     TraceParseError
-        With ``on_error="raise"``, at the first record that cannot be read.
+        When a path names a directory, a pipe or a device, or a saved TraceSet is damaged;
+        with ``on_error="raise"``, at the first record that cannot be read.
 
     Examples
     --------
@@ -451,25 +408,14 @@ def load_file(path: str | Path, *, on_error: OnError = "warn") -> TraceSet:
     ...     with gzip.open(f"{d}/capture.bin", "wt") as f:
     ...         _ = f.write('{"format":"json","version":1}\\n' + json.dumps(doc) + "\\n")
     ...     ts = xraykit.load_file(f"{d}/capture.bin")
-    >>> ts.traces[["root_service", "response_time_s"]].round(3).values.tolist()
+    >>> ts.traces[["root_service", "response_time_s"]].values.tolist()
     [['web', 0.178]]
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"No such trace file: {str(path)!r}. Check the path, or use xraykit.sample_names()."
-        )
-    if path.is_dir():
-        raise TraceParseError(
-            f"{str(path)!r} is a directory; pass one trace file (JSON, JSON lines, a daemon "
-            "capture, gzip of these, or a saved TraceSet).",
-            source=path.name,
-        )
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic == _documents.ZIP_MAGIC:
-        return _load_saved(path)
-    return _from_frames(_documents.read_frames(path, on_error=on_error), on_error)
+    with _source.open_source(source, max_bytes=max_bytes, max_line_bytes=max_line_bytes) as src:
+        if src.kind == "saved":
+            return _load_saved(src.as_file())
+        frames = _documents.read_source(src, on_error=on_error)
+    return _from_frames(frames, on_error)
 
 
 def from_documents(
