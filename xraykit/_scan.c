@@ -799,10 +799,10 @@ static const int CONTEXT_KINDS[N_CONTEXTS] = {
 typedef struct {
     int kind, op, upper, nargs;
     int args[MAX_ARGS];
-    Buf data;           /* string bytes, or values (8 bytes each, or 1 byte per bool) */
-    Buf offs;           /* int64 offsets of strings */
-    Buf valid;          /* one byte per row (strings, nullable integers) */
-    PyObject *objects;  /* K_OBJ: a list */
+    Buf data;  /* string bytes, or values (8 bytes each, or 1 byte per bool; objects: a new
+                  reference each) */
+    Buf offs;  /* int64 offsets of strings */
+    Buf valid; /* one byte per row (strings, nullable integers) */
 } Col;
 
 typedef struct {
@@ -847,6 +847,15 @@ static inline int end_string(Col *col) {
     return end ? buf_put(&col->offs, &end, 8) : buf_zeros(&col->offs, 8);
 }
 
+/* An object column takes the reference. */
+static int put_object(Col *col, PyObject *object) {
+    if (buf_put(&col->data, &object, sizeof object)) {
+        Py_DECREF(object);
+        return ERR;
+    }
+    return OK;
+}
+
 static int put_null(Col *col) {
     switch (col->kind) {
     case K_STR:
@@ -864,7 +873,7 @@ static int put_null(Col *col) {
         int64_t nat = INT64_MIN;
         return buf_put(&col->data, &nat, 8);
     }
-    case K_OBJ: return PyList_Append(col->objects, Py_None) ? ERR : OK;
+    case K_OBJ: return put_object(col, Py_NewRef(Py_None));
     default: return buf_zeros(&col->data, 8);
     }
 }
@@ -1134,9 +1143,7 @@ static int put_context(Scanner *S, Col *col, const Row *r) {
     case CX_VALUE: {
         PyObject *object;
         TRY(to_python(S, T, r->value, &object, 0));
-        int rc = PyList_Append(col->objects, object);
-        Py_DECREF(object);
-        return rc ? ERR : OK;
+        return put_object(col, object);
     }
     default: return BAD;
     }
@@ -1545,8 +1552,12 @@ static int table_truncate(Table *t, size_t rows) {
             col->data.len = rows * 8;
             break;
         case K_OBJ:
-            if (PyList_SetSlice(col->objects, (Py_ssize_t)rows, PyList_GET_SIZE(col->objects), NULL))
-                return ERR;
+            while (col->data.len > rows * sizeof(PyObject *)) {
+                col->data.len -= sizeof(PyObject *);
+                PyObject *object;
+                memcpy(&object, col->data.p + col->data.len, sizeof object);
+                Py_DECREF(object);
+            }
             break;
         default: col->data.len = rows * 8;
         }
@@ -1574,13 +1585,23 @@ static int rollback(Scanner *S, const Mark *m) {
 
 /* ---------------------------------------------------------------- building the scanner */
 
+/* Let go of the objects an object column holds. */
+static void table_truncate_objects(Col *col) {
+    for (size_t at = 0; at + sizeof(PyObject *) <= col->data.len; at += sizeof(PyObject *)) {
+        PyObject *object;
+        memcpy(&object, col->data.p + at, sizeof object);
+        Py_DECREF(object);
+    }
+    col->data.len = 0;
+}
+
 static void table_free(Table *t) {
     if (!t->cols) return;
     for (int c = 0; c < t->ncols; c++) {
+        if (t->cols[c].kind == K_OBJ) table_truncate_objects(&t->cols[c]);
         buf_free(&t->cols[c].data);
         buf_free(&t->cols[c].offs);
         buf_free(&t->cols[c].valid);
-        Py_CLEAR(t->cols[c].objects);
     }
     PyMem_Free(t->cols);
     t->cols = NULL;
@@ -1591,10 +1612,6 @@ static void table_free(Table *t) {
 static int col_reset(Col *col) {
     col->data.len = col->valid.len = col->offs.len = 0;
     if (col->kind == K_STR) TRY(buf_zeros(&col->offs, 8));
-    if (col->kind == K_OBJ) {
-        Py_XSETREF(col->objects, PyList_New(0));
-        if (!col->objects) return ERR;
-    }
     return OK;
 }
 
@@ -1831,7 +1848,7 @@ static PyObject *Scanner_scan(Scanner *S, PyObject *args) {
 
 /* One value from Python, as column `col` holds it. */
 static int put_python(Col *col, PyObject *v) {
-    if (col->kind == K_OBJ) return PyList_Append(col->objects, v) ? ERR : OK;
+    if (col->kind == K_OBJ) return put_object(col, Py_NewRef(v));
     if (v == Py_None) return put_null(col);
     switch (col->kind) {
     case K_STR: {
@@ -1967,7 +1984,17 @@ static PyObject *column_tuple(Col *col, size_t rows) {
     case K_NINT:
         for (size_t r = 0; r < rows; r++) col->valid.p[r] = !col->valid.p[r];
         return Py_BuildValue("nNN", (Py_ssize_t)rows, hand_over(&col->data), hand_over(&col->valid));
-    case K_OBJ: return Py_BuildValue("nO", (Py_ssize_t)rows, col->objects);
+    case K_OBJ: { /* the list takes the column's references */
+        PyObject *list = PyList_New((Py_ssize_t)rows);
+        if (!list) return NULL;
+        for (size_t r = 0; r < rows; r++) {
+            PyObject *object;
+            memcpy(&object, col->data.p + r * sizeof object, sizeof object);
+            PyList_SET_ITEM(list, (Py_ssize_t)r, object);
+        }
+        col->data.len = 0;
+        return Py_BuildValue("nN", (Py_ssize_t)rows, list);
+    }
     default: return Py_BuildValue("nN", (Py_ssize_t)rows, hand_over(&col->data));
     }
 }
@@ -2009,6 +2036,7 @@ fail:
     for (int t = 0; t < N_TABLES; t++) {
         for (int c = 0; c < S->t[t].ncols; c++) {
             Col *col = &S->t[t].cols[c];
+            if (col->kind == K_OBJ) table_truncate_objects(col);
             buf_free(&col->data);
             buf_free(&col->offs);
             buf_free(&col->valid);

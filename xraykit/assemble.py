@@ -280,7 +280,7 @@ def _factorize(*columns: pd.Series) -> tuple[np.ndarray, pd.Series]:
     values = pa.chunked_array(chunks, pa.large_string())
     distinct = pc.unique(values, memory_pool=_POOL)
     codes = pc.index_in(values, value_set=distinct, memory_pool=_POOL)
-    return codes.to_numpy().astype(np.intp), pd.Series(distinct.to_pandas(), dtype="str")
+    return codes.to_numpy(), pd.Series(distinct.to_pandas(), dtype="str")
 
 
 def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
@@ -360,20 +360,18 @@ def _spans(
     seg: pd.DataFrame, sub: pd.DataFrame, codes: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per trace: first start and last end of any entity (microseconds), and whether any
-    entity was throttled (flag or 429) or is still in progress."""
+    entity was throttled (flag or 429) or is still in progress. Frame by frame, without
+    concatenating their columns."""
     first = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(first, codes, np.concatenate([_micros(seg["start"]), _micros(sub["start"])]))
     last = np.full(n, _NAT)  # NaT is the smallest int64: any end beats it
-    np.maximum.at(last, codes, np.concatenate([_micros(seg["end"]), _micros(sub["end"])]))
-    throttled = np.concatenate(
-        [
-            (frame["throttle"] | frame["http_status"].eq(429).fillna(False)).to_numpy(bool)
-            for frame in (seg, sub)
-        ]
-    )
-    has_throttle = np.bincount(codes, weights=throttled, minlength=n) > 0
-    partial = np.concatenate([seg["in_progress"].to_numpy(bool), sub["in_progress"].to_numpy(bool)])
-    is_partial = np.bincount(codes, weights=partial, minlength=n) > 0
+    has_throttle = np.zeros(n, dtype=bool)
+    is_partial = np.zeros(n, dtype=bool)
+    for frame, code in ((seg, codes[: len(seg)]), (sub, codes[len(seg) :])):
+        np.minimum.at(first, code, _micros(frame["start"]))
+        np.maximum.at(last, code, _micros(frame["end"]))
+        throttled = frame["throttle"].to_numpy(bool) | frame["http_status"].eq(429).to_numpy(bool, na_value=False)
+        has_throttle[code[throttled]] = True
+        is_partial[code[frame["in_progress"].to_numpy(bool)]] = True
     return first, last, has_throttle, is_partial
 
 

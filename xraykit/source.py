@@ -152,7 +152,8 @@ class Source:
         self.issues: list[tuple[str, str]] = []
         #: False when damage or a limit ended the text before its end
         self.complete = True
-        self._first = self._read_raw()
+        self._buffer: bytearray | None = None  # reused for every block read after the first
+        self._first = bytes(self._read_raw())
         self.kind = "saved" if self._first.startswith(ZIP_MAGIC) else "json"
 
     def __enter__(self) -> Source:
@@ -165,9 +166,18 @@ class Source:
         if self.owned:
             self.raw.close()
 
-    def _read_raw(self) -> bytes:
-        read = getattr(self.raw, "read1", None) or self.raw.read
-        data = read(BLOCK_BYTES)
+    def _read_raw(self) -> bytes | bytearray:
+        """The next block of the source: a buffer that the next read reuses (no allocation
+        per block), or new bytes from a stream that cannot read into one."""
+        readinto = getattr(self.raw, "readinto", None)
+        if readinto is not None:
+            if self._buffer is None or len(self._buffer) != BLOCK_BYTES:
+                self._buffer = bytearray(BLOCK_BYTES)
+            n = readinto(self._buffer)
+            if n is None:  # a non-blocking stream with nothing yet
+                return b""
+            return self._buffer if n == len(self._buffer) else self._buffer[:n]
+        data = self.raw.read(BLOCK_BYTES)
         if data is None:  # a non-blocking stream with nothing yet
             return b""
         if not isinstance(data, bytes | bytearray):
@@ -194,8 +204,9 @@ class Source:
         stream.name = self.name  # type: ignore[attr-defined]
         return stream
 
-    def raw_bytes(self) -> Iterator[bytes]:
-        """The source's bytes as they are (not decompressed), from the start."""
+    def raw_bytes(self) -> Iterator[bytes | bytearray]:
+        """The source's bytes as they are (not decompressed), from the start. A block is valid
+        until the next one is asked for: keep a copy of what must last."""
         block = self._first
         while block:
             yield block
@@ -248,7 +259,7 @@ class Source:
             more = next(blocks, b"")
             if not more:
                 break
-            first += more
+            first = bytes(first) + more
         encoding = _utf16(first)
         if encoding is None:
             if first.startswith(codecs.BOM_UTF8):
@@ -349,7 +360,7 @@ def line_events(source: Source) -> Iterator[Lines | LongLine]:
                 if skipped is not None:
                     skipped += len(block)
                 else:
-                    carry.append(block)
+                    carry.append(bytes(block))  # blocks are reused: keep a copy
                     carried += len(block)
                     if limit is not None and carried > limit:
                         skipped, carry, carried = carried, [], 0

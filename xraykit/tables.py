@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from xraykit.exceptions import XrayKitWarning
-from xraykit.schema import COLUMNS, ENTITY_FIELDS, TIME
+from xraykit.schema import COLUMNS, ENTITY_FIELDS, TIME, Column
 
 try:  # the C fast path; without a compiler xraykit still works, only slower
     from xraykit import _scan
@@ -39,7 +39,16 @@ except ImportError as error:  # pragma: no cover - depends on the machine
 else:
     _SCAN_MISSING = None
 
-__all__ = ["ENTITY", "TABLES", "Field", "PythonTables", "TableColumn", "new_tables", "to_frame"]
+__all__ = [
+    "ENTITY",
+    "TABLES",
+    "Field",
+    "PythonTables",
+    "TableColumn",
+    "compile_tables",
+    "new_tables",
+    "to_frame",
+]
 
 
 class Field(NamedTuple):
@@ -130,19 +139,24 @@ _INTERNAL = {
 }
 _ROOTS = {"segments": ENTITY, "subsegments": ENTITY, "exceptions": EXCEPTION}
 
-#: Each reader table's columns, in order: the declared ones that have a source, then the
-#: internal ones.
-TABLES: dict[str, list[TableColumn]] = {
-    table: [
-        *(
-            _compile(name, c.dtype, c.source, _ROOTS.get(table), c.upper)
-            for name, c in COLUMNS[table].items()
-            if c.source is not None
-        ),
-        *(_compile(name, dtype, src, None) for name, (dtype, src) in internal.items()),
-    ]
-    for table, internal in _INTERNAL.items()
-}
+def compile_tables(columns: dict[str, dict[str, Column]]) -> dict[str, list[TableColumn]]:
+    """Each reader table's columns, in order: the declared ones that have a source, then the
+    internal ones (``columns`` as :data:`xraykit.schema.COLUMNS`)."""
+    return {
+        table: [
+            *(
+                _compile(name, c.dtype, c.source, _ROOTS.get(table), c.upper)
+                for name, c in columns[table].items()
+                if c.source is not None
+            ),
+            *(_compile(name, dtype, src, None) for name, (dtype, src) in internal.items()),
+        ]
+        for table, internal in _INTERNAL.items()
+    }
+
+
+#: The reader tables of the frames declared in :mod:`xraykit.schema`.
+TABLES = compile_tables(COLUMNS)
 
 
 def field_table() -> list[tuple[int, str | None, int]]:
