@@ -159,6 +159,10 @@ static inline int buf_put(Buf *b, const void *src, size_t n) {
 
 /* Append n zero bytes, storing only where the memory is not known to be zero. */
 static inline int buf_zeros(Buf *b, size_t n) {
+    if (b->len >= b->clean && b->len + n <= b->cap) { /* the usual case: nothing to store */
+        b->len += n;
+        return OK;
+    }
     if (b->len + n > b->cap && buf_reserve(b, n)) return ERR;
     if (b->len < b->clean) {
         size_t dirty = b->clean - b->len;
@@ -315,11 +319,10 @@ static int parse_string(Tape *T, int idx) {
 #ifdef WORDS_LITTLE_ENDIAN
         uint64_t mask = 0;
         while (i + 8 <= n && !(mask = special8(s + i))) i += 8;
-        if (mask)
-            i += (size_t)lowest_bit(mask) >> 3;
+        if (mask) i += (size_t)lowest_bit(mask) >> 3;
         else
 #endif
-            while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
+        while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
         if (i >= n) return BAD;
         unsigned char c = s[i];
         if (c == '"') break;
@@ -350,12 +353,8 @@ static int parse_string(Tape *T, int idx) {
                 o = put_utf8(o, (unsigned int)v);
             } else {
                 if (!SIMPLE_ESCAPE[c]) return BAD;
-                *o++ = c == 'b'   ? '\b'
-                       : c == 'f' ? '\f'
-                       : c == 'n' ? '\n'
-                       : c == 'r' ? '\r'
-                       : c == 't' ? '\t'
-                                  : c;
+                *o++ = c == 'b' ? '\b' : c == 'f' ? '\f' : c == 'n' ? '\n' : c == 'r' ? '\r'
+                       : c == 't' ? '\t' : c;
                 i += 2;
             }
             run = i;
@@ -583,22 +582,24 @@ static int fast_decimal(const unsigned char *p, size_t n, double *out) {
     static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                    1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-    const unsigned char *end = p + n;
-    int neg = *p == '-', digits = 0, scale = -1;
+    const unsigned char *end = p + n, *dot = NULL;
+    int neg = *p == '-';
     if (neg) p++;
+    if (end - p > 19) return 0; /* at most 19 digits: m cannot overflow */
     uint64_t m = 0;
     for (; p < end; p++) {
-        if (*p == '.') {
-            scale = 0;
-            continue;
+        unsigned d = (unsigned)(*p - '0');
+        if (d < 10) {
+            m = m * 10 + d;
+        } else if (*p == '.') {
+            dot = p;
+        } else {
+            return 0; /* an exponent */
         }
-        if (*p < '0' || *p > '9') return 0; /* an exponent */
-        if (++digits > 19) return 0;
-        m = m * 10 + (uint64_t)(*p - '0');
-        if (scale >= 0) scale++;
     }
+    size_t scale = dot ? (size_t)(end - dot - 1) : 0;
     if (m > ((uint64_t)1 << 53) || scale > 22) return 0;
-    double v = (double)m / pow10[scale < 0 ? 0 : scale];
+    double v = (double)m / pow10[scale];
     *out = neg ? -v : v;
     return 1;
 }
