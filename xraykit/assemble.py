@@ -126,6 +126,10 @@ def _repeated(ids: pd.Series) -> np.ndarray | None:
     numbers = _hex64(ids)
     if numbers is not None:  # X-Ray's ids: 16 hex digits, exactly one 64-bit number each
         values, _present = numbers
+        ordered = np.sort(values)  # sorted, not hashed: a copy is all the memory it takes
+        if not (ordered[1:] == ordered[:-1]).any():
+            return None
+        del ordered
         repeated = pd.Series(values, copy=False).duplicated(keep=False).to_numpy()
         return repeated if repeated.any() else None
     arrow = arrow_strings(ids)
@@ -267,7 +271,10 @@ def _calls_from_inside(seg: pd.DataFrame, sub: pd.DataFrame) -> np.ndarray:
         ids = pd.concat([seg["segment_id"], sub["subsegment_id"]], ignore_index=True)
         return isin(seg["parent_id"], ids)
     known = np.concatenate([own[0], subs[0]])
-    return pd.Series(parents[0], copy=False).isin(known).to_numpy() & parents[1]
+    known.sort()  # a sorted copy and a binary search take less memory than a hash table
+    at = np.searchsorted(known, parents[0])
+    at[at == len(known)] = 0
+    return (known[at] == parents[0]) & parents[1] if len(known) else np.zeros(len(seg), bool)
 
 
 def _factorize(*columns: pd.Series) -> tuple[np.ndarray, pd.Series]:
@@ -310,9 +317,15 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     has_root = root_pos >= 0
     every_trace_has_a_root = bool(has_root.all())
 
+    roots = root_pos[has_root]
+
     def at_root(column: str, dtype: str) -> pd.Series:
         # one column at a time: taking every column of the roots at once doubled the peak
-        values = seg[column].iloc[root_pos[has_root]].reset_index(drop=True).astype(dtype)
+        if dtype == "str":  # taken in Arrow with the C library's allocator, which frees at once
+            taken = pc.take(arrow_strings(seg[column]), pa.array(roots), memory_pool=_POOL)
+            values = pd.Series(pd.array(taken, dtype="str"), copy=False)
+        else:
+            values = seg[column].iloc[roots].reset_index(drop=True).astype(dtype)
         if every_trace_has_a_root:
             return values
         return values.set_axis(np.flatnonzero(has_root)).reindex(range(n))

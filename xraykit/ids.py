@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 __all__ = ["hex_ids"]
 
 _POOL = pa.system_memory_pool()
+_STEP = 1 << 14  # ids converted at a time
 _DIGIT = np.full(256, 255, dtype=np.uint8)  # hex digit value of each byte; 255: not one
 _DIGIT[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
 
@@ -52,12 +53,15 @@ def hex_ids(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]
         if offsets[-1] - offsets[0] != 16 * n or (np.diff(offsets) != 16).any():
             return None
         text = np.frombuffer(chunk.buffers()[2], np.uint8, count=16 * n, offset=int(offsets[0]))
-        digits = _DIGIT[text].reshape(n, 16)
-        if (digits == 255).any():
-            return None
-        # two digits make a byte; eight bytes, read big-endian, the number
-        pairs = (digits[:, 0::2] << 4) | digits[:, 1::2]
-        parts.append(np.ascontiguousarray(pairs).view(">u8").ravel().astype(np.uint64))
+        out = np.empty(n, dtype=np.uint64)
+        for lo in range(0, n, _STEP):  # in steps: the temporaries stay small
+            digits = _DIGIT[text[16 * lo : 16 * (lo + _STEP)]].reshape(-1, 16)
+            if (digits == 255).any():
+                return None
+            # two digits make a byte; eight bytes, read big-endian, the number
+            pairs = (digits[:, 0::2] << 4) | digits[:, 1::2]
+            out[lo : lo + len(pairs)] = np.ascontiguousarray(pairs).view(">u8").ravel()
+        parts.append(out)
     numbers = np.zeros(len(present), dtype=np.uint64)
     if parts:
         numbers[present] = parts[0] if len(parts) == 1 else np.concatenate(parts)
