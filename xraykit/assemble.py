@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from xraykit.docstore import DocumentStore
 from xraykit.ids import hex_ids
 from xraykit.schema import arrow_strings, conform, empty_frame, isin
+from xraykit.tables import utc_times
 
 __all__ = ["finish", "micros_to_time"]
 
@@ -259,7 +260,7 @@ def _seconds(micros: np.ndarray, missing: np.ndarray | None = None) -> np.ndarra
 
 def micros_to_time(micros: np.ndarray) -> pd.DatetimeIndex:
     """Microseconds since the epoch (the smallest int64 for none) as UTC times."""
-    return pd.DatetimeIndex(np.asarray(micros, dtype=np.int64).view("datetime64[us]")).tz_localize("UTC")
+    return pd.DatetimeIndex(utc_times(np.asarray(micros, dtype=np.int64)))
 
 
 def _calls_from_inside(seg: pd.DataFrame, sub: pd.DataFrame) -> np.ndarray:
@@ -394,17 +395,25 @@ def _root_positions(
     """Row of each trace's root segment in ``seg`` (-1: none).
 
     The root is X-Ray's entry point: the earliest real segment whose caller is not in the
-    trace. Inferred segments never are; a trace with nothing else has no root.
+    trace (when every real segment's caller is, the earliest real one); the first row read
+    wins a tie. Inferred segments never are; a trace with nothing else has no root. Computed
+    with per-trace minimums, no sort: a load's peak memory is reached here.
     """
-    real = ~seg["inferred"].to_numpy(bool)
-    rank = np.where(_calls_from_inside(seg, sub), 1, 0)[real]
-    real_pos = np.flatnonzero(real)
-    order = real_pos[np.lexsort((_micros(seg["start"])[real], rank, seg_code[real]))]
-    sorted_codes = seg_code[order]
-    is_first = np.ones(len(order), dtype=bool)
-    is_first[1:] = sorted_codes[1:] != sorted_codes[:-1]
-    root_pos = np.full(n, -1)
-    root_pos[sorted_codes[is_first]] = order[is_first]
+    candidate = ~seg["inferred"].to_numpy(bool)
+    outside = candidate & ~_calls_from_inside(seg, sub)
+    has_outside = np.zeros(n, dtype=bool)
+    has_outside[seg_code[outside]] = True
+    candidate &= outside | ~has_outside[seg_code]
+    del outside, has_outside
+    start = _micros(seg["start"])
+    earliest = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(earliest, seg_code[candidate], start[candidate])
+    candidate &= start == earliest[seg_code]
+    del earliest
+    rows = np.flatnonzero(candidate)
+    root_pos = np.full(n, len(seg), dtype=np.int64)
+    np.minimum.at(root_pos, seg_code[rows], rows)
+    root_pos[root_pos == len(seg)] = -1
     return root_pos
 
 

@@ -269,6 +269,16 @@ def _numbers(column: tuple[Any, ...], dtype: str) -> np.ndarray:
     return np.frombuffer(column[1], dtype=dtype, count=column[0])
 
 
+def utc_times(micros: np.ndarray) -> Any:
+    """Microseconds since the epoch (the smallest int64 for none) as a UTC time array,
+    without a copy (pandas' public constructors copy twice: a load's columns are large)."""
+    values = micros.view("datetime64[us]")
+    try:
+        return pd.arrays.DatetimeArray._simple_new(values, dtype=_UTC)  # type: ignore[attr-defined]
+    except (AttributeError, TypeError):  # pragma: no cover - a pandas without it
+        return pd.array(values).tz_localize("UTC")
+
+
 def to_arrow(kind: str, column: tuple[Any, ...]) -> pa.Array:
     """One taken string or bool column as an Arrow array (for the document store)."""
     if kind == "str":
@@ -289,7 +299,7 @@ def to_array(kind: str, column: tuple[Any, ...]) -> Any:
             micros = np.array([np.iinfo(np.int64).min if v is None else v for v in column[1]], dtype=np.int64)
         else:
             micros = _numbers(column, "int64")
-        return pd.array(micros.view("datetime64[us]")).tz_localize("UTC")
+        return utc_times(micros)
     if kind == "Int64":
         if isinstance(column[1], list):
             return pd.array(column[1], dtype="Int64")
