@@ -348,21 +348,31 @@ def _broken(store: DocumentStore, column: str, values: list) -> pa.Table:
     return table.set_column(i, column, pa.array(values, table.schema.field(column).type))
 
 
-def test_from_arrow_refuses_an_index_that_does_not_fit_its_blocks():
+BROKEN = [  # (what is wrong, the message)
+    (lambda s, n: (_broken(s, "block", [0, 1, 0]), s.block_sizes), "outside the 1 blocks"),
+    (lambda s, n: (_broken(s, "stop", [1, 2, n + 1]), s.block_sizes), "offsets fall outside"),
+    (lambda s, n: (_broken(s, "start", [-1, 0, 0]), s.block_sizes), "offsets fall outside"),
+    (lambda s, n: (s.to_arrow(), (7,)), "not a zstd frame of 7 bytes"),
+    (lambda s, n: (s.to_arrow().drop_columns(["has_links"]), s.block_sizes), "the columns"),
+    (lambda s, n: (_broken(s, "in_progress", [None] * 3), s.block_sizes), "has nulls"),
+    (lambda s, n: (s.to_arrow(), (n, n)), "1 blocks but 2 block sizes"),
+    (
+        lambda s, n: (s.to_arrow().set_column(5, "start", pa.array([0, 1, 2])), s.block_sizes),
+        "the types of to_arrow",
+    ),
+]
+
+
+@pytest.mark.parametrize(("broken", "message"), BROKEN)
+def test_from_arrow_refuses_an_index_that_does_not_fit_its_blocks(broken, message):
     store = DocumentStore.from_frame(SMALL.iloc[:3])
-    n, size = len(store), store.block_sizes[0]
-    cases = {
-        "outside the 1 blocks": (_broken(store, "block", [0, 1, 0]), store.block_sizes),
-        "offsets fall outside": (_broken(store, "stop", [1, 2, size + 1]), store.block_sizes),
-        "offsets fall outside ": (_broken(store, "start", [-1, 0, 0]), store.block_sizes),
-        "not a zstd frame of 7 bytes": (store.to_arrow(), (7,)),
-        "must have the columns": (store.to_arrow().drop_columns(["has_links"]), store.block_sizes),
-        "without nulls": (_broken(store, "in_progress", [None] * n), store.block_sizes),
-        "2 block sizes": (store.to_arrow(), (size, size)),
-    }
-    for message, (table, sizes) in cases.items():
-        with pytest.raises(ValueError, match=message.strip()):
-            DocumentStore.from_arrow(table, store.blocks, sizes)
+    table, sizes = broken(store, store.block_sizes[0])
+    with pytest.raises(ValueError, match=message):
+        DocumentStore.from_arrow(table, store.blocks, sizes)
+
+
+def test_from_arrow_refuses_codes_outside_the_dictionary():
+    store = DocumentStore.from_frame(SMALL.iloc[:3])
     codes = pa.DictionaryArray.from_arrays(
         pa.array([0, 7, 0], pa.int32()), pa.array(["1-a"], pa.large_string()), safe=False
     )
@@ -407,3 +417,36 @@ def test_a_traceset_with_its_store_pickles(shop):
     assert back.document(part.traces.root_segment_id[0]) == part.document(
         part.traces.root_segment_id[0]
     )
+
+
+@pytest.mark.parametrize(
+    ("entity_ids", "packed"),
+    [
+        (["70de5b6f19ff9a0a", "0000000000000000", "ffffffffffffffff"], True),
+        (["70de5b6f19ff9a0a", "70DE5B6F19FF9A0B"], False),  # upper case would not come back
+        (["70de5b6f19ff9a0a", "70de5b6f19ff9a0"], False),
+        (["70de5b6f19ff9a0a", None], False),
+    ],
+)
+def test_entity_ids_are_packed_only_when_every_one_is_16_hex_digits(entity_ids, packed):
+    frame = frame_of([("1-a", e, False, f'{{"n": {i}}}') for i, e in enumerate(entity_ids)])
+    store = DocumentStore.from_frame(frame, block_bytes=8)
+    assert (store.to_arrow().schema.field("entity_id").type == pa.uint64()) is packed
+    pd.testing.assert_frame_equal(store.to_frame(), frame)
+    pd.testing.assert_frame_equal(store.index[["entity_id"]], frame[["entity_id"]])
+    assert store.entity_texts(entity_ids[0]) == ['{"n": 0}']
+    assert store.entity_texts("70de5b6f19ff9a0A") == []
+    # joined with a store of the other kind, every id stays as it was
+    other = DocumentStore.from_frame(SMALL)
+    both = DocumentStore.concat([store, other])
+    expected = pd.concat([frame, SMALL], ignore_index=True)
+    pd.testing.assert_frame_equal(both.to_frame(), expected)
+
+
+def test_a_store_from_its_blocks_and_index_frame():
+    store = DocumentStore.from_frame(SMALL, block_bytes=40)
+    again = DocumentStore(store.blocks, store.block_sizes, store.index)
+    pd.testing.assert_frame_equal(again.to_frame(), SMALL)
+    pd.testing.assert_frame_equal(again.index, store.index)
+    with pytest.raises(ValueError, match="2 blocks but 1 sizes"):
+        DocumentStore(store.blocks[:2], store.block_sizes[:1])

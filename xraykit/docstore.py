@@ -8,12 +8,12 @@ only touches the index; the blocks are shared, never recompressed.
 :meth:`DocumentStore.to_frame` gives back the ``documents`` frame of
 :data:`xraykit.schema.DOCUMENTS`.
 
-The index is held compactly (about 40 bytes a document, against 90 as a DataFrame): trace ids
-as int32 codes into a table of the distinct ids, entity ids of 16 hex digits (X-Ray's) as
-uint64, offsets as int32 while every block is under 2 GiB. :attr:`DocumentStore.index`
-builds the DataFrame of :data:`INDEX` on demand. :meth:`DocumentStore.to_arrow` and
-:meth:`DocumentStore.from_arrow` give that compact index, with the blocks as they are, to the
-saved format (:mod:`xraykit.saved`).
+The index is an Arrow table of about 40 bytes a document (90 as a DataFrame): trace ids as
+int32 codes into a dictionary of the distinct ids, entity ids of 16 hex digits (X-Ray's) as
+uint64, flags as bits, offsets as int32 while every block is under 2 GiB.
+:attr:`DocumentStore.index` builds the DataFrame of :data:`INDEX` on demand;
+:meth:`DocumentStore.to_arrow` and :meth:`DocumentStore.from_arrow` hand the table and the
+blocks, as they are, to the saved format (:mod:`xraykit.saved`).
 
 A loader builds one chunk by chunk with :class:`DocumentStoreBuilder`, so that the
 uncompressed text never accumulates.
@@ -41,7 +41,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -50,6 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xraykit.exceptions import TraceParseError
 from xraykit.schema import arrow_strings, conform
 
 __all__ = ["BLOCK_BYTES", "INDEX", "DocumentStore", "DocumentStoreBuilder"]
@@ -70,7 +70,7 @@ INDEX = {
 
 _LINKS = '"links"'
 _MAX_WAITING = 8  # blocks whose compression may be pending at once
-_INT32_MAX = np.iinfo(np.int32).max
+_TRACE = pa.dictionary(pa.int32(), pa.large_string())
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _NIBBLE = np.full(256, 255, dtype=np.uint8)  # ASCII byte -> its hex digit value (255: not one)
 _NIBBLE[_HEX] = np.arange(16, dtype=np.uint8)
@@ -78,174 +78,6 @@ _NIBBLE[_HEX] = np.arange(16, dtype=np.uint8)
 
 def _codec() -> pa.Codec:
     return pa.Codec("zstd", compression_level=1)
-
-
-# -- the compact index ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Rows:
-    """The index, one entry per document, in compact columns (see the module docstring)."""
-
-    trace_ids: pa.Array  # the distinct trace ids (large strings)
-    trace: np.ndarray  # int32 position in trace_ids; -1 for a missing id
-    entity: np.ndarray | pa.Array  # uint64 of 16 hex digits each, or else large strings
-    in_progress: np.ndarray  # bool
-    has_links: np.ndarray  # bool
-    block: np.ndarray  # int32; -1 for a missing text
-    start: np.ndarray  # int32 or int64 byte offsets in the decompressed block
-    stop: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.trace)
-
-    @property
-    def nbytes(self) -> int:
-        arrays = (self.trace, self.in_progress, self.has_links, self.block, self.start, self.stop)
-        return self.trace_ids.nbytes + self.entity.nbytes + sum(a.nbytes for a in arrays)
-
-    def take(self, rows: np.ndarray) -> _Rows:
-        """The rows at integer positions ``rows``; unused trace ids are dropped."""
-        entity = self.entity
-        picked = entity[rows] if isinstance(entity, np.ndarray) else entity.take(pa.array(rows))
-        ids, trace = _pruned_codes(self.trace_ids, self.trace[rows])
-        return _Rows(
-            ids,
-            trace,
-            picked,
-            self.in_progress[rows],
-            self.has_links[rows],
-            self.block[rows],
-            self.start[rows],
-            self.stop[rows],
-        )
-
-    def trace_strings(self) -> pa.Array:
-        codes = self.trace
-        return self.trace_ids.take(pa.array(codes, mask=codes < 0))
-
-    def entity_strings(self) -> pa.Array:
-        if isinstance(self.entity, np.ndarray):
-            return _hex_strings(self.entity)
-        return self.entity
-
-    def where_entity(self, entity_id: str) -> np.ndarray:
-        if isinstance(self.entity, np.ndarray):
-            packed = _hex_ids(pa.array([entity_id], pa.large_string()))
-            if packed is None:
-                return np.zeros(len(self), dtype=bool)
-            return self.entity == packed[0]
-        hit = pc.equal(self.entity, pa.scalar(entity_id, pa.large_string()))
-        return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
-
-    def where_traces(self, trace_ids: pa.Array) -> np.ndarray:
-        hit = pc.fill_null(pc.is_in(self.trace_ids, value_set=trace_ids), False)
-        return np.append(hit.to_numpy(zero_copy_only=False), False)[self.trace]  # -1: False
-
-    @classmethod
-    def build(
-        cls,
-        traces: Sequence[tuple[pa.Array, np.ndarray]],
-        entities: Sequence[np.ndarray | pa.Array],
-        columns: dict[str, Sequence[np.ndarray]],
-        *,
-        wide: bool,
-    ) -> _Rows:
-        """Join parts: each trace part is (its distinct ids, codes into them); ``wide``: int64
-        offsets."""
-        ids, trace = _merged_codes(traces)
-        if all(isinstance(e, np.ndarray) for e in entities):
-            entity: np.ndarray | pa.Array = np.concatenate([np.zeros(0, np.uint64), *entities])
-        else:
-            strings = [_hex_strings(e) if isinstance(e, np.ndarray) else e for e in entities]
-            entity = pa.concat_arrays([s.cast(pa.large_string()) for s in strings])
-        offset = np.int64 if wide else np.int32
-        kinds = {"in_progress": np.bool_, "has_links": np.bool_, "block": np.int32}
-        joined = {
-            name: np.concatenate([np.zeros(0, kinds.get(name, offset)), *parts]).astype(
-                kinds.get(name, offset), copy=False
-            )
-            for name, parts in columns.items()
-        }
-        return cls(ids, trace, entity, **joined)
-
-    @classmethod
-    def empty(cls) -> _Rows:
-        return cls.build(
-            [],
-            [],
-            {n: [] for n in ("in_progress", "has_links", "block", "start", "stop")},
-            wide=False,
-        )
-
-
-def _encoded(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Distinct values and int32 codes into them (-1 for a null)."""
-    encoded = pc.dictionary_encode(values.cast(pa.large_string()))
-    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
-    return encoded.dictionary, codes
-
-
-def _merged_codes(parts: Sequence[tuple[pa.Array, np.ndarray]]) -> tuple[pa.Array, np.ndarray]:
-    """One table of distinct ids for several (ids, codes) parts, in one hash pass."""
-    if not parts:
-        return pa.array([], pa.large_string()), np.zeros(0, np.int32)
-    if len(parts) == 1:
-        return parts[0]
-    ids, positions = _encoded(pa.concat_arrays([p[0].cast(pa.large_string()) for p in parts]))
-    codes, at = [], 0
-    for part_ids, part_codes in parts:
-        local = np.append(positions[at : at + len(part_ids)], np.int32(-1))  # code -1 stays -1
-        codes.append(local[part_codes])
-        at += len(part_ids)
-    return ids, np.concatenate(codes).astype(np.int32, copy=False)
-
-
-def _pruned_codes(ids: pa.Array, codes: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    """Drop the ids no code points to (a selection of a few traces keeps only their ids)."""
-    used = np.zeros(len(ids) + 1, dtype=bool)
-    used[codes] = True  # -1 marks the extra last entry
-    used = used[:-1]
-    if used.all():
-        return ids, codes
-    renumber = np.full(len(ids) + 1, -1, dtype=np.int32)
-    renumber[np.flatnonzero(used)] = np.arange(int(used.sum()), dtype=np.int32)
-    return ids.filter(pa.array(used)), renumber[codes]
-
-
-def _hex_ids(values: pa.Array) -> np.ndarray | None:
-    """Ids of exactly 16 lower-case hex digits as uint64, or None when any id is not one."""
-    if values.null_count:
-        return None
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        return None
-    n = len(values)
-    _validity, offsets_buffer, data = values.buffers()
-    if n == 0 or data is None:
-        return np.zeros(0, np.uint64) if n == 0 else None
-    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
-    offsets = np.frombuffer(offsets_buffer, dtype=width)[values.offset : values.offset + n + 1]
-    if not (np.diff(offsets) == 16).all():
-        return None
-    text = np.frombuffer(data, dtype=np.uint8)[int(offsets[0]) : int(offsets[-1])]
-    nibbles = _NIBBLE[text.reshape(n, 16)]
-    if (nibbles > 15).any():
-        return None
-    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]  # (n, 8) bytes, most significant first
-    return packed.view(">u8").ravel().astype(np.uint64)
-
-
-def _hex_strings(values: np.ndarray) -> pa.Array:
-    """The inverse of :func:`_hex_ids`: uint64 values as 16 lower-case hex digits."""
-    n = len(values)
-    octets = values.astype(">u8").view(np.uint8).reshape(n, 8)
-    text = np.empty((n, 16), dtype=np.uint8)
-    text[:, 0::2], text[:, 1::2] = _HEX[octets >> 4], _HEX[octets & 15]
-    offsets = np.arange(0, 16 * n + 1, 16, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
-
-
-# -- building -----------------------------------------------------------------------------------
 
 
 class DocumentStoreBuilder:
@@ -274,12 +106,7 @@ class DocumentStoreBuilder:
         self._pool: ThreadPoolExecutor | None = None
         self._running: deque[Future[bytes]] = deque()
         self._sizes: list[int] = []
-        # each chunk's index, compact already: the id strings do not accumulate either
-        self._traces: list[tuple[pa.Array, np.ndarray]] = []
-        self._entities: list[np.ndarray | pa.Array] = []
-        self._columns: dict[str, list[np.ndarray]] = {
-            name: [] for name in ("in_progress", "has_links", "block", "start", "stop")
-        }
+        self._parts: list[pa.Table] = []  # each chunk's index, compact at once
 
     def add_chunk(
         self,
@@ -327,7 +154,7 @@ class DocumentStoreBuilder:
             at += len(chunk)
 
     def _add_text(self, ids: dict[str, pa.Array], text: pa.Array) -> None:
-        if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+        if not _is_text(text.type):
             text = text.cast(pa.large_string())
         n = len(text)
         _validity, offsets_buffer, data = text.buffers()
@@ -351,16 +178,8 @@ class DocumentStoreBuilder:
         links = ids.get("has_links")
         if links is None:
             links = pc.match_substring(text, _LINKS)
-        entity = ids["entity_id"]
-        self._traces.append(_encoded(ids["trace_id"]))
-        packed = _hex_ids(entity)
-        self._entities.append(entity if packed is None else packed)
-        columns = self._columns
-        columns["in_progress"].append(_bools(ids["in_progress"]))
-        columns["has_links"].append(_bools(links))
-        columns["block"].append(block)
-        columns["start"].append(start)
-        columns["stop"].append(stop)
+        index = (ids["trace_id"], ids["entity_id"], ids["in_progress"], links, block, start, stop)
+        self._parts.append(_part(*index))
 
     def _compress(self, raw: Any) -> bytes | Future[bytes]:
         """Compress one block: the first at once, later ones on a thread of their own.
@@ -385,9 +204,8 @@ class DocumentStoreBuilder:
             self._pool.shutdown()
             self._pool = None
         self._running.clear()
-        wide = bool(self._sizes) and max(self._sizes) > _INT32_MAX
-        rows = _Rows.build(self._traces, self._entities, self._columns, wide=wide)
-        return DocumentStore._pruned(blocks, tuple(self._sizes), rows)
+        sizes = tuple(self._sizes)
+        return DocumentStore._of(blocks, sizes, _joined(self._parts, sizes))
 
 
 class DocumentStore:
@@ -413,11 +231,11 @@ class DocumentStore:
     ['s2']
     """
 
-    __slots__ = ("_blocks", "_rows", "_sizes")
+    __slots__ = ("_blocks", "_index", "_sizes")
 
     _blocks: tuple[bytes, ...]
     _sizes: tuple[int, ...]
-    _rows: _Rows
+    _index: pa.Table  # the compact index of the module docstring, one chunk per column
 
     def __init__(
         self,
@@ -429,31 +247,41 @@ class DocumentStore:
             raise ValueError(f"{len(blocks)} blocks but {len(sizes)} sizes were passed.")
         self._blocks = tuple(blocks)
         self._sizes = tuple(int(s) for s in sizes)
-        self._rows = _Rows.empty() if index is None else _rows_of_frame(index, self._sizes)
+        if index is None:
+            self._index = _EMPTY
+            return
+        frame = index[list(INDEX)].astype(INDEX)
+        ids = (_flat(arrow_strings(frame[n]), pa.large_string()) for n in ("trace_id", "entity_id"))
+        flags = (pa.array(frame[n].to_numpy()) for n in ("in_progress", "has_links"))
+        where = (frame[n].to_numpy() for n in ("block", "start", "stop"))
+        self._index = _joined([_part(*ids, *flags, *where)], self._sizes)
 
     @classmethod
-    def _of(cls, blocks: tuple[bytes, ...], sizes: tuple[int, ...], rows: _Rows) -> DocumentStore:
-        store = cls.__new__(cls)
-        store._blocks, store._sizes, store._rows = blocks, sizes, rows
-        return store
-
-    @classmethod
-    def _pruned(
-        cls, blocks: tuple[bytes, ...], sizes: tuple[int, ...], rows: _Rows
+    def _of(
+        cls, blocks: tuple[bytes, ...], sizes: tuple[int, ...], index: pa.Table
     ) -> DocumentStore:
-        """A store keeping only the blocks that some index row points into."""
-        block = rows.block
-        used = np.zeros(len(blocks) + 1, dtype=bool)
-        used[block] = True  # -1 marks the extra last entry
-        used = used[:-1]
+        """A store of ``index``, keeping only the blocks and trace ids some row points to."""
+        if not index.num_rows:
+            index = _EMPTY
+        elif any(column.num_chunks != 1 for column in index.columns):
+            index = index.unify_dictionaries().combine_chunks()
+        block = _numbers(index, "block")
+        used = _used(block, len(blocks))
         if not used.all():
             keep = np.flatnonzero(used)
-            renumber = np.full(len(blocks) + 1, -1, dtype=np.int32)
-            renumber[keep] = np.arange(len(keep), dtype=np.int32)
-            rows = _Rows(**{**_fields(rows), "block": renumber[block]})
-            blocks = tuple(blocks[i] for i in keep)
-            sizes = tuple(sizes[i] for i in keep)
-        return cls._of(blocks, sizes, rows)
+            index = index.set_column(4, "block", pa.array(_renumbered(used)[block]))
+            blocks, sizes = tuple(blocks[i] for i in keep), tuple(sizes[i] for i in keep)
+        trace = index.column("trace_id").chunk(0)
+        codes = _codes(trace)
+        used = _used(codes, len(trace.dictionary))
+        if not used.all():
+            codes = _renumbered(used)[codes]
+            ids = trace.dictionary.filter(pa.array(used))
+            trace = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), ids)
+            index = index.set_column(0, "trace_id", trace)
+        store = cls.__new__(cls)
+        store._blocks, store._sizes, store._index = blocks, sizes, index
+        return store
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, *, block_bytes: int = BLOCK_BYTES) -> DocumentStore:
@@ -495,8 +323,7 @@ class DocumentStore:
         blocks: list[bytes] = []
         sizes: list[int] = []
         seen: dict[int, int] = {}  # id() of a block already taken -> its new number
-        parts: list[_Rows] = []
-        blocks_of: list[np.ndarray] = []
+        parts = []
         for store in stores:
             renumber = np.full(len(store._blocks) + 1, -1, dtype=np.int32)  # last: -1 stays -1
             for i, (data, size) in enumerate(zip(store._blocks, store._sizes, strict=True)):
@@ -505,138 +332,88 @@ class DocumentStore:
                     blocks.append(data)
                     sizes.append(size)
                 renumber[i] = seen[id(data)]
-            if len(store):
-                parts.append(store._rows)
-                blocks_of.append(renumber[store._rows.block])
-        if not parts:
-            return cls()
-        columns = {
-            name: [getattr(p, name) for p in parts]
-            for name in ("in_progress", "has_links", "start", "stop")
-        }
-        rows = _Rows.build(
-            [(p.trace_ids, p.trace) for p in parts],
-            [p.entity for p in parts],
-            {**columns, "block": blocks_of},
-            wide=any(p.start.dtype == np.int64 for p in parts),
-        )
-        return cls._of(tuple(blocks), tuple(sizes), rows)
+            block = pa.array(renumber[_numbers(store._index, "block")])
+            parts.append(store._index.set_column(4, "block", block))
+        return cls._of(tuple(blocks), tuple(sizes), _joined(parts, sizes))
 
     # -- the saved format -----------------------------------------------------------------------
 
     def to_arrow(self) -> pa.Table:
-        """Return the compact index as an Arrow table; with :attr:`blocks` and
-        :attr:`block_sizes`, everything :meth:`from_arrow` needs to rebuild the store.
+        """Return the compact index, which with :attr:`blocks` and :attr:`block_sizes` is all
+        :meth:`from_arrow` needs to rebuild the store.
 
-        Columns: ``trace_id`` (dictionary of the distinct ids, int32 codes), ``entity_id``
-        (uint64 when every id is 16 hex digits, else strings), ``in_progress``,
-        ``has_links``, ``block`` (int32), ``start`` and ``stop`` (int32 or int64).
+        Columns: ``trace_id`` (int32 codes into a dictionary of the distinct ids),
+        ``entity_id`` (uint64 when every id is 16 hex digits, else strings), ``in_progress``,
+        ``has_links``, ``block`` (int32), ``start`` and ``stop`` (int32, or int64).
 
         >>> import pandas as pd
+        >>> ids = ["70de5b6f19ff9a0a", "70de5b6f19ff9a0b"]
         >>> store = DocumentStore.from_frame(
-        ...     pd.DataFrame({"trace_id": ["1-a", "1-a"], "entity_id": ["70de5b6f19ff9a0a", "70de5b6f19ff9a0b"], "document": ["{}", "[]"]})
+        ...     pd.DataFrame({"trace_id": ["1-a", "1-a"], "entity_id": ids, "document": ["{}", "[]"]})
         ... )
-        >>> store.to_arrow().schema.types[:2]
-        [DictionaryType(dictionary<values=large_string, indices=int32, ordered=0>), DataType(uint64)]
+        >>> [str(t) for t in store.to_arrow().schema.types[:2]]
+        ['dictionary<values=large_string, indices=int32, ordered=0>', 'uint64']
         >>> back = DocumentStore.from_arrow(store.to_arrow(), store.blocks, store.block_sizes)
         >>> back.to_frame().equals(store.to_frame())
         True
         """
-        rows = self._rows
-        codes = pa.array(rows.trace, mask=rows.trace < 0)
-        return pa.table(
-            {
-                "trace_id": pa.DictionaryArray.from_arrays(codes, rows.trace_ids),
-                "entity_id": rows.entity,
-                "in_progress": rows.in_progress,
-                "has_links": rows.has_links,
-                "block": rows.block,
-                "start": rows.start,
-                "stop": rows.stop,
-            }
-        )
+        return self._index
 
     @classmethod
     def from_arrow(
         cls, table: pa.Table, blocks: Sequence[bytes], block_sizes: Sequence[int]
     ) -> DocumentStore:
-        """Return the store of a :meth:`to_arrow` table and its blocks, checking that they agree.
+        """Return the store of a :meth:`to_arrow` table and its blocks, checking they agree.
 
-        The input may come from an untrusted file: every code and offset is checked against
-        the blocks (vectorised) before the store is built.
+        They may come from an untrusted file: every type, code and offset is checked against
+        the blocks (vectorised), and each block's zstd header must declare its size.
 
         Raises
         ------
         ValueError
-            Naming the first column or value that does not fit.
+            Saying what does not fit.
         """
-        expected = ["trace_id", "entity_id", "in_progress", "has_links", "block", "start", "stop"]
-        if table.column_names != expected:
+        if table.column_names != list(_EMPTY.column_names):
             raise ValueError(
-                f"the document index must have the columns {expected}, not {table.column_names}"
+                f"the document index must have the columns {_EMPTY.column_names}, "
+                f"not {table.column_names}"
             )
+        kinds = [table.schema.field(n).type for n in _EMPTY.column_names]
+        allowed = [(_TRACE,), (pa.uint64(), pa.large_string()), (pa.bool_(),), (pa.bool_(),)]
+        allowed += [(pa.int32(),), (kinds[6],), (pa.int32(), pa.int64())]
+        if any(kind not in ok for kind, ok in zip(kinds, allowed, strict=True)):
+            raise ValueError(f"the document index must have the types of to_arrow(), not {kinds}")
+        if any(table.column(n).null_count for n in _EMPTY.column_names[2:]) or (
+            kinds[1] == pa.uint64() and table.column(1).null_count
+        ):
+            raise ValueError("the document index has nulls where it must have values")
         if len(blocks) != len(block_sizes):
             raise ValueError(f"{len(blocks)} blocks but {len(block_sizes)} block sizes")
-        columns = {name: table.column(name).combine_chunks() for name in expected}
-        trace = columns["trace_id"]
-        if not (
-            pa.types.is_dictionary(trace.type)
-            and trace.type.index_type == pa.int32()
-            and _is_text(trace.type.value_type)
-        ):
-            raise ValueError(
-                f"trace_id must be a dictionary of strings with int32 codes, not {trace.type}"
-            )
-        ids = trace.dictionary.cast(pa.large_string())
-        codes = pc.fill_null(trace.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
-        if len(codes) and (codes.min() < -1 or codes.max() >= len(ids)):
+        table = table.unify_dictionaries().combine_chunks() if table.num_rows else _EMPTY
+        trace = table.column("trace_id").chunk(0)
+        codes = _codes(trace)
+        if len(codes) and codes.max() >= len(trace.dictionary):
             raise ValueError("trace_id codes point outside their dictionary")
-        entity: np.ndarray | pa.Array = columns["entity_id"]
-        if entity.type == pa.uint64() and entity.null_count == 0:
-            entity = entity.to_numpy()
-        elif _is_text(entity.type):
-            entity = entity.cast(pa.large_string())
-        else:
-            raise ValueError(f"entity_id must hold uint64 or strings, not {entity.type}")
-        arrays = {}
-        for name, kinds in (
-            ("in_progress", (pa.bool_(),)),
-            ("has_links", (pa.bool_(),)),
-            ("block", (pa.int32(),)),
-            ("start", (pa.int32(), pa.int64())),
-            ("stop", (pa.int32(), pa.int64())),
-        ):
-            column = columns[name]
-            if column.type not in kinds or column.null_count:
-                raise ValueError(
-                    f"{name} must hold {' or '.join(map(str, kinds))} without nulls, not {column.type}"
-                )
-            arrays[name] = column.to_numpy(zero_copy_only=False)
-        block, start, stop = arrays["block"], arrays["start"], arrays["stop"]
-        if start.dtype != stop.dtype:
-            raise ValueError(
-                f"start and stop must have one type, not {start.dtype} and {stop.dtype}"
-            )
-        sizes = np.asarray(block_sizes, dtype=np.int64)
+        sizes = [int(s) for s in block_sizes]
         declared = [_zstd_content_size(b) for b in blocks]
-        if declared != sizes.tolist():
+        if declared != sizes:
             i = next(i for i, d in enumerate(declared) if d != sizes[i])
             raise ValueError(
                 f"block {i} is not a zstd frame of {sizes[i]} bytes of text (its header says "
                 f"{declared[i]})"
             )
+        block, start, stop = (_numbers(table, n) for n in ("block", "start", "stop"))
         if len(block) and (block.min() < -1 or block.max() >= len(blocks)):
             raise ValueError(f"a document's block is outside the {len(blocks)} blocks")
-        room = np.append(sizes, 0)[block]  # a missing text (block -1) has room 0
+        room = np.append(np.asarray(sizes, dtype=np.int64), 0)[block]  # no text (-1): room 0
         if ((start < 0) | (start > stop) | (stop > room)).any():
             raise ValueError("a document's offsets fall outside its block")
-        rows = _Rows(ids, codes, entity, **arrays)
-        return cls._of(tuple(bytes(b) for b in blocks), tuple(int(s) for s in sizes), rows)
+        return cls._of(tuple(bytes(b) for b in blocks), tuple(sizes), table)
 
     # -- size and shape ------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._index.num_rows
 
     def __repr__(self) -> str:
         n = len(self._blocks)
@@ -646,21 +423,15 @@ class DocumentStore:
     def index(self) -> pd.DataFrame:
         """One row per document: the columns of :data:`INDEX`, built on each access.
 
-        >>> DocumentStore().index.columns.tolist()
-        ['trace_id', 'entity_id', 'in_progress', 'has_links', 'block', 'start', 'stop']
+        >>> DocumentStore().index.dtypes.astype(str).tolist()
+        ['str', 'str', 'bool', 'bool', 'int32', 'int64', 'int64']
         """
-        rows = self._rows
-        return pd.DataFrame(
-            {
-                "trace_id": pd.array(rows.trace_strings(), dtype="str"),
-                "entity_id": pd.array(rows.entity_strings(), dtype="str"),
-                "in_progress": rows.in_progress,
-                "has_links": rows.has_links,
-                "block": rows.block,
-                "start": rows.start.astype(np.int64),
-                "stop": rows.stop.astype(np.int64),
-            },
-        )
+        frame = self._frame()
+        frame["has_links"] = _numbers(self._index, "has_links")
+        frame["block"] = _numbers(self._index, "block")
+        for name in ("start", "stop"):
+            frame[name] = _numbers(self._index, name).astype(np.int64)
+        return frame
 
     @property
     def blocks(self) -> tuple[bytes, ...]:
@@ -669,7 +440,7 @@ class DocumentStore:
 
     @property
     def block_sizes(self) -> tuple[int, ...]:
-        """The uncompressed size of each block (bytes of UTF-8 text).
+        """The size of each block's text, uncompressed (bytes).
 
         >>> DocumentStore().block_sizes
         ()
@@ -683,7 +454,8 @@ class DocumentStore:
         >>> DocumentStore().nbytes
         0
         """
-        return sum(len(b) for b in self._blocks) + self._rows.nbytes
+        index = self._index.get_total_buffer_size() if len(self) else 0
+        return sum(len(b) for b in self._blocks) + index
 
     @property
     def text_nbytes(self) -> int:
@@ -692,8 +464,8 @@ class DocumentStore:
         >>> DocumentStore().text_nbytes
         0
         """
-        rows = self._rows
-        return int((rows.stop.astype(np.int64) - rows.start).sum())
+        stop = _numbers(self._index, "stop").astype(np.int64)
+        return int((stop - _numbers(self._index, "start")).sum())
 
     # -- selection -----------------------------------------------------------------------------
 
@@ -716,10 +488,7 @@ class DocumentStore:
             raise ValueError(
                 f"The mask must have one value per document ({len(self)}), but has shape {keep.shape}."
             )
-        if keep.all():
-            return self
-        rows = self._rows.take(np.flatnonzero(keep))
-        return DocumentStore._pruned(self._blocks, self._sizes, rows)
+        return DocumentStore._of(self._blocks, self._sizes, self._index.filter(pa.array(keep)))
 
     def select_traces(self, trace_ids: Iterable[str] | pd.Series | pd.Index) -> DocumentStore:
         """Return the store of the documents of the given traces.
@@ -731,7 +500,7 @@ class DocumentStore:
             wanted = arrow_strings(trace_ids)
         else:
             wanted = pa.array([t for t in trace_ids if isinstance(t, str)], pa.large_string())
-        return self.filter(self._rows.where_traces(wanted))
+        return self.filter(self._of_traces(wanted))
 
     # -- text ----------------------------------------------------------------------------------
 
@@ -743,15 +512,8 @@ class DocumentStore:
         >>> DocumentStore().to_frame().dtypes.astype(str).tolist()
         ['str', 'str', 'bool', 'str']
         """
-        rows = self._rows
-        frame = pd.DataFrame(
-            {
-                "trace_id": pd.array(rows.trace_strings(), dtype="str"),
-                "entity_id": pd.array(rows.entity_strings(), dtype="str"),
-                "in_progress": rows.in_progress,
-                "document": pd.array(self._texts(np.arange(len(self))), dtype="str"),
-            }
-        )
+        frame = self._frame()
+        frame["document"] = pd.array(self._texts(np.arange(len(self))), dtype="str")
         return conform(frame, "documents")
 
     def entity_texts(self, entity_id: str) -> list[str | None]:
@@ -762,7 +524,13 @@ class DocumentStore:
         >>> DocumentStore().entity_texts("s1")
         []
         """
-        return self._texts_where(self._rows.where_entity(entity_id))
+        entity = self._index.column("entity_id").chunk(0)
+        if entity.type == pa.uint64():
+            packed = _hex_ids(pa.array([entity_id], pa.large_string()))
+            hit = entity.to_numpy() == packed[0] if packed is not None else np.zeros(0, bool)
+        else:
+            hit = pc.fill_null(pc.equal(entity, entity_id), False).to_numpy(zero_copy_only=False)
+        return self._texts_of(hit)
 
     def trace_texts(self, trace_id: str) -> list[str | None]:
         """The texts of the documents of one trace, in the order they are stored.
@@ -770,7 +538,7 @@ class DocumentStore:
         >>> DocumentStore().trace_texts("1-a")
         []
         """
-        return self._texts_where(self._rows.where_traces(pa.array([trace_id], pa.large_string())))
+        return self._texts_of(self._of_traces(pa.array([trace_id], pa.large_string())))
 
     def linked(self) -> pd.DataFrame:
         """``trace_id, entity_id, document`` of the documents whose text contains ``"links"``.
@@ -780,18 +548,40 @@ class DocumentStore:
         >>> DocumentStore().linked().columns.tolist()
         ['trace_id', 'entity_id', 'document']
         """
-        frame = self.filter(self._rows.has_links).to_frame()
+        frame = self.filter(_numbers(self._index, "has_links")).to_frame()
         return frame[["trace_id", "entity_id", "document"]]
 
-    def _texts_where(self, mask: np.ndarray) -> list[str | None]:
+    def _frame(self) -> pd.DataFrame:
+        """``trace_id, entity_id, in_progress`` as a DataFrame."""
+        index = self._index
+        entity = index.column("entity_id").chunk(0)
+        if entity.type == pa.uint64():
+            entity = _hex_strings(entity.to_numpy())
+        return pd.DataFrame(
+            {
+                "trace_id": pd.array(
+                    index.column("trace_id").chunk(0).cast(pa.large_string()), dtype="str"
+                ),
+                "entity_id": pd.array(entity, dtype="str"),
+                "in_progress": _numbers(index, "in_progress"),
+            }
+        )
+
+    def _of_traces(self, trace_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Whether each document belongs to one of ``trace_ids``."""
+        trace = self._index.column("trace_id").chunk(0)
+        hit = pc.fill_null(pc.is_in(trace.dictionary, value_set=trace_ids), False)
+        return np.append(hit.to_numpy(zero_copy_only=False), False)[_codes(trace)]  # -1: False
+
+    def _texts_of(self, mask: np.ndarray) -> list[str | None]:
         texts: list[Any] = self._texts(np.flatnonzero(mask)).to_pylist()
         return texts
 
     def _texts(self, rows: np.ndarray) -> pa.ChunkedArray:
         """The texts of index rows ``rows``, in that order; each block decompressed once."""
-        block = self._rows.block[rows]
-        start = self._rows.start[rows].astype(np.int64)
-        stop = self._rows.stop[rows].astype(np.int64)
+        block = _numbers(self._index, "block")[rows]
+        start = _numbers(self._index, "start")[rows].astype(np.int64)
+        stop = _numbers(self._index, "stop")[rows].astype(np.int64)
         order = np.argsort(block, kind="stable")
         groups = np.split(order, np.flatnonzero(np.diff(block[order])) + 1) if len(rows) else []
         codec = _codec()
@@ -801,7 +591,13 @@ class DocumentStore:
             if b < 0:
                 pieces.append(pa.nulls(len(group), pa.large_string()))
                 continue
-            data = codec.decompress(self._blocks[b], decompressed_size=self._sizes[b])
+            try:
+                data = codec.decompress(self._blocks[b], decompressed_size=self._sizes[b])
+            except OSError as exc:  # checked against its size only when it was read: crafted
+                raise TraceParseError(
+                    f"Document block {b} cannot be decompressed ({exc}): the file these "
+                    "documents were read from was altered. Load the trace file again."
+                ) from exc
             pieces.append(_gather(data, start[group], stop[group]))
         out = pa.chunked_array(pieces, type=pa.large_string())
         if len(order) and not (order[1:] > order[:-1]).all():
@@ -809,29 +605,100 @@ class DocumentStore:
         return out
 
 
-# -- helpers -------------------------------------------------------------------------------------
+# -- the compact index ---------------------------------------------------------------------------
 
 
-def _fields(rows: _Rows) -> dict[str, Any]:
-    return {name: getattr(rows, name) for name in _Rows.__slots__}
-
-
-def _rows_of_frame(index: pd.DataFrame, sizes: tuple[int, ...]) -> _Rows:
-    """The compact index of a DataFrame with the columns of :data:`INDEX`."""
-    index = index[list(INDEX)].astype(INDEX)
-    entity = arrow_strings(index["entity_id"])
-    entity = entity.combine_chunks() if isinstance(entity, pa.ChunkedArray) else entity
-    packed = _hex_ids(entity)
-    trace = arrow_strings(index["trace_id"])
-    trace = trace.combine_chunks() if isinstance(trace, pa.ChunkedArray) else trace
-    wide = bool(sizes) and max(sizes) > _INT32_MAX
+def _part(
+    trace_id: pa.Array,
+    entity_id: pa.Array,
+    in_progress: pa.Array,
+    has_links: pa.Array,
+    *where: np.ndarray,
+) -> pa.Table:
+    """The compact index of some documents: ``where`` is their block, start and stop."""
+    packed = _hex_ids(entity_id)
     columns = {
-        name: [index[name].to_numpy()]
-        for name in ("in_progress", "has_links", "block", "start", "stop")
+        "trace_id": pc.dictionary_encode(trace_id),
+        "entity_id": entity_id if packed is None else packed,
+        "in_progress": pc.fill_null(in_progress, False),
+        "has_links": pc.fill_null(has_links, False),
     }
-    return _Rows.build(
-        [_encoded(trace)], [entity if packed is None else packed], columns, wide=wide
-    )
+    return pa.table({**columns, **dict(zip(("block", "start", "stop"), where, strict=True))})
+
+
+def _joined(parts: Sequence[pa.Table], sizes: Sequence[int]) -> pa.Table:
+    """One compact index of parts (which may differ in their entity and offset types)."""
+    if not any(p.num_rows for p in parts):
+        return _EMPTY
+    text = any(p.schema.field("entity_id").type != pa.uint64() for p in parts)
+    wide = bool(sizes) and max(sizes) > np.iinfo(np.int32).max
+    kinds = {
+        "trace_id": _TRACE,
+        "entity_id": pa.large_string() if text else pa.uint64(),
+        "start": pa.int64() if wide else pa.int32(),
+        "stop": pa.int64() if wide else pa.int32(),
+    }
+    tables = []
+    for part in parts:
+        columns = {name: part.column(name) for name in part.column_names}
+        if text and columns["entity_id"].type == pa.uint64():
+            columns["entity_id"] = _hex_strings(columns["entity_id"].to_numpy())
+        tables.append(pa.table({n: c.cast(kinds.get(n, c.type)) for n, c in columns.items()}))
+    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+
+
+def _numbers(index: pa.Table, name: str) -> np.ndarray:
+    """A column of the index as numpy (no copy, except for flags)."""
+    return index.column(name).chunk(0).to_numpy(zero_copy_only=False)
+
+
+def _codes(trace: pa.DictionaryArray) -> np.ndarray:
+    """The trace id codes, -1 for a missing id."""
+    codes = pc.fill_null(trace.indices, -1).to_numpy(zero_copy_only=False)
+    return codes.astype(np.int32, copy=False)
+
+
+def _used(codes: np.ndarray, n: int) -> np.ndarray:
+    """Which of ``n`` things codes point to (a code of -1 points to none)."""
+    used = np.zeros(n + 1, dtype=bool)
+    used[codes] = True  # -1 marks the extra last entry
+    return used[:-1]
+
+
+def _renumbered(used: np.ndarray) -> np.ndarray:
+    """New codes for old ones when only ``used`` things are kept; the last entry is for -1."""
+    renumber = np.full(len(used) + 1, -1, dtype=np.int32)
+    renumber[np.flatnonzero(used)] = np.arange(int(used.sum()), dtype=np.int32)
+    return renumber
+
+
+def _hex_ids(values: pa.Array) -> np.ndarray | None:
+    """Ids of exactly 16 lower-case hex digits as uint64, or None when any id is not one."""
+    n = len(values)
+    if values.null_count or not _is_text(values.type):
+        return None
+    _validity, offsets_buffer, data = values.buffers()
+    if n == 0 or data is None:
+        return np.zeros(0, np.uint64) if n == 0 else None
+    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[values.offset : values.offset + n + 1]
+    if not (np.diff(offsets) == 16).all():
+        return None
+    nibbles = _NIBBLE[np.frombuffer(data, np.uint8)[offsets[0] : offsets[-1]].reshape(n, 16)]
+    if (nibbles > 15).any():
+        return None
+    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]  # (n, 8) bytes, most significant first
+    return packed.view(">u8").ravel().astype(np.uint64)
+
+
+def _hex_strings(values: np.ndarray) -> pa.Array:
+    """The inverse of :func:`_hex_ids`: uint64 values as 16 lower-case hex digits."""
+    n = len(values)
+    octets = values.astype(">u8").view(np.uint8).reshape(n, 8)
+    text = np.empty((n, 16), dtype=np.uint8)
+    text[:, 0::2], text[:, 1::2] = _HEX[octets >> 4], _HEX[octets & 15]
+    offsets = np.arange(0, 16 * n + 1, 16, dtype=np.int64)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
 
 
 def _zstd_content_size(block: bytes) -> int | None:
@@ -851,20 +718,29 @@ def _zstd_content_size(block: bytes) -> int | None:
     return int.from_bytes(block[at : at + width], "little") + (256 if width == 2 else 0)
 
 
+_EMPTY = pa.table(
+    {
+        "trace_id": pa.array([], _TRACE),
+        "entity_id": pa.array([], pa.uint64()),
+        **{n: pa.array([], pa.bool_()) for n in ("in_progress", "has_links")},
+        **{n: pa.array([], pa.int32()) for n in ("block", "start", "stop")},
+    }
+)
+
+
+# -- Arrow helpers -------------------------------------------------------------------------------
+
+
 def _is_text(kind: pa.DataType) -> bool:
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
-def _bools(values: pa.Array) -> np.ndarray:
-    return pc.fill_null(values, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
-
-
-def _flat(values: Any, kind: pa.DataType) -> pa.Array:
+def _flat(values: Any, kind: pa.DataType | None) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if not isinstance(values, pa.Array):
         values = pa.array(values, kind)
-    return values if values.type == kind else values.cast(kind)
+    return values if kind is None or values.type == kind else values.cast(kind)
 
 
 def _cuts(offsets: np.ndarray, limit: int) -> list[int]:

@@ -1,48 +1,52 @@
-"""A saved TraceSet: one file that opens about ten times faster than loading its JSON.
+"""A saved TraceSet: one file that opens several times faster than the JSON it came from.
 
-The file (version 2) is a zip archive whose members are all *stored* (not zip-compressed):
+The file (format version 2) is a zip archive of *stored* (not zip-compressed) members:
 
 ``<frame>.arrow``
-    each frame (the seven of a TraceSet, and ``summaries`` when there are some) as an Arrow
-    IPC file of one record batch, buffers zstd-compressed (level 1), with pandas' schema
-    metadata, so dtypes, time zones and nullable integers come back as they were. A column
-    of Python objects (annotation and metadata ``value``) is all nulls there; its values are
+    each frame (the seven of a TraceSet, then ``summaries`` if any) as an Arrow IPC file of
+    one record batch, buffers zstd-compressed (level 1), with pandas' schema metadata: dtypes,
+    time zones and nullable integers come back as they were. A column of Python objects
+    (annotation and metadata ``value``) is all nulls there; its values are in
 ``<frame>.<column position>.json``
-    one JSON array, decoded by a single ``orjson.loads``. A value orjson cannot write (an int
-    beyond 64 bits, nesting deeper than 255, a NaN or infinity) is ``null`` there, and its
-    text, from an encoder without recursion, is in the manifest under its row.
-``documents.arrow`` and ``documents.zst``
+    one JSON array, decoded by one ``orjson.loads``. A value orjson cannot write (an int
+    beyond 64 bits, nesting deeper than 255 levels, NaN or infinity at any depth) is
+    ``null`` there, and its text, from an encoder without recursion, is in the manifest.
+``documents.arrow``, ``documents.zst``
     the :class:`~xraykit.docstore.DocumentStore` as it is in memory: its compact index
-    (:meth:`~xraykit.docstore.DocumentStore.to_arrow`) and its zstd blocks one after the
-    other, verbatim (never decompressed to save, nor recompressed to open).
+    (:meth:`~xraykit.docstore.DocumentStore.to_arrow`), and its zstd blocks one after the
+    other (concatenated zstd frames), verbatim: never decompressed to save nor recompressed
+    to open.
 ``xraykit.json``
-    the manifest: ``format`` ``"xraykit-traceset"``, ``version`` 2, ``frames`` (each
-    frame's ``rows`` and ``json`` columns: ``{position: {row: text}}``), and ``blocks``
-    (``[compressed bytes, text bytes]`` of each block, in ``documents.zst`` order).
+    the manifest: ``{"format": "xraykit-traceset", "version": 2, "frames": {name: {"rows":
+    n, "json": {position: {row: text}}}}, "blocks": [[compressed bytes, text bytes], ...]}``.
 
-Why: ``load_file`` knows a saved TraceSet by the zip signature, and stored members are read
-with one read each at their offsets, checked against their CRC-32 (a damaged file is an
-error, never wrong data). Arrow IPC rather than Parquet: opening a frame is decompressing
-its buffers, with no page decoding, and strings come back as the Arrow buffers pandas' ``str``
-columns are made of. zstd level 1 makes the frames six times smaller for about 50 ms (on
-two threads), less than reading and checking the uncompressed bytes would take; one record
-batch per frame, as the file is always read whole. Files of version 1 (a zip of Parquet
-files, the documents as text) are still read. Every size and offset is checked against the
-file, and Arrow validates every table in full, so a damaged or hostile file raises
-:class:`~xraykit.exceptions.TraceParseError`. The file is read, never memory-mapped, and
-written beside its target, then renamed over it.
+Why: ``load_file`` knows a saved TraceSet by the zip signature; each stored member is read
+with one read at its offset and checked against its CRC-32, so damage is an error, never
+wrong data, and any zip tool can list the members. Arrow IPC rather than Parquet: opening a
+frame is decompressing its buffers (on Arrow's threads), with no page decoding, and strings
+come back as the very buffers pandas' ``str`` columns hold. zstd level 1 keeps the file
+about a third of the JSON's size (uncompressed, it would be larger than the JSON) and costs
+no more at open than reading and checking the uncompressed bytes would. One record batch, no
+row groups: a frame is always read whole. Files of version 1 (Parquet, documents as text)
+are still read.
+
+A file may come from anywhere: sizes and offsets are checked against the file before
+anything is read, Arrow validates every table in full (offsets, UTF-8, dictionary codes),
+and damage raises :class:`~xraykit.exceptions.TraceParseError` (in a document block whose
+CRC was forged to match, when the block is first decompressed). The file is read whole,
+never memory-mapped, and written beside its target under a temporary name, then renamed
+over it.
 
 Examples
 --------
 >>> import tempfile, zipfile, xraykit
->>> from xraykit.saved import read_saved
 >>> ts = xraykit.load_sample("shop")
 >>> with tempfile.TemporaryDirectory() as d:
 ...     path = ts.save(f"{d}/shop.traceset")
 ...     members = zipfile.ZipFile(path).namelist()
 ...     saved = read_saved(path)
->>> members[:4], members[-3:]
-(['traces.arrow', 'segments.arrow', 'subsegments.arrow', 'annotations.arrow'], ['documents.arrow', 'documents.zst', 'xraykit.json'])
+>>> members[3:6], members[-3:]
+(['annotations.arrow', 'annotations.3.json', 'metadata.arrow'], ['documents.arrow', 'documents.zst', 'xraykit.json'])
 >>> saved.frames["metadata"].equals(ts.metadata), saved.documents.to_frame().equals(ts.raw_documents)
 (True, True)
 """
@@ -58,7 +62,6 @@ import struct
 import uuid
 import zipfile
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -79,16 +82,12 @@ FORMAT = "xraykit-traceset"
 #: The version written; versions 1 and 2 are read.
 VERSION = 2
 
-_MANIFEST = "xraykit.json"
-_BLOCKS = "documents.zst"
-_INDEX = "documents.arrow"
-_EPOCH = (1980, 1, 1, 0, 0, 0)  # a fixed member date: the same TraceSet saves to the same bytes
-_ZIP32 = (1 << 31) - 1  # beyond this a member needs zip64 headers
+_MANIFEST, _INDEX, _BLOCKS = "xraykit.json", "documents.arrow", "documents.zst"
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # a fixed member date: a TraceSet always saves to the same bytes
+_ZIP32 = (1 << 31) - 1  # a larger member needs zip64 headers
 _IPC = ipc.IpcWriteOptions(compression=pa.Codec("zstd", compression_level=1))
-# orjson hands these to `default` (which refuses them) rather than writing them as strings
+# datetimes go to `default` (which refuses them) rather than silently becoming strings
 _ORJSON = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
-_CHUNK = 1 << 14  # values per JSON array of an object column
-_JSON = ("arrays", "odd")
 _FIX = "Save it again with TraceSet.save(), or load the trace file it was saved from."
 
 
@@ -112,7 +111,7 @@ def write_saved(
     """Write frames, documents and summaries to ``path`` in the saved format; return the path.
 
     The file is written beside ``path`` under a temporary name, then renamed over it: a
-    reader of the old file, or a crash while writing, never sees half a file.
+    crash while writing never leaves half a file, even over the file being saved again.
 
     Raises
     ------
@@ -149,17 +148,16 @@ def _write(
     described: dict[str, Any] = {}
     named = dict(frames) if summaries is None else {**frames, "summaries": summaries}
     for name, frame in named.items():
-        objects = [i for i, dtype in enumerate(frame.dtypes) if pd.api.types.is_object_dtype(dtype)]
+        objects = [i for i, kind in enumerate(frame.dtypes) if pd.api.types.is_object_dtype(kind)]
         bare = frame.copy(deep=False)
-        for i in objects:  # all nulls in the Arrow table; the values go to a JSON member
+        for i in objects:  # all nulls in the Arrow table: the values go to a JSON member
             bare.isetitem(i, np.full(len(frame), None, dtype=object))
         _put(archive, f"{name}.arrow", _ipc_bytes(pa.Table.from_pandas(bare, preserve_index=False)))
-        columns = {}
+        odd = {}
         for i in objects:
-            arrays, odd = _json_arrays(frame.iloc[:, i], f"{name}[{frame.columns[i]!r}]")
-            _put(archive, f"{name}.{i}.json", *arrays)
-            columns[str(i)] = {"arrays": [len(a) for a in arrays], "odd": odd}
-        described[name] = {"rows": len(frame), "json": columns}
+            data, odd[str(i)] = _json_array(frame.iloc[:, i], f"{name}[{frame.columns[i]!r}]")
+            _put(archive, f"{name}.{i}.json", data)
+        described[name] = {"rows": len(frame), "json": odd}
     _put(archive, _INDEX, _ipc_bytes(documents.to_arrow()))
     _put(archive, _BLOCKS, *documents.blocks)
     blocks = [[len(b), s] for b, s in zip(documents.blocks, documents.block_sizes, strict=True)]
@@ -170,7 +168,7 @@ def _write(
 def _ipc_bytes(table: pa.Table) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     with ipc.new_file(sink, table.schema, options=_IPC) as writer:
-        writer.write_table(table, max_chunksize=max(table.num_rows, 1))
+        writer.write_table(table.combine_chunks(), max_chunksize=max(table.num_rows, 1))
     return sink.getvalue()
 
 
@@ -183,27 +181,25 @@ def _put(archive: zipfile.ZipFile, name: str, *pieces: Any) -> None:
             member.write(piece)
 
 
-def _json_arrays(column: pd.Series, where: str) -> tuple[list[bytes], dict[str, str]]:
-    """The values as JSON arrays of :data:`_CHUNK` values, and the text of the values orjson
-    cannot write, by row (null in the arrays)."""
+def _json_array(column: pd.Series, where: str) -> tuple[bytes, dict[str, str]]:
+    """One JSON array of the values, and the text of each value orjson cannot write, by row."""
     values = column.tolist()
-    # orjson writes NaN and infinities as null, and refuses NaT and NA: those go by row
-    odd = {r for r, v in enumerate(values) if isinstance(v, float) and not math.isfinite(v)}
-    odd.update(int(r) for r in np.flatnonzero(column.isna().to_numpy()) if values[r] is not None)
-    arrays = []
-    for first in range(0, len(values), _CHUNK):
-        part = values[first : first + _CHUNK]
-        try:
-            arrays.append(orjson.dumps(part, default=_refuse, option=_ORJSON))
-        except orjson.JSONEncodeError:  # an int beyond 64 bits, deep nesting: value by value
-            texts = []
-            for row, value in enumerate(part, first):
-                try:
-                    texts.append(b"null" if row in odd else orjson.dumps(value, option=_ORJSON))
-                except orjson.JSONEncodeError:
-                    odd.add(row)
-                    texts.append(b"null")
-            arrays.append(b"[" + b",".join(texts) + b"]")
+    odd: set[int] = set()
+    try:
+        data = orjson.dumps(values, default=_refuse, option=_ORJSON)
+    except orjson.JSONEncodeError:  # an int beyond 64 bits, deep nesting, NA: value by value
+        texts = []
+        for row, value in enumerate(values):
+            try:
+                texts.append(orjson.dumps(value, default=_refuse, option=_ORJSON))
+            except orjson.JSONEncodeError:
+                odd.add(row)
+                texts.append(b"null")
+        data = b"[" + b",".join(texts) + b"]"
+    if b"null" in data and not _equal(back := orjson.loads(data), values):
+        # orjson wrote a NaN or an infinity as null, somewhere: find the rows
+        pairs = zip(back, values, strict=True)
+        odd.update(r for r, (b, v) in enumerate(pairs) if v is not None and not _equal(b, v))
     special = {}
     for row in sorted(odd):
         try:
@@ -214,7 +210,14 @@ def _json_arrays(column: pd.Series, where: str) -> tuple[list[bytes], dict[str, 
                 f"({exc}): values must be JSON values (None, bool, int, float, str, and lists and "
                 "dicts of them). Convert the column before saving."
             ) from exc
-    return arrays, special
+    return data, special
+
+
+def _equal(left: Any, right: Any) -> bool:
+    try:
+        return bool(left == right)
+    except (TypeError, ValueError):  # an array's truth value, say
+        return False
 
 
 def _refuse(value: Any) -> Any:
@@ -226,14 +229,14 @@ class _Raw(str):
 
 
 def _dumps(value: Any) -> str:
-    """JSON text of ``value`` at any depth, without recursion; non-finite floats as Python's json
-    module writes them (NaN, Infinity)."""
+    """JSON text of ``value`` at any depth, without recursion (NaN and infinities written as
+    Python's json module writes them)."""
     out: list[str] = []
     stack: list[Any] = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, np.generic):
-            item = item.item()
+        if isinstance(item, np.generic | np.ndarray):  # as orjson writes numpy values
+            item = item.tolist()
         if type(item) is _Raw:
             out.append(item)
         elif item is None or isinstance(item, bool):
@@ -249,7 +252,9 @@ def _dumps(value: Any) -> str:
             stack.append(_Raw("]"))
             for i, child in enumerate(reversed(item)):
                 stack.extend((_Raw(","), child) if i else (child,))
-        elif isinstance(item, dict) and all(isinstance(k, str) for k in item):
+        elif isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                raise TypeError("a dict with keys that are not strings is not a JSON object")
             out.append("{")
             stack.append(_Raw("}"))
             for i, (key, child) in enumerate(reversed(item.items())):
@@ -325,13 +330,13 @@ def _loads(text: str) -> Any:
 
 # -- reading -------------------------------------------------------------------------------------
 
-_DAMAGE = (
+_DAMAGE = (  # what zipfile, orjson, Arrow and pandas raise on a damaged or hostile file
     zipfile.BadZipFile,
     zipfile.LargeZipFile,
     struct.error,
     EOFError,
     OSError,
-    ValueError,  # orjson's, Arrow's ArrowInvalid, and ours
+    ValueError,
     KeyError,
     IndexError,
     TypeError,
@@ -348,8 +353,8 @@ def read_saved(source: str | os.PathLike[str] | IO[bytes]) -> Saved:
     Parameters
     ----------
     source : str, Path or binary file
-        A path, or a file already open for reading (it is not closed). A stream that cannot
-        seek is read into memory first. The file is read, never memory-mapped.
+        A path, or a file already open for reading (left open). A stream that cannot seek is
+        read into memory first. The file is read, never memory-mapped.
 
     Returns
     -------
@@ -363,13 +368,12 @@ def read_saved(source: str | os.PathLike[str] | IO[bytes]) -> Saved:
 
     Examples
     --------
-    >>> import io, xraykit
-    >>> from xraykit.exceptions import TraceParseError
+    >>> import io
     >>> try:
     ...     read_saved(io.BytesIO(b"PK\\x03\\x04 and then nothing"))
     ... except TraceParseError as exc:
-    ...     print(str(exc)[:62])
-    <stream> looks like a saved TraceSet but cannot be read: it is
+    ...     print(exc)
+    <stream> looks like a saved TraceSet but cannot be read: it is not a zip file, ... Save it again with TraceSet.save(), ...
     """
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as f:
@@ -385,21 +389,19 @@ def _read(f: IO[bytes], name: str) -> Saved:
     try:
         size = f.seek(0, os.SEEK_END)
         with zipfile.ZipFile(f) as archive:
-            members = _Members(archive, size, name)
+            members = _Members(archive, size)
             manifest = orjson.loads(members.read(_MANIFEST))
             _check(isinstance(manifest, dict), "a manifest object", manifest)
             found = (manifest.get("format"), manifest.get("version"))
             _check(found[0] == FORMAT, f"a manifest of format {FORMAT!r}", found[0])
-            if found[1] == 1:
-                return _read_v1(members, manifest)
             if isinstance(found[1], int) and found[1] > VERSION:
                 raise TraceParseError(
                     f"{name} was saved by a newer xraykit (format version {found[1]}); this "
                     f"one reads versions 1 to {VERSION}. Upgrade xraykit: pip install -U xraykit",
                     source=name,
                 )
-            _check(found[1] == VERSION, f"format version 1 or {VERSION}", found[1])
-            return _read_v2(members, manifest)
+            _check(found[1] in (1, VERSION), f"format version 1 or {VERSION}", found[1])
+            return (_read_v1 if found[1] == 1 else _read_v2)(members, manifest)
     except TraceParseError:
         raise
     except _DAMAGE as exc:
@@ -410,38 +412,38 @@ def _read(f: IO[bytes], name: str) -> Saved:
 
 
 class _Damaged(ValueError):
-    """What was expected and what came: the reason a saved file cannot be read."""
+    """What was expected and what came: why a saved file cannot be read."""
 
 
 def _check(ok: bool, expected: str, found: Any) -> None:
     if not ok:
         text = repr(found)
-        raise _Damaged(
-            f"expected {expected}, but found {text[:200]}{'…' if len(text) > 200 else ''}"
-        )
+        text = text if len(text) <= 200 else text[:200] + "…"
+        raise _Damaged(f"expected {expected}, but found {text}")
 
 
 def _said(exc: BaseException) -> str:
     if isinstance(exc, _Damaged):
         return str(exc)
     if isinstance(exc, zipfile.BadZipFile | EOFError | struct.error):
-        return f"it is not a complete zip file ({exc}); it may be truncated or damaged"
+        return f"it is not a zip file, or a truncated or damaged one ({exc})"
     return f"{type(exc).__name__}: {exc}"
 
 
 class _Members:
-    """The stored members of a zip file, read whole after checking their sizes."""
+    """The stored members of a zip file, read whole after checking that they fit in it."""
 
-    def __init__(self, archive: zipfile.ZipFile, size: int, name: str) -> None:
-        self.archive, self.size, self.name = archive, size, name
+    def __init__(self, archive: zipfile.ZipFile, size: int) -> None:
+        self.archive, self.size = archive, size
 
     def info(self, member: str) -> zipfile.ZipInfo:
         try:
             info = self.archive.getinfo(member)
         except KeyError:
+            names = self.archive.namelist()
             raise _Damaged(
                 f"it is a zip file without the member {member!r} a saved TraceSet has "
-                f"(its members: {self.archive.namelist()[:10]!r})"
+                f"(its members: {names[:12]!r}{'…' if len(names) > 12 else ''})"
             ) from None
         _check(info.compress_type == zipfile.ZIP_STORED, f"{member} stored", info.compress_type)
         _check(not info.flag_bits & 1, f"{member} not encrypted", "an encrypted member")
@@ -457,38 +459,21 @@ class _Members:
         return self.archive.read(self.info(member))  # checks the CRC-32
 
     def pieces(self, member: str, lengths: list[int]) -> list[bytes]:
-        """The member as consecutive pieces of the given lengths, which must cover it exactly."""
+        """The member in consecutive pieces of ``lengths`` bytes, which must cover it."""
         info = self.info(member)
-        _check(
-            sum(lengths) == info.file_size,
-            f"blocks filling {member}'s {info.file_size} bytes",
-            sum(lengths),
-        )
+        total = sum(lengths)
+        _check(total == info.file_size, f"blocks filling {info.file_size} bytes", total)
         with self.archive.open(info) as f:
             pieces = [f.read(n) for n in lengths]
-            f.read(1)  # at the end: the CRC-32 is checked
-        _check(
-            all(len(p) == n for p, n in zip(pieces, lengths, strict=True)),
-            "whole blocks",
-            "a short read",
-        )
-        return pieces
+            _check(not f.read(1) and sum(map(len, pieces)) == total, "whole blocks", total)
+        return pieces  # read to the end: the CRC-32 was checked
 
 
 def _read_v2(members: _Members, manifest: dict[str, Any]) -> Saved:
-    described = manifest.get("frames")
-    _check(isinstance(described, dict), "frames described in the manifest", described)
-    unknown = set(described) - {*FRAMES, "summaries"}
-    _check(not unknown and set(FRAMES) <= set(described), f"frames {FRAMES}", sorted(described))
-    for name, entry in described.items():
-        _check(
-            isinstance(entry, dict)
-            and type(entry.get("rows")) is int
-            and isinstance(entry.get("json"), dict),
-            f"the rows and JSON columns of {name}",
-            entry,
-        )
-    blocks = manifest.get("blocks")
+    described: Any = manifest.get("frames")
+    _check(isinstance(described, dict), "frames in the manifest", described)
+    _check(set(FRAMES) <= set(described) <= {*FRAMES, "summaries"}, f"frames {FRAMES}", described)
+    blocks: Any = manifest.get("blocks")
     _check(
         isinstance(blocks, list)
         and all(
@@ -498,74 +483,50 @@ def _read_v2(members: _Members, manifest: dict[str, Any]) -> Saved:
         "blocks as [compressed bytes, text bytes]",
         blocks,
     )
-    # every member is read (and its CRC checked) first; then a worker thread decodes the Arrow
-    # tables, which releases the GIL, while this one builds the Python objects of the JSON
-    raw = {name: members.read(f"{name}.arrow") for name in (*described, "documents")}
+    # one table after the other: decoding them on threads, beside each other or beside the
+    # JSON (Arrow releases the GIL), measured no faster on two cores
+    frames = {
+        name: _frame(members, name, entry, _table(members.read(f"{name}.arrow")))
+        for name, entry in described.items()
+    }
     texts = members.pieces(_BLOCKS, [b[0] for b in blocks])
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xraykit-open") as pool:
-        tables = {name: pool.submit(_table, data) for name, data in raw.items()}
-        del raw
-        values = {name: _json_columns(members, name, entry) for name, entry in described.items()}
-        frames = {
-            name: _frame(name, tables[name].result(), entry["rows"], values[name])
-            for name, entry in described.items()
-        }
-        index = tables["documents"].result()
+    index = _table(members.read(_INDEX))
     documents = DocumentStore.from_arrow(index, texts, [b[1] for b in blocks])
-    summaries = frames.pop("summaries", None)
-    return Saved(frames, documents, summaries)
+    return Saved(frames, documents, frames.pop("summaries", None))
 
 
 def _table(data: bytes) -> pa.Table:
     with ipc.open_file(pa.py_buffer(data)) as reader:
         table = reader.read_all()
-    table.validate(full=True)  # offsets and UTF-8 checked: nothing later reads out of bounds
+    table.validate(full=True)  # offsets, UTF-8, codes: nothing later reads out of bounds
     return table
 
 
-def _json_columns(members: _Members, name: str, entry: dict[str, Any]) -> dict[int, np.ndarray]:
-    """The values of each object column of a frame, by column position."""
-    rows, out = entry["rows"], {}
-    for position, described in entry["json"].items():
-        i = int(position) if str(position).isdigit() else -1
-        arrays, odd = (described.get(k) if isinstance(described, dict) else None for k in _JSON)
-        _check(
-            i >= 0
-            and isinstance(odd, dict)
-            and isinstance(arrays, list)
-            and all(type(n) is int and n > 0 for n in arrays),
-            f"a JSON column of {name} as {{'arrays': [sizes], 'odd': {{row: text}}}}",
-            {position: described},
-        )
-        data = memoryview(members.read(f"{name}.{i}.json"))
-        _check(sum(arrays) == len(data), f"arrays filling {len(data)} bytes", sum(arrays))
-        values: list[Any] = []
-        at = 0
-        for size in arrays:  # one orjson call per array: a thread decoding tables gets turns
-            part = orjson.loads(data[at : at + size])
-            _check(isinstance(part, list), "a JSON array", type(part))
-            values += part
-            at += size
-        _check(len(values) == rows, f"{rows} values in {name}.{i}.json", len(values))
-        for row, text in odd.items():
-            at = int(row) if str(row).isdigit() else -1
-            _check(0 <= at < rows and isinstance(text, str), f"a row of {name}", row)
-            values[at] = _loads(text)
-        out[i] = np.fromiter(values, dtype=object, count=rows)
-    return out
-
-
-def _frame(name: str, table: pa.Table, rows: int, values: dict[int, np.ndarray]) -> pd.DataFrame:
+def _frame(members: _Members, name: str, entry: Any, table: pa.Table) -> pd.DataFrame:
+    rows: Any = entry.get("rows") if isinstance(entry, dict) else None
+    odd: Any = entry.get("json") if isinstance(entry, dict) else None
+    _check(
+        type(rows) is int and isinstance(odd, dict), f'{name} as {{"rows": n, "json": {{}}}}', entry
+    )
     _check(table.num_rows == rows, f"{rows} rows in {name}.arrow", table.num_rows)
     frame = table.to_pandas(split_blocks=True)
     _check(frame.shape[1] == table.num_columns, f"{table.num_columns} columns", frame.shape[1])
-    for i, column in values.items():
+    for position, special in odd.items():
+        i = int(position) if str(position).isdigit() else -1
         _check(
-            i < table.num_columns and table.schema.field(i).type == pa.null(),
+            0 <= i < table.num_columns
+            and table.schema.field(i).type == pa.null()
+            and isinstance(special, dict),
             f"a JSON column of {name} in place of a column of nulls",
-            i,
+            position,
         )
-        frame.isetitem(i, pd.Series(column, index=frame.index, dtype=object, copy=False))
+        values = orjson.loads(members.read(f"{name}.{i}.json"))
+        _check(isinstance(values, list) and len(values) == rows, f"{rows} values", type(values))
+        for row, text in special.items():
+            at = int(row) if str(row).isdigit() else -1
+            _check(0 <= at < rows and isinstance(text, str), f"a row of {name}", row)
+            values[at] = _loads(text)
+        frame.isetitem(i, pd.Series(values, index=frame.index, dtype=object))
     if name in SCHEMAS:
         _check_dtypes(frame, name)
     return frame
@@ -574,15 +535,13 @@ def _frame(name: str, table: pa.Table, rows: int, values: dict[int, np.ndarray])
 def _check_dtypes(frame: pd.DataFrame, name: str) -> None:
     """The columns the schema declares must hold its dtypes (the TraceSet adds missing ones)."""
     declared = SCHEMAS[name]
-    wrong = {
-        str(c): str(t) for c, t in frame.dtypes.items() if c in declared and str(t) != declared[c]
-    }
+    wrong = {str(c): str(t) for c, t in frame.dtypes.items() if declared.get(c, str(t)) != str(t)}
     _check(not wrong, f"the dtypes of xraykit.schema.SCHEMAS[{name!r}]", wrong)
 
 
 def _read_v1(members: _Members, manifest: dict[str, Any]) -> Saved:
     """Version 1: a zip of Parquet files, object values as JSON text one by one."""
-    encoded = manifest.get("json_columns", {})
+    encoded: Any = manifest.get("json_columns", {})
     _check(isinstance(encoded, dict), "json_columns in the manifest", encoded)
     frames: dict[str, pd.DataFrame] = {}
     for member in members.archive.namelist():
@@ -600,5 +559,4 @@ def _read_v1(members: _Members, manifest: dict[str, Any]) -> Saved:
         frames[name] = frame
     documents = frames.pop("documents", None)
     store = DocumentStore() if documents is None else DocumentStore.from_frame(documents)
-    summaries = frames.pop("summaries", None)
-    return Saved(frames, store, summaries)
+    return Saved(frames, store, frames.pop("summaries", None))

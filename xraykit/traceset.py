@@ -47,8 +47,8 @@ import orjson
 import pandas as pd
 
 from xraykit import documents as _documents
-from xraykit import source as _source
 from xraykit import saved as _saved
+from xraykit import source as _source
 from xraykit.docstore import DocumentStore
 from xraykit.documents import OnError
 from xraykit.exceptions import TraceParseError, XrayKitWarning
