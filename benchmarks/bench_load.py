@@ -41,7 +41,7 @@ def parse_with_orjson(path: Path) -> int:
     with open(path, "rb") as f:
         for line in f:
             value = orjson.loads(line)
-            for trace in value["Traces"] if "Traces" in value else [value]:
+            for trace in value.get("Traces", [value]):
                 for segment in trace["Segments"]:
                     orjson.loads(segment["Document"])
                     count += 1

@@ -577,7 +577,12 @@ WRONG_TYPES = [
     ("aws", "123456789012", "aws", "an object"),
     ("aws", {"ec2": ["i-1"]}, "aws.ec2", "an object"),
     ("aws", {"xray": {"sdk_version": 2}}, "aws.xray.sdk_version", "a string"),
-    ("aws", {"cloudwatch_logs": [{"log_group": 1}]}, "aws.cloudwatch_logs[0].log_group", "a string"),
+    (
+        "aws",
+        {"cloudwatch_logs": [{"log_group": 1}]},
+        "aws.cloudwatch_logs[0].log_group",
+        "a string",
+    ),
     ("sql", "select 1", "sql", "an object"),
     ("service", {"version": 1.2}, "service.version", "a string"),
     ("user", 7, "user", "a string"),
@@ -588,8 +593,18 @@ WRONG_TYPES = [
     ("links", {"trace_id": TID}, "links", "a list"),
     ("cause", 5, "cause", "an object or a string"),
     ("cause", {"exceptions": {"id": "e"}}, "cause.exceptions", "a list"),
-    ("cause", {"exceptions": [{"id": "e", "truncated": 1.5}]}, "cause.exceptions[0].truncated", "an integer"),
-    ("cause", {"exceptions": [{"stack": [{"line": "12"}]}]}, "cause.exceptions[0].stack[0].line", "an integer"),
+    (
+        "cause",
+        {"exceptions": [{"id": "e", "truncated": 1.5}]},
+        "cause.exceptions[0].truncated",
+        "an integer",
+    ),
+    (
+        "cause",
+        {"exceptions": [{"stack": [{"line": "12"}]}]},
+        "cause.exceptions[0].stack[0].line",
+        "an integer",
+    ),
     ("annotations", ["a"], "annotations", "an object"),
     ("metadata", "m", "metadata", "an object"),
     ("subsegments", {"id": "x"}, "subsegments", "a list"),
@@ -598,8 +613,15 @@ WRONG_TYPES = [
 
 @pytest.mark.parametrize("nested", [False, True], ids=["segment", "subsegment"])
 @pytest.mark.parametrize(("field", "value", "path", "kind"), WRONG_TYPES)
-def test_a_field_of_the_wrong_type_is_a_problem_and_the_entity_loads(field, value, path, kind, nested):
-    child = {"name": "child", "id": "00000000000000c1", "start_time": 1602537377.1, "end_time": 1602537377.2}
+def test_a_field_of_the_wrong_type_is_a_problem_and_the_entity_loads(
+    field, value, path, kind, nested
+):
+    child = {
+        "name": "child",
+        "id": "00000000000000c1",
+        "start_time": 1602537377.1,
+        "end_time": 1602537377.2,
+    }
     if nested:
         doc, eid = seg(1, subsegments=[{**child, field: value}]), "00000000000000c1"
     else:
@@ -610,11 +632,15 @@ def test_a_field_of_the_wrong_type_is_a_problem_and_the_entity_loads(field, valu
     assert ts.subsegments.subsegment_id.tolist() == children
     (reason,) = ts.problems.reason
     assert reason.startswith(f"entity {eid}: '{path}' must be {kind}, got ")
-    assert reason.endswith("ignored" if path.endswith("]") else "ignored, the entity loads without it")
+    assert reason.endswith(
+        "ignored" if path.endswith("]") else "ignored, the entity loads without it"
+    )
 
 
 def test_a_field_of_the_wrong_type_leaves_its_column_empty():
-    ts = load([seg(1, http={"request": {"method": 5, "url": "https://x/"}}, fault="true", user=["u"])])
+    ts = load(
+        [seg(1, http={"request": {"method": 5, "url": "https://x/"}}, fault="true", user=["u"])]
+    )
     row = ts.segments.iloc[0]
     assert pd.isna(row.http_method) and row.http_url == "https://x/"
     assert not row.fault and pd.isna(row.user)
@@ -630,7 +656,9 @@ def test_deep_nesting_is_a_problem_row_never_a_recursion_error(tmp_path, depth):
     with contextlib.suppress(TraceParseError):
         xraykit.load_file(path, on_error="raise")
     objects = b'{"a":' * depth + b"1" + b"}" * depth
-    path.write_bytes(orjson.dumps(seg(1)) + b"\n" + objects + b"\n" + b"[" * depth + b"{}" + b"]" * depth)
+    path.write_bytes(
+        orjson.dumps(seg(1)) + b"\n" + objects + b"\n" + b"[" * depth + b"{}" + b"]" * depth
+    )
     assert len(xraykit.load_file(path, on_error="ignore").segments) == 1
 
 

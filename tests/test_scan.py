@@ -449,7 +449,9 @@ SHAPES = {
     "documents, one per line": lambda docs: docs,
     "an array of documents on one line": lambda docs: [docs],
     "an array of responses on one line": lambda docs: [[_response(d) for d in docs]],
-    "nested arrays": lambda docs: [[[d], [[d2]]] for d, d2 in zip(docs[::2], docs[1::2], strict=False)],
+    "nested arrays": lambda docs: [
+        [[d], [[d2]]] for d, d2 in zip(docs[::2], docs[1::2], strict=False)
+    ],
     "daemon capture": lambda docs: [v for d in docs for v in ({"format": "json", "version": 1}, d)],
 }
 
@@ -475,7 +477,9 @@ def test_every_line_shape_is_read_by_the_scanner(
 def test_a_pretty_printed_file_is_read_by_the_scanner_too(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for i, value in enumerate([_response(*(_rich_entity(i) for i in range(4))), [_rich_entity(i) for i in range(4)]]):
+    for i, value in enumerate(
+        [_response(*(_rich_entity(i) for i in range(4))), [_rich_entity(i) for i in range(4)]]
+    ):
         path = tmp_path / f"pretty{i}.json"
         path.write_text(json.dumps(value, indent=2))
         assert len(assert_same_load(path, monkeypatch)["segments"]) == 4

@@ -46,7 +46,9 @@ def load(src: object, **kwargs: object) -> xraykit.TraceSet:
 
 @pytest.mark.skipif(os.name != "posix", reason="file names of any bytes are a POSIX thing")
 @pytest.mark.parametrize("as_bytes", [True, False], ids=["bytes path", "str path"])
-def test_a_file_name_that_is_not_utf8_works_and_shows_escaped(tmp_path: Path, as_bytes: bool) -> None:
+def test_a_file_name_that_is_not_utf8_works_and_shows_escaped(
+    tmp_path: Path, as_bytes: bool
+) -> None:
     raw = os.fsencode(tmp_path) + b"/bad\xff.jsonl"
     with open(raw, "wb") as f:
         f.write(lines(seg(1)) + b"{not json\n")
@@ -59,7 +61,7 @@ def test_a_file_name_that_is_not_utf8_works_and_shows_escaped(tmp_path: Path, as
 
 
 def test_what_is_not_a_path_or_a_binary_file_is_a_clear_type_error(tmp_path: Path) -> None:
-    with pytest.raises(TypeError, match="path .*or a binary file object, but int was passed"):
+    with pytest.raises(TypeError, match=r"path .*or a binary file object, but int was passed"):
         xraykit.load_file(42)  # type: ignore[arg-type]
     path = tmp_path / "t.jsonl"
     path.write_bytes(lines(seg(1)))
@@ -70,7 +72,7 @@ def test_what_is_not_a_path_or_a_binary_file_is_a_clear_type_error(tmp_path: Pat
 def test_a_pipe_or_device_path_is_refused_with_the_way_to_read_it(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)  # nobody writes to it: opening it would block forever
-    with pytest.raises(TraceParseError, match="named pipe.*open\\(path, 'rb'\\)"):
+    with pytest.raises(TraceParseError, match=r"named pipe.*open\(path, .rb.\)"):
         xraykit.load_file(fifo)
     with pytest.raises(TraceParseError, match="device, not a regular file"):
         xraykit.load_file("/dev/zero")
@@ -149,7 +151,9 @@ def test_encodings_are_recognised_from_the_bytes(tmp_path: Path, encode) -> None
 
 
 @pytest.mark.parametrize("where", [0, 1, 2])
-def test_one_line_of_bytes_that_are_not_utf8_is_the_only_problem(tmp_path: Path, where: int) -> None:
+def test_one_line_of_bytes_that_are_not_utf8_is_the_only_problem(
+    tmp_path: Path, where: int
+) -> None:
     docs = [lines(seg(i)) for i in range(1, 5)]
     docs[where] = docs[where].replace(b'"svc', b'"\xff\xfesvc')
     path = tmp_path / "t.jsonl"

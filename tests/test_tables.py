@@ -50,10 +50,14 @@ def test_adding_a_column_is_one_declaration(native: bool, monkeypatch: pytest.Mo
         "subsegments": {
             **COLUMNS["subsegments"],
             "content_length": Column("float64", "http.response.content_length"),
-            "environment": Column("str", "aws.elastic_beanstalk.environment_name | aws.ecs.container"),
+            "environment": Column(
+                "str", "aws.elastic_beanstalk.environment_name | aws.ecs.container"
+            ),
         },
     }
-    monkeypatch.setitem(tables.TABLES, "subsegments", tables.compile_tables(extended)["subsegments"])
+    monkeypatch.setitem(
+        tables.TABLES, "subsegments", tables.compile_tables(extended)["subsegments"]
+    )
     child = {"name": "c", "id": "00000000000000c1", "start_time": 1.6e9, "end_time": 1.6e9 + 1}
     doc = {
         "name": "web",
@@ -62,7 +66,11 @@ def test_adding_a_column_is_one_declaration(native: bool, monkeypatch: pytest.Mo
         "start_time": 1.6e9,
         "end_time": 1.6e9 + 2,
         "subsegments": [
-            {**child, "http": {"response": {"content_length": 512}}, "aws": {"ecs": {"container": "api"}}},
+            {
+                **child,
+                "http": {"response": {"content_length": 512}},
+                "aws": {"ecs": {"container": "api"}},
+            },
             {**child, "id": "00000000000000c2"},
         ],
     }

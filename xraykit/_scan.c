@@ -958,28 +958,20 @@ typedef struct {
     PyObject *object;
 } CacheSlot;
 
-typedef struct {
-    PyObject_HEAD
-    Tape line, doc;
-    Buf tmp; /* scratch: stack frames, sdk names */
-    Buf stack;
-    Field *fields;
-    int nfields;
-    int role[N_ROLES];
-    int *vals, *xvals, *fvals; /* where an entity's, an exception's, a frame's fields are */
-    Table t[N_TABLES];
-    CacheSlot *cache;
-    int64_t seq;
-} Scanner;
+static void cache_free(CacheSlot *cache) {
+    if (!cache) return;
+    for (int k = 0; k < CACHE_SLOTS; k++) Py_XDECREF(cache[k].object);
+    PyMem_Free(cache);
+}
 
-static int cached_string(Scanner *S, const char *text, size_t len, PyObject **out) {
+static int cached_string(CacheSlot *cache, const char *text, size_t len, PyObject **out) {
     if (len > CACHE_MAX_LEN) {
         *out = PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, NULL);
         return *out ? OK : ERR;
     }
     uint64_t h = 1469598103934665603ULL;
     for (size_t k = 0; k < len; k++) h = (h ^ (unsigned char)text[k]) * 1099511628211ULL;
-    CacheSlot *slot = &S->cache[h & (CACHE_SLOTS - 1)];
+    CacheSlot *slot = &cache[h & (CACHE_SLOTS - 1)];
     if (slot->object && slot->hash == h && slot->len == len && !memcmp(slot->text, text, len)) {
         *out = Py_NewRef(slot->object);
         return OK;
@@ -994,9 +986,9 @@ static int cached_string(Scanner *S, const char *text, size_t len, PyObject **ou
     return OK;
 }
 
-static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out, int depth);
+static int to_python(CacheSlot *cache, const Tape *T, int idx, PyObject **out, int depth);
 
-static int scalar_to_python(Scanner *S, const Tape *T, int idx, PyObject **out) {
+static int scalar_to_python(CacheSlot *cache, const Tape *T, int idx, PyObject **out) {
     const Node *nd = &T->nodes[idx];
     switch (nd->type) {
     case J_NULL: *out = Py_NewRef(Py_None); return OK;
@@ -1017,15 +1009,21 @@ static int scalar_to_python(Scanner *S, const Tape *T, int idx, PyObject **out) 
     default: {
         size_t len;
         const char *text = str_text(T, idx, &len);
-        return cached_string(S, text, len, out);
+        return cached_string(cache, text, len, out);
     }
     }
 }
 
-/* A JSON value as the Python object orjson would give. */
-static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out, int depth) {
+/* A JSON value as the Python object orjson would give.
+ *
+ * Its lists and dicts are not tracked by the cyclic garbage collector: a value read from JSON
+ * is a tree, it holds no reference cycle, so the collector has nothing to find in it (CPython
+ * itself untracks dicts of plain values). Tracking them made every collection during and after
+ * a load walk hundreds of thousands of metadata values. A dict given a container later is
+ * tracked again by CPython; a list made to contain itself would only never be freed. */
+static int to_python(CacheSlot *cache, const Tape *T, int idx, PyObject **out, int depth) {
     const Node *nd = &T->nodes[idx];
-    if (nd->type != J_ARR && nd->type != J_OBJ) return scalar_to_python(S, T, idx, out);
+    if (nd->type != J_ARR && nd->type != J_OBJ) return scalar_to_python(cache, T, idx, out);
     if (depth > MAX_DEPTH) return BAD;
     int is_obj = nd->type == J_OBJ;
     PyObject *c = is_obj ? PyDict_New() : PyList_New(nd->count);
@@ -1035,10 +1033,10 @@ static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out, int dep
         PyObject *key = NULL, *value = NULL;
         int rc = OK;
         if (is_obj) {
-            rc = scalar_to_python(S, T, i, &key);
+            rc = scalar_to_python(cache, T, i, &key);
             i++;
         }
-        if (!rc) rc = to_python(S, T, i, &value, depth + 1);
+        if (!rc) rc = to_python(cache, T, i, &value, depth + 1);
         if (!rc && is_obj) {
             rc = PyDict_SetItem(c, key, value) ? ERR : OK;
             Py_DECREF(value);
@@ -1052,9 +1050,24 @@ static int to_python(Scanner *S, const Tape *T, int idx, PyObject **out, int dep
         }
         i = (int)T->nodes[i].next;
     }
+    PyObject_GC_UnTrack(c);
     *out = c;
     return OK;
 }
+
+typedef struct {
+    PyObject_HEAD
+    Tape line, doc;
+    Buf tmp; /* scratch: stack frames, sdk names */
+    Buf stack;
+    Field *fields;
+    int nfields;
+    int role[N_ROLES];
+    int *vals, *xvals, *fvals; /* where an entity's, an exception's, a frame's fields are */
+    Table t[N_TABLES];
+    CacheSlot *cache;
+    int64_t seq;
+} Scanner;
 
 /* Check the fields of object `obj` against field f and, with `vals`, note where each one's
  * value is (-2: given as null). BAD when a field has a type the schema does not allow or, when
@@ -1143,7 +1156,7 @@ static int put_context(Scanner *S, Col *col, const Row *r) {
         return r->has_text ? put_bytes(col, r->text, r->text_len, 0) : put_null(col);
     case CX_VALUE: {
         PyObject *object;
-        TRY(to_python(S, T, r->value, &object, 0));
+        TRY(to_python(S->cache, T, r->value, &object, 0));
         return put_object(col, object);
     }
     default: return BAD;
@@ -1763,10 +1776,7 @@ static void Scanner_dealloc(Scanner *S) {
     }
     PyMem_Free(S->fields);
     PyMem_Free(S->vals);
-    if (S->cache) {
-        for (int k = 0; k < CACHE_SLOTS; k++) Py_XDECREF(S->cache[k].object);
-    }
-    PyMem_Free(S->cache);
+    cache_free(S->cache);
     Py_TYPE(S)->tp_free((PyObject *)S);
 }
 
@@ -1822,9 +1832,13 @@ static PyObject *Scanner_scan(Scanner *S, PyObject *args) {
         return NULL;
     }
     size_t p = (size_t)pos;
-    while (p < n) {
+    /* a value or a document is the whole data, read even when empty (an empty Document is a
+     * problem for Python to report) */
+    int once = mode != M_LINES && p == 0;
+    while (p < n || once) {
         const char *eol = mode != M_LINES ? NULL : memchr(data + p, '\n', n - p);
         size_t end = eol ? (size_t)(eol - data) + 1 : n;
+        once = 0;
         Mark m;
         mark(S, &m);
         int rc = add_line(S, data + p, end - p, mode);
@@ -2078,8 +2092,74 @@ static PyTypeObject ScannerType = {
     .tp_methods = Scanner_methods,
 };
 
+/* json_values(data) -> list: the elements of a JSON array, as orjson would give them (their
+ * containers untracked, see to_python). ValueError for anything it does not read exactly as
+ * orjson would (integers beyond 64 bits, deeper nesting, invalid JSON): read it with orjson. */
+static PyObject *json_values(PyObject *module, PyObject *arg) {
+    (void)module;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE)) return NULL;
+    Tape T;
+    memset(&T, 0, sizeof T);
+    CacheSlot *cache = PyMem_Calloc(CACHE_SLOTS, sizeof(CacheSlot));
+    PyObject *out = PyList_New(0);
+    int rc = (!cache || !out) ? ERR : OK;
+    if (!cache) PyErr_NoMemory();
+    if (!rc && (size_t)view.len > UINT32_MAX) rc = BAD;
+    if (!rc) {
+        tape_start(&T, view.buf, (size_t)view.len);
+        skip_ws(&T);
+        if (T.i >= T.n || T.s[T.i] != '[') rc = BAD;
+        else {
+            T.i++;
+            skip_ws(&T);
+        }
+    }
+    while (!rc) {
+        if (T.i < T.n && T.s[T.i] == ']') {
+            T.i++;
+            skip_ws(&T);
+            if (T.i != T.n) rc = BAD;
+            break;
+        }
+        T.nn = 0;
+        T.dec.len = 0;
+        PyObject *value = NULL;
+        rc = parse_value(&T, 1);
+        if (!rc) rc = to_python(cache, &T, 0, &value, 1);
+        if (!rc) {
+            rc = PyList_Append(out, value) ? ERR : OK;
+            Py_DECREF(value);
+        }
+        if (rc) break;
+        skip_ws(&T);
+        if (T.i < T.n && T.s[T.i] == ',') {
+            T.i++;
+            skip_ws(&T);
+            if (T.i < T.n && T.s[T.i] == ']') rc = BAD; /* a trailing comma */
+        } else if (!(T.i < T.n && T.s[T.i] == ']')) {
+            rc = BAD;
+        }
+    }
+    PyBuffer_Release(&view);
+    PyMem_Free(T.nodes);
+    buf_free(&T.dec);
+    cache_free(cache);
+    if (rc) {
+        Py_XDECREF(out);
+        if (rc == BAD) PyErr_SetString(PyExc_ValueError, "not a JSON array this reader reads exactly as orjson");
+        return NULL;
+    }
+    return out;
+}
+
+static PyMethodDef module_methods[] = {
+    {"json_values", (PyCFunction)json_values, METH_O, "json_values(data) -> the elements of a JSON array"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "xraykit._scan", "The loader's fast path (see xraykit/tables.py).", -1, NULL, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "xraykit._scan", "The loader's fast path (see xraykit/tables.py).", -1, module_methods, NULL, NULL, NULL, NULL,
 };
 
 /* PyModule_AddObjectRef, stealing the reference (PyModule_Add is Python 3.13+). */

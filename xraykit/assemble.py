@@ -247,7 +247,7 @@ _NAT = np.iinfo(np.int64).min
 
 def _micros(times: pd.Series) -> np.ndarray:
     """A time column's microseconds since the epoch (NaT: the smallest int64)."""
-    return times.array.asi8  # type: ignore[no-any-return, attr-defined]
+    return times.array.asi8
 
 
 def _seconds(micros: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
@@ -383,7 +383,9 @@ def _spans(
     for frame, code in ((seg, codes[: len(seg)]), (sub, codes[len(seg) :])):
         np.minimum.at(first, code, _micros(frame["start"]))
         np.maximum.at(last, code, _micros(frame["end"]))
-        throttled = frame["throttle"].to_numpy(bool) | frame["http_status"].eq(429).to_numpy(bool, na_value=False)
+        throttled = frame["throttle"].to_numpy(bool) | frame["http_status"].eq(429).to_numpy(
+            bool, na_value=False
+        )
         has_throttle[code[throttled]] = True
         is_partial[code[frame["in_progress"].to_numpy(bool)]] = True
     return first, last, has_throttle, is_partial

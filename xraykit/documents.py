@@ -53,7 +53,17 @@ from xraykit.assemble import finish
 from xraykit.docstore import DocumentStoreBuilder
 from xraykit.exceptions import TraceParseError
 from xraykit.schema import SCHEMAS, conform, empty_frame
-from xraykit.tables import CONTEXT, ENTITY, EXCEPTION, FIELD, FIRST, FRAME, TABLES, Field, TableColumn
+from xraykit.tables import (
+    CONTEXT,
+    ENTITY,
+    EXCEPTION,
+    FIELD,
+    FIRST,
+    FRAME,
+    TABLES,
+    Field,
+    TableColumn,
+)
 
 __all__ = [
     "DAEMON_HEADER",
@@ -74,11 +84,22 @@ _MIN_TIME, _MAX_TIME = 0.0, 1e11  # epoch seconds X-Ray could have recorded
 _DOCUMENT_BYTES = 1 << 20  # document text held before it is compressed
 _STACK = EXCEPTION.fields["stack"].path
 #: the parts of a stack frame in ``top_frame``, and what stands for one that is absent
-_FRAME_PARTS = [(FRAME.fields["path"].path, "?"), (FRAME.fields["line"].path, "?"), (FRAME.fields["label"].path, "")]
+_FRAME_PARTS = [
+    (FRAME.fields["path"].path, "?"),
+    (FRAME.fields["line"].path, "?"),
+    (FRAME.fields["label"].path, ""),
+]
 _ANNOTATION_TYPES = {str: "string", bool: "boolean", int: "number", float: "number"}
 _FULL, _FALLBACK = 1, 2  # what the C scanner's scan() says (_scan.FULL, _scan.FALLBACK)
 _DOCUMENT = 2  # the C scanner's mode for one document (_scan.DOCUMENT)
-_A_TYPE = {"string": "a string", "number": "a number", "integer": "an integer", "boolean": "a boolean", "object": "an object", "array": "a list"}
+_A_TYPE = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "an integer",
+    "boolean": "a boolean",
+    "object": "an object",
+    "array": "a list",
+}
 
 
 class _Problems:
@@ -212,7 +233,10 @@ class Reader:
                 self._object(value, location, raw)
             elif type(value) is list:
                 texts = _item_texts(raw) if raw is not None else [None] * len(value)
-                items = [(v, f"{location}[{i}]", t) for i, (v, t) in enumerate(zip(value, texts, strict=True))]
+                items = [
+                    (v, f"{location}[{i}]", t)
+                    for i, (v, t) in enumerate(zip(value, texts, strict=True))
+                ]
                 stack.extend(reversed(items))
             else:
                 self.problems.add(
@@ -233,14 +257,18 @@ class Reader:
             unprocessed = value.get("UnprocessedTraceIds") or []
             if type(unprocessed) is list:
                 for tid in unprocessed:
-                    problems.add(location, f"BatchGetTraces could not return trace {tid} (UnprocessedTraceIds)")
+                    problems.add(
+                        location,
+                        f"BatchGetTraces could not return trace {tid} (UnprocessedTraceIds)",
+                    )
         elif "Segments" in value and "Id" in value:
             self.trace(value, location)
         elif "format" in value and "version" in value and "id" not in value:
             fmt, version = value.get("format"), value.get("version")
             if not (isinstance(fmt, str) and fmt.lower() == "json" and version == 1):
                 problems.add(
-                    location, f'daemon header must be {{"format": "json", "version": 1}}, got {_short(value)}'
+                    location,
+                    f'daemon header must be {{"format": "json", "version": 1}}, got {_short(value)}',
                 )
         elif "TraceSummaries" in value:
             problems.add(
@@ -255,7 +283,9 @@ class Reader:
         """One trace of a BatchGetTraces response: the documents of its ``Segments``."""
         problems = self.problems
         if type(trace) is not dict or type(trace.get("Segments")) is not list:
-            problems.add(location, f"a trace must be an object with a 'Segments' list, got {_short(trace)}")
+            problems.add(
+                location, f"a trace must be an object with a 'Segments' list, got {_short(trace)}"
+            )
             return
         if trace.get("LimitExceeded") is True:
             problems.add(
@@ -277,12 +307,17 @@ class Reader:
             elif type(doc) is dict:
                 self.document(doc, where, None)
             else:
-                problems.add(where, f"expected a segment with a 'Document' JSON string, got {_short(segment)}")
+                problems.add(
+                    where,
+                    f"expected a segment with a 'Document' JSON string, got {_short(segment)}",
+                )
 
     def _scan_text(self, text: bytes, mode: int = 1) -> bool:
         """Let the C scanner read one JSON value (or, ``mode`` 2, one document); False when
         Python must read it."""
-        status, _pos, _line, self.seq = self.tables.scan(text, 0, 0, self.seq, _DOCUMENT_BYTES, mode)
+        status, _pos, _line, self.seq = self.tables.scan(
+            text, 0, 0, self.seq, _DOCUMENT_BYTES, mode
+        )
         if status == _FULL:
             self.take_documents()
         return bool(status != _FALLBACK)
@@ -316,10 +351,18 @@ class Reader:
         if text is None:
             text = _dumps(doc)
             if text is None:
-                problems.add(location, f"entity {eid}: cannot be written as JSON text (a string that is not valid Unicode, or a value that is not JSON); skipped")
+                problems.add(
+                    location,
+                    f"entity {eid}: cannot be written as JSON text (a string that is not valid Unicode, or a value that is not JSON); skipped",
+                )
                 return
         fields, in_progress = self._fields(doc, eid, location)
-        context = {"trace_id": tid, "in_progress": in_progress, "seq": self.seq, "streamed": streamed}
+        context = {
+            "trace_id": tid,
+            "in_progress": in_progress,
+            "seq": self.seq,
+            "streamed": streamed,
+        }
         if streamed:
             context.update(segment_id=None, parent_id=parent, depth=1, anchor=eid)
             self._row("subsegments", fields, context)
@@ -332,11 +375,26 @@ class Reader:
         self.seq += 1
         subs = fields.get("subsegments")
         if subs:
-            self._nested(subs, tid, None if streamed else eid, eid, 1 if streamed else 0, eid if streamed else None, location)
+            self._nested(
+                subs,
+                tid,
+                None if streamed else eid,
+                eid,
+                1 if streamed else 0,
+                eid if streamed else None,
+                location,
+            )
         self._take_documents_if_full()
 
     def _nested(
-        self, subs: list[Any], tid: str, segment_id: str | None, parent: str, depth0: int, anchor: str | None, location: str
+        self,
+        subs: list[Any],
+        tid: str,
+        segment_id: str | None,
+        parent: str,
+        depth0: int,
+        anchor: str | None,
+        location: str,
     ) -> None:
         """Subsegments at any depth (an explicit stack: no recursion)."""
         stack = [(subs, parent, depth0 + 1)]
@@ -351,13 +409,22 @@ class Reader:
                     if type(grandchildren) is list and grandchildren:
                         stack.append((grandchildren, pid, depth))
                     elif grandchildren:
-                        self.problems.add(location, f"entity {pid}: 'subsegments' must be a list, got {_short(grandchildren)}")
+                        self.problems.add(
+                            location,
+                            f"entity {pid}: 'subsegments' must be a list, got {_short(grandchildren)}",
+                        )
                     continue
                 eid = child["id"]
                 fields, in_progress = self._fields(child, eid, location)
                 context = {
-                    "trace_id": tid, "segment_id": segment_id, "parent_id": pid, "depth": depth,
-                    "in_progress": in_progress, "streamed": False, "anchor": anchor, "seq": self.seq,
+                    "trace_id": tid,
+                    "segment_id": segment_id,
+                    "parent_id": pid,
+                    "depth": depth,
+                    "in_progress": in_progress,
+                    "streamed": False,
+                    "anchor": anchor,
+                    "seq": self.seq,
                 }
                 self._row("subsegments", fields, context)
                 self._extras(fields, tid, eid, location)
@@ -366,17 +433,28 @@ class Reader:
                 if grandchildren:
                     stack.append((grandchildren, eid, depth + 1))
 
-    def _fields(self, entity: dict[str, Any], eid: str, location: str) -> tuple[dict[str, Any], bool]:
+    def _fields(
+        self, entity: dict[str, Any], eid: str, location: str
+    ) -> tuple[dict[str, Any], bool]:
         """The entity's fields of a declared type, by path (others are problems), and whether
         it is in progress (no end, or it says so)."""
         fields = self._check(entity, ENTITY, eid, location, record=True)
         in_progress = fields.get("end_time") is None or fields.get("in_progress") is True
         if fields.get("end_time") is None and fields.get("in_progress") is not True:
-            self.problems.add(location, f"entity {eid}: has neither 'end_time' nor 'in_progress': true; kept as in progress")
+            self.problems.add(
+                location,
+                f"entity {eid}: has neither 'end_time' nor 'in_progress': true; kept as in progress",
+            )
         return fields, in_progress
 
     def _check(
-        self, obj: dict[str, Any], root: Field, eid: str, location: str, record: bool, quiet: bool = False
+        self,
+        obj: dict[str, Any],
+        root: Field,
+        eid: str,
+        location: str,
+        record: bool,
+        quiet: bool = False,
     ) -> dict[str, Any]:
         """Check ``obj``'s fields against ``root``; return the valid ones by path when
         ``record`` (array items are checked, not recorded). ``quiet``: report nothing."""
@@ -428,11 +506,23 @@ class Reader:
                     f"got {_short(value)}; use metadata for structured values",
                 )
                 continue
-            context = {"trace_id": tid, "entity_id": eid, "key": _text(key), "value": value, "value_type": kind, "seq": self.seq}
+            context = {
+                "trace_id": tid,
+                "entity_id": eid,
+                "key": _text(key),
+                "value": value,
+                "value_type": kind,
+                "seq": self.seq,
+            }
             row("annotations", {}, context)
         metadata = fields.get("metadata")
         for namespace, entries in metadata.items() if metadata else ():
-            context = {"trace_id": tid, "entity_id": eid, "namespace": _text(namespace), "seq": self.seq}
+            context = {
+                "trace_id": tid,
+                "entity_id": eid,
+                "namespace": _text(namespace),
+                "seq": self.seq,
+            }
             if type(entries) is dict:
                 for key, value in entries.items():
                     row("metadata", {}, {**context, "key": _text(key), "value": value})
@@ -450,7 +540,13 @@ class Reader:
                 frame = self._check(stack[0], FRAME, eid, location, record=True, quiet=True)
                 path, line, label = (frame.get(p, d) for p, d in _FRAME_PARTS)
                 top = f"{path}:{line} {label}".rstrip()
-            context = {"trace_id": tid, "entity_id": eid, "stack_depth": len(stack), "top_frame": top, "seq": self.seq}
+            context = {
+                "trace_id": tid,
+                "entity_id": eid,
+                "stack_depth": len(stack),
+                "top_frame": top,
+                "seq": self.seq,
+            }
             row("exceptions", found, context)
 
     def _row(self, table: str, fields: dict[str, Any], context: dict[str, Any]) -> None:
@@ -589,7 +685,9 @@ def _read_lines(reader: Reader, data: bytes, start: int, end: int, number: int, 
     pos, size = 0, end - start
     try:
         while pos < size:
-            status, pos, number, reader.seq = scanner.scan(view, pos, number, reader.seq, _DOCUMENT_BYTES)
+            status, pos, number, reader.seq = scanner.scan(
+                view, pos, number, reader.seq, _DOCUMENT_BYTES
+            )
             if status == _FULL:
                 reader.take_documents()
             elif status == _FALLBACK:  # problems and unusual types: Python reads this line
@@ -623,7 +721,7 @@ def _first_line(event: _source.Lines) -> bytes | None:
         stop = data.find(b"\n", at, event.end)
         stop = event.end if stop < 0 else stop + 1
         if data[at:stop].strip():
-            return data[at:stop]
+            return bytes(data[at:stop])
         at = stop
     return None
 
@@ -635,7 +733,9 @@ def _read_source(reader: Reader, src: _source.Source) -> None:
     first = None
     for event in events:
         if isinstance(event, _source.Lines):
-            event = _source.Lines(bytes(event.data[event.start : event.end]), 0, event.end - event.start)
+            event = _source.Lines(
+                bytes(event.data[event.start : event.end]), 0, event.end - event.start
+            )
             first = _first_line(event)
         ahead.append(event)
         if first is not None:
@@ -648,7 +748,9 @@ def _read_source(reader: Reader, src: _source.Source) -> None:
     # the first line alone is not JSON: a pretty-printed value, or a damaged first line
     for event in events:
         if isinstance(event, _source.Lines):
-            event = _source.Lines(bytes(event.data[event.start : event.end]), 0, event.end - event.start)
+            event = _source.Lines(
+                bytes(event.data[event.start : event.end]), 0, event.end - event.start
+            )
         ahead.append(event)
     whole = b"".join(e.data for e in ahead if isinstance(e, _source.Lines))
     if reader.native and reader._scan_text(whole):
@@ -657,9 +759,10 @@ def _read_source(reader: Reader, src: _source.Source) -> None:
     try:
         value = orjson.loads(whole)
     except orjson.JSONDecodeError as exc:
-        if any(_is_json(line) for line in whole.split(b"\n")):
-            _read_json_lines(reader, ahead, source)
-        else:
+        lines = [line for line in whole.split(b"\n") if line.strip()]
+        if 2 * sum(_is_json(line) for line in lines) >= len(lines):
+            _read_json_lines(reader, ahead, source)  # JSON lines, damaged at the start
+        else:  # one value split over lines (pretty-printed), damaged or cut off
             _report_long_lines(reader, ahead, source)
             _salvage(reader, whole, source, exc)
         return
@@ -704,7 +807,9 @@ def read_frames(
         return read_source(src, on_error=on_error)
 
 
-def read_source(src: _source.Source, *, on_error: OnError = "warn", native: bool = True) -> dict[str, Any]:
+def read_source(
+    src: _source.Source, *, on_error: OnError = "warn", native: bool = True
+) -> dict[str, Any]:
     """Read an opened :class:`~xraykit.source.Source` of JSON text into frames."""
     problems = _Problems(src.name, on_error)
     reader = Reader(problems, native=native)
@@ -715,48 +820,98 @@ def read_source(src: _source.Source, *, on_error: OnError = "warn", native: bool
 
 
 def _salvage(reader: Reader, data: bytes, source: str, exc: Exception) -> None:
-    """Recover the complete elements of a damaged or truncated JSON document.
+    """Recover the complete elements of a damaged or cut-off JSON array or ``BatchGetTraces``
+    response (its ``Traces``).
 
-    A top-level array yields its elements; a ``BatchGetTraces`` response yields its traces.
-    Everything after the first damaged element is reported, not guessed at.
+    Python's JSON decoder finds where each element ends; orjson then reads it, so an element
+    is accepted exactly when a line of it would be. Past a damaged element, reading resumes at
+    the next line that starts where the first element did (pretty-printed arrays indent their
+    elements alike) and holds a whole element; the damaged stretch is reported.
     """
     problems = reader.problems
     text = data.decode("utf-8", errors="surrogateescape")
     stripped = text.lstrip()
-    offset = len(text) - len(stripped)
-    traces = False
     if stripped.startswith("["):
-        start = offset + 1
+        start, traces = len(text) - len(stripped) + 1, False
     else:
         m = re.search(r'"Traces"\s*:\s*\[', text)
         if m is None:
-            problems.add(source, f"not valid JSON and nothing could be recovered: {_reason(exc, data)}")
+            problems.add(
+                source, f"not valid JSON and nothing could be recovered: {_reason(exc, data)}"
+            )
             return
         start, traces = m.end(), True
     decoder = json.JSONDecoder()
-    pos, index = start, 0
+    pos, kept, indent, closed = start, 0, None, False
     while True:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
-        if pos >= len(text) or text[pos] == "]":
-            return
+        if pos >= len(text):
+            break
+        if text[pos] == "]":
+            closed = True
+            break
         line = text.count("\n", 0, pos) + 1
+        if indent is None:
+            indent = pos - (text.rfind("\n", 0, pos) + 1)
         try:
-            value, end = decoder.raw_decode(text, pos)
+            end = decoder.raw_decode(text, pos)[1]
         except (json.JSONDecodeError, RecursionError) as err:
-            reason = "nesting deeper than a JSON parser accepts" if isinstance(err, RecursionError) else err.msg
+            reason = (
+                "nesting deeper than a JSON parser accepts"
+                if isinstance(err, RecursionError)
+                else err.msg
+            )
+            resume = _resume(text, decoder, pos, indent)
+            upto = (
+                f"up to line {text.count(chr(10), 0, resume)}"
+                if resume is not None
+                else "to the end"
+            )
             problems.add(
                 f"{source}:{line}",
-                f"damaged or truncated JSON from here on ({reason}); the {index} complete element(s) before it were kept",
+                f"damaged or truncated JSON ({reason}) from here {upto}; skipped, the {kept} element(s) before it were kept",
             )
-            return
-        if re.search("[\udc80-\udcff]", text[pos:end]):
-            problems.add(f"{source}:{line}", "bytes that are not UTF-8 in this element; skipped")
-        elif traces:
-            reader.trace(value, f"{source}:{line}")
+            if resume is None:
+                return
+            pos = resume
+            continue
+        piece = text[pos:end].encode("utf-8", "surrogateescape")
+        try:
+            value = orjson.loads(piece)
+        except orjson.JSONDecodeError as err:
+            problems.add(f"{source}:{line}", f"not valid JSON: {_reason(err, piece)}")
         else:
-            reader.accept(value, f"{source}:{line}", text[pos:end].encode("utf-8", "surrogateescape"))
-        pos, index = end, index + 1
+            if traces:
+                reader.trace(value, f"{source}:{line}")
+            else:
+                reader.accept(value, f"{source}:{line}", piece)
+            kept += 1
+        pos = end
+    if not closed:
+        problems.add(
+            source,
+            f"the JSON ends before its closing bracket (a file cut off?); the {kept} complete element(s) were kept",
+        )
+
+
+def _resume(text: str, decoder: json.JSONDecoder, pos: int, indent: int) -> int | None:
+    """Where the next whole element starts after a damaged one, or None."""
+    at = text.find("\n", pos)
+    while at >= 0:
+        begin = at + 1
+        first = begin + indent
+        if text[begin:first].strip(" \t") == "" and text[first : first + 1] in ("{", "["):
+            try:
+                end = decoder.raw_decode(text, first)[1]
+            except (json.JSONDecodeError, RecursionError):
+                pass
+            else:
+                follow = text[end:].lstrip()
+                if not follow or follow[0] in ",]":
+                    return first
+        at = text.find("\n", begin)
+    return None
 
 
 # -- documents given in Python ------------------------------------------------------------------

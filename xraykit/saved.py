@@ -75,6 +75,7 @@ import pyarrow.parquet as pq
 from xraykit.docstore import DocumentStore
 from xraykit.exceptions import TraceParseError
 from xraykit.schema import FRAMES, SCHEMAS
+from xraykit.tables import json_values
 
 __all__ = ["FORMAT", "VERSION", "Saved", "read_saved", "write_saved"]
 
@@ -520,7 +521,7 @@ def _frame(members: _Members, name: str, entry: Any, table: pa.Table) -> pd.Data
             f"a JSON column of {name} in place of a column of nulls",
             position,
         )
-        values = orjson.loads(members.read(f"{name}.{i}.json"))
+        values = json_values(members.read(f"{name}.{i}.json"))
         _check(isinstance(values, list) and len(values) == rows, f"{rows} values", type(values))
         for row, text in special.items():
             at = int(row) if str(row).isdigit() else -1

@@ -65,7 +65,9 @@ def display_name(name: str | bytes) -> str:
 
 def _check_limit(value: int | None, name: str) -> int | None:
     if value is not None and (type(value) is not int or value < 1):
-        raise ValueError(f"`{name}` must be a positive number of bytes or None, but {value!r} was passed.")
+        raise ValueError(
+            f"`{name}` must be a positive number of bytes or None, but {value!r} was passed."
+        )
     return value
 
 
@@ -129,7 +131,7 @@ def open_source(
             "is read).",
             source=name,
         )
-    return Source(open(path, "rb"), name, max_bytes, max_line_bytes, owned=True)  # noqa: SIM115 - Source closes it
+    return Source(open(path, "rb"), name, max_bytes, max_line_bytes, owned=True)
 
 
 class Source:
@@ -141,7 +143,12 @@ class Source:
     """
 
     def __init__(
-        self, raw: IO[bytes], name: str, max_bytes: int | None, max_line_bytes: int | None, owned: bool
+        self,
+        raw: IO[bytes],
+        name: str,
+        max_bytes: int | None,
+        max_line_bytes: int | None,
+        owned: bool,
     ) -> None:
         self.raw = raw
         self.name = name
@@ -153,8 +160,14 @@ class Source:
         #: False when damage or a limit ended the text before its end
         self.complete = True
         self._buffer: bytearray | None = None  # reused for every block read after the first
-        self._first = bytes(self._read_raw())
-        self.kind = "saved" if self._first.startswith(ZIP_MAGIC) else "json"
+        first = bytes(self._read_raw())
+        while 0 < len(first) < 4:  # a stream may hand out a byte at a time: sniff four
+            more = self._read_raw()
+            if not more:
+                break
+            first += bytes(more)
+        self._first = first
+        self.kind = "saved" if first.startswith(ZIP_MAGIC) else "json"
 
     def __enter__(self) -> Source:
         return self
@@ -181,7 +194,9 @@ class Source:
         if data is None:  # a non-blocking stream with nothing yet
             return b""
         if not isinstance(data, bytes | bytearray):
-            raise TypeError(f"the file object returned {type(data).__name__} from read(); open it in binary mode.")
+            raise TypeError(
+                f"the file object returned {type(data).__name__} from read(); open it in binary mode."
+            )
         return bytes(data)
 
     def as_file(self) -> IO[bytes]:
@@ -201,24 +216,24 @@ class Source:
                     source=self.name,
                 )
         stream = io.BytesIO(bytes(data))
-        stream.name = self.name  # type: ignore[attr-defined]
+        stream.name = self.name
         return stream
 
     def raw_bytes(self) -> Iterator[bytes | bytearray]:
         """The source's bytes as they are (not decompressed), from the start. A block is valid
         until the next one is asked for: keep a copy of what must last."""
-        block = self._first
+        block: bytes | bytearray = self._first
         while block:
             yield block
             block = self._read_raw()
 
-    def _decoded(self) -> Iterator[bytes]:
+    def _decoded(self) -> Iterator[bytes | bytearray]:
         raw = self.raw_bytes()
         if self._first.startswith(GZIP_MAGIC):
             return self._gunzip(raw)
         return raw
 
-    def _gunzip(self, raw: Iterator[bytes]) -> Iterator[bytes]:
+    def _gunzip(self, raw: Iterator[bytes | bytearray]) -> Iterator[bytes]:
         where = self.name
         inflate = zlib.decompressobj(31)
         for data in raw:
@@ -241,7 +256,10 @@ class Source:
                         inflate, data = zlib.decompressobj(31), rest
                     elif rest.strip(b"\0"):
                         self.issues.append(
-                            (where, f"{len(rest)} bytes after the end of the gzip stream were ignored")
+                            (
+                                where,
+                                f"{len(rest)} bytes after the end of the gzip stream were ignored",
+                            )
                         )
                         return
         if not inflate.eof:
@@ -251,7 +269,7 @@ class Source:
         self.issues.append((where, reason))
         self.complete = False
 
-    def blocks(self) -> Iterator[bytes]:
+    def blocks(self) -> Iterator[bytes | bytearray]:
         """The text as UTF-8 blocks (at most ``max_bytes`` of it)."""
         blocks = self._limited(self._decoded())
         first = next(blocks, b"")
@@ -276,9 +294,12 @@ class Source:
                     yield text.encode("utf-8")
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            self._stop(self.name, f"the file is UTF-16 ({encoding}) but holds bytes that are not ({exc}); kept what came before")
+            self._stop(
+                self.name,
+                f"the file is UTF-16 ({encoding}) but holds bytes that are not ({exc}); kept what came before",
+            )
 
-    def _limited(self, blocks: Iterator[bytes]) -> Iterator[bytes]:
+    def _limited(self, blocks: Iterator[bytes | bytearray]) -> Iterator[bytes | bytearray]:
         if self.max_bytes is None:
             yield from blocks
             return
@@ -297,12 +318,14 @@ class Source:
             yield block
 
 
-def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+def _chain(
+    first: bytes | bytearray, rest: Iterator[bytes | bytearray]
+) -> Iterator[bytes | bytearray]:
     yield first
     yield from rest
 
 
-def _utf16(head: bytes) -> str | None:
+def _utf16(head: bytes | bytearray) -> str | None:
     """The UTF-16 codec of a text starting with ``head``, or None (RFC 8259 §8.1: JSON text
     starts with an ASCII character, so its second or first byte is zero in UTF-16)."""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -317,7 +340,7 @@ def _utf16(head: bytes) -> str | None:
 class Lines(NamedTuple):
     """Complete lines: ``data[start:end]`` (the reader counts them)."""
 
-    data: bytes
+    data: bytes | bytearray
     start: int
     end: int
 
@@ -328,7 +351,7 @@ class LongLine(NamedTuple):
     length: int
 
 
-def _pieces(blocks: Iterator[bytes], limit: int | None) -> Iterator[bytes]:
+def _pieces(blocks: Iterator[bytes | bytearray], limit: int | None) -> Iterator[bytes | bytearray]:
     """Blocks no longer than ``limit``, so that a line longer than it spans two of them."""
     for block in blocks:
         if limit is None or len(block) <= limit:
@@ -349,7 +372,7 @@ def line_events(source: Source) -> Iterator[Lines | LongLine]:
     [(b'a\\nbb\\nc', 0, 5), (b'c', 0, 1)]
     """
     limit = source.max_line_bytes
-    carry: list[bytes] = []
+    carry: list[bytes | bytearray] = []
     carried = 0
     skipped: int | None = None  # bytes of a long line skipped so far
     for block in _pieces(source.blocks(), limit):

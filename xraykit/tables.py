@@ -25,6 +25,7 @@ import warnings
 from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 
@@ -46,6 +47,7 @@ __all__ = [
     "PythonTables",
     "TableColumn",
     "compile_tables",
+    "json_values",
     "new_tables",
     "to_frame",
 ]
@@ -62,7 +64,13 @@ class Field(NamedTuple):
     node: int
 
 
-def _tree(spec: Any, path: str, nodes: list[tuple[int, str | None, frozenset[str]]], parent: int, key: str | None) -> Field:
+def _tree(
+    spec: Any,
+    path: str,
+    nodes: list[tuple[int, str | None, frozenset[str]]],
+    parent: int,
+    key: str | None,
+) -> Field:
     """Number the field declared by ``spec`` (and its own fields) after those in ``nodes``."""
     kinds = spec if isinstance(spec, tuple) else (spec,)
     types = frozenset(
@@ -84,11 +92,17 @@ def _tree(spec: Any, path: str, nodes: list[tuple[int, str | None, frozenset[str
 _NODES: list[tuple[int, str | None, frozenset[str]]] = []
 #: Every field of a segment or subsegment document (paths from the document's root).
 ENTITY = _tree(ENTITY_FIELDS, "", _NODES, -1, None)
+
+
+def _items(field: Field) -> Field:
+    if field.item is None:  # pragma: no cover - schema.py declares these as arrays
+        raise TypeError(f"{field.path!r} must be declared as an array of objects")
+    return field.item
+
+
 #: An exception of ``cause.exceptions`` (paths from the exception), and a frame of its stack.
-EXCEPTION = ENTITY.fields["cause"].fields["exceptions"].item
-assert EXCEPTION is not None
-FRAME = EXCEPTION.fields["stack"].item
-assert FRAME is not None
+EXCEPTION = _items(ENTITY.fields["cause"].fields["exceptions"])
+FRAME = _items(EXCEPTION.fields["stack"])
 
 
 def _find(root: Field, path: str) -> Field:
@@ -103,7 +117,15 @@ def _find(root: Field, path: str) -> Field:
 #: How a column's source finds its value (the C scanner has the same numbers).
 FIELD, FIRST, JOIN, CONTEXT = 0, 1, 2, 3
 
-_KINDS = {"str": "str", "bool": "bool", "int64": "int64", "Int64": "Int64", "float64": "float64", TIME: "time", "object": "object"}
+_KINDS = {
+    "str": "str",
+    "bool": "bool",
+    "int64": "int64",
+    "Int64": "Int64",
+    "float64": "float64",
+    TIME: "time",
+    "object": "object",
+}
 
 
 class TableColumn(NamedTuple):
@@ -117,7 +139,9 @@ class TableColumn(NamedTuple):
     upper: bool
 
 
-def _compile(name: str, dtype: str, source: str, root: Field | None, upper: bool = False) -> TableColumn:
+def _compile(
+    name: str, dtype: str, source: str, root: Field | None, upper: bool = False
+) -> TableColumn:
     kind = _KINDS[dtype]
     if source.startswith("@"):
         return TableColumn(name, kind, CONTEXT, (), source[1:], upper)
@@ -138,6 +162,7 @@ _INTERNAL = {
     "exceptions": {"_seq": ("int64", "@seq")},
 }
 _ROOTS = {"segments": ENTITY, "subsegments": ENTITY, "exceptions": EXCEPTION}
+
 
 def compile_tables(columns: dict[str, dict[str, Column]]) -> dict[str, list[TableColumn]]:
     """Each reader table's columns, in order: the declared ones that have a source, then the
@@ -168,8 +193,21 @@ def field_table() -> list[tuple[int, str | None, int]]:
 def _roles() -> dict[str, int]:
     """The fields the C scanner's own rules read (annotations, exceptions, ...)."""
     roles = {"entity": ENTITY.node, "exception": EXCEPTION.node, "frame": FRAME.node}
-    for role in ("id", "name", "trace_id", "start_time", "end_time", "in_progress", "parent_id", "type",
-                 "subsegments", "annotations", "metadata", "cause", "cause.exceptions"):
+    for role in (
+        "id",
+        "name",
+        "trace_id",
+        "start_time",
+        "end_time",
+        "in_progress",
+        "parent_id",
+        "type",
+        "subsegments",
+        "annotations",
+        "metadata",
+        "cause",
+        "cause.exceptions",
+    ):
         roles[role] = _find(ENTITY, role).node
     roles["exception.stack"] = EXCEPTION.fields["stack"].node
     for part in ("path", "line", "label"):
@@ -183,7 +221,9 @@ def _native_columns(columns: list[TableColumn]) -> list[tuple[str, int, tuple[in
     for c in columns:
         if c.op == CONTEXT:
             if c.context not in _scan.CONTEXTS:
-                raise ValueError(f"the C scanner has no context @{c.context}: add it to xraykit/_scan.c")
+                raise ValueError(
+                    f"the C scanner has no context @{c.context}: add it to xraykit/_scan.c"
+                )
             args: tuple[int, ...] = (_scan.CONTEXTS.index(c.context),)
         else:
             args = tuple(f.node for f in c.fields)
@@ -229,7 +269,9 @@ class PythonTables:
     """
 
     def __init__(self) -> None:
-        self._values: dict[str, list[list[Any]]] = {t: [[] for _ in cols] for t, cols in TABLES.items()}
+        self._values: dict[str, list[list[Any]]] = {
+            t: [[] for _ in cols] for t, cols in TABLES.items()
+        }
 
     def append(self, table: str, row: tuple[Any, ...]) -> None:
         for values, value in zip(self._values[table], row, strict=True):
@@ -247,6 +289,23 @@ class PythonTables:
         return out
 
 
+def json_values(data: bytes) -> list[Any]:
+    """The elements of a JSON array, as ``orjson.loads`` gives them; with the C scanner, their
+    lists and dicts are not tracked by the garbage collector (they hold no cycles), which
+    keeps collections from walking them.
+
+    >>> json_values(b'[{"a": [1, 2.5]}, "x", null]')
+    [{'a': [1, 2.5]}, 'x', None]
+    """
+    if _scan is not None:
+        try:
+            values: list[Any] = _scan.json_values(data)
+            return values
+        except ValueError:  # beyond what it reads exactly as orjson does: orjson decides
+            pass
+    return orjson.loads(data)
+
+
 # -- frames --------------------------------------------------------------------------------------
 
 _UTC = pd.DatetimeTZDtype("us", "UTC")
@@ -259,7 +318,11 @@ def _strings(column: tuple[Any, ...]) -> pa.Array:
             values = [v.decode() if type(v) is bytes else v for v in values]
         return pa.array(values, pa.large_string())
     rows, nulls, validity, offsets, data = column
-    buffers = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
+    buffers = [
+        None if validity is None else pa.py_buffer(validity),
+        pa.py_buffer(offsets),
+        pa.py_buffer(data),
+    ]
     return pa.Array.from_buffers(pa.large_string(), rows, buffers, null_count=nulls)
 
 
@@ -274,7 +337,7 @@ def utc_times(micros: np.ndarray) -> Any:
     without a copy (pandas' public constructors copy twice: a load's columns are large)."""
     values = micros.view("datetime64[us]")
     try:
-        return pd.arrays.DatetimeArray._simple_new(values, dtype=_UTC)  # type: ignore[attr-defined]
+        return pd.arrays.DatetimeArray._simple_new(values, dtype=_UTC)
     except (AttributeError, TypeError):  # pragma: no cover - a pandas without it
         return pd.array(values).tz_localize("UTC")
 
@@ -296,7 +359,9 @@ def to_array(kind: str, column: tuple[Any, ...]) -> Any:
         return pd.Series(values, dtype=object, copy=False)
     if kind == "time":
         if isinstance(column[1], list):
-            micros = np.array([np.iinfo(np.int64).min if v is None else v for v in column[1]], dtype=np.int64)
+            micros = np.array(
+                [np.iinfo(np.int64).min if v is None else v for v in column[1]], dtype=np.int64
+            )
         else:
             micros = _numbers(column, "int64")
         return utc_times(micros)
@@ -316,5 +381,6 @@ def to_frame(table: str, columns: list[tuple[Any, ...]]) -> pd.DataFrame:
     """A taken table (:meth:`PythonTables.take` or the scanner's ``take``) as a DataFrame."""
     spec = TABLES[table]
     return pd.DataFrame(
-        {c.name: to_array(c.kind, column) for c, column in zip(spec, columns, strict=True)}, copy=False
+        {c.name: to_array(c.kind, column) for c, column in zip(spec, columns, strict=True)},
+        copy=False,
     )

@@ -41,7 +41,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import orjson
 import pandas as pd
@@ -51,7 +51,7 @@ from xraykit import saved as _saved
 from xraykit import source as _source
 from xraykit.docstore import DocumentStore
 from xraykit.documents import OnError
-from xraykit.exceptions import TraceParseError, XrayKitWarning
+from xraykit.exceptions import XrayKitWarning
 from xraykit.schema import FRAMES, SCHEMAS, conform, empty_frame
 
 __all__ = ["TraceSet", "concat", "from_documents", "from_responses", "load_file"]
@@ -332,7 +332,7 @@ def _find_entity(doc: dict[str, Any], entity_id: str) -> dict[str, Any] | None:
     return None
 
 
-def _load_saved(path: Path) -> TraceSet:
+def _load_saved(path: str | Path | IO[bytes]) -> TraceSet:
     saved = _saved.read_saved(path)
     return TraceSet({**saved.frames, "documents": saved.documents}, summaries=saved.summaries)
 
