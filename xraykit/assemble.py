@@ -308,66 +308,79 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     del codes
     root_pos = _root_positions(seg, sub, seg_code, n)
     service_count = _service_counts(seg, seg_code, n)
-    any_user = _first_users(seg, seg_code, n)
+    user_rows = _first_users(seg, seg_code, n)
     del seg_code
 
     # the traces in order of start, then trace id
-    start = micros_to_time(first)
     order = np.lexsort((_ranks(trace_ids), first))
-    root_pos = root_pos[order]
-    has_root = root_pos >= 0
-    every_trace_has_a_root = bool(has_root.all())
-
-    roots = root_pos[has_root]
-
-    def at_root(column: str, dtype: str) -> pd.Series:
-        # one column at a time: taking every column of the roots at once doubled the peak
-        if dtype == "str":  # taken in Arrow with the C library's allocator, which frees at once
-            taken = pc.take(arrow_strings(seg[column]), pa.array(roots), memory_pool=_POOL)
-            values = pd.Series(pd.array(taken, dtype="str"), copy=False)
-        else:
-            values = seg[column].iloc[roots].reset_index(drop=True).astype(dtype)
-        if every_trace_has_a_root:
-            return values
-        return values.set_axis(np.flatnonzero(has_root)).reindex(range(n))
-
+    root = root_pos[order]
     # the user: the root's, else the earliest segment's that has one
-    user = at_root("user", "str")
-    if any_user is not None:
-        user = user.fillna(any_user.iloc[order].reset_index(drop=True))
-    root_status = at_root("http_status", "Int64")
+    user = root.copy()
+    if user_rows is not None:
+        no_user = (root < 0) | ~seg["user"].notna().to_numpy(bool)[np.maximum(root, 0)]
+        user[no_user] = user_rows[order][no_user]
+    del user_rows
+
+    def at_root(column: str) -> Any:
+        return _taken(seg[column], root)
+
+    root_status = at_root("http_status")
+    status = pd.Series(root_status, copy=False)
     return pd.DataFrame(
         {
-            "trace_id": pd.array(trace_ids.iloc[order], dtype="str"),
-            "start": start[order],
+            "trace_id": pd.array(
+                pc.take(arrow_strings(trace_ids), pa.array(order), memory_pool=_POOL), dtype="str"
+            ),
+            "start": micros_to_time(first[order]),
             "end": micros_to_time(last[order]),
             "duration_s": _seconds((last - first)[order], last[order] == _NAT),
-            "response_time_s": at_root("duration_s", "float64"),
-            "root_segment_id": at_root("segment_id", "str"),
-            "root_service": at_root("name", "str"),
-            "root_origin": at_root("origin", "str"),
-            "http_method": at_root("http_method", "str"),
-            "http_url": at_root("http_url", "str"),
+            "response_time_s": at_root("duration_s"),
+            "root_segment_id": at_root("segment_id"),
+            "root_service": at_root("name"),
+            "root_origin": at_root("origin"),
+            "http_method": at_root("http_method"),
+            "http_url": at_root("http_url"),
             "http_status": root_status,
-            "client_ip": at_root("http_client_ip", "str"),
-            "user_agent": at_root("http_user_agent", "str"),
+            "client_ip": at_root("http_client_ip"),
+            "user_agent": at_root("http_user_agent"),
             # the root's flags, or its HTTP status where a document left a flag out
-            "has_fault": (
-                at_root("fault", "boolean").fillna(False) | root_status.ge(500).fillna(False)
-            ).to_numpy(bool),
+            "has_fault": at_root("fault") | status.ge(500).to_numpy(bool, na_value=False),
             "has_error": (  # a throttle (429) is an error too
-                at_root("error", "boolean").fillna(False)
-                | at_root("throttle", "boolean").fillna(False)
-                | root_status.between(400, 499).fillna(False)
-            ).to_numpy(bool),
+                at_root("error")
+                | at_root("throttle")
+                | status.between(400, 499).to_numpy(bool, na_value=False)
+            ),
             "has_throttle": has_throttle[order],
             "is_partial": is_partial[order],
-            "user": user,
+            "user": _taken(seg["user"], user),
             "segment_count": segment_count[order],
             "subsegment_count": subsegment_count[order],
             "service_count": service_count[order],
-        }
+        },
+        copy=False,
     )
+
+
+def _taken(column: pd.Series, rows: np.ndarray) -> Any:
+    """The values of ``column`` at positions ``rows`` (-1: missing, or False for flags), in
+    the column's dtype; strings are taken in Arrow on the C library's allocator."""
+    missing = rows < 0
+    if isinstance(column.dtype, pd.StringDtype):
+        index = pa.array(rows, mask=missing) if missing.any() else pa.array(rows)
+        return pd.array(pc.take(arrow_strings(column), index, memory_pool=_POOL), dtype="str")
+    if not len(column):  # no segment at all (a file of orphan subsegments)
+        empty = pd.Series([None] * len(rows), dtype=object)
+        return (
+            np.zeros(len(rows), bool) if column.dtype == bool else empty.astype(column.dtype).array
+        )
+    at = np.where(missing, 0, rows) if missing.any() else rows
+    values = column.array[at]
+    if column.dtype == bool:
+        return np.asarray(values, dtype=bool) & ~missing
+    if missing.any():
+        values = values.copy()
+        values[missing] = None
+    return values
 
 
 def _spans(
@@ -419,19 +432,19 @@ def _root_positions(
     return root_pos
 
 
-def _first_users(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> pd.Series | None:
-    """Per trace, the user of its earliest segment that names one (None: no segment does)."""
-    users = seg["user"].notna().to_numpy(bool)
-    if not users.any():
+def _first_users(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> np.ndarray | None:
+    """Per trace, the row of its earliest segment that names a user (-1: none; None: no
+    segment names one)."""
+    rows = np.flatnonzero(seg["user"].notna().to_numpy(bool))
+    if not len(rows):
         return None
-    u_order = np.lexsort((_micros(seg["start"])[users], seg_code[users]))
-    u_codes = seg_code[users][u_order]
-    u_first = np.ones(len(u_codes), dtype=bool)
-    u_first[1:] = u_codes[1:] != u_codes[:-1]
-    any_user = pd.Series([None] * n, dtype="str")
-    chosen = np.flatnonzero(users)[u_order][u_first]
-    any_user[u_codes[u_first]] = seg["user"].iloc[chosen].to_numpy()
-    return any_user
+    rows = rows[np.lexsort((_micros(seg["start"])[rows], seg_code[rows]))]
+    codes = seg_code[rows]
+    first = np.ones(len(codes), dtype=bool)
+    first[1:] = codes[1:] != codes[:-1]
+    user_rows = np.full(n, -1, dtype=np.int64)
+    user_rows[codes[first]] = rows[first]
+    return user_rows
 
 
 def _service_counts(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> np.ndarray:

@@ -50,6 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xraykit.exceptions import TraceParseError
+from xraykit.ids import hex_ids
 from xraykit.schema import arrow_strings, conform
 
 __all__ = ["BLOCK_BYTES", "INDEX", "DocumentStore", "DocumentStoreBuilder"]
@@ -71,6 +72,9 @@ INDEX = {
 _LINKS = '"links"'
 _MAX_WAITING = 8  # blocks whose compression may be pending at once
 _TRACE = pa.dictionary(pa.int32(), pa.large_string())
+# Arrow's default allocator (mimalloc, on huge pages) keeps freed memory resident: the index
+# is built on the C library's, which gives large blocks back at once
+_POOL = pa.system_memory_pool()
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _NIBBLE = np.full(256, 255, dtype=np.uint8)  # ASCII byte -> its hex digit value (255: not one)
 _NIBBLE[_HEX] = np.arange(16, dtype=np.uint8)
@@ -618,12 +622,19 @@ def _part(
     """The compact index of some documents: ``where`` is their block, start and stop."""
     packed = _hex_ids(entity_id)
     columns = {
-        "trace_id": pc.dictionary_encode(trace_id),
+        "trace_id": pc.dictionary_encode(trace_id, memory_pool=_POOL),
         "entity_id": entity_id if packed is None else packed,
-        "in_progress": pc.fill_null(in_progress, False),
-        "has_links": pc.fill_null(has_links, False),
+        "in_progress": _filled(in_progress),
+        "has_links": _filled(has_links),
     }
     return pa.table({**columns, **dict(zip(("block", "start", "stop"), where, strict=True))})
+
+
+def _filled(flags: pa.Array) -> pa.Array:
+    """Flags with missing ones false."""
+    if not flags.null_count:
+        return flags
+    return pc.coalesce(flags, pa.scalar(False), memory_pool=_POOL)
 
 
 def _joined(parts: Sequence[pa.Table], sizes: Sequence[int]) -> pa.Table:
@@ -643,8 +654,10 @@ def _joined(parts: Sequence[pa.Table], sizes: Sequence[int]) -> pa.Table:
         columns = {name: part.column(name) for name in part.column_names}
         if text and columns["entity_id"].type == pa.uint64():
             columns["entity_id"] = _hex_strings(columns["entity_id"].to_numpy())
-        tables.append(pa.table({n: c.cast(kinds.get(n, c.type)) for n, c in columns.items()}))
-    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+        cast = {n: pc.cast(c, kinds.get(n, c.type), memory_pool=_POOL) for n, c in columns.items()}
+        tables.append(pa.table(cast))
+    joined = pa.concat_tables(tables).unify_dictionaries(memory_pool=_POOL)
+    return joined.combine_chunks(memory_pool=_POOL)
 
 
 def _numbers(index: pa.Table, name: str) -> np.ndarray:
@@ -654,8 +667,10 @@ def _numbers(index: pa.Table, name: str) -> np.ndarray:
 
 def _codes(trace: pa.DictionaryArray) -> np.ndarray:
     """The trace id codes, -1 for a missing id."""
-    codes = pc.fill_null(trace.indices, -1).to_numpy(zero_copy_only=False)
-    return codes.astype(np.int32, copy=False)
+    indices = trace.indices
+    if indices.null_count:
+        indices = pc.coalesce(indices, pa.scalar(-1, indices.type), memory_pool=_POOL)
+    return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
 def _used(codes: np.ndarray, n: int) -> np.ndarray:
@@ -674,21 +689,10 @@ def _renumbered(used: np.ndarray) -> np.ndarray:
 
 def _hex_ids(values: pa.Array) -> np.ndarray | None:
     """Ids of exactly 16 lower-case hex digits as uint64, or None when any id is not one."""
-    n = len(values)
-    if values.null_count or not _is_text(values.type):
+    if values.null_count:
         return None
-    _validity, offsets_buffer, data = values.buffers()
-    if n == 0 or data is None:
-        return np.zeros(0, np.uint64) if n == 0 else None
-    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
-    offsets = np.frombuffer(offsets_buffer, dtype=width)[values.offset : values.offset + n + 1]
-    if not (np.diff(offsets) == 16).all():
-        return None
-    nibbles = _NIBBLE[np.frombuffer(data, np.uint8)[offsets[0] : offsets[-1]].reshape(n, 16)]
-    if (nibbles > 15).any():
-        return None
-    packed = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]  # (n, 8) bytes, most significant first
-    return packed.view(">u8").ravel().astype(np.uint64)
+    packed = hex_ids(values)
+    return None if packed is None else packed[0]
 
 
 def _hex_strings(values: np.ndarray) -> pa.Array:

@@ -309,6 +309,9 @@ def json_values(data: bytes) -> list[Any]:
 # -- frames --------------------------------------------------------------------------------------
 
 _UTC = pd.DatetimeTZDtype("us", "UTC")
+# Arrow's default allocator (mimalloc, on huge pages) keeps freed memory resident: arrays made
+# while loading come from the C library's, which gives large blocks back at once
+_POOL = pa.system_memory_pool()
 
 
 def _strings(column: tuple[Any, ...]) -> pa.Array:
@@ -316,7 +319,7 @@ def _strings(column: tuple[Any, ...]) -> pa.Array:
         values = column[1]
         if any(type(v) is bytes for v in values):  # document texts read from lines
             values = [v.decode() if type(v) is bytes else v for v in values]
-        return pa.array(values, pa.large_string())
+        return pa.array(values, pa.large_string(), memory_pool=_POOL)
     rows, nulls, validity, offsets, data = column
     buffers = [
         None if validity is None else pa.py_buffer(validity),
@@ -346,7 +349,7 @@ def to_arrow(kind: str, column: tuple[Any, ...]) -> pa.Array:
     """One taken string or bool column as an Arrow array (for the document store)."""
     if kind == "str":
         return _strings(column)
-    return pa.array(to_array(kind, column))
+    return pa.array(to_array(kind, column), memory_pool=_POOL)
 
 
 def to_array(kind: str, column: tuple[Any, ...]) -> Any:
