@@ -852,6 +852,10 @@ KNOWN: dict[str, Known] = {
         b"[\n" + _line(1) + b",\n" + _line(2) + b"\n",
         loaded=frozenset({f"{1:016x}", f"{2:016x}"}),
     ),
+    "JSON lines, most of them damaged": Known(  # taken for one damaged value: all dropped
+        b"\xef\xbb\xbfz" + _line(0)[1:] + b"\n" + _line(1) + b"\nz" + _line(2)[1:] + b"\n",
+        loaded=frozenset({f"{1:016x}"}),
+    ),
     "lone surrogate in a salvaged array": Known(  # UnicodeEncodeError from the json module
         b"[\n" + _line(1, b', "user": "\\ud800"') + b",\n{broken\n]\n",
     ),

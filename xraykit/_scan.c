@@ -774,8 +774,8 @@ static int type_allowed(const Tape *T, int v, int types) {
 /* ---------------------------------------------------------------- columns */
 
 /* Column kinds: the layout of each column's buffers (tables.py turns them into pandas). */
-enum { K_STR, K_BOOL, K_INT, K_NINT, K_FLOAT, K_TIME, K_OBJ, N_KINDS };
-static const char *KIND_NAMES[N_KINDS] = {"str", "bool", "int64", "Int64", "float64", "time", "object"};
+enum { K_STR, K_BOOL, K_INT, K_NINT, K_FLOAT, K_TIME, K_OBJ, K_I32, N_KINDS };
+static const char *KIND_NAMES[N_KINDS] = {"str", "bool", "int64", "Int64", "float64", "time", "object", "int32"};
 /* How a column finds its value. */
 enum { OP_FIELD, OP_FIRST, OP_JOIN, OP_CONTEXT };
 #define MAX_ARGS 4
@@ -784,18 +784,18 @@ enum { OP_FIELD, OP_FIRST, OP_JOIN, OP_CONTEXT };
 enum {
     CX_TRACE_ID, CX_SEGMENT_ID, CX_PARENT_ID, CX_DEPTH, CX_IN_PROGRESS, CX_STREAMED, CX_ANCHOR,
     CX_SEQ, CX_ENTITY_ID, CX_KEY, CX_VALUE, CX_VALUE_TYPE, CX_NAMESPACE, CX_STACK_DEPTH,
-    CX_TOP_FRAME, CX_TEXT, CX_HAS_LINKS, N_CONTEXTS
+    CX_TOP_FRAME, CX_TEXT, CX_HAS_LINKS, CX_TRACE_CODE, N_CONTEXTS
 };
 static const char *CONTEXT_NAMES[N_CONTEXTS] = {
     "trace_id", "segment_id", "parent_id", "depth", "in_progress", "streamed", "anchor",
     "seq", "entity_id", "key", "value", "value_type", "namespace", "stack_depth",
-    "top_frame", "text", "has_links"};
+    "top_frame", "text", "has_links", "trace_code"};
 /* The kinds each context can fill (bit per kind). */
 #define KB(k) (1 << (k))
 static const int CONTEXT_KINDS[N_CONTEXTS] = {
     KB(K_STR), KB(K_STR), KB(K_STR), KB(K_NINT) | KB(K_INT), KB(K_BOOL), KB(K_BOOL), KB(K_STR),
-    KB(K_INT), KB(K_STR), KB(K_STR), KB(K_OBJ), KB(K_STR), KB(K_STR), KB(K_INT) | KB(K_NINT),
-    KB(K_STR), KB(K_STR), KB(K_BOOL)};
+    KB(K_INT) | KB(K_I32), KB(K_STR), KB(K_STR), KB(K_OBJ), KB(K_STR), KB(K_STR), KB(K_INT) | KB(K_NINT),
+    KB(K_STR), KB(K_STR), KB(K_BOOL), KB(K_I32)};
 
 typedef struct {
     int kind, op, upper, nargs;
@@ -875,6 +875,7 @@ static int put_null(Col *col) {
         return buf_put(&col->data, &nat, 8);
     }
     case K_OBJ: return put_object(col, Py_NewRef(Py_None));
+    case K_I32: return buf_zeros(&col->data, 4);
     default: return buf_zeros(&col->data, 8);
     }
 }
@@ -920,6 +921,8 @@ static int put_time(Col *col, double seconds) {
 }
 
 static int put_double(Col *col, double v) { return buf_put(&col->data, &v, 8); }
+
+static int put_i32(Col *col, int32_t v) { return v ? buf_put(&col->data, &v, 4) : buf_zeros(&col->data, 4); }
 
 /* A value of the tape as its column holds it: absent or of another JSON type is null
  * (the types were checked against the schema before). */
@@ -1055,6 +1058,83 @@ static int to_python(CacheSlot *cache, const Tape *T, int idx, PyObject **out, i
     return OK;
 }
 
+/* ---------------------------------------------------------------- trace codes */
+
+/* Each distinct trace id gets a number, in the order the ids first come: the finishing steps
+ * group rows by these numbers instead of hashing the id strings once more. */
+typedef struct {
+    Buf text, offs;  /* the distinct ids, laid out as an Arrow large string column */
+    int32_t *slots;  /* open addressing: code + 1, 0 for an empty slot */
+    size_t nslots;
+    int32_t count;
+} TraceMap;
+
+static uint64_t fnv1a(const char *p, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t k = 0; k < n; k++) h = (h ^ (unsigned char)p[k]) * 1099511628211ULL;
+    return h;
+}
+
+static const char *trace_text(const TraceMap *M, int32_t code, size_t *len) {
+    const int64_t *offs = (const int64_t *)M->offs.p;
+    *len = (size_t)(offs[code + 1] - offs[code]);
+    return M->text.p + offs[code];
+}
+
+static void trace_place(TraceMap *M, int32_t code) {
+    size_t len;
+    const char *t = trace_text(M, code, &len);
+    size_t mask = M->nslots - 1, i = (size_t)fnv1a(t, len) & mask;
+    while (M->slots[i]) i = (i + 1) & mask;
+    M->slots[i] = code + 1;
+}
+
+static int trace_code(TraceMap *M, const char *p, size_t n, int32_t *out) {
+    if (2 * (size_t)M->count >= M->nslots) { /* grow: place every id again */
+        size_t nslots = M->nslots ? 2 * M->nslots : 1024;
+        int32_t *slots = PyMem_Calloc(nslots, sizeof(int32_t));
+        if (!slots) {
+            PyErr_NoMemory();
+            return ERR;
+        }
+        PyMem_Free(M->slots);
+        M->slots = slots;
+        M->nslots = nslots;
+        for (int32_t code = 0; code < M->count; code++) trace_place(M, code);
+    }
+    if (!M->offs.len) {
+        int64_t zero = 0;
+        TRY(buf_put(&M->offs, &zero, 8));
+    }
+    size_t mask = M->nslots - 1, i = (size_t)fnv1a(p, n) & mask;
+    while (M->slots[i]) {
+        size_t len;
+        const char *t = trace_text(M, M->slots[i] - 1, &len);
+        if (len == n && !memcmp(t, p, n)) {
+            *out = M->slots[i] - 1;
+            return OK;
+        }
+        i = (i + 1) & mask;
+    }
+    if (M->count == INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "more than 2**31 traces");
+        return ERR;
+    }
+    TRY(buf_put(&M->text, p, n));
+    int64_t end = (int64_t)M->text.len;
+    TRY(buf_put(&M->offs, &end, 8));
+    *out = M->count;
+    M->slots[i] = ++M->count;
+    return OK;
+}
+
+static void trace_map_free(TraceMap *M) {
+    buf_free(&M->text);
+    buf_free(&M->offs);
+    PyMem_Free(M->slots);
+    memset(M, 0, sizeof *M);
+}
+
 typedef struct {
     PyObject_HEAD
     Tape line, doc;
@@ -1066,6 +1146,7 @@ typedef struct {
     int *vals, *xvals, *fvals; /* where an entity's, an exception's, a frame's fields are */
     Table t[N_TABLES];
     CacheSlot *cache;
+    TraceMap traces;
     int64_t seq;
 } Scanner;
 
@@ -1146,11 +1227,18 @@ static int put_context(Scanner *S, Col *col, const Row *r) {
     case CX_NAMESPACE: return put_string_node(col, T, r->name_space);
     case CX_DEPTH: return put_i64(col, r->depth);
     case CX_STACK_DEPTH: return put_i64(col, r->stack_depth);
-    case CX_SEQ: return put_i64(col, S->seq);
+    case CX_SEQ: return col->kind == K_I32 ? put_i32(col, (int32_t)S->seq) : put_i64(col, S->seq);
     case CX_IN_PROGRESS: return put_bool(col, r->in_progress);
     case CX_STREAMED: return put_bool(col, r->streamed);
     case CX_HAS_LINKS: return put_bool(col, r->has_links);
     case CX_VALUE_TYPE: return put_bytes(col, r->value_type, strlen(r->value_type), 0);
+    case CX_TRACE_CODE: {
+        size_t len;
+        int32_t code;
+        const char *text = str_text(T, r->trace_id, &len);
+        TRY(trace_code(&S->traces, text, len, &code));
+        return put_i32(col, code);
+    }
     case CX_TEXT:
     case CX_TOP_FRAME:
         return r->has_text ? put_bytes(col, r->text, r->text_len, 0) : put_null(col);
@@ -1561,6 +1649,7 @@ static int table_truncate(Table *t, size_t rows) {
             col->data.len = (size_t)((int64_t *)col->offs.p)[rows];
             break;
         case K_BOOL: col->data.len = rows; break;
+        case K_I32: col->data.len = rows * 4; break;
         case K_NINT:
             col->valid.len = rows;
             col->data.len = rows * 8;
@@ -1738,7 +1827,8 @@ static int init_table(Scanner *S, int t, PyObject *columns) {
         for (int a = 0; a < col->nargs; a++) {
             long v = PyLong_AsLong(PyTuple_GET_ITEM(args, a));
             if (v == -1 && PyErr_Occurred()) goto fail;
-            int limit = col->op == OP_CONTEXT ? N_CONTEXTS : S->nfields;
+            /* a context's second argument is a column of the row (@trace_code: its trace id) */
+            int limit = col->op != OP_CONTEXT ? S->nfields : a == 0 ? N_CONTEXTS : tab->ncols;
             if (v < 0 || v >= limit) {
                 PyErr_Format(PyExc_ValueError, "%s column %d: no field or context %ld", TABLE_NAMES[t], c, v);
                 goto fail;
@@ -1771,6 +1861,7 @@ static void Scanner_dealloc(Scanner *S) {
     buf_free(&S->tmp);
     buf_free(&S->stack);
     for (int t = 0; t < N_TABLES; t++) table_free(&S->t[t]);
+    trace_map_free(&S->traces);
     if (S->fields) {
         for (int k = 0; k < S->nfields; k++) PyMem_Free(S->fields[k].key);
     }
@@ -1889,9 +1980,35 @@ static int put_python(Col *col, PyObject *v) {
     default: { /* the integers, and times in microseconds */
         long long i = PyLong_AsLongLong(v);
         if (i == -1 && PyErr_Occurred()) return ERR;
+        if (col->kind == K_I32) {
+            if (i < INT32_MIN || i > INT32_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "a value beyond a 32-bit column");
+                return ERR;
+            }
+            return put_i32(col, (int32_t)i);
+        }
         return col->kind == K_TIME ? buf_put(&col->data, &i, 8) : put_i64(col, (int64_t)i);
     }
     }
+}
+
+/* The code of a trace id given by Python (a str or bytes). */
+static int put_python_trace_code(Scanner *S, Col *col, PyObject *v) {
+    Py_ssize_t len;
+    const char *text;
+    if (PyUnicode_Check(v)) {
+        text = PyUnicode_AsUTF8AndSize(v, &len);
+        if (!text) return ERR;
+    } else if (PyBytes_Check(v)) {
+        text = PyBytes_AS_STRING(v);
+        len = PyBytes_GET_SIZE(v);
+    } else {
+        PyErr_Format(PyExc_TypeError, "a trace id must be text, not %R", v);
+        return ERR;
+    }
+    int32_t code;
+    TRY(trace_code(&S->traces, text, (size_t)len, &code));
+    return put_i32(col, code);
 }
 
 static int table_arg(PyObject *name) {
@@ -1913,7 +2030,14 @@ static PyObject *Scanner_append(Scanner *S, PyObject *args) {
     Mark m;
     mark(S, &m);
     for (int c = 0; c < tab->ncols; c++) {
-        if (put_python(&tab->cols[c], PyTuple_GET_ITEM(row, c))) {
+        Col *col = &tab->cols[c];
+        int rc;
+        if (col->op == OP_CONTEXT && col->args[0] == CX_TRACE_CODE) {
+            rc = put_python_trace_code(S, col, PyTuple_GET_ITEM(row, col->args[1]));
+        } else {
+            rc = put_python(col, PyTuple_GET_ITEM(row, c));
+        }
+        if (rc) {
             rollback(S, &m);
             return NULL;
         }
@@ -2043,6 +2167,20 @@ static PyObject *Scanner_take(Scanner *S, PyObject *args) {
         tab->rows = 0;
         int rc = PyDict_SetItem(out, tab->name, cols);
         Py_DECREF(cols);
+        if (rc) goto fail;
+    }
+    if (everything) { /* the distinct trace ids, numbered by the rows' trace codes */
+        TraceMap *M = &S->traces;
+        if (!M->offs.len) {
+            int64_t zero = 0;
+            if (buf_put(&M->offs, &zero, 8)) goto fail;
+        }
+        PyObject *ids = Py_BuildValue("nnONN", (Py_ssize_t)M->count, (Py_ssize_t)0, Py_None,
+                                      hand_over(&M->offs), hand_over(&M->text));
+        PyMem_Free(M->slots);
+        memset(M, 0, sizeof *M);
+        int rc = ids ? PyDict_SetItemString(out, "trace_ids", ids) : -1;
+        Py_XDECREF(ids);
         if (rc) goto fail;
     }
     return out;

@@ -47,16 +47,17 @@ class Problems(Protocol):
 
 
 def finish(
-    seg: pd.DataFrame,
-    sub: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
     docs: DocumentStore,
     doc_seqs: np.ndarray,
-    ann: pd.DataFrame,
-    meta: pd.DataFrame,
-    exc: pd.DataFrame,
     problems: Problems,
+    trace_ids: pa.Array,
 ) -> dict[str, Any]:
-    seg, sub, dropped = _deduplicate(seg, sub, problems)
+    """The frames of the rows a reader read: ``tables`` (emptied, so that the rows' memory
+    goes when it is no longer needed) of segments, subsegments, annotations, metadata and
+    exceptions; ``trace_ids``, the ids that the rows' ``_trace`` numbers stand for."""
+    seg, sub, dropped = _deduplicate(tables.pop("segments"), tables.pop("subsegments"), problems)
+    ann, meta, exc = (tables.pop(name) for name in ("annotations", "metadata", "exceptions"))
     if dropped is not None:
         docs = docs.filter(~np.isin(doc_seqs, dropped))
     if dropped is not None:
@@ -67,14 +68,24 @@ def finish(
     for frame in (seg, sub):
         end = _micros(frame["end"])
         frame["duration_s"] = _seconds(end - _micros(frame["start"]), end == _NAT)
-    traces = _trace_rows(seg, sub)
+    seg_code, sub_code = seg["_trace"].to_numpy(), sub["_trace"].to_numpy()
+    # the frames as they stay (the reader's own columns let go) before the trace rows, which
+    # a load's peak memory is reached building
+    frames: dict[str, Any] = {
+        name: conform(frame, name)
+        for name, frame in (
+            ("segments", seg),
+            ("subsegments", sub),
+            ("annotations", ann),
+            ("metadata", meta),
+            ("exceptions", exc),
+        )
+    }
+    del seg, sub, ann, meta, exc
+    traces = _trace_rows(frames["segments"], frames["subsegments"], seg_code, sub_code, trace_ids)
     return {
         "traces": conform(traces, "traces"),
-        "segments": conform(seg, "segments"),
-        "subsegments": conform(sub, "subsegments"),
-        "annotations": conform(ann, "annotations"),
-        "metadata": conform(meta, "metadata"),
-        "exceptions": conform(exc, "exceptions"),
+        **frames,
         "problems": problems.frame(),
         "documents": docs,
     }
@@ -291,7 +302,13 @@ def _factorize(*columns: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return codes.to_numpy(), pd.Series(distinct.to_pandas(), dtype="str")
 
 
-def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
+def _trace_rows(
+    seg: pd.DataFrame,
+    sub: pd.DataFrame,
+    seg_code: np.ndarray,
+    sub_code: np.ndarray,
+    trace_ids: pa.Array,
+) -> pd.DataFrame:
     """One row per trace with GetTraceSummaries semantics (vectorised over trace codes).
 
     The steps are small functions so that their temporary arrays are freed as soon as each
@@ -299,20 +316,18 @@ def _trace_rows(seg: pd.DataFrame, sub: pd.DataFrame) -> pd.DataFrame:
     """
     if seg.empty and sub.empty:
         return empty_frame("traces")
-    codes, trace_ids = _factorize(seg["trace_id"], sub["trace_id"])
     n = len(trace_ids)
-    seg_code = codes[: len(seg)].copy()
-    first, last, has_throttle, is_partial = _spans(seg, sub, codes, n)
+    first, last, has_throttle, is_partial = _spans(seg, sub, seg_code, sub_code, n)
     segment_count = np.bincount(seg_code, minlength=n)
-    subsegment_count = np.bincount(codes[len(seg) :], minlength=n)
-    del codes
+    subsegment_count = np.bincount(sub_code, minlength=n)
     root_pos = _root_positions(seg, sub, seg_code, n)
     service_count = _service_counts(seg, seg_code, n)
     user_rows = _first_users(seg, seg_code, n)
     del seg_code
 
-    # the traces in order of start, then trace id
+    # the traces in order of start, then trace id (an id of rows that were undone has none)
     order = np.lexsort((_ranks(trace_ids), first))
+    order = order[(segment_count + subsegment_count)[order] > 0]
     root = root_pos[order]
     # the user: the root's, else the earliest segment's that has one
     user = root.copy()
@@ -384,7 +399,7 @@ def _taken(column: pd.Series, rows: np.ndarray) -> Any:
 
 
 def _spans(
-    seg: pd.DataFrame, sub: pd.DataFrame, codes: np.ndarray, n: int
+    seg: pd.DataFrame, sub: pd.DataFrame, seg_code: np.ndarray, sub_code: np.ndarray, n: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per trace: first start and last end of any entity (microseconds), and whether any
     entity was throttled (flag or 429) or is still in progress. Frame by frame, without
@@ -393,7 +408,7 @@ def _spans(
     last = np.full(n, _NAT)  # NaT is the smallest int64: any end beats it
     has_throttle = np.zeros(n, dtype=bool)
     is_partial = np.zeros(n, dtype=bool)
-    for frame, code in ((seg, codes[: len(seg)]), (sub, codes[len(seg) :])):
+    for frame, code in ((seg, seg_code), (sub, sub_code)):
         np.minimum.at(first, code, _micros(frame["start"]))
         np.maximum.at(last, code, _micros(frame["end"]))
         throttled = frame["throttle"].to_numpy(bool) | frame["http_status"].eq(429).to_numpy(

@@ -183,6 +183,8 @@ def entity_error(d: Any) -> str | None:
 def _column_value(column: TableColumn, fields: dict[str, Any], context: dict[str, Any]) -> Any:
     """One column's value for a row: ``fields`` maps paths to the row's valid field values."""
     if column.op == CONTEXT:
+        if column.context == "trace_code":
+            return 0  # the tables number the trace ids themselves
         return context[column.context]  # type: ignore[index]
     get = fields.get
     if column.op == FIELD:
@@ -574,26 +576,18 @@ class Reader:
                 _tables.to_arrow("str", table["document"]),
                 _tables.to_arrow("bool", table["has_links"]),
             )
-            self.doc_seqs.append(_tables.to_array("int64", table["_seq"]))
+            self.doc_seqs.append(_tables.to_array("int32", table["_seq"]))
 
     def frames(self) -> dict[str, Any]:
         """The frames of everything read (the reader is spent)."""
         taken = self.tables.take(True)
         self._add_documents(taken.pop("documents"))
+        trace_ids = _tables.to_arrow("str", taken.pop("trace_ids"))
         frames = {name: _tables.to_frame(name, columns) for name, columns in taken.items()}
         del taken
         docs = self.docs.finish()
-        doc_seqs = np.concatenate(self.doc_seqs) if self.doc_seqs else np.zeros(0, np.int64)
-        return finish(
-            frames["segments"],
-            frames["subsegments"],
-            docs,
-            doc_seqs,
-            frames["annotations"],
-            frames["metadata"],
-            frames["exceptions"],
-            self.problems,
-        )
+        doc_seqs = np.concatenate(self.doc_seqs) if self.doc_seqs else np.zeros(0, np.int32)
+        return finish(frames, docs, doc_seqs, self.problems, trace_ids)
 
 
 def _text(key: Any) -> str:
@@ -759,15 +753,28 @@ def _read_source(reader: Reader, src: _source.Source) -> None:
     try:
         value = orjson.loads(whole)
     except orjson.JSONDecodeError as exc:
-        lines = [line for line in whole.split(b"\n") if line.strip()]
-        if 2 * sum(_is_json(line) for line in lines) >= len(lines):
-            _read_json_lines(reader, ahead, source)  # JSON lines, damaged at the start
-        else:  # one value split over lines (pretty-printed), damaged or cut off
+        if _split_value(first, whole):  # one value split over lines, damaged or cut off
             _report_long_lines(reader, ahead, source)
             _salvage(reader, whole, source, exc)
+        else:  # JSON lines, the first of them damaged
+            _read_json_lines(reader, ahead, source)
         return
     _report_long_lines(reader, ahead, source)
     reader.accept(value, source, whole.strip())
+
+
+def _split_value(first: bytes, whole: bytes) -> bool:
+    """Whether text that is not one JSON value is one split over lines (pretty-printed, or an
+    array of an element per line), damaged or cut off, rather than JSON lines: its first line
+    opens an array or object it does not close, it is an array or a ``BatchGetTraces``
+    response, and most of its lines are not JSON alone."""
+    head = first.strip()
+    if not (head in (b"[", b"{") or head.endswith((b"[", b"{", b","))):
+        return False
+    if not (whole.lstrip().startswith(b"[") or re.search(rb'"Traces"\s*:\s*\[', whole)):
+        return False
+    lines = [line for line in whole.split(b"\n") if line.strip()]
+    return 2 * sum(_is_json(line) for line in lines) < len(lines)
 
 
 def _is_json(line: bytes) -> bool:

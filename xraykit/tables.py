@@ -120,6 +120,7 @@ FIELD, FIRST, JOIN, CONTEXT = 0, 1, 2, 3
 _KINDS = {
     "str": "str",
     "bool": "bool",
+    "int32": "int32",
     "int64": "int64",
     "Int64": "Int64",
     "float64": "float64",
@@ -154,12 +155,16 @@ def _compile(
 
 #: Columns the finishing steps need besides the declared ones.
 _INTERNAL = {
-    "segments": {"_seq": ("int64", "@seq")},
-    "subsegments": {"_anchor": ("str", "@anchor"), "_seq": ("int64", "@seq")},
-    "documents": {"_seq": ("int64", "@seq"), "has_links": ("bool", "@has_links")},
-    "annotations": {"_seq": ("int64", "@seq")},
-    "metadata": {"_seq": ("int64", "@seq")},
-    "exceptions": {"_seq": ("int64", "@seq")},
+    "segments": {"_seq": ("int32", "@seq"), "_trace": ("int32", "@trace_code")},
+    "subsegments": {
+        "_anchor": ("str", "@anchor"),
+        "_seq": ("int32", "@seq"),
+        "_trace": ("int32", "@trace_code"),
+    },
+    "documents": {"_seq": ("int32", "@seq"), "has_links": ("bool", "@has_links")},
+    "annotations": {"_seq": ("int32", "@seq")},
+    "metadata": {"_seq": ("int32", "@seq")},
+    "exceptions": {"_seq": ("int32", "@seq")},
 }
 _ROOTS = {"segments": ENTITY, "subsegments": ENTITY, "exceptions": EXCEPTION}
 
@@ -218,6 +223,7 @@ def _roles() -> dict[str, int]:
 def _native_columns(columns: list[TableColumn]) -> list[tuple[str, int, tuple[int, ...], bool]]:
     assert _scan is not None
     out = []
+    names = [c.name for c in columns]
     for c in columns:
         if c.op == CONTEXT:
             if c.context not in _scan.CONTEXTS:
@@ -225,6 +231,8 @@ def _native_columns(columns: list[TableColumn]) -> list[tuple[str, int, tuple[in
                     f"the C scanner has no context @{c.context}: add it to xraykit/_scan.c"
                 )
             args: tuple[int, ...] = (_scan.CONTEXTS.index(c.context),)
+            if c.context == "trace_code":  # numbered from the row's trace id
+                args += (names.index("trace_id"),)
         else:
             args = tuple(f.node for f in c.fields)
         out.append((c.kind, c.op, args, c.upper))
@@ -272,20 +280,28 @@ class PythonTables:
         self._values: dict[str, list[list[Any]]] = {
             t: [[] for _ in cols] for t, cols in TABLES.items()
         }
+        self._codes: dict[str, int] = {}  # trace id -> its number, in the order ids come
 
     def append(self, table: str, row: tuple[Any, ...]) -> None:
-        for values, value in zip(self._values[table], row, strict=True):
+        columns = TABLES[table]
+        for values, value, column in zip(self._values[table], row, columns, strict=True):
+            if column.context == "trace_code":
+                trace_id = row[next(i for i, c in enumerate(columns) if c.name == "trace_id")]
+                value = self._codes.setdefault(trace_id, len(self._codes))
             values.append(value)
 
     def pending(self) -> int:
         return sum(len(columns[0]) for columns in self._values.values())
 
     def take(self, everything: bool = True) -> dict[str, list[Any]]:
-        out = {}
+        out: dict[str, Any] = {}
         for table, columns in self._values.items():
             if everything or table == "documents":
                 out[table] = [(len(values), values) for values in columns]
                 self._values[table] = [[] for _ in columns]
+        if everything:
+            out["trace_ids"] = (len(self._codes), list(self._codes))
+            self._codes = {}
         return out
 
 
@@ -377,7 +393,9 @@ def to_array(kind: str, column: tuple[Any, ...]) -> Any:
         )
     if kind == "float64" and isinstance(column[1], list):
         return np.array([np.nan if v is None else v for v in column[1]], dtype="float64")
-    return _numbers(column, {"bool": "bool", "int64": "int64", "float64": "float64"}[kind])
+    return _numbers(
+        column, {"bool": "bool", "int32": "int32", "int64": "int64", "float64": "float64"}[kind]
+    )
 
 
 def to_frame(table: str, columns: list[tuple[Any, ...]]) -> pd.DataFrame:
