@@ -2291,8 +2291,160 @@ static PyObject *json_values(PyObject *module, PyObject *arg) {
     return out;
 }
 
+/* ---------------------------------------------------------------- entity ids */
+
+/* A column of ids: trace codes (int32), and the ids as an Arrow large string column. */
+typedef struct {
+    Py_buffer codes, offsets, data, validity;
+    Py_ssize_t n;
+    int has_validity;
+} Ids;
+
+static void ids_release(Ids *x) {
+    if (x->codes.obj) PyBuffer_Release(&x->codes);
+    if (x->offsets.obj) PyBuffer_Release(&x->offsets);
+    if (x->data.obj) PyBuffer_Release(&x->data);
+    if (x->validity.obj) PyBuffer_Release(&x->validity);
+}
+
+static int ids_get(PyObject *spec, Ids *x) {
+    PyObject *codes, *offsets, *data, *validity;
+    memset(x, 0, sizeof *x);
+    if (!PyArg_ParseTuple(spec, "nOOOO", &x->n, &codes, &offsets, &data, &validity)) return ERR;
+    if (PyObject_GetBuffer(codes, &x->codes, PyBUF_SIMPLE) || PyObject_GetBuffer(offsets, &x->offsets, PyBUF_SIMPLE) ||
+        PyObject_GetBuffer(data, &x->data, PyBUF_SIMPLE))
+        return ERR;
+    if (validity != Py_None) {
+        if (PyObject_GetBuffer(validity, &x->validity, PyBUF_SIMPLE)) return ERR;
+        x->has_validity = 1;
+    }
+    if (x->n < 0 || (size_t)x->codes.len < (size_t)x->n * 4 || (size_t)x->offsets.len < ((size_t)x->n + 1) * 8 ||
+        (x->has_validity && (size_t)x->validity.len * 8 < (size_t)x->n)) {
+        PyErr_SetString(PyExc_ValueError, "a column of ids is shorter than its rows");
+        return ERR;
+    }
+    const int64_t *o = x->offsets.buf;
+    for (Py_ssize_t r = 0; r < x->n; r++) { /* offsets within the data: nothing read out of it */
+        if (o[r] < 0 || o[r] > o[r + 1] || o[r + 1] > x->data.len) {
+            PyErr_SetString(PyExc_ValueError, "string offsets outside their data");
+            return ERR;
+        }
+    }
+    return OK;
+}
+
+static inline int id_at(const Ids *x, Py_ssize_t r, const char **p, size_t *len, int32_t *code) {
+    if (x->has_validity && !(((const unsigned char *)x->validity.buf)[r >> 3] >> (r & 7) & 1)) return 0;
+    const int64_t *o = x->offsets.buf;
+    *p = (const char *)x->data.buf + o[r];
+    *len = (size_t)(o[r + 1] - o[r]);
+    *code = ((const int32_t *)x->codes.buf)[r];
+    return 1;
+}
+
+static inline uint64_t id_hash(const char *p, size_t len, int32_t code) {
+    return fnv1a(p, len) ^ ((uint64_t)(uint32_t)code * 0x9E3779B97F4A7C15ULL);
+}
+
+/* entity_index(segment_ids, subsegment_ids, parent_ids) -> (segments repeat an id,
+ * subsegments repeat an id, whether each segment's parent is an entity of its trace).
+ * Each argument is (rows, trace codes, offsets, data, validity or None): the buffers of an int32
+ * column and of an Arrow large string column. An id counts within its trace; a repeat within
+ * segments or within subsegments is what duplicates are; the caller may be any entity. */
+static PyObject *entity_index(PyObject *module, PyObject *args) {
+    (void)module;
+    PyObject *a, *b, *c;
+    if (!PyArg_ParseTuple(args, "OOO", &a, &b, &c)) return NULL;
+    Ids seg, sub, parent;
+    memset(&seg, 0, sizeof seg);
+    memset(&sub, 0, sizeof sub);
+    memset(&parent, 0, sizeof parent);
+    PyObject *out = NULL, *inside = NULL;
+    uint32_t *slots = NULL;
+    if (ids_get(a, &seg) || ids_get(b, &sub) || ids_get(c, &parent)) goto done;
+    if (parent.n != seg.n) {
+        PyErr_SetString(PyExc_ValueError, "one parent id per segment");
+        goto done;
+    }
+    size_t rows = (size_t)seg.n + (size_t)sub.n, nslots = 1024;
+    while (nslots < 2 * rows) nslots *= 2;
+    if (rows >= UINT32_MAX / 2) {
+        PyErr_SetString(PyExc_OverflowError, "too many entities");
+        goto done;
+    }
+    slots = PyMem_Calloc(nslots, sizeof(uint32_t)); /* row + 1; 0: empty */
+    inside = PyBytes_FromStringAndSize(NULL, seg.n);
+    if (!slots || !inside) {
+        if (!slots) PyErr_NoMemory();
+        goto done;
+    }
+    size_t mask = nslots - 1;
+    int repeats[2] = {0, 0};
+    for (size_t row = 0; row < rows; row++) {
+        const Ids *x = row < (size_t)seg.n ? &seg : &sub;
+        Py_ssize_t r = row < (size_t)seg.n ? (Py_ssize_t)row : (Py_ssize_t)(row - (size_t)seg.n);
+        const char *p;
+        size_t len;
+        int32_t code;
+        if (!id_at(x, r, &p, &len, &code)) continue;
+        size_t i = (size_t)id_hash(p, len, code) & mask;
+        int placed = 0;
+        while (slots[i]) {
+            size_t other = slots[i] - 1;
+            const Ids *y = other < (size_t)seg.n ? &seg : &sub;
+            Py_ssize_t s = other < (size_t)seg.n ? (Py_ssize_t)other : (Py_ssize_t)(other - (size_t)seg.n);
+            const char *q = NULL;
+            size_t qlen = 0;
+            int32_t qcode = -1;
+            id_at(y, s, &q, &qlen, &qcode);
+            if (qcode == code && qlen == len && !memcmp(p, q, len)) {
+                if (x == y) repeats[x == &sub] = 1;
+                placed = 1; /* the first row of an id stands for it */
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+        if (!placed) slots[i] = (uint32_t)row + 1;
+    }
+    char *hit = PyBytes_AS_STRING(inside);
+    for (Py_ssize_t r = 0; r < seg.n; r++) {
+        const char *p;
+        size_t len;
+        int32_t code;
+        hit[r] = 0;
+        if (!id_at(&parent, r, &p, &len, &code)) continue;
+        size_t i = (size_t)id_hash(p, len, code) & mask;
+        while (slots[i]) {
+            size_t other = slots[i] - 1;
+            const Ids *y = other < (size_t)seg.n ? &seg : &sub;
+            Py_ssize_t s = other < (size_t)seg.n ? (Py_ssize_t)other : (Py_ssize_t)(other - (size_t)seg.n);
+            const char *q = NULL;
+            size_t qlen = 0;
+            int32_t qcode = -1;
+            id_at(y, s, &q, &qlen, &qcode);
+            if (qcode == code && qlen == len && !memcmp(p, q, len)) {
+                hit[r] = 1;
+                break;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+    out = Py_BuildValue("OON", repeats[0] ? Py_True : Py_False, repeats[1] ? Py_True : Py_False, inside);
+    inside = NULL;
+done:
+    ids_release(&seg);
+    ids_release(&sub);
+    ids_release(&parent);
+    PyMem_Free(slots);
+    Py_XDECREF(inside);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
     {"json_values", (PyCFunction)json_values, METH_O, "json_values(data) -> the elements of a JSON array"},
+    {"entity_index", (PyCFunction)entity_index, METH_VARARGS,
+     "entity_index(segment_ids, subsegment_ids, parent_ids) -> (segments repeat an id, "
+     "subsegments repeat an id, whether each segment's parent is an entity of its trace)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from xraykit.docstore import DocumentStore
 from xraykit.ids import hex_ids
 from xraykit.schema import arrow_strings, conform, empty_frame, isin
-from xraykit.tables import utc_times
+from xraykit.tables import EntityIndex, utc_times
 
 __all__ = ["finish", "micros_to_time"]
 
@@ -52,11 +52,17 @@ def finish(
     doc_seqs: np.ndarray,
     problems: Problems,
     trace_ids: pa.Array,
+    ids: EntityIndex | None = None,
 ) -> dict[str, Any]:
     """The frames of the rows a reader read: ``tables`` (emptied, so that the rows' memory
     goes when it is no longer needed) of segments, subsegments, annotations, metadata and
-    exceptions; ``trace_ids``, the ids that the rows' ``_trace`` numbers stand for."""
-    seg, sub, dropped = _deduplicate(tables.pop("segments"), tables.pop("subsegments"), problems)
+    exceptions; ``trace_ids``, the ids that the rows' ``_trace`` numbers stand for; ``ids``,
+    what the C scanner found of the entity ids (else it is found here)."""
+    seg, sub = tables.pop("segments"), tables.pop("subsegments")
+    if ids is not None:
+        seg["_inside"] = ids.caller_inside
+    repeats = (True, True) if ids is None else (ids.segments_repeat, ids.subsegments_repeat)
+    seg, sub, dropped = _deduplicate(seg, sub, problems, repeats)
     ann, meta, exc = (tables.pop(name) for name in ("annotations", "metadata", "exceptions"))
     if dropped is not None:
         docs = docs.filter(~np.isin(doc_seqs, dropped))
@@ -69,6 +75,7 @@ def finish(
         end = _micros(frame["end"])
         frame["duration_s"] = _seconds(end - _micros(frame["start"]), end == _NAT)
     seg_code, sub_code = seg["_trace"].to_numpy(), sub["_trace"].to_numpy()
+    inside = seg["_inside"].to_numpy() if "_inside" in seg else _calls_from_inside(seg, sub)
     # the frames as they stay (the reader's own columns let go) before the trace rows, which
     # a load's peak memory is reached building
     frames: dict[str, Any] = {
@@ -82,7 +89,7 @@ def finish(
         )
     }
     del seg, sub, ann, meta, exc
-    traces = _trace_rows(frames["segments"], frames["subsegments"], seg_code, sub_code, trace_ids)
+    traces = _trace_rows(frames["segments"], frames["subsegments"], seg_code, sub_code, inside, trace_ids)
     return {
         "traces": conform(traces, "traces"),
         **frames,
@@ -92,14 +99,15 @@ def finish(
 
 
 def _deduplicate(
-    seg: pd.DataFrame, sub: pd.DataFrame, problems: Problems
+    seg: pd.DataFrame, sub: pd.DataFrame, problems: Problems, repeats: tuple[bool, bool]
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray | None]:
-    """Keep one row per entity id: complete beats in progress, then the last one read."""
+    """Keep one row per entity id: complete beats in progress, then the last one read
+    (``repeats``: whether segments, subsegments may repeat an id at all)."""
     dropped: list[np.ndarray] = []
     out = []
-    for frame, key in ((seg, "segment_id"), (sub, "subsegment_id")):
+    for frame, key, may_repeat in ((seg, "segment_id", repeats[0]), (sub, "subsegment_id", repeats[1])):
         keys = ["trace_id", key]
-        repeated = _repeated(frame[key])
+        repeated = _repeated(frame[key]) if may_repeat else None
         if repeated is None:  # every id is unique: the usual case, decided in Arrow
             out.append(frame)
             continue
@@ -307,6 +315,7 @@ def _trace_rows(
     sub: pd.DataFrame,
     seg_code: np.ndarray,
     sub_code: np.ndarray,
+    inside: np.ndarray,
     trace_ids: pa.Array,
 ) -> pd.DataFrame:
     """One row per trace with GetTraceSummaries semantics (vectorised over trace codes).
@@ -314,13 +323,13 @@ def _trace_rows(
     The steps are small functions so that their temporary arrays are freed as soon as each
     is done: a load's peak memory is reached here.
     """
-    if seg.empty and sub.empty:
+    if not len(seg_code) and not len(sub_code):
         return empty_frame("traces")
     n = len(trace_ids)
     first, last, has_throttle, is_partial = _spans(seg, sub, seg_code, sub_code, n)
     segment_count = np.bincount(seg_code, minlength=n)
     subsegment_count = np.bincount(sub_code, minlength=n)
-    root_pos = _root_positions(seg, sub, seg_code, n)
+    root_pos = _root_positions(seg, inside, seg_code, n)
     service_count = _service_counts(seg, seg_code, n)
     user_rows = _first_users(seg, seg_code, n)
     del seg_code
@@ -419,9 +428,7 @@ def _spans(
     return first, last, has_throttle, is_partial
 
 
-def _root_positions(
-    seg: pd.DataFrame, sub: pd.DataFrame, seg_code: np.ndarray, n: int
-) -> np.ndarray:
+def _root_positions(seg: pd.DataFrame, inside: np.ndarray, seg_code: np.ndarray, n: int) -> np.ndarray:
     """Row of each trace's root segment in ``seg`` (-1: none).
 
     The root is X-Ray's entry point: the earliest real segment whose caller is not in the
@@ -430,7 +437,7 @@ def _root_positions(
     with per-trace minimums, no sort: a load's peak memory is reached here.
     """
     candidate = ~seg["inferred"].to_numpy(bool)
-    outside = candidate & ~_calls_from_inside(seg, sub)
+    outside = candidate & ~inside
     has_outside = np.zeros(n, dtype=bool)
     has_outside[seg_code[outside]] = True
     candidate &= outside | ~has_outside[seg_code]
@@ -469,9 +476,13 @@ def _service_counts(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> np.ndarr
     origin_code, origins = _factorize(seg["origin"])
     pairs = name_code.astype(np.int64) * (len(origins) + 1) + origin_code
     width = int(pairs.max()) + 1 if len(pairs) else 1
-    if n * width < 2**62:  # one integer per (trace, name, origin): hashed, not sorted
-        keys = pd.unique(seg_code.astype(np.int64) * width + pairs)
-        return np.bincount(keys // width, minlength=n)
+    if n * width < 2**62:  # one integer per (trace, name, origin), sorted in place: a hash
+        keys = seg_code.astype(np.int64) * width + pairs  # table would take several times more
+        del pairs
+        keys.sort()
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        return np.bincount(keys[first] // width, minlength=n)
     services = np.unique(np.stack([seg_code.astype(np.int64), pairs]), axis=1)
     return np.bincount(services[0], minlength=n)
 

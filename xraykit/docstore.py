@@ -209,7 +209,8 @@ class DocumentStoreBuilder:
             self._pool = None
         self._running.clear()
         sizes = tuple(self._sizes)
-        return DocumentStore._of(blocks, sizes, _joined(self._parts, sizes))
+        parts, self._parts, self._blocks, self._sizes = self._parts, [], [], []
+        return DocumentStore._of(blocks, sizes, _joined(parts, sizes))
 
 
 class DocumentStore:
@@ -252,7 +253,7 @@ class DocumentStore:
         self._blocks = tuple(blocks)
         self._sizes = tuple(int(s) for s in sizes)
         if index is None:
-            self._index = _EMPTY
+            self._index = _empty()
             return
         frame = index[list(INDEX)].astype(INDEX)
         ids = (_flat(arrow_strings(frame[n]), pa.large_string()) for n in ("trace_id", "entity_id"))
@@ -266,7 +267,7 @@ class DocumentStore:
     ) -> DocumentStore:
         """A store of ``index``, keeping only the blocks and trace ids some row points to."""
         if not index.num_rows:
-            index = _EMPTY
+            index = _empty()
         elif any(column.num_chunks != 1 for column in index.columns):
             index = index.unify_dictionaries().combine_chunks()
         block = _numbers(index, "block")
@@ -377,23 +378,23 @@ class DocumentStore:
         ValueError
             Saying what does not fit.
         """
-        if table.column_names != list(_EMPTY.column_names):
+        if table.column_names != list(_COLUMNS):
             raise ValueError(
-                f"the document index must have the columns {_EMPTY.column_names}, "
+                f"the document index must have the columns {list(_COLUMNS)}, "
                 f"not {table.column_names}"
             )
-        kinds = [table.schema.field(n).type for n in _EMPTY.column_names]
+        kinds = [table.schema.field(n).type for n in _COLUMNS]
         allowed = [(_TRACE,), (pa.uint64(), pa.large_string()), (pa.bool_(),), (pa.bool_(),)]
         allowed += [(pa.int32(),), (kinds[6],), (pa.int32(), pa.int64())]
         if any(kind not in ok for kind, ok in zip(kinds, allowed, strict=True)):
             raise ValueError(f"the document index must have the types of to_arrow(), not {kinds}")
-        if any(table.column(n).null_count for n in _EMPTY.column_names[2:]) or (
+        if any(table.column(n).null_count for n in _COLUMNS[2:]) or (
             kinds[1] == pa.uint64() and table.column(1).null_count
         ):
             raise ValueError("the document index has nulls where it must have values")
         if len(blocks) != len(block_sizes):
             raise ValueError(f"{len(blocks)} blocks but {len(block_sizes)} block sizes")
-        table = table.unify_dictionaries().combine_chunks() if table.num_rows else _EMPTY
+        table = table.unify_dictionaries().combine_chunks() if table.num_rows else _empty()
         trace = table.column("trace_id").chunk(0)
         codes = _codes(trace)
         if len(codes) and codes.max() >= len(trace.dictionary):
@@ -640,7 +641,7 @@ def _filled(flags: pa.Array) -> pa.Array:
 def _joined(parts: Sequence[pa.Table], sizes: Sequence[int]) -> pa.Table:
     """One compact index of parts (which may differ in their entity and offset types)."""
     if not any(p.num_rows for p in parts):
-        return _EMPTY
+        return _empty()
     text = any(p.schema.field("entity_id").type != pa.uint64() for p in parts)
     wide = bool(sizes) and max(sizes) > np.iinfo(np.int32).max
     kinds = {
@@ -722,14 +723,21 @@ def _zstd_content_size(block: bytes) -> int | None:
     return int.from_bytes(block[at : at + width], "little") + (256 if width == 2 else 0)
 
 
-_EMPTY = pa.table(
-    {
-        "trace_id": pa.array([], _TRACE),
-        "entity_id": pa.array([], pa.uint64()),
-        **{n: pa.array([], pa.bool_()) for n in ("in_progress", "has_links")},
-        **{n: pa.array([], pa.int32()) for n in ("block", "start", "stop")},
-    }
-)
+#: The columns of the compact index, in order.
+_COLUMNS = ("trace_id", "entity_id", "in_progress", "has_links", "block", "start", "stop")
+
+
+def _empty() -> pa.Table:
+    """The compact index of no documents (made on demand: Arrow's first table at import
+    would cost a load its memory)."""
+    return pa.table(
+        {
+            "trace_id": pa.array([], _TRACE),
+            "entity_id": pa.array([], pa.uint64()),
+            **{n: pa.array([], pa.bool_()) for n in ("in_progress", "has_links")},
+            **{n: pa.array([], pa.int32()) for n in ("block", "start", "stop")},
+        }
+    )
 
 
 # -- Arrow helpers -------------------------------------------------------------------------------

@@ -585,9 +585,11 @@ class Reader:
         trace_ids = _tables.to_arrow("str", taken.pop("trace_ids"))
         frames = {name: _tables.to_frame(name, columns) for name, columns in taken.items()}
         del taken
+        ids = _tables.entity_index(frames["segments"], frames["subsegments"])
         docs = self.docs.finish()
         doc_seqs = np.concatenate(self.doc_seqs) if self.doc_seqs else np.zeros(0, np.int32)
-        return finish(frames, docs, doc_seqs, self.problems, trace_ids)
+        self.doc_seqs = []
+        return finish(frames, docs, doc_seqs, self.problems, trace_ids, ids)
 
 
 def _text(key: Any) -> str:

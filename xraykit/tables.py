@@ -305,6 +305,40 @@ class PythonTables:
         return out
 
 
+class EntityIndex(NamedTuple):
+    """What the finishing steps ask of entity ids, found in one pass by the C scanner's module:
+    whether segments, or subsegments, repeat an id within a trace, and for each segment
+    whether its parent (its caller) is an entity of its trace."""
+
+    segments_repeat: bool
+    subsegments_repeat: bool
+    caller_inside: np.ndarray
+
+
+def _id_buffers(column: pd.Series, codes: np.ndarray) -> tuple[Any, ...]:
+    chunked = column.array._pa_array  # type: ignore[attr-defined]
+    ids = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks(memory_pool=_POOL)
+    if ids.offset:  # a slice: its buffers start earlier
+        ids = pa.concat_arrays([ids], memory_pool=_POOL)
+    validity, offsets, data = ids.buffers()
+    return (len(ids), codes, offsets, data if data is not None else b"", validity)
+
+
+def entity_index(segments: pd.DataFrame, subsegments: pd.DataFrame) -> EntityIndex | None:
+    """The :class:`EntityIndex` of a reader's rows (with their ``_trace`` codes), or None
+    without the C scanner."""
+    if _scan is None:
+        return None
+    seg_code = np.ascontiguousarray(segments["_trace"].to_numpy(), dtype=np.int32)
+    sub_code = np.ascontiguousarray(subsegments["_trace"].to_numpy(), dtype=np.int32)
+    seg_repeat, sub_repeat, inside = _scan.entity_index(
+        _id_buffers(segments["segment_id"], seg_code),
+        _id_buffers(subsegments["subsegment_id"], sub_code),
+        _id_buffers(segments["parent_id"], seg_code),
+    )
+    return EntityIndex(seg_repeat, sub_repeat, np.frombuffer(inside, dtype=np.bool_))
+
+
 def json_values(data: bytes) -> list[Any]:
     """The elements of a JSON array, as ``orjson.loads`` gives them; with the C scanner, their
     lists and dicts are not tracked by the garbage collector (they hold no cycles), which
@@ -402,6 +436,10 @@ def to_frame(table: str, columns: list[tuple[Any, ...]]) -> pd.DataFrame:
     """A taken table (:meth:`PythonTables.take` or the scanner's ``take``) as a DataFrame."""
     spec = TABLES[table]
     return pd.DataFrame(
-        {c.name: to_array(c.kind, column) for c, column in zip(spec, columns, strict=True)},
+        {
+            # as Series: a frame made of bare numpy bool arrays holds a second copy of them
+            c.name: pd.Series(to_array(c.kind, column), copy=False)
+            for c, column in zip(spec, columns, strict=True)
+        },
         copy=False,
     )
