@@ -15,10 +15,12 @@ from xraykit.schema import COLUMNS, SCHEMAS, Column
 READS = {"str": "string", "bool": "boolean", "Int64": "integer", "datetime64[us, UTC]": "number"}
 
 
-@pytest.mark.parametrize("table", list(tables.TABLES))
+@pytest.mark.parametrize(
+    "table", ["segments", "subsegments", "annotations", "metadata", "exceptions"]
+)
 def test_every_column_reads_a_declared_field_of_a_type_it_can_hold(table: str) -> None:
     declared = {name for name, c in COLUMNS[table].items() if c.source is not None}
-    compiled = {c.name for c in tables.TABLES[table] if not c.name.startswith("_")} - {"has_links"}
+    compiled = {c.name for c in tables.TABLES[table] if not c.name.startswith("_")}
     assert compiled == declared
     for column in tables.TABLES[table]:
         for field in column.fields:

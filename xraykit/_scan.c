@@ -813,8 +813,10 @@ typedef struct {
     size_t rows;
 } Table;
 
-enum { T_SEG, T_SUB, T_DOC, T_ANN, T_META, T_EXC, N_TABLES };
-static const char *TABLE_NAMES[N_TABLES] = {"segments", "subsegments", "documents", "annotations", "metadata", "exceptions"};
+enum { T_SEG, T_SUB, T_DOC, T_DIDX, T_ANN, T_META, T_EXC, N_TABLES };
+/* documents: their text, taken as it comes to be compressed; document_index: the rest of what
+ * the document store keeps of each, one buffer per column until the end */
+static const char *TABLE_NAMES[N_TABLES] = {"segments", "subsegments", "documents", "document_index", "annotations", "metadata", "exceptions"};
 
 /* One row's values that do not come from its fields. Tape nodes are -1 when absent. */
 typedef struct {
@@ -1479,6 +1481,7 @@ static int add_document(Scanner *S, const Tape *T, int doc, const char *text, si
     r.has_text = 1;
     r.has_links = links;
     TRY(put_row(S, T_DOC, &r));
+    TRY(put_row(S, T_DIDX, &r));
     S->seq++; /* the entity's number: its rows, extras and document row carry it */
     int subs = S->vals[S->role[R_SUBSEGMENTS]];
     if (truthy(T, subs)) {

@@ -89,7 +89,9 @@ def finish(
         )
     }
     del seg, sub, ann, meta, exc
-    traces = _trace_rows(frames["segments"], frames["subsegments"], seg_code, sub_code, inside, trace_ids)
+    traces = _trace_rows(
+        frames["segments"], frames["subsegments"], seg_code, sub_code, inside, trace_ids
+    )
     return {
         "traces": conform(traces, "traces"),
         **frames,
@@ -105,7 +107,10 @@ def _deduplicate(
     (``repeats``: whether segments, subsegments may repeat an id at all)."""
     dropped: list[np.ndarray] = []
     out = []
-    for frame, key, may_repeat in ((seg, "segment_id", repeats[0]), (sub, "subsegment_id", repeats[1])):
+    for frame, key, may_repeat in (
+        (seg, "segment_id", repeats[0]),
+        (sub, "subsegment_id", repeats[1]),
+    ):
         keys = ["trace_id", key]
         repeated = _repeated(frame[key]) if may_repeat else None
         if repeated is None:  # every id is unique: the usual case, decided in Arrow
@@ -428,7 +433,9 @@ def _spans(
     return first, last, has_throttle, is_partial
 
 
-def _root_positions(seg: pd.DataFrame, inside: np.ndarray, seg_code: np.ndarray, n: int) -> np.ndarray:
+def _root_positions(
+    seg: pd.DataFrame, inside: np.ndarray, seg_code: np.ndarray, n: int
+) -> np.ndarray:
     """Row of each trace's root segment in ``seg`` (-1: none).
 
     The root is X-Ray's entry point: the earliest real segment whose caller is not in the

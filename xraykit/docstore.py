@@ -111,6 +111,8 @@ class DocumentStoreBuilder:
         self._running: deque[Future[bytes]] = deque()
         self._sizes: list[int] = []
         self._parts: list[pa.Table] = []  # each chunk's index, compact at once
+        # or, for texts added alone, where each is: (block, start, stop) per chunk
+        self._where: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def add_chunk(
         self,
@@ -157,7 +159,51 @@ class DocumentStoreBuilder:
                 self._add_text(part, chunk)
             at += len(chunk)
 
-    def _add_text(self, ids: dict[str, pa.Array], text: pa.Array) -> None:
+    def add_texts(self, document: pa.Array) -> None:
+        """Add documents' JSON text alone (a string array); what else the store keeps of them
+        comes at the end, to :meth:`finish_indexed`, in the same order."""
+        self._add_text(None, document)
+
+    def finish_indexed(
+        self,
+        trace_code: np.ndarray,
+        trace_ids: pa.Array,
+        entity_id: pa.Array,
+        in_progress: np.ndarray,
+        has_links: np.ndarray,
+    ) -> DocumentStore:
+        """Return the store of the texts added with :meth:`add_texts`, given for each its trace
+        (``trace_code``: its number among ``trace_ids``), entity id and flags.
+
+        Raises
+        ------
+        ValueError
+            When these do not have one value per text added.
+        """
+        if self._where:
+            where = [np.concatenate(parts) for parts in zip(*self._where, strict=True)]
+        else:
+            where = [np.zeros(0, np.int32)] * 3
+        rows = len(where[0])
+        if self._parts:
+            raise ValueError(
+                "finish_indexed() finishes texts added with add_texts(), not add_chunk()"
+            )
+        if not len(trace_code) == len(entity_id) == len(in_progress) == len(has_links) == rows:
+            raise ValueError(f"{rows} texts were added, but the index has {len(trace_code)} rows.")
+        self._where = []
+        codes = pa.array(np.asarray(trace_code, dtype=np.int32))
+        part = _part(
+            pa.DictionaryArray.from_arrays(codes, trace_ids),
+            entity_id,
+            pa.array(in_progress, memory_pool=_POOL),
+            pa.array(has_links, memory_pool=_POOL),
+            *where,
+        )
+        self._parts = [part]
+        return self.finish()
+
+    def _add_text(self, ids: dict[str, pa.Array] | None, text: pa.Array) -> None:
         if not _is_text(text.type):
             text = text.cast(pa.large_string())
         n = len(text)
@@ -179,6 +225,15 @@ class DocumentStoreBuilder:
         if text.null_count:
             null = text.is_null().to_numpy(zero_copy_only=False)
             block[null], start[null], stop[null] = -1, 0, 0
+        if ids is None:  # the rest comes to finish_indexed
+            width = (
+                np.int32
+                if self._block_bytes <= np.iinfo(np.int32).max
+                and stop.max(initial=0) <= np.iinfo(np.int32).max
+                else np.int64
+            )
+            self._where.append((block, start.astype(width), stop.astype(width)))
+            return
         links = ids.get("has_links")
         if links is None:
             links = pc.match_substring(text, _LINKS)
@@ -623,7 +678,9 @@ def _part(
     """The compact index of some documents: ``where`` is their block, start and stop."""
     packed = _hex_ids(entity_id)
     columns = {
-        "trace_id": pc.dictionary_encode(trace_id, memory_pool=_POOL),
+        "trace_id": trace_id
+        if pa.types.is_dictionary(trace_id.type)
+        else pc.dictionary_encode(trace_id, memory_pool=_POOL),
         "entity_id": entity_id if packed is None else packed,
         "in_progress": _filled(in_progress),
         "has_links": _filled(has_links),

@@ -184,7 +184,7 @@ def _column_value(column: TableColumn, fields: dict[str, Any], context: dict[str
     """One column's value for a row: ``fields`` maps paths to the row's valid field values."""
     if column.op == CONTEXT:
         if column.context == "trace_code":
-            return 0  # the tables number the trace ids themselves
+            return context["trace_id"]  # the tables number it
         return context[column.context]  # type: ignore[index]
     get = fields.get
     if column.op == FIELD:
@@ -372,7 +372,9 @@ class Reader:
             self._row("segments", fields, context)
         self._extras(fields, tid, eid, location)
         links = '"links"' in text if type(text) is str else b'"links"' in text
-        self._row("documents", {}, {**context, "entity_id": eid, "text": text, "has_links": links})
+        context.update(entity_id=eid, text=text, has_links=links)
+        self._row("documents", {}, context)
+        self._row("document_index", {}, context)
         self.doc_bytes += len(text)
         self.seq += 1
         subs = fields.get("subsegments")
@@ -567,28 +569,28 @@ class Reader:
         self._add_documents(columns)
 
     def _add_documents(self, columns: list[Any]) -> None:
-        table = dict(zip((c.name for c in TABLES["documents"]), columns, strict=True))
-        if table["_seq"][0]:
-            self.docs.add_chunk(
-                _tables.to_arrow("str", table["trace_id"]),
-                _tables.to_arrow("str", table["entity_id"]),
-                _tables.to_arrow("bool", table["in_progress"]),
-                _tables.to_arrow("str", table["document"]),
-                _tables.to_arrow("bool", table["has_links"]),
-            )
-            self.doc_seqs.append(_tables.to_array("int32", table["_seq"]))
+        (text,) = columns
+        if text[0]:
+            self.docs.add_texts(_tables.to_arrow("str", text))
 
     def frames(self) -> dict[str, Any]:
         """The frames of everything read (the reader is spent)."""
         taken = self.tables.take(True)
         self._add_documents(taken.pop("documents"))
         trace_ids = _tables.to_arrow("str", taken.pop("trace_ids"))
+        index = _tables.to_frame("document_index", taken.pop("document_index"))
+        docs = self.docs.finish_indexed(
+            index["_trace"].to_numpy(),
+            trace_ids,
+            _tables.arrow(index["entity_id"]),
+            index["in_progress"].to_numpy(),
+            index["has_links"].to_numpy(),
+        )
+        doc_seqs = index["_seq"].to_numpy()
+        del index
         frames = {name: _tables.to_frame(name, columns) for name, columns in taken.items()}
         del taken
         ids = _tables.entity_index(frames["segments"], frames["subsegments"])
-        docs = self.docs.finish()
-        doc_seqs = np.concatenate(self.doc_seqs) if self.doc_seqs else np.zeros(0, np.int32)
-        self.doc_seqs = []
         return finish(frames, docs, doc_seqs, self.problems, trace_ids, ids)
 
 

@@ -542,6 +542,7 @@ def _check_dtypes(frame: pd.DataFrame, name: str) -> None:
 def _read_v1(members: _Members, manifest: dict[str, Any]) -> Saved:
     """Version 1: a zip of Parquet files, object values as JSON text one by one."""
     import pyarrow.parquet as pq  # only for files of version 1: it costs an import memory
+
     encoded: Any = manifest.get("json_columns", {})
     _check(isinstance(encoded, dict), "json_columns in the manifest", encoded)
     frames: dict[str, pd.DataFrame] = {}

@@ -153,7 +153,8 @@ def _compile(
     return TableColumn(name, kind, op, tuple(_find(root, p) for p in parts), None, upper)
 
 
-#: Columns the finishing steps need besides the declared ones.
+#: Columns the finishing steps need besides the declared ones (``_trace``: the trace id's
+#: number; the tables number the ids they are given).
 _INTERNAL = {
     "segments": {"_seq": ("int32", "@seq"), "_trace": ("int32", "@trace_code")},
     "subsegments": {
@@ -161,11 +162,21 @@ _INTERNAL = {
         "_seq": ("int32", "@seq"),
         "_trace": ("int32", "@trace_code"),
     },
-    "documents": {"_seq": ("int32", "@seq"), "has_links": ("bool", "@has_links")},
+    # the original documents: their text, compressed as it comes, and what the document
+    # store keeps of each (it numbers trace ids as the frames do)
+    "documents": {"document": ("str", "@text")},
+    "document_index": {
+        "_trace": ("int32", "@trace_code"),
+        "entity_id": ("str", "@entity_id"),
+        "in_progress": ("bool", "@in_progress"),
+        "has_links": ("bool", "@has_links"),
+        "_seq": ("int32", "@seq"),
+    },
     "annotations": {"_seq": ("int32", "@seq")},
     "metadata": {"_seq": ("int32", "@seq")},
     "exceptions": {"_seq": ("int32", "@seq")},
 }
+_DECLARED = ("segments", "subsegments", "annotations", "metadata", "exceptions")
 _ROOTS = {"segments": ENTITY, "subsegments": ENTITY, "exceptions": EXCEPTION}
 
 
@@ -176,7 +187,7 @@ def compile_tables(columns: dict[str, dict[str, Column]]) -> dict[str, list[Tabl
         table: [
             *(
                 _compile(name, c.dtype, c.source, _ROOTS.get(table), c.upper)
-                for name, c in columns[table].items()
+                for name, c in (columns[table] if table in _DECLARED else {}).items()
                 if c.source is not None
             ),
             *(_compile(name, dtype, src, None) for name, (dtype, src) in internal.items()),
@@ -223,16 +234,15 @@ def _roles() -> dict[str, int]:
 def _native_columns(columns: list[TableColumn]) -> list[tuple[str, int, tuple[int, ...], bool]]:
     assert _scan is not None
     out = []
-    names = [c.name for c in columns]
-    for c in columns:
+    for own, c in enumerate(columns):
         if c.op == CONTEXT:
             if c.context not in _scan.CONTEXTS:
                 raise ValueError(
                     f"the C scanner has no context @{c.context}: add it to xraykit/_scan.c"
                 )
             args: tuple[int, ...] = (_scan.CONTEXTS.index(c.context),)
-            if c.context == "trace_code":  # numbered from the row's trace id
-                args += (names.index("trace_id"),)
+            if c.context == "trace_code":  # Python gives the trace id in its place
+                args += (own,)
         else:
             args = tuple(f.node for f in c.fields)
         out.append((c.kind, c.op, args, c.upper))
@@ -283,11 +293,9 @@ class PythonTables:
         self._codes: dict[str, int] = {}  # trace id -> its number, in the order ids come
 
     def append(self, table: str, row: tuple[Any, ...]) -> None:
-        columns = TABLES[table]
-        for values, value, column in zip(self._values[table], row, columns, strict=True):
-            if column.context == "trace_code":
-                trace_id = row[next(i for i, c in enumerate(columns) if c.name == "trace_id")]
-                value = self._codes.setdefault(trace_id, len(self._codes))
+        for values, value, column in zip(self._values[table], row, TABLES[table], strict=True):
+            if column.context == "trace_code":  # the trace id, numbered
+                value = self._codes.setdefault(value, len(self._codes))
             values.append(value)
 
     def pending(self) -> int:
@@ -315,11 +323,19 @@ class EntityIndex(NamedTuple):
     caller_inside: np.ndarray
 
 
-def _id_buffers(column: pd.Series, codes: np.ndarray) -> tuple[Any, ...]:
+def arrow(column: pd.Series) -> pa.Array:
+    """A string column's Arrow array, one chunk, starting at the start of its buffers."""
     chunked = column.array._pa_array  # type: ignore[attr-defined]
-    ids = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks(memory_pool=_POOL)
-    if ids.offset:  # a slice: its buffers start earlier
-        ids = pa.concat_arrays([ids], memory_pool=_POOL)
+    values = (
+        chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks(memory_pool=_POOL)
+    )
+    if values.offset:  # a slice: its buffers start earlier
+        values = pa.concat_arrays([values], memory_pool=_POOL)
+    return values
+
+
+def _id_buffers(column: pd.Series, codes: np.ndarray) -> tuple[Any, ...]:
+    ids = arrow(column)
     validity, offsets, data = ids.buffers()
     return (len(ids), codes, offsets, data if data is not None else b"", validity)
 
