@@ -43,7 +43,6 @@ import re
 from collections.abc import Iterable
 from typing import Any, Literal
 
-import numpy as np
 import orjson
 import pandas as pd
 
