@@ -29,13 +29,11 @@ import pyarrow.compute as pc
 
 from xraykit.docstore import DocumentStore
 from xraykit.ids import hex_ids
+from xraykit.memory import POOL as _POOL
 from xraykit.schema import arrow_strings, conform, empty_frame, isin
 from xraykit.tables import EntityIndex, utc_times
 
 __all__ = ["finish", "micros_to_time"]
-
-# temporary Arrow arrays come from the C library's allocator, which returns memory at once
-_POOL = pa.system_memory_pool()
 
 
 class Problems(Protocol):

@@ -51,6 +51,7 @@ import pyarrow.compute as pc
 
 from xraykit.exceptions import TraceParseError
 from xraykit.ids import hex_ids
+from xraykit.memory import POOL as _POOL
 from xraykit.schema import arrow_strings, conform
 
 __all__ = ["BLOCK_BYTES", "INDEX", "DocumentStore", "DocumentStoreBuilder"]
@@ -72,9 +73,6 @@ INDEX = {
 _LINKS = '"links"'
 _MAX_WAITING = 8  # blocks whose compression may be pending at once
 _TRACE = pa.dictionary(pa.int32(), pa.large_string())
-# Arrow's default allocator (mimalloc, on huge pages) keeps freed memory resident: the index
-# is built on the C library's, which gives large blocks back at once
-_POOL = pa.system_memory_pool()
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _NIBBLE = np.full(256, 255, dtype=np.uint8)  # ASCII byte -> its hex digit value (255: not one)
 _NIBBLE[_HEX] = np.arange(16, dtype=np.uint8)

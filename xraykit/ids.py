@@ -20,9 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xraykit.memory import POOL as _POOL
+
 __all__ = ["hex_ids"]
 
-_POOL = pa.system_memory_pool()
 _STEP = 1 << 14  # ids converted at a time
 _DIGIT = np.full(256, 255, dtype=np.uint8)  # hex digit value of each byte; 255: not one
 _DIGIT[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)

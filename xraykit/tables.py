@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from xraykit.exceptions import XrayKitWarning
+from xraykit.memory import POOL as _POOL
 from xraykit.schema import COLUMNS, ENTITY_FIELDS, TIME, Column
 
 try:  # the C fast path; without a compiler xraykit still works, only slower
@@ -325,7 +326,7 @@ class EntityIndex(NamedTuple):
 
 def arrow(column: pd.Series) -> pa.Array:
     """A string column's Arrow array, one chunk, starting at the start of its buffers."""
-    chunked = column.array._pa_array  # type: ignore[attr-defined]
+    chunked = column.array._pa_array
     values = (
         chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks(memory_pool=_POOL)
     )
@@ -375,9 +376,6 @@ def json_values(data: bytes) -> list[Any]:
 # -- frames --------------------------------------------------------------------------------------
 
 _UTC = pd.DatetimeTZDtype("us", "UTC")
-# Arrow's default allocator (mimalloc, on huge pages) keeps freed memory resident: arrays made
-# while loading come from the C library's, which gives large blocks back at once
-_POOL = pa.system_memory_pool()
 
 
 def _strings(column: tuple[Any, ...]) -> pa.Array:
