@@ -1246,6 +1246,10 @@ static int put_context(Scanner *S, Col *col, const Row *r) {
         return r->has_text ? put_bytes(col, r->text, r->text_len, 0) : put_null(col);
     case CX_VALUE: {
         PyObject *object;
+        if (!S->cache && !(S->cache = PyMem_Calloc(CACHE_SLOTS, sizeof(CacheSlot)))) {
+            PyErr_NoMemory();
+            return ERR;
+        }
         TRY(to_python(S->cache, T, r->value, &object, 0));
         return put_object(col, object);
     }
@@ -1880,11 +1884,6 @@ static PyObject *Scanner_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO", keywords, &fields, &roles, &tables)) return NULL;
     Scanner *S = (Scanner *)type->tp_alloc(type, 0);
     if (!S) return NULL;
-    S->cache = PyMem_Calloc(CACHE_SLOTS, sizeof(CacheSlot));
-    if (!S->cache) {
-        PyErr_NoMemory();
-        goto fail;
-    }
     if (init_fields(S, fields) || init_roles(S, roles)) goto fail;
     for (int t = 0; t < N_TABLES; t++) {
         PyObject *columns = PyMapping_GetItemString(tables, TABLE_NAMES[t]);
@@ -2182,6 +2181,18 @@ static PyObject *Scanner_take(Scanner *S, PyObject *args) {
                                       hand_over(&M->offs), hand_over(&M->text));
         PyMem_Free(M->slots);
         memset(M, 0, sizeof *M);
+        /* a load ends with a take of everything: what served reading goes now, not after the
+         * frames are finished (a load's peak memory) */
+        cache_free(S->cache);
+        S->cache = NULL; /* made again when a value is read */
+        PyMem_Free(S->line.nodes);
+        PyMem_Free(S->doc.nodes);
+        S->line.nodes = S->doc.nodes = NULL;
+        S->line.cap = S->doc.cap = S->line.nn = S->doc.nn = 0;
+        buf_free(&S->line.dec);
+        buf_free(&S->doc.dec);
+        buf_free(&S->tmp);
+        buf_free(&S->stack);
         int rc = ids ? PyDict_SetItemString(out, "trace_ids", ids) : -1;
         Py_XDECREF(ids);
         if (rc) goto fail;
@@ -2364,6 +2375,8 @@ static PyObject *entity_index(PyObject *module, PyObject *args) {
     memset(&parent, 0, sizeof parent);
     PyObject *out = NULL, *inside = NULL;
     uint32_t *slots = NULL;
+    Buf table; /* an anonymous mapping when large: its memory goes back at once when done */
+    memset(&table, 0, sizeof table);
     if (ids_get(a, &seg) || ids_get(b, &sub) || ids_get(c, &parent)) goto done;
     if (parent.n != seg.n) {
         PyErr_SetString(PyExc_ValueError, "one parent id per segment");
@@ -2375,12 +2388,10 @@ static PyObject *entity_index(PyObject *module, PyObject *args) {
         PyErr_SetString(PyExc_OverflowError, "too many entities");
         goto done;
     }
-    slots = PyMem_Calloc(nslots, sizeof(uint32_t)); /* row + 1; 0: empty */
+    if (buf_zeros(&table, nslots * sizeof(uint32_t))) goto done; /* row + 1; 0: empty */
+    slots = (uint32_t *)table.p;
     inside = PyBytes_FromStringAndSize(NULL, seg.n);
-    if (!slots || !inside) {
-        if (!slots) PyErr_NoMemory();
-        goto done;
-    }
+    if (!inside) goto done;
     size_t mask = nslots - 1;
     int repeats[2] = {0, 0};
     for (size_t row = 0; row < rows; row++) {
@@ -2438,7 +2449,7 @@ done:
     ids_release(&seg);
     ids_release(&sub);
     ids_release(&parent);
-    PyMem_Free(slots);
+    buf_free(&table);
     Py_XDECREF(inside);
     return out;
 }

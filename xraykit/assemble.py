@@ -476,20 +476,33 @@ def _first_users(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> np.ndarray 
 
 def _service_counts(seg: pd.DataFrame, seg_code: np.ndarray, n: int) -> np.ndarray:
     """Per trace, the number of distinct (name, origin) among its segments (a missing origin
-    counts as one of its own)."""
-    name_code, _ = _factorize(seg["name"])
-    origin_code, origins = _factorize(seg["origin"])
-    pairs = name_code.astype(np.int64) * (len(origins) + 1) + origin_code
-    width = int(pairs.max()) + 1 if len(pairs) else 1
-    if n * width < 2**62:  # one integer per (trace, name, origin), sorted in place: a hash
-        keys = seg_code.astype(np.int64) * width + pairs  # table would take several times more
-        del pairs
-        keys.sort()
-        first = np.ones(len(keys), dtype=bool)
-        first[1:] = keys[1:] != keys[:-1]
-        return np.bincount(keys[first] // width, minlength=n)
-    services = np.unique(np.stack([seg_code.astype(np.int64), pairs]), axis=1)
-    return np.bincount(services[0], minlength=n)
+    counts as one of its own): one integer per segment, sorted in place (a hash table would
+    take several times the memory)."""
+    names = pc.dictionary_encode(arrow_strings(seg["name"]), memory_pool=_POOL)
+    origins = pc.dictionary_encode(
+        arrow_strings(seg["origin"]), null_encoding="encode", memory_pool=_POOL
+    )
+    width = (len(names.dictionary) + 1) * (len(origins.dictionary) + 1)
+    if n * width >= 2**62:  # pragma: no cover - millions of names and origins
+        pairs = np.stack([seg_code, _indices(names), _indices(origins)])
+        return np.bincount(np.unique(pairs, axis=1)[0], minlength=n)
+    keys = seg_code.astype(np.int64)
+    keys *= len(names.dictionary) + 1
+    keys += _indices(names)
+    keys *= len(origins.dictionary) + 1
+    keys += _indices(origins)
+    del names, origins
+    keys.sort()
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return np.bincount(keys[first] // width, minlength=n)
+
+
+def _indices(encoded: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The codes of a dictionary-encoded column, as numpy."""
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks(memory_pool=_POOL)
+    return encoded.indices.to_numpy(zero_copy_only=False)
 
 
 def _ranks(values: pd.Series) -> np.ndarray:
