@@ -2119,6 +2119,7 @@ static PyObject *column_tuple(Col *col, size_t rows) {
         Py_ssize_t nulls = 0;
         PyObject *validity = bitmap(&col->valid, rows, &nulls);
         if (!validity) return NULL;
+        buf_free(&col->valid); /* a byte per row, now a bit per row */
         if (!nulls) Py_SETREF(validity, Py_NewRef(Py_None));
         return Py_BuildValue("nnNNN", (Py_ssize_t)rows, nulls, validity, hand_over(&col->offs), hand_over(&col->data));
     }
@@ -2133,7 +2134,7 @@ static PyObject *column_tuple(Col *col, size_t rows) {
             memcpy(&object, col->data.p + r * sizeof object, sizeof object);
             PyList_SET_ITEM(list, (Py_ssize_t)r, object);
         }
-        col->data.len = 0;
+        buf_free(&col->data); /* the list holds the references now */
         return Py_BuildValue("nN", (Py_ssize_t)rows, list);
     }
     default: return Py_BuildValue("nN", (Py_ssize_t)rows, hand_over(&col->data));
