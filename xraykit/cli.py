@@ -10,7 +10,7 @@ Subcommands:
 ``xraykit query FILE_OR_SAMPLE EXPRESSION``
     print the traces matching an X-Ray filter expression.
 ``xraykit save FILE_OR_SAMPLE OUT``
-    convert to a saved TraceSet (Parquet tables) that loads fast.
+    convert to a saved TraceSet (one zip of Arrow tables and the compressed documents) that opens fast.
 
 Exit status: 0 on success, 1 when the input had unreadable records (``info``), 2 on a usage
 error or an input that cannot be loaded.
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     query = sub.add_parser("query", help="traces matching an X-Ray filter expression")
     query.add_argument("source", help="a trace file or a sample name")
     query.add_argument("expression", help="e.g. 'service(\"payments\") { fault }'")
-    save = sub.add_parser("save", help="convert to a saved TraceSet (Parquet tables)")
+    save = sub.add_parser("save", help="convert to a saved TraceSet, which opens fast")
     save.add_argument("source", help="a trace file or a sample name")
     save.add_argument("out", help="the file to write")
     args = parser.parse_args(argv)
