@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault(key, "testing")
     import boto3
 
-    from xraykit.live import fetch
+    from xraykit.aws import fetch
 
     endpoint = Endpoint()
     try:

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xraykit.filters import evaluate, parse
+from xraykit.query import evaluate, parse
 
 TARGET = 0.3
 

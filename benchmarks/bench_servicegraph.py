@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xraykit.servicegraph import graph_frames, service_graph
+from xraykit.graph import graph_frames, service_graph
 
 TARGET = 0.3
 

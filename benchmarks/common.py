@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xraykit.simulate import simulate_traces, write_responses
+from xraykit.samples.generate import simulate_traces, write_responses
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -1,4 +1,4 @@
-"""Hatch build hook: compile the loader's C fast path, ``xraykit/_scan.c``.
+"""Hatch build hook: compile the loader's C fast path, ``xraykit/io/_scan.c``.
 
 The extension is optional. Without a C compiler the package still installs and works: the
 loader reads everything in Python, only slower. Set ``XRAYKIT_REQUIRE_NATIVE=1`` to make a
@@ -31,7 +31,8 @@ try:
 except ImportError:  # imported outside a build: tests/test_install.py uses the functions
     BuildHookInterface = object
 
-SOURCE = Path("xraykit") / "_scan.c"
+PACKAGE = Path("xraykit") / "io"  # where the library goes, beside its source
+SOURCE = PACKAGE / "_scan.c"
 
 
 def source_hash(root: Path) -> str:
@@ -45,7 +46,7 @@ def compile_extension(
     compile_args: Sequence[str] | None = None,
     link_args: Sequence[str] = (),
 ) -> Path:
-    """Compile ``xraykit._scan`` with the compiler Python was built with; return the library.
+    """Compile ``xraykit.io._scan`` with the compiler Python was built with; return the library.
 
     The working directory must be ``root``. ``compile_args`` replace the optimisation flag
     (they come after Python's own flags, so they win) and ``link_args`` are added to the link:
@@ -57,7 +58,7 @@ def compile_extension(
     if compile_args is None:
         compile_args = ["-O3"] if sys.platform != "win32" else ["/O2"]
     extension = Extension(
-        "xraykit._scan",
+        "xraykit.io._scan",
         sources=[str(SOURCE)],
         define_macros=[("XRAYKIT_SCAN_SOURCE_HASH", f'"{source_hash(root)}"')],
         extra_compile_args=list(compile_args),
@@ -69,7 +70,7 @@ def compile_extension(
     command.ensure_finalized()
     command.run()
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    return build_dir / "xraykit" / f"_scan{suffix}"
+    return build_dir / PACKAGE / f"_scan{suffix}"
 
 
 def install_library(library: Path, target: Path) -> None:
@@ -114,12 +115,12 @@ class NativeBuildHook(BuildHookInterface):  # type: ignore[misc]
                     )
                     return
                 if version == "editable":
-                    install_library(library, root / "xraykit" / library.name)
+                    install_library(library, root / PACKAGE / library.name)
                 else:  # a new file, read into the wheel; removed again in finalize
                     self._kept = Path(tempfile.mkdtemp(prefix="xraykit-scan-"))
                     kept = self._kept / library.name
                     install_library(library, kept)
-                    build_data["force_include"][str(kept)] = f"xraykit/{library.name}"
+                    build_data["force_include"][str(kept)] = (PACKAGE / library.name).as_posix()
                     build_data["pure_python"] = False
                     build_data["infer_tag"] = True
         finally:

@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python scripts/make_samples.py            # write all three
     .venv/bin/python scripts/make_samples.py --check    # exit 1 if a committed file differs
 
-The output is byte-for-byte reproducible (see ``xraykit.simulate.write_responses``), so a
+The output is byte-for-byte reproducible (see ``xraykit.samples.generate.write_responses``), so a
 clean run leaves ``git status`` clean. ``sdk-capture.capture.gz`` is not synthetic: it is
 recorded from the real X-Ray SDK by ``scripts/capture_sdk.py``.
 """
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from xraykit.simulate import (
+from xraykit.samples.generate import (
     simulate_cross_account,
     simulate_lambda_cold_starts,
     simulate_shop,

@@ -1,9 +1,9 @@
 """``make sanitize``: the scanner's tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 
-1. Compiles ``xraykit/_scan.c`` once as a compiler that is not GCC sees it (``__GNUC__`` is
+1. Compiles ``xraykit/io/_scan.c`` once as a compiler that is not GCC sees it (``__GNUC__`` is
    undefined after the system and Python headers, and GCC's ``__builtin_ctz``/``__builtin_ctzll``
    are poisoned), so the portable fallbacks an MSVC build uses keep compiling.
-2. Copies the package, the tests and the samples to a temporary folder, builds ``xraykit._scan``
+2. Copies the package, the tests and the samples to a temporary folder, builds ``xraykit.io._scan``
    there with ``-fsanitize=address,undefined`` (UB stops the run), and runs
    ``tests/test_scan.py`` and, when it exists, ``tests/test_fuzz.py`` on that copy with the
    sanitizer runtimes preloaded. The library in ``xraykit/`` (which running kernels use) and
@@ -62,18 +62,18 @@ import pytest
 
 
 def pytest_configure(config):
-    import xraykit._scan
+    import xraykit.io._scan
 
     expected = Path(os.environ["XRAYKIT_SANITIZED_LIBRARY"]).resolve()
-    imported = Path(xraykit._scan.__file__).resolve()
+    imported = Path(xraykit.io._scan.__file__).resolve()
     if imported != expected:
         raise pytest.UsageError(f"imported {imported}, not the sanitized {expected}")
 
 
 def pytest_report_header(config):
-    import xraykit._scan
+    import xraykit.io._scan
 
-    return f"sanitized xraykit._scan: {xraykit._scan.__file__}"
+    return f"sanitized xraykit.io._scan: {xraykit.io._scan.__file__}"
 '''
 
 # Read before __GNUC__ is undefined: the system headers need it (glibc's would not compile).
@@ -156,13 +156,13 @@ def _copy_tree(work: Path, source: Path | None) -> None:
     shutil.copytree(ROOT / "sample_traces", work / "sample_traces")
     shutil.copy2(ROOT / "pyproject.toml", work / "pyproject.toml")
     if source is not None:
-        shutil.copyfile(source, work / "xraykit" / "_scan.c")
+        shutil.copyfile(source, work / "xraykit" / "io" / "_scan.c")
 
 
 def run_sanitized_tests(work: Path, pytest_args: list[str]) -> int:
     """Build the sanitized scanner in a copy of the project and run its tests there."""
     asan, ubsan = _runtime("libasan.so"), _runtime("libubsan.so")
-    _say(f"build xraykit._scan with {' '.join(COMPILE_ARGS)}")
+    _say(f"build xraykit.io._scan with {' '.join(COMPILE_ARGS)}")
     hook = _hook()
     previous = Path.cwd()
     os.chdir(work)  # setuptools resolves the source path from the working directory
@@ -170,7 +170,7 @@ def run_sanitized_tests(work: Path, pytest_args: list[str]) -> int:
         built = hook.compile_extension(work, work / "build", COMPILE_ARGS, LINK_ARGS)
     finally:
         os.chdir(previous)
-    library = work / "xraykit" / built.name
+    library = work / "xraykit" / "io" / built.name
     shutil.copy2(built, library)
     binary = library.read_bytes()
     if b"__asan_report" not in binary or b"__ubsan_handle" not in binary:
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--source",
         type=Path,
-        help="test this C file instead of xraykit/_scan.c (it is copied in as _scan.c)",
+        help="test this C file instead of xraykit/io/_scan.c (it is copied in as _scan.c)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy")
     parser.add_argument("pytest_args", nargs="*", help="after --: more arguments for pytest")
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         for runtime in ("libasan.so", "libubsan.so"):  # first of all, say what is missing
             _runtime(runtime)
         _copy_tree(work / "copy", source)  # one snapshot: the C source may be changing meanwhile
-        portable = compile_not_gnu(work / "copy" / "xraykit" / "_scan.c", work)
+        portable = compile_not_gnu(work / "copy" / "xraykit" / "io" / "_scan.c", work)
         code = run_sanitized_tests(work / "copy", args.pytest_args)
     finally:
         if args.keep:

@@ -1,4 +1,4 @@
-"""Tests for xraykit.accounts: STS assume-role into two moto accounts, and the generators."""
+"""Tests for xraykit.aws.accounts: STS assume-role into two moto accounts, and the generators."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 import test_live as _shared
 from botocore.stub import Stubber
 
-from xraykit import accounts, live
+from xraykit import aws
+from xraykit.aws import accounts
 from xraykit.exceptions import LiveAccessError
 
 NOW, REGION, make_trace, trace_id = (
@@ -68,7 +69,7 @@ def two_accounts(moto: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def test_two_accounts_merge_into_one_traceset(two_accounts: Any, policy: Any) -> None:
     _, injector, ids_a, ids_b = two_accounts
     # the default account sees neither account's traces
-    plain = live.fetch(since="2h", cache=False, progress=False, retry=policy)
+    plain = aws.fetch(since="2h", cache=False, progress=False, retry=policy)
     assert len(plain) == 0
     ts = accounts.fetch_accounts([ROLE_A, ROLE_B], since="2h", cache=False, progress=False,
                                  retry=policy)  # fmt: skip

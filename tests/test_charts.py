@@ -1,4 +1,4 @@
-"""Tests of xraykit.charts: what is drawn (artists, labels, data), never images."""
+"""Tests of xraykit.plotting: what is drawn (artists, labels, data), never images."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import xraykit
-from xraykit import analysis, charts
+from xraykit import analysis, plotting
 
 DATA = Path(__file__).parent / "data"
 FAULT = "1-65538000-aaaaaaaaaaaaaaaaaaaaaaa1"
@@ -51,7 +51,7 @@ def _rgba(color: str) -> tuple[float, ...]:
 
 def test_histogram_counts_and_percentile_markers(shop):
     _, ax = plt.subplots()
-    out = charts.plot_latency_histogram(shop, bins=25, ax=ax)
+    out = plotting.plot_latency_histogram(shop, bins=25, ax=ax)
     assert out is ax
     assert len(ax.patches) == 25
     assert sum(p.get_height() for p in ax.patches) == shop.traces["response_time_s"].notna().sum()
@@ -63,7 +63,7 @@ def test_histogram_counts_and_percentile_markers(shop):
 
 
 def test_histogram_by_service_draws_one_outline_per_service(three):
-    ax = charts.plot_latency_histogram(three, level="service", by="service", bins=10)
+    ax = plotting.plot_latency_histogram(three, level="service", by="service", bins=10)
     labels = [p.get_label() for p in ax.patches]
     assert "frontend (3)" in labels and "jobs (3)" in labels
     assert len(ax.patches) == 7
@@ -71,29 +71,29 @@ def test_histogram_by_service_draws_one_outline_per_service(three):
 
 
 def test_histogram_edge_level_and_names_filter(three):
-    ax = charts.plot_latency_histogram(three, level="edge", names="inventory", bins=4)
+    ax = plotting.plot_latency_histogram(three, level="edge", names="inventory", bins=4)
     assert sum(p.get_height() for p in ax.patches) == 1
     assert ax.lines[0].get_xdata()[0] == pytest.approx(1.4)
     assert ax.get_xlabel() == "call duration seen by the caller (s)"
     with pytest.raises(ValueError, match="matched no edge"):
-        charts.plot_latency_histogram(three, level="edge", names="nowhere")
+        plotting.plot_latency_histogram(three, level="edge", names="nowhere")
     with pytest.raises(ValueError, match="`level` must be one of"):
-        charts.plot_latency_histogram(three, level="node")
+        plotting.plot_latency_histogram(three, level="node")
 
 
 def test_histogram_accepts_a_frame_and_log_scale(three):
-    ax = charts.plot_latency_histogram(three.segments, log=True, bins=5)
+    ax = plotting.plot_latency_histogram(three.segments, log=True, bins=5)
     assert ax.get_xscale() == "log"
     assert sum(p.get_height() for p in ax.patches) == len(three.segments)
     with pytest.raises(ValueError, match="latency column"):
-        charts.plot_latency_histogram(three.annotations)
+        plotting.plot_latency_histogram(three.annotations)
 
 
 # -- percentiles, status, scatter, heatmap ------------------------------------------------------------
 
 
 def test_latency_percentiles_draws_one_line_per_service_and_percentile(three):
-    ax = charts.plot_latency_percentiles(three, freq="10s", names=["frontend", "payments"])
+    ax = plotting.plot_latency_percentiles(three, freq="10s", names=["frontend", "payments"])
     labels = [line.get_label() for line in ax.lines]
     assert labels == [
         "frontend p50",
@@ -109,14 +109,14 @@ def test_latency_percentiles_draws_one_line_per_service_and_percentile(three):
 
 
 def test_status_over_time_stacks_worst_status(three):
-    ax = charts.plot_status_over_time(three, freq="10s")
+    ax = plotting.plot_status_over_time(three, freq="10s")
     by_label: dict[str, float] = {}
     for container in ax.containers:
         by_label[container.get_label()] = sum(bar.get_height() for bar in container)
     # the throttled trace's SQS calls were retried and its client got 200: ok, not throttle
     assert by_label == {"ok": 2, "error": 0, "throttle": 0, "fault": 1}
     fault_bars = [bar for bar in ax.containers[3] if bar.get_height() > 0]
-    assert fault_bars[0].get_facecolor() == _rgba(charts.STATUS_COLORS["fault"])
+    assert fault_bars[0].get_facecolor() == _rgba(plotting.STATUS_COLORS["fault"])
     (inside,) = ax.lines
     assert inside.get_label() == "throttled inside the trace"
     assert list(inside.get_ydata()) == [1.0]
@@ -137,10 +137,10 @@ def test_status_over_time_shows_the_status_the_client_saw(shop):
     ts = xraykit.from_documents(
         [_root_status_trace(i, s) for i, s in enumerate([200, 429, 429, 404, 503])]
     )
-    ax = charts.plot_status_over_time(ts, freq="1min")
+    ax = plotting.plot_status_over_time(ts, freq="1min")
     totals = {c.get_label(): sum(bar.get_height() for bar in c) for c in ax.containers}
     assert totals == {"ok": 1, "error": 1, "throttle": 2, "fault": 1}
-    ax = charts.plot_status_over_time(shop, freq="10min", ax=plt.figure().gca())
+    ax = plotting.plot_status_over_time(shop, freq="10min", ax=plt.figure().gca())
     totals = {c.get_label(): sum(bar.get_height() for bar in c) for c in ax.containers}
     assert totals["throttle"] == shop.traces["http_status"].eq(429).sum()
     assert sum(totals.values()) == len(shop)
@@ -149,7 +149,7 @@ def test_status_over_time_shows_the_status_the_client_saw(shop):
 
 
 def test_status_over_time_normalised_bins_sum_to_one(shop):
-    ax = charts.plot_status_over_time(
+    ax = plotting.plot_status_over_time(
         shop, freq="10min", normalize=True, level="service", names="inventory"
     )
     heights = np.array([[bar.get_height() for bar in c] for c in ax.containers])
@@ -158,7 +158,7 @@ def test_status_over_time_normalised_bins_sum_to_one(shop):
 
 
 def test_scatter_highlights_faults_and_throttles(three):
-    ax = charts.plot_scatter(three)
+    ax = plotting.plot_scatter(three)
     labels = [c.get_label() for c in ax.collections]
     assert labels == ["ok (2)", "fault (1)", "throttled inside (1)"]
     ring = ax.collections[2]
@@ -166,17 +166,17 @@ def test_scatter_highlights_faults_and_throttles(three):
     assert len(ring.get_facecolor()) == 0  # hollow
     fault = ax.collections[1]
     assert fault.get_offsets()[0][1] == pytest.approx(1.0)
-    assert tuple(fault.get_facecolor()[0][:3]) == _rgba(charts.STATUS_COLORS["fault"])[:3]
-    frame_only = charts.plot_scatter(three.traces, ax=plt.figure().gca())
+    assert tuple(fault.get_facecolor()[0][:3]) == _rgba(plotting.STATUS_COLORS["fault"])[:3]
+    frame_only = plotting.plot_scatter(three.traces, ax=plt.figure().gca())
     assert [c.get_label() for c in frame_only.collections] == labels
-    by_url = charts.plot_scatter(three, by="http_url", ax=plt.figure().gca())
+    by_url = plotting.plot_scatter(three, by="http_url", ax=plt.figure().gca())
     assert len(by_url.collections) == 3
     with pytest.raises(ValueError, match="`by` must be 'status'"):
-        charts.plot_scatter(three, by="colour")
+        plotting.plot_scatter(three, by="colour")
 
 
 def test_heatmap_counts_every_request(shop):
-    ax = charts.plot_latency_heatmap(shop, freq="10min", bins=12)
+    ax = plotting.plot_latency_heatmap(shop, freq="10min", bins=12)
     counts = ax.collections[0].get_array()
     assert counts.sum() == (shop.traces["response_time_s"] > 0).sum()
     assert counts.shape == (12, 6)
@@ -187,7 +187,7 @@ def test_heatmap_counts_every_request(shop):
 
 
 def test_timeline_rows_bars_and_critical_path(three):
-    ax = charts.plot_timeline(three, SLOW)
+    ax = plotting.plot_timeline(three, SLOW)
     widths = [bar.get_width() for bar in ax.patches]
     assert widths == pytest.approx([2.0, 0.4, 0.36, 1.4, 1.36, 1.2], abs=1e-6)
     lefts = [bar.get_x() for bar in ax.patches]
@@ -211,18 +211,18 @@ def test_timeline_rows_bars_and_critical_path(three):
 
 
 def test_timeline_colours_by_status_and_marks_only_blocking_work(three):
-    ax = charts.plot_timeline(three, FAULT)
+    ax = plotting.plot_timeline(three, FAULT)
     names = [t.get_text().strip() for t in ax.get_yticklabels()]
     assert names == ["frontend", "orders-api", "orders-api", "DynamoDB", "DynamoDB", "render"]
     colours = [bar.get_facecolor() for bar in ax.patches]
-    assert colours[:5] == [_rgba(charts.STATUS_COLORS["fault"])] * 5
-    assert colours[5] == _rgba(charts.STATUS_COLORS["ok"])
+    assert colours[:5] == [_rgba(plotting.STATUS_COLORS["fault"])] * 5
+    assert colours[5] == _rgba(plotting.STATUS_COLORS["ok"])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["ok", "fault", "critical path"]
-    plain = charts.plot_timeline(three, FAULT, critical=False, ax=plt.figure().gca())
+    plain = plotting.plot_timeline(three, FAULT, critical=False, ax=plt.figure().gca())
     assert not [c for c in plain.collections if c.get_label() == "critical path"]
     with pytest.raises(LookupError, match=r"No trace with id '1-00000000-0+'") as info:
-        charts.plot_timeline(three, "1-00000000-000000000000000000000000")
+        plotting.plot_timeline(three, "1-00000000-000000000000000000000000")
     assert not isinstance(info.value, KeyError)  # KeyError would quote the whole message
 
 
@@ -243,7 +243,7 @@ def test_timeline_draws_in_progress_entities_hatched():
         ],
     }
     ts = xraykit.from_documents([doc])
-    ax = charts.plot_timeline(ts, ts.traces["trace_id"].iloc[0])
+    ax = plotting.plot_timeline(ts, ts.traces["trace_id"].iloc[0])
     assert [bar.get_hatch() for bar in ax.patches] == [None, "//"]
     assert ax.patches[1].get_width() == pytest.approx(0.5)
     assert ax.texts[1].get_text().strip() == "in progress"
@@ -253,7 +253,7 @@ def test_timeline_draws_in_progress_entities_hatched():
 
 
 def test_plot_sla_lines_and_target(three):
-    ax = charts.plot_sla(three, 0.75, by="trace", freq="10s", target=0.9)
+    ax = plotting.plot_sla(three, 0.75, by="trace", freq="10s", target=0.9)
     (line, target) = ax.lines
     assert line.get_label() == "frontend"
     assert list(line.get_ydata()) == [0.0, 1.0, 0.0]
@@ -265,7 +265,7 @@ def test_plot_compare_puts_the_largest_change_on_top(shop):
     minutes = (tr["start"] - tr["start"].min().floor("h")).dt.total_seconds() / 60
     before = shop.select(tr.loc[minutes < 38, "trace_id"])
     incident = shop.select(tr.loc[(minutes >= 40) & (minutes < 58), "trace_id"])
-    ax = charts.plot_compare(before, incident, top=4, labels=("before", "incident"))
+    ax = plotting.plot_compare(before, incident, top=4, labels=("before", "incident"))
     names = [t.get_text() for t in ax.get_yticklabels()]
     assert len(names) == 4 and names[0].startswith("inventory@")
     table = analysis.compare(before, incident).head(4)
@@ -278,7 +278,7 @@ def test_plot_compare_puts_the_largest_change_on_top(shop):
     )
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["before", "incident"]
     with pytest.raises(ValueError, match="`metric` must be one of"):
-        charts.plot_compare(before, incident, metric="p95_s")
+        plotting.plot_compare(before, incident, metric="p95_s")
 
 
 # -- every sample is drawn ------------------------------------------------------------------------
@@ -288,12 +288,12 @@ def test_plot_compare_puts_the_largest_change_on_top(shop):
 def test_every_sample_draws(name):
     ts = xraykit.load_sample(name)
     first = ts.traces.sort_values("segment_count", ascending=False)["trace_id"].iloc[0]
-    ax = charts.plot_timeline(ts, first)
+    ax = plotting.plot_timeline(ts, first)
     assert len(ax.patches) == int(
         ts.trace(first).traces[["segment_count", "subsegment_count"]].sum(axis=1).iloc[0]
     )
     some = ts.select(ts.traces["trace_id"].iloc[:150])
-    ax = charts.plot_latency_histogram(some, level="service", ax=plt.figure().gca())
+    ax = plotting.plot_latency_histogram(some, level="service", ax=plt.figure().gca())
     assert sum(p.get_height() for p in ax.patches) > 0
     causes = analysis.root_causes(some, "responsetime")
     assert causes["traces"].sum() == len(some)
@@ -331,33 +331,33 @@ def _first_id(ts: xraykit.TraceSet) -> str:
 
 
 CHARTS = {
-    "plot_compare": lambda ts, ax: charts.plot_compare(ts, ts, ax=ax),
-    "plot_latency_heatmap": lambda ts, ax: charts.plot_latency_heatmap(ts, ax=ax),
-    "plot_latency_heatmap edge": lambda ts, ax: charts.plot_latency_heatmap(
+    "plot_compare": lambda ts, ax: plotting.plot_compare(ts, ts, ax=ax),
+    "plot_latency_heatmap": lambda ts, ax: plotting.plot_latency_heatmap(ts, ax=ax),
+    "plot_latency_heatmap edge": lambda ts, ax: plotting.plot_latency_heatmap(
         ts, level="edge", ax=ax
     ),
-    "plot_latency_histogram": lambda ts, ax: charts.plot_latency_histogram(ts, ax=ax),
-    "plot_latency_histogram service": lambda ts, ax: charts.plot_latency_histogram(
+    "plot_latency_histogram": lambda ts, ax: plotting.plot_latency_histogram(ts, ax=ax),
+    "plot_latency_histogram service": lambda ts, ax: plotting.plot_latency_histogram(
         ts, level="service", ax=ax
     ),
-    "plot_latency_percentiles": lambda ts, ax: charts.plot_latency_percentiles(ts, ax=ax),
-    "plot_latency_percentiles edge": lambda ts, ax: charts.plot_latency_percentiles(
+    "plot_latency_percentiles": lambda ts, ax: plotting.plot_latency_percentiles(ts, ax=ax),
+    "plot_latency_percentiles edge": lambda ts, ax: plotting.plot_latency_percentiles(
         ts, level="edge", ax=ax
     ),
-    "plot_scatter": lambda ts, ax: charts.plot_scatter(ts, ax=ax),
-    "plot_sla": lambda ts, ax: charts.plot_sla(ts, 0.5, ax=ax),
-    "plot_sla trace": lambda ts, ax: charts.plot_sla(ts, 0.5, by="trace", ax=ax),
-    "plot_status_over_time": lambda ts, ax: charts.plot_status_over_time(ts, ax=ax),
-    "plot_status_over_time service": lambda ts, ax: charts.plot_status_over_time(
+    "plot_scatter": lambda ts, ax: plotting.plot_scatter(ts, ax=ax),
+    "plot_sla": lambda ts, ax: plotting.plot_sla(ts, 0.5, ax=ax),
+    "plot_sla trace": lambda ts, ax: plotting.plot_sla(ts, 0.5, by="trace", ax=ax),
+    "plot_status_over_time": lambda ts, ax: plotting.plot_status_over_time(ts, ax=ax),
+    "plot_status_over_time service": lambda ts, ax: plotting.plot_status_over_time(
         ts, level="service", ax=ax
     ),
-    "plot_timeline": lambda ts, ax: charts.plot_timeline(ts, _first_id(ts), ax=ax),
+    "plot_timeline": lambda ts, ax: plotting.plot_timeline(ts, _first_id(ts), ax=ax),
 }
 
 
 def test_every_chart_is_exercised_on_awkward_sets():
     covered = {name.split(" ")[0] for name in CHARTS}
-    assert covered == {name for name in charts.__all__ if name.startswith("plot_")}
+    assert covered == {name for name in plotting.__all__ if name.startswith("plot_")}
 
 
 @pytest.mark.parametrize("case", sorted(CHARTS))
@@ -380,10 +380,14 @@ def test_charts_draw_on_awkward_sets(awkward, which, case):
 
 @pytest.mark.parametrize(
     "plot",
-    [charts.plot_latency_percentiles, charts.plot_status_over_time, charts.plot_latency_heatmap],
+    [
+        plotting.plot_latency_percentiles,
+        plotting.plot_status_over_time,
+        plotting.plot_latency_heatmap,
+    ],
 )
 def test_charts_name_a_bad_freq(three, plot):
     with pytest.raises(ValueError, match="`freq` must be a pandas frequency such as '1min'"):
         plot(three, freq="banana")
     with pytest.raises(ValueError, match="but 'MS' was passed"):  # months differ in length
-        charts.plot_sla(three, 1.0, freq="MS")
+        plotting.plot_sla(three, 1.0, freq="MS")

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import xraykit
-from xraykit.docstore import INDEX, DocumentStore, DocumentStoreBuilder
+from xraykit.io.docstore import INDEX, DocumentStore, DocumentStoreBuilder
 from xraykit.schema import SCHEMAS, conform, empty_frame
 from xraykit.traceset import TraceSet
 

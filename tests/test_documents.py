@@ -704,11 +704,11 @@ def test_a_load_changes_no_process_wide_state(tmp_path):
 
 
 def test_without_the_c_fast_path_a_warning_says_why_loads_are_slow(monkeypatch, tmp_path):
-    from xraykit import tables
+    from xraykit.io import columns
 
-    monkeypatch.setattr(tables, "_scan", None)
-    monkeypatch.setattr(tables, "_SCAN_MISSING", ImportError("no module named xraykit._scan"))
-    monkeypatch.setattr(tables, "_WARNED", False)
+    monkeypatch.setattr(columns, "_scan", None)
+    monkeypatch.setattr(columns, "_SCAN_MISSING", ImportError("no module named xraykit.io._scan"))
+    monkeypatch.setattr(columns, "_WARNED", False)
     path = write_lines(tmp_path / "t.jsonl", [seg(1)])
     with pytest.warns(XrayKitWarning, match="C fast path could not be imported .*no module named"):
         xraykit.load_file(path)

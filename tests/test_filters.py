@@ -1,4 +1,4 @@
-"""Tests of xraykit.filters: the language, its errors, and its evaluation on hand-built traces.
+"""Tests of xraykit.query: the language, its errors, and its evaluation on hand-built traces.
 
 tests/data/filters_traces.json holds nine traces, numbered by the last digits of their ids:
 
@@ -27,9 +27,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xraykit
-from xraykit import analysis, filters, servicegraph
+from xraykit import analysis, graph, query
 from xraykit.exceptions import FilterExpressionError
-from xraykit.filters import (
+from xraykit.query import (
     And,
     Annotation,
     Edge,
@@ -72,8 +72,10 @@ def ts() -> Iterator[xraykit.TraceSet]:
     traces = xraykit.from_documents(json.loads(DATA.read_text()), source=DATA.name)
     with pytest.MonkeyPatch.context() as patch:
         for module, name in (
-            (servicegraph, "graph_frames"),
+            (graph, "graph_frames"),
+            (query, "graph_frames"),
             (analysis, "root_cause_paths"),
+            (query, "root_cause_paths"),
         ):
             patch.setattr(module, name, _memoised(getattr(module, name), traces))
         yield traces
@@ -267,7 +269,7 @@ def test_table(ts: xraykit.TraceSet, expression: str, expected: list[int]) -> No
 
 def test_every_keyword_is_in_the_table() -> None:
     used = " ".join(e.lower() for e, _ in TABLE)
-    words = [*filters.BOOL_KEYWORDS, *filters.NUMBER_KEYWORDS, *filters.STRING_KEYWORDS]
+    words = [*query.BOOL_KEYWORDS, *query.NUMBER_KEYWORDS, *query.STRING_KEYWORDS]
     words += [
         "annotation.",
         "service(",
@@ -460,7 +462,7 @@ def test_tree_shape_and_positions() -> None:
     assert parse("rootcause.error.exception") == RootCause("error", "exception")
     assert parse("!fault OR ok") == Or((Not(Keyword("fault")), Keyword("ok")))
     assert parse("rootcause.json = #[{}]") == RootCauseJson("[{}]")
-    assert [str(e) for e in filters.walk(parse("!(ok OR fault)"))] == [
+    assert [str(e) for e in query.walk(parse("!(ok OR fault)"))] == [
         "!(ok OR fault)",
         "ok OR fault",
         "ok",
@@ -478,24 +480,22 @@ _key = st.text(alphabet=st.sampled_from("abcXYZ_019"), min_size=1, max_size=6)
 
 
 def _keywords(scope: str) -> st.SearchStrategy:
-    allowed = sorted(filters._SCOPE_KEYWORDS[scope])
-    bools = [k for k in allowed if k in filters.BOOL_KEYWORDS]
-    nums = [k for k in allowed if k in filters.NUMBER_KEYWORDS]
-    strs = [k for k in allowed if k in filters.STRING_KEYWORDS]
+    allowed = sorted(query._SCOPE_KEYWORDS[scope])
+    bools = [k for k in allowed if k in query.BOOL_KEYWORDS]
+    nums = [k for k in allowed if k in query.NUMBER_KEYWORDS]
+    strs = [k for k in allowed if k in query.STRING_KEYWORDS]
     options = [
         st.builds(Keyword, st.sampled_from(bools)),
-        st.builds(
-            Keyword, st.sampled_from(bools), st.sampled_from(filters.BOOL_OPS), st.booleans()
-        ),
+        st.builds(Keyword, st.sampled_from(bools), st.sampled_from(query.BOOL_OPS), st.booleans()),
     ]
     if nums:
         options.append(
-            st.builds(Keyword, st.sampled_from(nums), st.sampled_from(filters.NUMBER_OPS), _number)
+            st.builds(Keyword, st.sampled_from(nums), st.sampled_from(query.NUMBER_OPS), _number)
         )
     if strs:
         options.append(st.builds(Keyword, st.sampled_from(strs)))
         options.append(
-            st.builds(Keyword, st.sampled_from(strs), st.sampled_from(filters.STRING_OPS), _text)
+            st.builds(Keyword, st.sampled_from(strs), st.sampled_from(query.STRING_OPS), _text)
         )
     return st.one_of(options)
 
@@ -516,12 +516,12 @@ _node = st.one_of(
 )
 _annotation = st.one_of(
     st.builds(Annotation, _key),
-    st.builds(Annotation, _key, st.sampled_from(filters.STRING_OPS), _text),
-    st.builds(Annotation, _key, st.sampled_from(filters.NUMBER_OPS), _number),
-    st.builds(Annotation, _key, st.sampled_from(filters.BOOL_OPS), st.booleans()),
+    st.builds(Annotation, _key, st.sampled_from(query.STRING_OPS), _text),
+    st.builds(Annotation, _key, st.sampled_from(query.NUMBER_OPS), _number),
+    st.builds(Annotation, _key, st.sampled_from(query.BOOL_OPS), st.booleans()),
 )
 _rootcause = st.tuples(
-    st.sampled_from(filters.ROOTCAUSE_KINDS), st.sampled_from(filters.ROOTCAUSE_LEVELS)
+    st.sampled_from(query.ROOTCAUSE_KINDS), st.sampled_from(query.ROOTCAUSE_LEVELS)
 ).flatmap(
     lambda kl: st.builds(
         RootCause,
@@ -768,7 +768,7 @@ def test_statuses_without_flags_agree_in_traces_filters_and_graph() -> None:
         sorted(numbers[~(t["has_fault"] | t["has_error"]).to_numpy(dtype=bool)]) == expected["ok"]
     )
     # the graph: each root occurrence and each client call carries its trace's root status
-    nodes, calls = servicegraph.graph_frames(traces)
+    nodes, calls = graph.graph_frames(traces)
     root = nodes[nodes["root"]].set_index("trace_id").loc[t["trace_id"]]
     client = calls[calls["source"] == "client"].set_index("trace_id").loc[t["trace_id"]]
     for keyword in ("fault", "error", "ok"):
@@ -776,11 +776,11 @@ def test_statuses_without_flags_agree_in_traces_filters_and_graph() -> None:
         assert np.array_equal(root[keyword].to_numpy(dtype=bool), in_bucket), keyword
         assert np.array_equal(client[keyword].to_numpy(dtype=bool), in_bucket), keyword
     assert root["throttle"].tolist() == [False, True, False, False, False]
-    graph = servicegraph.service_graph(traces)
-    web_node = graph.nodes.set_index("node_id").loc["web||"]
+    service_graph = graph.service_graph(traces)
+    web_node = service_graph.nodes.set_index("node_id").loc["web||"]
     buckets = ["ok_count", "error_count", "throttle_count", "fault_count", "total_count"]
     assert web_node[buckets].tolist() == [2, 2, 1, 1, 5]
-    edge = graph.edges.set_index(["source", "target"]).loc[("web||", "api|remote|")]
+    edge = service_graph.edges.set_index(["source", "target"]).loc[("web||", "api|remote|")]
     assert edge[buckets].tolist() == [0, 1, 1, 0, 1]
     # the node and edge blocks see the same buckets
     assert matching("service() { throttle }", traces) == [2, 4]

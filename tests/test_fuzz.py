@@ -52,8 +52,8 @@ import test_scan
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xraykit import documents, source
 from xraykit.exceptions import TraceParseError
+from xraykit.io import reader, source
 from xraykit.samples import sample_names, sample_path
 
 # -- the two seams: how the scanner is switched off, and where the block size is set -----------
@@ -62,10 +62,10 @@ from xraykit.samples import sample_names, sample_path
 def _load(path: Path, native: bool, **kwargs: Any) -> dict[str, Any]:
     """``read_frames(path, **kwargs)``, with the C scanner or with the Python reader alone."""
     if native:
-        return documents.read_frames(path, **kwargs)
+        return reader.read_frames(path, **kwargs)
     on_error = kwargs.pop("on_error", "warn")
     with source.open_source(path, **kwargs) as src:
-        return documents.read_source(src, on_error=on_error, native=False)
+        return reader.read_source(src, on_error=on_error, native=False)
 
 
 @contextlib.contextmanager

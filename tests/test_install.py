@@ -1,6 +1,6 @@
 """Reinstalling the C fast path must not crash a process that has it loaded.
 
-A JupyterLab kernel (``make lab``) or a test run keeps ``xraykit._scan`` mapped while ``make
+A JupyterLab kernel (``make lab``) or a test run keeps ``xraykit.io._scan`` mapped while ``make
 test`` or ``pip install -e .`` rebuilds it next to its source. The build hook
 (``scripts/hatch_build.py``) installs the new library by renaming a new file over the old one,
 so the running process keeps the old file; writing into the old file, as the hook once did,
@@ -28,17 +28,17 @@ CHILD_SECONDS = 20  # the child stops on its own by then; the test waits 15 s mo
 # Loads a sample over and over (the first load checks that it calls the scanner) and prints
 # its counts after every load: `before` loads started before the marker file existed, `after`
 # loads started after it. argv: marker file, seconds to run for, and optionally a library to
-# import as xraykit._scan.
+# import as xraykit.io._scan.
 CHILD = """
 import importlib.util, json, os, sys, time
 marker, seconds, library = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
 if library:  # imported from this file instead of the package
-    spec = importlib.util.spec_from_file_location("xraykit._scan", library[0])
+    spec = importlib.util.spec_from_file_location("xraykit.io._scan", library[0])
     scan = importlib.util.module_from_spec(spec)
-    sys.modules["xraykit._scan"] = scan
+    sys.modules["xraykit.io._scan"] = scan
     spec.loader.exec_module(scan)
 else:
-    import xraykit._scan as scan
+    import xraykit.io._scan as scan
 import xraykit
 from xraykit.samples import sample_path
 print(json.dumps({"scan": scan.__file__}), flush=True)
@@ -46,7 +46,7 @@ path = sample_path("cross-account")
 used = []  # the first load must call into the library, or this child would prove nothing
 def watch(frame, event, arg):  # a function of the module, or a method of one of its types
     owner = getattr(arg, "__self__", None)
-    if event == "c_call" and (owner is scan or type(owner).__module__ == "xraykit._scan"):
+    if event == "c_call" and (owner is scan or type(owner).__module__ == "xraykit.io._scan"):
         used.append(arg)
 sys.setprofile(watch)
 xraykit.load_file(path)
@@ -80,13 +80,13 @@ def _hook() -> ModuleType:
 def _installed_library() -> Path:
     """The library this process imported; it must be the editable one, next to the source."""
     try:
-        scan = importlib.import_module("xraykit._scan")
+        scan = importlib.import_module("xraykit.io._scan")
     except ImportError:
         if REQUIRED:
-            pytest.fail("xraykit._scan did not import; `make test` requires the C fast path")
+            pytest.fail("xraykit.io._scan did not import; `make test` requires the C fast path")
         pytest.skip("the C fast path is not built here")
     library = Path(scan.__file__ or "").resolve()
-    if library.parent != ROOT / "xraykit":
+    if library.parent != ROOT / "xraykit" / "io":
         pytest.skip(f"xraykit is not installed in editable mode here ({library})")
     return library
 
@@ -193,7 +193,7 @@ def test_a_running_process_survives_reinstalling_the_scanner(
         [
             sys.executable,
             "-c",
-            "from xraykit import _scan; print(_scan.__file__, _scan.SOURCE_HASH)",
+            "from xraykit.io import _scan; print(_scan.__file__, _scan.SOURCE_HASH)",
         ],
         capture_output=True,
         text=True,

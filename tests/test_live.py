@@ -1,4 +1,4 @@
-"""Tests for xraykit.live against moto in server mode on 127.0.0.1.
+"""Tests for xraykit.aws against moto in server mode on 127.0.0.1.
 
 moto stores and returns segment documents faithfully but has no pagination, no filter
 expressions, no sampling rules, groups, service-graph content or Transaction Search; a WSGI
@@ -30,7 +30,7 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
-from xraykit import live
+from xraykit import aws
 from xraykit.exceptions import (
     FilterExpressionError,
     LiveAccessError,
@@ -210,8 +210,8 @@ def moto(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never touch the real user cache; forget per-process memos between tests."""
     monkeypatch.setenv("XRAYKIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(live, "_DESTINATION_CACHE", {})
-    monkeypatch.setattr(live, "_IDENTITY_CACHE", {})
+    monkeypatch.setattr(aws, "_DESTINATION_CACHE", {})
+    monkeypatch.setattr(aws, "_IDENTITY_CACHE", {})
 
 
 def xray_client(url: str, pool: int = 20) -> Any:
@@ -231,7 +231,7 @@ def destination(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
     in a fixed order, so tests that stub the client settle the answer here.
     """
     answer = {"transaction_search": False}
-    monkeypatch.setattr(live, "_uses_transaction_search",
+    monkeypatch.setattr(aws, "_uses_transaction_search",
                         lambda conn, caller: answer["transaction_search"])  # fmt: skip
     return answer
 
@@ -242,9 +242,9 @@ def delays() -> list[float]:
 
 
 @pytest.fixture
-def policy(delays: list[float]) -> live.RetryPolicy:
+def policy(delays: list[float]) -> aws.RetryPolicy:
     """Retries that record their delays instead of sleeping."""
-    return live.RetryPolicy(sleep=delays.append, seed=3, rate=None)
+    return aws.RetryPolicy(sleep=delays.append, seed=3, rate=None)
 
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -321,7 +321,7 @@ def test_fetch_returns_every_trace_once_with_summaries_and_cost(moto: Any, polic
     url, injector = moto
     client = xray_client(url)
     ids = put_traces(client, 23)
-    ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
+    ts = aws.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
     assert sorted(ts.traces["trace_id"]) == sorted(ids)
     assert set(ts.segments["name"]) == {"orders-api", "inventory"}
     assert len(ts.segments) == 46
@@ -345,7 +345,7 @@ def test_fetch_matches_loading_the_same_documents(moto: Any, policy: Any) -> Non
     url, _ = moto
     client = xray_client(url)
     put_traces(client, 4)
-    ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
+    ts = aws.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
     docs = [d for n in range(1, 5) for d in make_trace(NOW - timedelta(minutes=30), n)]
     offline = xraykit.from_documents(docs)
     key = ["trace_id"]
@@ -361,7 +361,7 @@ def test_windows_are_at_most_six_hours_and_cover_the_range(moto: Any, policy: An
     start = NOW - timedelta(hours=14)
     put_traces(client, 3, when=NOW - timedelta(hours=13))
     put_traces(client, 2, when=NOW - timedelta(hours=1), first=100)
-    ts = live.fetch(start=start, end=NOW, client=client, cache=False, progress=False,
+    ts = aws.fetch(start=start, end=NOW, client=client, cache=False, progress=False,
                     retry=policy)  # fmt: skip
     assert len(ts) == 5
     bodies = [json.loads(e["request"]) for e in injector.log if e["path"] == "/TraceSummaries"]
@@ -381,7 +381,7 @@ def test_pagination_and_call_count_bound(moto: Any, policy: Any) -> None:
     client = xray_client(url)
     ids = put_traces(client, 37)
     injector.page_size = 8
-    ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy,
+    ts = aws.fetch(since="2h", client=client, cache=False, progress=False, retry=policy,
                     concurrency=4)  # fmt: skip
     assert sorted(ts.traces["trace_id"]) == sorted(ids)
     pages = injector.calls("/TraceSummaries")
@@ -399,7 +399,7 @@ def test_max_traces_stops_early(moto: Any, policy: Any) -> None:
     client = xray_client(url)
     put_traces(client, 30)
     injector.page_size = 10
-    ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy,
+    ts = aws.fetch(since="2h", client=client, cache=False, progress=False, retry=policy,
                     max_traces=12)  # fmt: skip
     assert len(ts) == 12
     assert len(ts.summaries) == 12
@@ -429,7 +429,7 @@ def test_throttles_and_5xx_bursts_lose_and_duplicate_nothing(
         return (500, "InternalFailure") if path == "/TraceSummaries" and nth == 1 else None
 
     injector.rules = [one_500_on_summaries, burst_of_503, throttle_30_percent]
-    ts = live.fetch(since="2h", client=client, cache=False, progress=False,
+    ts = aws.fetch(since="2h", client=client, cache=False, progress=False,
                     retry=policy, concurrency=concurrency)  # fmt: skip
     assert sorted(ts.traces["trace_id"]) == sorted(ids)
     assert ts.traces["trace_id"].is_unique
@@ -451,9 +451,9 @@ def test_backoff_grows_exponentially_with_jitter(moto: Any, delays: list[float])
     injector.rules = [
         lambda p, n, r: (429, "ThrottledException") if p == "/Traces" and n <= 5 else None
     ]
-    policy = live.RetryPolicy(sleep=delays.append, seed=0, rate=None, base_delay=1.0,
+    policy = aws.RetryPolicy(sleep=delays.append, seed=0, rate=None, base_delay=1.0,
                               max_delay=8.0)  # fmt: skip
-    ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
+    ts = aws.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
     assert len(ts) == 1
     assert len(delays) == 5
     ceilings = [1, 2, 4, 8, 8]
@@ -469,9 +469,9 @@ def test_a_trace_that_keeps_failing_lands_in_problems(moto: Any, delays: list[fl
     injector.rules = [
         lambda p, n, r: (503, "ServiceUnavailable") if bad in r.get("TraceIds", []) else None
     ]
-    policy = live.RetryPolicy(sleep=delays.append, seed=1, rate=None, max_attempts=3)
+    policy = aws.RetryPolicy(sleep=delays.append, seed=1, rate=None, max_attempts=3)
     with pytest.warns(XrayKitWarning, match="could not be fetched"):
-        ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy,
+        ts = aws.fetch(since="2h", client=client, cache=False, progress=False, retry=policy,
                         concurrency=2)  # fmt: skip
     chunk = next(c for c in requested_ids(injector) if bad in c)
     assert sorted(ts.traces["trace_id"]) == sorted(set(ids) - set(chunk))
@@ -502,9 +502,9 @@ def test_unprocessed_ids_are_asked_for_again_and_only_them(
         stub.add_response("batch_get_traces", second, {"TraceIds": [ids[2], ghost]})
         stub.add_response("batch_get_traces", {"Traces": [], "UnprocessedTraceIds": [ghost]},
                           {"TraceIds": [ghost]})  # fmt: skip
-        small = live.RetryPolicy(sleep=delays.append, seed=0, rate=None, max_attempts=3)
+        small = aws.RetryPolicy(sleep=delays.append, seed=0, rate=None, max_attempts=3)
         with pytest.warns(XrayKitWarning, match="1 trace"):
-            ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=small)
+            ts = aws.fetch(since="2h", client=client, cache=False, progress=False, retry=small)
         stub.assert_no_pending_responses()
     assert sorted(ts.traces["trace_id"]) == sorted(ids)
     assert ts.problems["location"].tolist() == [ghost]
@@ -527,7 +527,7 @@ def test_filter_expression_and_group_are_sent_unchanged(policy: Any) -> None:
                 "FilterExpression": f'group.name = "checkout" AND ({expression})',
             },
         )
-        frame = live.fetch_summaries(
+        frame = aws.fetch_summaries(
             start=begin, end=begin + timedelta(hours=1), filter_expression=expression,
             group="checkout", time_range_type="Event", client=client, retry=policy,
         )  # fmt: skip
@@ -555,7 +555,7 @@ def test_before_send_hook_sees_the_filter_expression_body(policy: Any) -> None:
         return AWSResponse(request.url, 200, {}, Raw(payload))
 
     client.meta.events.register("before-send.xray.GetTraceSummaries", answer)
-    live.fetch_summaries(since="1h", filter_expression='http.status = 429', client=client,
+    aws.fetch_summaries(since="1h", filter_expression='http.status = 429', client=client,
                          retry=policy)  # fmt: skip
     assert bodies[0]["FilterExpression"] == "http.status = 429"
 
@@ -573,14 +573,14 @@ def test_interrupt_returns_what_was_fetched(moto: Any, policy: Any, tmp_path: Pa
 
     client.meta.events.register("before-send.xray.BatchGetTraces", ctrl_c)
     with pytest.warns(XrayKitWarning, match="Interrupted: returning the 10 traces"):
-        ts = live.fetch(account_id=ACCOUNT, since="2h", client=client, cache=True, cache_dir=tmp_path, progress=False,
+        ts = aws.fetch(account_id=ACCOUNT, since="2h", client=client, cache=True, cache_dir=tmp_path, progress=False,
                         retry=policy, concurrency=1)  # fmt: skip
     assert len(ts) == 10
     assert len(ts.summaries) == 20
     # the next call resumes: only the ten missing traces are retrieved
     client.meta.events.unregister("before-send.xray.BatchGetTraces", ctrl_c)
     injector.reset()
-    again = live.fetch(account_id=ACCOUNT, since="2h", client=client, cache=True, cache_dir=tmp_path,
+    again = aws.fetch(account_id=ACCOUNT, since="2h", client=client, cache=True, cache_dir=tmp_path,
                        progress=False, retry=policy)  # fmt: skip
     assert sorted(again.traces["trace_id"]) == sorted(ids)
     assert sum(len(c) for c in requested_ids(injector)) == 10
@@ -592,7 +592,7 @@ def test_progress_bar_counts_traces(moto: Any, policy: Any, capsys: Any) -> None
     url, _ = moto
     client = xray_client(url)
     put_traces(client, 12)
-    ts = live.fetch(since="2h", client=client, cache=False, progress=True, retry=policy)
+    ts = aws.fetch(since="2h", client=client, cache=False, progress=True, retry=policy)
     assert len(ts) == 12
     err = capsys.readouterr().err
     assert "BatchGetTraces" in err and "12/12" in err
@@ -606,8 +606,8 @@ def test_rate_cap_spaces_calls_evenly() -> None:
         waits.append(seconds)
         clock["t"] += seconds
 
-    policy = live.RetryPolicy(rate=10.0, burst=2, sleep=sleep, clock=lambda: clock["t"])
-    bucket = live._TokenBucket(policy)
+    policy = aws.RetryPolicy(rate=10.0, burst=2, sleep=sleep, clock=lambda: clock["t"])
+    bucket = aws._TokenBucket(policy)
     for _ in range(12):
         sleep(bucket.reserve())
     # two calls use the burst, the other ten wait 0.1 s each
@@ -632,9 +632,9 @@ def test_throttles_halve_the_rate(moto: Any, delays: list[float]) -> None:
         clock["t"] += seconds
 
     # no backoff delay: every recorded wait is the token bucket's
-    policy = live.RetryPolicy(rate=40.0, burst=1, base_delay=0.0, sleep=sleep,
+    policy = aws.RetryPolicy(rate=40.0, burst=1, base_delay=0.0, sleep=sleep,
                               clock=lambda: clock["t"])  # fmt: skip
-    ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
+    ts = aws.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
     assert len(ts) == 5
     assert ts.cost.throttles == 3
     # at a steady 40 calls/s no wait would exceed 1/40 s; after three halvings they do
@@ -652,7 +652,7 @@ def test_cache_reuses_a_settled_window_without_any_call(moto: Any, policy: Any,
     when = NOW - timedelta(hours=2)
     ids = put_traces(client, 8, when=when)
     window = {"start": when - timedelta(minutes=5), "end": when + timedelta(minutes=30)}
-    first = live.fetch(
+    first = aws.fetch(
         account_id=ACCOUNT,
         **window,
         client=client,
@@ -662,7 +662,7 @@ def test_cache_reuses_a_settled_window_without_any_call(moto: Any, policy: Any,
     )
     assert len(first) == 8
     injector.reset()
-    second = live.fetch(account_id=ACCOUNT, **window, client=client, cache_dir=tmp_path, progress=False,
+    second = aws.fetch(account_id=ACCOUNT, **window, client=client, cache_dir=tmp_path, progress=False,
                         retry=policy)  # fmt: skip
     assert injector.log == []  # no call at all, not even STS (asked once per process)
     assert sorted(second.traces["trace_id"]) == sorted(ids)
@@ -673,13 +673,13 @@ def test_cache_reuses_a_settled_window_without_any_call(moto: Any, policy: Any,
     pd.testing.assert_frame_equal(first.summaries, second.summaries)
     assert second.cost.cached_traces == 8 and second.cost.billable_traces == 0
     # a different query over the same window lists again, but retrieves nothing
-    third = live.fetch(account_id=ACCOUNT, **window, client=client, cache_dir=tmp_path, progress=False,
+    third = aws.fetch(account_id=ACCOUNT, **window, client=client, cache_dir=tmp_path, progress=False,
                        retry=policy, time_range_type="Event")  # fmt: skip
     assert injector.calls("/TraceSummaries") == 1 and injector.calls("/Traces") == 0
     assert len(third) == 8
     # cache=False bypasses it
     injector.reset()
-    live.fetch(**window, client=client, cache=False, progress=False, retry=policy)
+    aws.fetch(**window, client=client, cache=False, progress=False, retry=policy)
     assert injector.calls("/Traces") == 2
 
 
@@ -690,7 +690,7 @@ def test_cache_layout_is_keyed_by_account_and_region_and_holds_no_secret(
     client = xray_client(url)
     when = NOW - timedelta(hours=3)
     put_traces(client, 3, when=when)
-    live.fetch(account_id=ACCOUNT, start=when - timedelta(minutes=1), end=when + timedelta(minutes=10),
+    aws.fetch(account_id=ACCOUNT, start=when - timedelta(minutes=1), end=when + timedelta(minutes=10),
                client=client, cache_dir=tmp_path, progress=False, retry=policy)  # fmt: skip
     folder = tmp_path / "xray" / "123456789012" / REGION
     assert (folder / "traces" / "index.parquet").exists()
@@ -706,7 +706,7 @@ def test_open_window_is_not_cached_but_its_traces_are(moto: Any, policy: Any,
     url, injector = moto
     client = xray_client(url)
     put_traces(client, 6)
-    live.fetch(
+    aws.fetch(
         account_id=ACCOUNT,
         since="1h",
         client=client,
@@ -716,7 +716,7 @@ def test_open_window_is_not_cached_but_its_traces_are(moto: Any, policy: Any,
     )
     assert not list(tmp_path.rglob("summaries/*.parquet"))
     injector.reset()
-    again = live.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False,
+    again = aws.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False,
                        retry=policy)  # fmt: skip
     assert len(again) == 6
     assert injector.calls("/TraceSummaries") == 1 and injector.calls("/Traces") == 0
@@ -736,11 +736,11 @@ def test_in_progress_traces_are_fetched_again(moto: Any, policy: Any, tmp_path: 
          "start_time": when.timestamp() + 1, "end_time": when.timestamp() + 2},
     ]  # fmt: skip
     client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in docs])
-    first = live.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False,
+    first = aws.fetch(account_id=ACCOUNT, since="1h", client=client, cache_dir=tmp_path, progress=False,
                        retry=policy)  # fmt: skip
     assert first.traces.set_index("trace_id").loc[tid, "is_partial"]
     injector.reset()
-    live.fetch(
+    aws.fetch(
         account_id=ACCOUNT,
         since="1h",
         client=client,
@@ -756,10 +756,10 @@ def test_cache_dir_defaults_to_env_then_user_cache(monkeypatch: pytest.MonkeyPat
     import platformdirs
 
     monkeypatch.setenv("XRAYKIT_CACHE_DIR", str(tmp_path))
-    assert live._cache_root(None) == tmp_path
-    assert live._cache_root(tmp_path / "x") == tmp_path / "x"
+    assert aws._cache_root(None) == tmp_path
+    assert aws._cache_root(tmp_path / "x") == tmp_path / "x"
     monkeypatch.delenv("XRAYKIT_CACHE_DIR")
-    assert live._cache_root(None) == Path(platformdirs.user_cache_dir("xraykit"))
+    assert aws._cache_root(None) == Path(platformdirs.user_cache_dir("xraykit"))
 
 
 def moto_session(url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -774,7 +774,7 @@ def test_caller_identity_is_asked_once(moto: Any, policy: Any, tmp_path: Path,
     put_traces(xray_client(url), 1)
     session = moto_session(url, monkeypatch)
     for _ in range(3):
-        ts = live.fetch(since="1h", session=session, cache_dir=tmp_path, progress=False,
+        ts = aws.fetch(since="1h", session=session, cache_dir=tmp_path, progress=False,
                         retry=policy)  # fmt: skip
         assert len(ts) == 1
     sts = [e for e in injector.log if b"GetCallerIdentity" in e["request"]]
@@ -791,7 +791,7 @@ def test_refused_identity_lookup_warns_and_pulls_without_the_cache(
     with pytest.warns(
         XrayKitWarning, match=r"(?s)STS GetCallerIdentity could not tell.*account_id="
     ):
-        ts = live.fetch(since="1h", session=moto_session(url, monkeypatch), cache_dir=tmp_path,
+        ts = aws.fetch(since="1h", session=moto_session(url, monkeypatch), cache_dir=tmp_path,
                         progress=False, retry=policy)  # fmt: skip
     assert len(ts) == 4 and ts.problems.empty
     assert not list(tmp_path.rglob("*.parquet"))  # nothing cached under a guessed account
@@ -803,13 +803,13 @@ def test_a_client_without_account_id_pulls_without_the_cache(moto: Any, policy: 
     client = xray_client(url)
     put_traces(client, 2)
     with pytest.warns(XrayKitWarning, match=r"client=.*account_id="):
-        ts = live.fetch(since="1h", client=client, cache_dir=tmp_path, progress=False,
+        ts = aws.fetch(since="1h", client=client, cache_dir=tmp_path, progress=False,
                         retry=policy)  # fmt: skip
     assert len(ts) == 2
     assert not [e for e in injector.log if b"GetCallerIdentity" in e["request"]]
     assert not list(tmp_path.rglob("*.parquet"))
     with pytest.raises(ValueError, match="`account_id` must be a 12-digit"):
-        live.fetch(since="1h", client=client, account_id="1234", progress=False)
+        aws.fetch(since="1h", client=client, account_id="1234", progress=False)
 
 
 # --------------------------------------------------------------------------------------
@@ -818,7 +818,7 @@ def test_a_client_without_account_id_pulls_without_the_cache(moto: Any, policy: 
 
 def test_summaries_frame_from_a_recorded_response() -> None:
     response = json.loads((DATA / "live_trace_summaries.json").read_text())
-    frame = live.summaries_frame(response["TraceSummaries"])
+    frame = aws.summaries_frame(response["TraceSummaries"])
     assert len(frame) == len(response["TraceSummaries"]) == 3
     first = frame.iloc[0]
     assert first["trace_id"] == "1-6633a1b0-5e1f9d3c2a7b4e8f90a1b2c3"
@@ -848,8 +848,8 @@ def test_summaries_frame_from_a_recorded_response() -> None:
 
 def test_summary_root_cause_paths_match_the_analysis_columns() -> None:
     response = json.loads((DATA / "live_trace_summaries.json").read_text())
-    frame = live.summaries_frame(response["TraceSummaries"])
-    paths = live.summary_root_cause_paths(frame, "fault")
+    frame = aws.summaries_frame(response["TraceSummaries"])
+    paths = aws.summary_root_cause_paths(frame, "fault")
     assert list(paths.columns) == [
         "trace_id", "cause_index", "service_name", "service_type", "account_id", "inferred",
         "entity_index", "entity_count", "entity_name", "entity_id", "remote", "coverage",
@@ -861,28 +861,28 @@ def test_summary_root_cause_paths_match_the_analysis_columns() -> None:
     assert paths["entity_count"].tolist() == [3, 3, 3]
     assert paths["exception_message"].iloc[2] == "gateway did not answer in 1 s"
     assert bool(paths["client_impacting"].all())
-    assert live.summary_root_cause_paths(frame, "error")["trace_id"].tolist() == [
+    assert aws.summary_root_cause_paths(frame, "error")["trace_id"].tolist() == [
         "1-6633a1c0-77aa88bb99cc00dd11ee22ff"
     ]
-    slow = live.summary_root_cause_paths(frame, "responsetime")
+    slow = aws.summary_root_cause_paths(frame, "responsetime")
     assert slow["coverage"].tolist() == [0.95, 0.82]
     with pytest.raises(ValueError, match="`kind` must be one of"):
-        live.summary_root_cause_paths(frame, "slow")
+        aws.summary_root_cause_paths(frame, "slow")
 
 
 def test_empty_summaries_frame_has_every_column() -> None:
-    frame = live.summaries_frame([])
-    assert frame.empty and list(frame.columns) == list(live._SUMMARY_COLUMNS)
+    frame = aws.summaries_frame([])
+    assert frame.empty and list(frame.columns) == list(aws._SUMMARY_COLUMNS)
 
 
 def test_cost_estimate_adds_and_prints() -> None:
-    a = live.CostEstimate(traces_scanned=10, traces_retrieved=5, api_calls={"BatchGetTraces": 1})
-    b = live.CostEstimate(traces_scanned=1, api_calls={"BatchGetTraces": 2, "GetTraceSummaries": 1})
+    a = aws.CostEstimate(traces_scanned=10, traces_retrieved=5, api_calls={"BatchGetTraces": 1})
+    b = aws.CostEstimate(traces_scanned=1, api_calls={"BatchGetTraces": 2, "GetTraceSummaries": 1})
     total = a + b
     assert total.billable_traces == 16
     assert total.api_calls == {"BatchGetTraces": 3, "GetTraceSummaries": 1}
     assert "free" in str(total) and "<table>" in total._repr_html_()
-    assert live.CostEstimate(traces_retrieved=1_000_000).usd == 0.5
+    assert aws.CostEstimate(traces_retrieved=1_000_000).usd == 0.5
 
 
 # --------------------------------------------------------------------------------------
@@ -908,8 +908,8 @@ def test_fetch_sampling_rules_and_groups_from_recorded_responses(policy: Any) ->
         rest = {"SamplingRuleRecords": rules["SamplingRuleRecords"][1:]}
         stub.add_response("get_sampling_rules", rest, {"NextToken": "p2"})
         stub.add_response("get_groups", groups, {})
-        frame = live.fetch_sampling_rules(client=client, retry=policy)
-        found = live.fetch_groups(client=client, retry=policy)
+        frame = aws.fetch_sampling_rules(client=client, retry=policy)
+        found = aws.fetch_groups(client=client, retry=policy)
     assert frame["rule_name"].tolist() == ["checkout-errors", "health-checks", "Default"]
     assert frame["priority"].tolist() == [10, 20, 10000]
     assert frame.loc[0, "attributes"] == {"tier": "gold"}
@@ -926,7 +926,7 @@ def test_fetch_service_graph_uses_the_service_graph_module(policy: Any) -> None:
         page1 = {**response, "Services": response["Services"][:2], "NextToken": "n"}
         stub.add_response("get_service_graph", page1)
         stub.add_response("get_service_graph", {**response, "Services": response["Services"][2:]})
-        graph = live.fetch_service_graph(start=NOW - timedelta(hours=1), end=NOW,
+        graph = aws.fetch_service_graph(start=NOW - timedelta(hours=1), end=NOW,
                                          group="slow-checkout", client=client, retry=policy)  # fmt: skip
         stub.assert_no_pending_responses()
     names = set(graph.nodes["name"])
@@ -964,7 +964,7 @@ def test_transaction_search_accounts_use_trace_retrieval(policy: Any, destinatio
             else:
                 expected["NextToken"] = "more"
             stub.add_response("list_retrieved_traces", answer, expected)
-        ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
+        ts = aws.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
         stub.assert_no_pending_responses()
     assert sorted(ts.traces["trace_id"]) == sorted(ids)
     assert len(ts.segments) == 14
@@ -988,10 +988,10 @@ def test_trace_segment_destination_check(policy: Any, answer: Any, expected: boo
             )
         else:
             stub.add_response("get_trace_segment_destination", answer)
-        conn = live.connect(client=client)
-        assert live._uses_transaction_search(conn, live._Caller(client, policy)) is expected
+        conn = aws.connect(client=client)
+        assert aws._uses_transaction_search(conn, aws._Caller(client, policy)) is expected
         # asked once per credentials and endpoint
-        assert live._uses_transaction_search(conn, live._Caller(client, policy)) is expected
+        assert aws._uses_transaction_search(conn, aws._Caller(client, policy)) is expected
         stub.assert_no_pending_responses()
 
 
@@ -1013,13 +1013,13 @@ def test_no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     ):
         monkeypatch.delenv(key, raising=False)
     with pytest.raises(LiveAccessError, match=r"No AWS credentials.*profile=.*load_sample"):
-        live.fetch(region=REGION, cache=False, progress=False)
+        aws.fetch(region=REGION, cache=False, progress=False)
 
 
 def test_unknown_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     with pytest.raises(LiveAccessError, match=r"'nope'.*aws configure"):
-        live.fetch(profile="nope", region=REGION, progress=False)
+        aws.fetch(profile="nope", region=REGION, progress=False)
 
 
 def test_no_region(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -1029,7 +1029,7 @@ def test_no_region(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     with pytest.raises(LiveAccessError, match=r"No AWS region.*region='us-east-1'.*AWS_REGION"):
-        live.fetch(cache=False, progress=False)
+        aws.fetch(cache=False, progress=False)
 
 
 @pytest.mark.parametrize(
@@ -1052,7 +1052,7 @@ def test_aws_errors_say_how_to_fix_them(policy: Any, destination: Any, operation
     with Stubber(client) as stub:
         stub.add_client_error(operation, code, message, 400)
         with pytest.raises(LiveAccessError, match=pattern) as info:
-            live.fetch(since="1h", client=client, cache=False, progress=False, retry=policy,
+            aws.fetch(since="1h", client=client, cache=False, progress=False, retry=policy,
                        filter_expression="responsetime > 5" if "filter" in message else None)  # fmt: skip
     if code == "InvalidRequestException":
         assert isinstance(info.value, FilterExpressionError)
@@ -1064,7 +1064,7 @@ def test_access_denied_on_batch_get_traces_names_that_action(moto: Any, policy: 
     put_traces(client, 3)
     injector.rules = [lambda p, n, r: (403, "AccessDeniedException") if p == "/Traces" else None]
     with pytest.raises(LiveAccessError, match=r"'xray:BatchGetTraces'.*AWSXrayReadOnlyAccess"):
-        live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
+        aws.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
 
 
 def test_unreachable_endpoint(policy: Any) -> None:
@@ -1075,7 +1075,7 @@ def test_unreachable_endpoint(policy: Any) -> None:
         port = s.getsockname()[1]
     client = xray_client(f"http://127.0.0.1:{port}")
     with pytest.raises(LiveAccessError, match=r"could not be reached.*HTTPS_PROXY"):
-        live.fetch(since="1h", client=client, cache=False, progress=False, retry=policy)
+        aws.fetch(since="1h", client=client, cache=False, progress=False, retry=policy)
 
 
 def test_invalid_filter_expression_is_caught_before_any_call(policy: Any) -> None:
@@ -1084,7 +1084,7 @@ def test_invalid_filter_expression_is_caught_before_any_call(policy: Any) -> Non
         Stubber(client) as stub,
         pytest.raises(LiveAccessError, match="no API call was made") as info,
     ):
-        live.fetch(since="1h", filter_expression="responsetime >", client=client,
+        aws.fetch(since="1h", filter_expression="responsetime >", client=client,
                    cache=False, progress=False, retry=policy)  # fmt: skip
         stub.assert_no_pending_responses()
     assert isinstance(info.value, FilterExpressionError)
@@ -1092,15 +1092,15 @@ def test_invalid_filter_expression_is_caught_before_any_call(policy: Any) -> Non
 
 def test_bad_arguments_are_reported() -> None:
     with pytest.raises(ValueError, match="`since` must be a duration"):
-        live.fetch(since="yesterday")
+        aws.fetch(since="yesterday")
     with pytest.raises(ValueError, match="`time_range_type` must be one of"):
-        live.fetch(time_range_type="trace")
+        aws.fetch(time_range_type="trace")
     with pytest.raises(ValueError, match="`max_traces` must be a positive int"):
-        live.fetch(max_traces=0)
+        aws.fetch(max_traces=0)
     with pytest.raises(ValueError, match="`start` must be before `end`"):
-        live.fetch(start="2024-05-02", end="2024-05-01")
+        aws.fetch(start="2024-05-02", end="2024-05-01")
     with pytest.raises(LiveAccessError, match="must not be empty"):
-        live.fetch(filter_expression="  ")
+        aws.fetch(filter_expression="  ")
 
 
 def test_missing_boto3_names_the_aws_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1108,21 +1108,21 @@ def test_missing_boto3_names_the_aws_extra(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(MissingDependencyError, match=r"xraykit\[aws\]"):
-        live.fetch(since="1h", progress=False)
+        aws.fetch(since="1h", progress=False)
 
 
 def test_import_xraykit_live_does_not_import_boto3() -> None:
     import subprocess
     import sys
 
-    code = "import sys, xraykit.live; print('boto3' in sys.modules)"
+    code = "import sys, xraykit.aws; print('boto3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_old_start_warns_about_retention() -> None:
     with pytest.warns(XrayKitWarning, match="30 days"):
-        live._resolve_window(None, "2020-01-01", "2020-01-02")
+        aws._resolve_window(None, "2020-01-01", "2020-01-02")
 
 
 @pytest.mark.parametrize(
@@ -1131,16 +1131,16 @@ def test_old_start_warns_about_retention() -> None:
      (60, 60), (timedelta(minutes=2), 120)],
 )  # fmt: skip
 def test_parse_since(text: Any, seconds: float) -> None:
-    assert live.parse_since(text).total_seconds() == seconds
+    assert aws.parse_since(text).total_seconds() == seconds
 
 
 def test_time_windows_cover_without_gaps() -> None:
     start = pd.Timestamp("2024-05-01 00:00", tz="UTC")
     end = start + pd.Timedelta(hours=20, minutes=5)
-    windows = live.time_windows(start, end)
+    windows = aws.time_windows(start, end)
     assert len(windows) == 4
     assert windows[0][1] == end and windows[-1][0] == start
-    assert all(b - a <= live.MAX_WINDOW for a, b in windows)
+    assert all(b - a <= aws.MAX_WINDOW for a, b in windows)
     assert all(windows[i][0] == windows[i + 1][1] for i in range(3))
 
 
@@ -1150,7 +1150,7 @@ def test_no_warnings_leak_from_a_clean_pull(moto: Any, policy: Any) -> None:
     put_traces(client, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ts = live.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
+        ts = aws.fetch(since="2h", client=client, cache=False, progress=False, retry=policy)
     assert len(ts) == 2
     assert re.fullmatch(r"1-[0-9a-f]{8}-[0-9a-f]{24}", ts.traces["trace_id"].iloc[0])
 
@@ -1169,11 +1169,11 @@ def test_access_denied_names_the_policy_that_grants_the_action(operation: str,
     from botocore.exceptions import ClientError
 
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, operation)
-    error = live.translate_error(denied, operation, {})
+    error = aws.translate_error(denied, operation, {})
     assert f"'xray:{operation}'" in str(error)
     assert re.search(remedy, str(error))
     if operation != "BatchGetTraces":
-        from xraykit.accounts import read_only_policy
+        from xraykit.aws.accounts import read_only_policy
 
         actions = read_only_policy(transaction_search=True)["Statement"][0]["Action"]
         assert f"xray:{operation}" in actions  # the remedy really grants it
@@ -1182,7 +1182,7 @@ def test_access_denied_names_the_policy_that_grants_the_action(operation: str,
 def test_cost_estimate_says_the_free_tier_is_not_applied() -> None:
     from xraykit.sampling import PRICES
 
-    cost = live.CostEstimate(traces_scanned=600_000, traces_retrieved=600_000)
+    cost = aws.CostEstimate(traces_scanned=600_000, traces_retrieved=600_000)
     price = PRICES["retrieved or scanned"]["usd_per_million"]
     assert cost.usd == pytest.approx(1.2 * price)
     assert cost.usd_after_free_tier() == pytest.approx(0.2 * price)

@@ -327,7 +327,7 @@ def test_rule_set_frame_and_api_round_trip() -> None:
 
 
 def test_load_rules_from_the_live_rules_frame() -> None:
-    from xraykit.live import sampling_rules_frame
+    from xraykit.aws import sampling_rules_frame
 
     response = json.loads((DATA / "sampling_api_rules.json").read_text())
     frame = sampling_rules_frame(response["SamplingRuleRecords"])

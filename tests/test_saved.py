@@ -1,4 +1,4 @@
-"""Saved TraceSets (xraykit.saved): the round trip, the layout, and damaged or hostile files."""
+"""Saved TraceSets (xraykit.io.saved): the round trip, the layout, and damaged or hostile files."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xraykit
-from xraykit import saved
 from xraykit.exceptions import TraceParseError
-from xraykit.saved import read_saved, write_saved
+from xraykit.io import saved
+from xraykit.io.saved import read_saved, write_saved
 from xraykit.schema import FRAMES, SCHEMAS, conform
 from xraykit.traceset import TraceSet
 

@@ -1,4 +1,4 @@
-"""The C fast path (xraykit/_scan.c) must load exactly what the Python loader loads.
+"""The C fast path (xraykit/io/_scan.c) must load exactly what the Python loader loads.
 
 The Python loader is the reference. Every test here reads the same bytes twice, once with the
 scanner and once with it switched off, and compares every frame (problems included).
@@ -20,24 +20,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xraykit import documents, source, tables
+from xraykit.io import columns, reader, source
 from xraykit.samples import sample_names, sample_path
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = os.environ.get("XRAYKIT_REQUIRE_NATIVE") == "1"
 native = pytest.mark.skipif(
-    tables._scan is None and not REQUIRED, reason="the C fast path is not built here"
+    columns._scan is None and not REQUIRED, reason="the C fast path is not built here"
 )
 
 
 def test_fast_path_is_built_from_the_current_source() -> None:
-    if tables._scan is None:
+    if columns._scan is None:
         if REQUIRED:
-            pytest.fail("xraykit._scan did not import; `make test` requires the C fast path")
+            pytest.fail("xraykit.io._scan did not import; `make test` requires the C fast path")
         pytest.skip("the C fast path is not built here")
-    digest = hashlib.sha256((ROOT / "xraykit" / "_scan.c").read_bytes()).hexdigest()[:16]
-    assert digest == tables._scan.SOURCE_HASH, (
-        "xraykit/_scan.c changed since the library was built: run `make test` (or "
+    digest = hashlib.sha256((ROOT / "xraykit" / "io" / "_scan.c").read_bytes()).hexdigest()[:16]
+    assert digest == columns._scan.SOURCE_HASH, (
+        "xraykit/io/_scan.c changed since the library was built: run `make test` (or "
         "`pip install -e .`) again to rebuild it"
     )
 
@@ -47,7 +47,7 @@ def read(path: Path, native: bool, **limits: Any) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with source.open_source(path, **limits) as src:
-            return documents.read_source(src, native=native)
+            return reader.read_source(src, native=native)
 
 
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -465,8 +465,8 @@ def test_every_line_shape_is_read_by_the_scanner(
     path = _write(tmp_path, [json.dumps(v) + "\n" for v in SHAPES[shape](docs)])
     read_by_python: list[Any] = []
     with monkeypatch.context() as m:
-        m.setattr(documents, "_read_line", lambda *a: read_by_python.append(a))
-        m.setattr(documents.Reader, "accept", lambda *a: read_by_python.append(a))
+        m.setattr(reader, "_read_line", lambda *a: read_by_python.append(a))
+        m.setattr(reader.Reader, "accept", lambda *a: read_by_python.append(a))
         fast = read(path, native=True)
     assert read_by_python == []
     assert len(fast["segments"]) == 6 and fast["problems"].empty

@@ -1,4 +1,4 @@
-"""Tests of xraykit.servicegraph: X-Ray's service-graph rules on hand-built traces with known
+"""Tests of xraykit.graph: X-Ray's service-graph rules on hand-built traces with known
 graphs (tests/data/graph_*.json), a recorded GetServiceGraph response, and every sample."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 import xraykit
 from xraykit.exceptions import TraceParseError
-from xraykit.servicegraph import (
+from xraykit.graph import (
     CLIENT,
     EDGE_CALL_COLUMNS,
     EDGE_COLUMNS,

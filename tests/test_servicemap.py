@@ -1,4 +1,4 @@
-"""Tests of xraykit.servicemap: the DOT text of service maps (and, with the dot marker,
+"""Tests of xraykit.graph.render: the DOT text of service maps (and, with the dot marker,
 that Graphviz renders them)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import xraykit
-from xraykit.servicegraph import service_graph, service_graph_from_response
-from xraykit.servicemap import STATUS_COLORS, service_map
+from xraykit.graph import service_graph, service_graph_from_response
+from xraykit.graph.render import STATUS_COLORS, service_map
 
 DATA = Path(__file__).parent / "data"
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import xraykit
-from xraykit.simulate import (
+from xraykit.samples.generate import (
     simulate_cross_account,
     simulate_lambda_cold_starts,
     simulate_shop,

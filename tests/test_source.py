@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import xraykit
-from xraykit import source
 from xraykit.exceptions import TraceParseError
+from xraykit.io import source
 
 TID = "1-5f84c7a1-6c7a8d2e9f0a1b2c3d4e5f60"
 

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from xraykit import documents, tables
+from xraykit.io import columns, reader
 from xraykit.schema import COLUMNS, SCHEMAS, Column
 
 #: The JSON types a column of each dtype can be read from.
@@ -20,32 +20,32 @@ READS = {"str": "string", "bool": "boolean", "Int64": "integer", "datetime64[us,
 )
 def test_every_column_reads_a_declared_field_of_a_type_it_can_hold(table: str) -> None:
     declared = {name for name, c in COLUMNS[table].items() if c.source is not None}
-    compiled = {c.name for c in tables.TABLES[table] if not c.name.startswith("_")}
+    compiled = {c.name for c in columns.TABLES[table] if not c.name.startswith("_")}
     assert compiled == declared
-    for column in tables.TABLES[table]:
+    for column in columns.TABLES[table]:
         for field in column.fields:
             assert READS[SCHEMAS[table][column.name]] in field.types, (column.name, field.path)
 
 
 def test_the_c_scanner_accepts_every_declared_column() -> None:
-    if tables._scan is None:
+    if columns._scan is None:
         pytest.skip("the C fast path is not built here")
-    assert set(tables._scan.TABLES) == set(tables.TABLES)
-    for column in (c for cols in tables.TABLES.values() for c in cols if c.context):
-        assert column.context in tables._scan.CONTEXTS
-    tables.new_tables()  # checks each context against the column's kind
+    assert set(columns._scan.TABLES) == set(columns.TABLES)
+    for column in (c for cols in columns.TABLES.values() for c in cols if c.context):
+        assert column.context in columns._scan.CONTEXTS
+    columns.new_tables()  # checks each context against the column's kind
 
 
 def _read(native: bool, lines: list[dict[str, Any]]) -> pd.DataFrame:
-    reader = documents.Reader(documents._Problems("t", "raise"), native=native)
+    doc_reader = reader.Reader(reader._Problems("t", "raise"), native=native)
     text = b"".join(json.dumps(v).encode() + b"\n" for v in lines)
-    documents._read_lines(reader, text, 0, len(text), 1, "t")
-    return tables.to_frame("subsegments", reader.tables.take()["subsegments"])
+    reader._read_lines(doc_reader, text, 0, len(text), 1, "t")
+    return columns.to_frame("subsegments", doc_reader.tables.take()["subsegments"])
 
 
 @pytest.mark.parametrize("native", [True, False], ids=["C scanner", "Python reader"])
 def test_adding_a_column_is_one_declaration(native: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    if native and tables._scan is None:
+    if native and columns._scan is None:
         pytest.skip("the C fast path is not built here")
     extended = {
         **COLUMNS,
@@ -58,7 +58,7 @@ def test_adding_a_column_is_one_declaration(native: bool, monkeypatch: pytest.Mo
         },
     }
     monkeypatch.setitem(
-        tables.TABLES, "subsegments", tables.compile_tables(extended)["subsegments"]
+        columns.TABLES, "subsegments", columns.compile_tables(extended)["subsegments"]
     )
     child = {"name": "c", "id": "00000000000000c1", "start_time": 1.6e9, "end_time": 1.6e9 + 1}
     doc = {

@@ -197,7 +197,7 @@ def test_raw_documents_are_the_documents_as_received(data_dir):
 
 
 def test_concat_adds_up_live_costs(shop):
-    from xraykit.live import CostEstimate
+    from xraykit.aws import CostEstimate
 
     a = shop.select(shop.traces.trace_id[:2])
     b = shop.select(shop.traces.trace_id[2:4])

@@ -32,7 +32,12 @@ _EXPORTS: dict[str, str] = {
     "load_sample": "samples",
     "sample_names": "samples",
     # errors
+    "ArgumentError": "exceptions",
+    "ArgumentTypeError": "exceptions",
     "FilterExpressionError": "exceptions",
+    "LiveFilterExpressionError": "exceptions",
+    "NotFoundError": "exceptions",
+    "TraceFileNotFoundError": "exceptions",
     "LiveAccessError": "exceptions",
     "MissingDependencyError": "exceptions",
     "SampleNotFoundError": "exceptions",
@@ -41,22 +46,22 @@ _EXPORTS: dict[str, str] = {
     "XrayKitError": "exceptions",
     "XrayKitWarning": "exceptions",
     # service graph and map
-    "ServiceGraph": "servicegraph",
-    "graph_frames": "servicegraph",
-    "service_graph": "servicegraph",
-    "service_graph_from_response": "servicegraph",
-    "traces_for_edge": "servicegraph",
-    "traces_for_node": "servicegraph",
-    "service_map": "servicemap",
+    "ServiceGraph": "graph",
+    "graph_frames": "graph",
+    "service_graph": "graph",
+    "service_graph_from_response": "graph",
+    "traces_for_edge": "graph",
+    "traces_for_node": "graph",
+    "service_map": "graph.render",
     # charts and analyses
-    "plot_compare": "charts",
-    "plot_latency_heatmap": "charts",
-    "plot_latency_histogram": "charts",
-    "plot_latency_percentiles": "charts",
-    "plot_scatter": "charts",
-    "plot_sla": "charts",
-    "plot_status_over_time": "charts",
-    "plot_timeline": "charts",
+    "plot_compare": "plotting",
+    "plot_latency_heatmap": "plotting",
+    "plot_latency_histogram": "plotting",
+    "plot_latency_percentiles": "plotting",
+    "plot_scatter": "plotting",
+    "plot_sla": "plotting",
+    "plot_status_over_time": "plotting",
+    "plot_timeline": "plotting",
     "compare": "analysis",
     "critical_path": "analysis",
     "critical_path_share": "analysis",
@@ -81,18 +86,17 @@ _EXPORTS: dict[str, str] = {
     "simulate_sampling": "sampling",
     "traffic": "sampling",
     # live AWS (needs the aws extra; boto3 is imported only when called)
-    "CostEstimate": "live",
-    "RetryPolicy": "live",
-    "fetch": "live",
-    "fetch_groups": "live",
-    "fetch_sampling_rules": "live",
-    "fetch_service_graph": "live",
-    "fetch_summaries": "live",
-    "fetch_accounts": "accounts",
+    "CostEstimate": "aws",
+    "RetryPolicy": "aws",
+    "fetch": "aws",
+    "fetch_groups": "aws",
+    "fetch_sampling_rules": "aws",
+    "fetch_service_graph": "aws",
+    "fetch_summaries": "aws",
+    "fetch_accounts": "aws.accounts",
 }
 
 if TYPE_CHECKING:
-    from xraykit.accounts import fetch_accounts
     from xraykit.analysis import (
         compare,
         critical_path,
@@ -106,7 +110,41 @@ if TYPE_CHECKING:
         sla,
         throttles,
     )
-    from xraykit.charts import (
+    from xraykit.aws import (
+        CostEstimate,
+        RetryPolicy,
+        fetch,
+        fetch_groups,
+        fetch_sampling_rules,
+        fetch_service_graph,
+        fetch_summaries,
+    )
+    from xraykit.aws.accounts import fetch_accounts
+    from xraykit.exceptions import (
+        ArgumentError,
+        ArgumentTypeError,
+        FilterExpressionError,
+        LiveAccessError,
+        LiveFilterExpressionError,
+        MissingDependencyError,
+        NotFoundError,
+        SampleNotFoundError,
+        SamplingRuleError,
+        TraceFileNotFoundError,
+        TraceParseError,
+        XrayKitError,
+        XrayKitWarning,
+    )
+    from xraykit.graph import (
+        ServiceGraph,
+        graph_frames,
+        service_graph,
+        service_graph_from_response,
+        traces_for_edge,
+        traces_for_node,
+    )
+    from xraykit.graph.render import service_map
+    from xraykit.plotting import (
         plot_compare,
         plot_latency_heatmap,
         plot_latency_histogram,
@@ -115,25 +153,6 @@ if TYPE_CHECKING:
         plot_sla,
         plot_status_over_time,
         plot_timeline,
-    )
-    from xraykit.exceptions import (
-        FilterExpressionError,
-        LiveAccessError,
-        MissingDependencyError,
-        SampleNotFoundError,
-        SamplingRuleError,
-        TraceParseError,
-        XrayKitError,
-        XrayKitWarning,
-    )
-    from xraykit.live import (
-        CostEstimate,
-        RetryPolicy,
-        fetch,
-        fetch_groups,
-        fetch_sampling_rules,
-        fetch_service_graph,
-        fetch_summaries,
     )
     from xraykit.samples import load_sample, sample_names
     from xraykit.sampling import (
@@ -149,23 +168,18 @@ if TYPE_CHECKING:
         simulate_sampling,
         traffic,
     )
-    from xraykit.servicegraph import (
-        ServiceGraph,
-        graph_frames,
-        service_graph,
-        service_graph_from_response,
-        traces_for_edge,
-        traces_for_node,
-    )
-    from xraykit.servicemap import service_map
     from xraykit.traceset import TraceSet, concat, from_documents, load_file
 
 __all__ = [
     "DEFAULT_RULE",
+    "ArgumentError",
+    "ArgumentTypeError",
     "CostEstimate",
     "FilterExpressionError",
     "LiveAccessError",
+    "LiveFilterExpressionError",
     "MissingDependencyError",
+    "NotFoundError",
     "RetryPolicy",
     "RuleSet",
     "SampleNotFoundError",
@@ -173,6 +187,7 @@ __all__ = [
     "SamplingRule",
     "SamplingRuleError",
     "ServiceGraph",
+    "TraceFileNotFoundError",
     "TraceParseError",
     "TraceSet",
     "XrayKitError",

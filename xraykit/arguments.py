@@ -8,7 +8,7 @@ Examples
 >>> check_choice("by", "host", ("service", "edge"))
 Traceback (most recent call last):
 ...
-ValueError: `by` must be one of ('service', 'edge'), but 'host' was passed.
+xraykit.exceptions.ArgumentError: `by` must be one of ('service', 'edge'), but 'host' was passed.
 >>> check_freq("5min")
 Timedelta('0 days 00:05:00')
 """
@@ -19,13 +19,15 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-__all__ = ["check_choice", "check_freq"]
+from xraykit.exceptions import ArgumentError, ArgumentTypeError
+
+__all__ = ["check_choice", "check_freq", "check_traceset"]
 
 
 def check_choice(name: str, value: object, options: Sequence[object]) -> None:
-    """Raise ValueError unless ``value`` is one of ``options``."""
+    """Raise :class:`~xraykit.exceptions.ArgumentError` unless ``value`` is one of ``options``."""
     if value not in options:
-        raise ValueError(f"`{name}` must be one of {tuple(options)}, but {value!r} was passed.")
+        raise ArgumentError(f"`{name}` must be one of {tuple(options)}, but {value!r} was passed.")
 
 
 def check_freq(freq: object) -> pd.Timedelta | None:
@@ -33,7 +35,7 @@ def check_freq(freq: object) -> pd.Timedelta | None:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         For anything else, months included (their bins differ in length).
     """
     if freq is None:
@@ -45,8 +47,30 @@ def check_freq(freq: object) -> pd.Timedelta | None:
     except (TypeError, ValueError):
         length = None
     if length is None or length <= pd.Timedelta(0):
-        raise ValueError(
+        raise ArgumentError(
             f"`freq` must be a pandas frequency such as '1min', '5min' or '1h', but {freq!r} "
             "was passed."
         )
     return length
+
+
+def check_traceset(value: object, name: str = "ts") -> None:
+    """Raise :class:`~xraykit.exceptions.ArgumentTypeError` unless ``value`` is a TraceSet.
+
+    The analyses sit below :mod:`xraykit.traceset` (it calls them), so the test is by what a
+    TraceSet has — its frames and ``select`` — rather than by class.
+
+    >>> check_traceset([1, 2])
+    Traceback (most recent call last):
+    ...
+    xraykit.exceptions.ArgumentTypeError: `ts` must be a TraceSet (from xraykit.load_sample, load_file or fetch), but a list was passed. For a DataFrame of traces, pass the TraceSet it came from, or ts.select(frame['trace_id']).
+    """
+    frames = getattr(value, "frames", None)
+    if not (
+        isinstance(frames, dict) and "traces" in frames and callable(getattr(value, "select", None))
+    ):
+        raise ArgumentTypeError(
+            f"`{name}` must be a TraceSet (from xraykit.load_sample, load_file or fetch), but "
+            f"a {type(value).__name__} was passed. For a DataFrame of traces, pass the "
+            "TraceSet it came from, or ts.select(frame['trace_id'])."
+        )

@@ -9,7 +9,7 @@ segment documents, its ``source``: a field path into the document (``"http.reque
 alternatives taken in order while empty (``"sql.url | sql.connection_string"``), string parts
 joined with a space (``"aws.xray.sdk + aws.xray.sdk_version"``), or a value the reader knows
 from where the entity sits (``"@depth"``). Both readers (the Python one in
-:mod:`xraykit.documents` and the C scanner) build their columns from these declarations, and
+:mod:`xraykit.io.reader` and the C scanner) build their columns from these declarations, and
 :data:`ENTITY_FIELDS` says which JSON type every field of a document must have.
 
 Examples
@@ -306,7 +306,7 @@ PROBLEMS = {
 }
 
 #: The documents as received, for TraceSet.document(); not a public frame. A TraceSet keeps
-#: them compressed (:class:`xraykit.docstore.DocumentStore`); this is the frame of
+#: them compressed (:class:`xraykit.io.docstore.DocumentStore`); this is the frame of
 #: ``TraceSet.raw_documents``.
 DOCUMENTS = {
     "trace_id": C("str", "@trace_id"),

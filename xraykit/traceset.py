@@ -20,7 +20,7 @@ A :class:`TraceSet` holds seven frames whose columns and dtypes are declared onc
     what could not be read (``source``, ``location``, ``reason``); never silently empty.
 
 Every source (samples, files, live pulls) ends in the same parser
-(:mod:`xraykit.documents`), so nothing downstream knows where the data came from.
+(:mod:`xraykit.io.reader`), so nothing downstream knows where the data came from.
 
 Examples
 --------
@@ -38,23 +38,26 @@ from __future__ import annotations
 
 import html
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, TypeVar
 
 import orjson
 import pandas as pd
 
-from xraykit import documents as _documents
-from xraykit import saved as _saved
-from xraykit import source as _source
-from xraykit.docstore import DocumentStore
-from xraykit.documents import OnError
+from xraykit import query as _query
 from xraykit.exceptions import XrayKitWarning
+from xraykit.io import reader as _reader
+from xraykit.io import saved as _saved
+from xraykit.io import source as _source
+from xraykit.io.docstore import DocumentStore
+from xraykit.io.reader import OnError
 from xraykit.schema import FRAMES, SCHEMAS, conform, empty_frame
 
 __all__ = ["TraceSet", "concat", "from_documents", "from_responses", "load_file"]
+
+T = TypeVar("T")
 
 
 class TraceSet:
@@ -137,6 +140,23 @@ class TraceSet:
     def frames(self) -> dict[str, pd.DataFrame]:
         """The seven public frames by name."""
         return {name: getattr(self, name) for name in FRAMES}
+
+    @property
+    def document_store(self) -> DocumentStore:
+        """The original segment documents, compressed, with their trace and entity ids."""
+        return self._documents
+
+    def pipe(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call ``func(self, *args, **kwargs)``: analyses chain left to right, as in pandas.
+
+        Examples
+        --------
+        >>> import xraykit
+        >>> ts = xraykit.load_sample("shop")
+        >>> ts.query("fault").pipe(len) == len(ts.query("fault"))
+        True
+        """
+        return func(self, *args, **kwargs)
 
     @property
     def raw_documents(self) -> pd.DataFrame:
@@ -275,7 +295,7 @@ class TraceSet:
     def query(self, expression: str, *, groups: Mapping[str, str] | None = None) -> TraceSet:
         """Return the traces matching an X-Ray filter expression.
 
-        See :mod:`xraykit.filters` for the language and its semantics.
+        See :mod:`xraykit.query` for the language and its semantics.
 
         >>> import xraykit
         >>> ts = xraykit.load_sample("shop")
@@ -283,9 +303,7 @@ class TraceSet:
         >>> bool((slow.traces.response_time_s > 1).all())
         True
         """
-        from xraykit import filters
-
-        mask = filters.evaluate(expression, self, groups=groups)
+        mask = _query.evaluate(expression, self, groups=groups)
         return self.select(self.traces.loc[mask.to_numpy(dtype=bool), "trace_id"])
 
     # -- persistence ---------------------------------------------------------------------------
@@ -297,7 +315,7 @@ class TraceSet:
         typed annotation values, metadata, the original documents and the summaries of a live
         pull. Only ``cost`` is not kept: it describes the pull, not the traces. The file is a
         zip of Arrow tables with the compressed documents as they are (see
-        :mod:`xraykit.saved`); it is written beside ``path``, then renamed over it.
+        :mod:`xraykit.io.saved`); it is written beside ``path``, then renamed over it.
 
         >>> import tempfile, xraykit
         >>> ts = xraykit.load_sample("shop")
@@ -347,7 +365,7 @@ def _from_frames(
 ) -> TraceSet:
     ts = TraceSet(frames)
     if len(ts.problems) and on_error == "warn":
-        warnings.warn(_documents.summarise(ts.problems), XrayKitWarning, stacklevel=stacklevel)
+        warnings.warn(_reader.summarise(ts.problems), XrayKitWarning, stacklevel=stacklevel)
     return ts
 
 
@@ -414,7 +432,7 @@ def load_file(
     with _source.open_source(source, max_bytes=max_bytes, max_line_bytes=max_line_bytes) as src:
         if src.kind == "saved":
             return _load_saved(src.as_file())
-        frames = _documents.read_source(src, on_error=on_error)
+        frames = _reader.read_source(src, on_error=on_error)
     return _from_frames(frames, on_error)
 
 
@@ -440,7 +458,7 @@ def from_documents(
     [[True, 503]]
     """
     return _from_frames(
-        _documents.frames_from_documents(documents, source=source, on_error=on_error), on_error
+        _reader.frames_from_documents(documents, source=source, on_error=on_error), on_error
     )
 
 
@@ -452,7 +470,7 @@ def from_responses(
 ) -> TraceSet:
     """Build a TraceSet from ``BatchGetTraces`` response dicts (as boto3 returns them)."""
     return _from_frames(
-        _documents.frames_from_responses(responses, source=source, on_error=on_error), on_error
+        _reader.frames_from_responses(responses, source=source, on_error=on_error), on_error
     )
 
 

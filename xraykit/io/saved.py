@@ -12,8 +12,8 @@ The file (format version 2) is a zip archive of *stored* (not zip-compressed) me
     beyond 64 bits, nesting deeper than 255 levels, NaN or infinity at any depth) is
     ``null`` there, and its text, from an encoder without recursion, is in the manifest.
 ``documents.arrow``, ``documents.zst``
-    the :class:`~xraykit.docstore.DocumentStore` as it is in memory: its compact index
-    (:meth:`~xraykit.docstore.DocumentStore.to_arrow`), and its zstd blocks one after the
+    the :class:`~xraykit.io.docstore.DocumentStore` as it is in memory: its compact index
+    (:meth:`~xraykit.io.docstore.DocumentStore.to_arrow`), and its zstd blocks one after the
     other (concatenated zstd frames), verbatim: never decompressed to save nor recompressed
     to open.
 ``xraykit.json``
@@ -71,10 +71,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from xraykit.docstore import DocumentStore
 from xraykit.exceptions import TraceParseError
+from xraykit.io.columns import json_values
+from xraykit.io.docstore import DocumentStore
 from xraykit.schema import FRAMES, SCHEMAS
-from xraykit.tables import json_values
 
 __all__ = ["FORMAT", "VERSION", "Saved", "read_saved", "write_saved"]
 

@@ -26,7 +26,7 @@ configuration the lessons talk about:
 
 Examples
 --------
->>> from xraykit.accounts import read_only_policy, daemon_config
+>>> from xraykit.aws.accounts import read_only_policy, daemon_config
 >>> "xray:BatchGetTraces" in read_only_policy()["Statement"][0]["Action"]
 True
 >>> print(daemon_config(region="eu-west-1",
@@ -47,7 +47,9 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from xraykit import aws as _aws
 from xraykit.exceptions import LiveAccessError, XrayKitWarning, require
+from xraykit.traceset import concat
 
 if TYPE_CHECKING:
     from xraykit.traceset import TraceSet
@@ -429,19 +431,17 @@ def _assume(sts: Any, role_arn: str, *, external_id: str | None, session_name: s
             raise LiveAccessError(
                 f"STS refused sts:AssumeRole on {role_arn!r} ({code}: {message}). Fix: allow "
                 "'sts:AssumeRole' on that ARN for your credentials "
-                "(xraykit.accounts.assume_role_policy([...])), and check that the role's trust "
+                "(xraykit.aws.accounts.assume_role_policy([...])), and check that the role's trust "
                 "policy names your account or role"
                 + (" and the external id" if external_id else "")
-                + " (xraykit.accounts.trust_policy(...))."
+                + " (xraykit.aws.accounts.trust_policy(...))."
             ) from exc
         raise LiveAccessError(
             f"STS could not assume {role_arn!r} ({code}: {message}). Fix: check the ARN, the "
             "role's trust policy and your credentials."
         ) from exc
     except botocore_exceptions.BotoCoreError as exc:  # type: ignore[attr-defined]
-        from xraykit.live import translate_error
-
-        raise translate_error(exc, "sts:AssumeRole", {}) from exc
+        raise _aws.translate_error(exc, "sts:AssumeRole", {}) from exc
 
 
 def fetch_accounts(
@@ -499,9 +499,6 @@ def fetch_accounts(
     ... )  # doctest: +SKIP
     >>> ts.segments.groupby("account_id").size()  # doctest: +SKIP
     """
-    from xraykit import live
-    from xraykit.traceset import concat
-
     if isinstance(role_arns, str):
         raise ValueError("`role_arns` must be a list of role ARNs, not one string.")
     arns = list(dict.fromkeys(role_arns))
@@ -515,7 +512,7 @@ def fetch_accounts(
         raise TypeError(
             f"fetch_accounts() got unexpected options {unknown}; allowed: {sorted(allowed)}."
         )
-    query = live.build_query(**{k: v for k, v in fetch_options.items() if k in _QUERY_OPTIONS})
+    query = _aws.build_query(**{k: v for k, v in fetch_options.items() if k in _QUERY_OPTIONS})
 
     boto3 = require("boto3", "aws")
     botocore_exceptions = require("botocore.exceptions", "aws")
@@ -523,9 +520,9 @@ def fetch_accounts(
         raise ValueError("Pass either `session` or `profile`, not both.")
     try:
         base = session or boto3.Session(profile_name=profile)  # type: ignore[attr-defined]
-        sts = base.client("sts", region_name=region, config=live.client_config(1))
+        sts = base.client("sts", region_name=region, config=_aws.client_config(1))
     except botocore_exceptions.BotoCoreError as exc:  # type: ignore[attr-defined]
-        raise live.translate_error(exc, "sts:AssumeRole", {}) from exc
+        raise _aws.translate_error(exc, "sts:AssumeRole", {}) from exc
 
     # sessions and clients are built here, on one thread; only clients cross to the workers
     connections = []
@@ -541,7 +538,7 @@ def fetch_accounts(
             aws_session_token=credentials["SessionToken"],
             region_name=region or base.region_name,
         )
-        conn = live.connect(session=role_session, region=region, concurrency=concurrency)
+        conn = _aws.connect(session=role_session, region=region, concurrency=concurrency)
         connections.append((account, conn))
 
     cancel = threading.Event()
@@ -558,7 +555,7 @@ def fetch_accounts(
     ) as pool:
         futures = {
             pool.submit(
-                live.pull, conn, query, account_id=account, fill_account=True, cancel=cancel,
+                _aws.pull, conn, query, account_id=account, fill_account=True, cancel=cancel,
                 **options,
             ): account
             for account, conn in connections

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xraykit.memory import POOL as _POOL
+from xraykit.io.memory import POOL as _POOL
 
 __all__ = ["hex_ids"]
 

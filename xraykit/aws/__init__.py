@@ -48,11 +48,11 @@ The account comes from ``account_id=`` or STS (with a ``session``/``profile``); 
 without the cache (with a warning). Summaries of a group are keyed by the group's name: a
 changed group filter expression is not noticed (pass ``cache=False`` once).
 
-Shared with xraykit.accounts
+Shared with xraykit.aws.accounts
 ----------------------------
 :func:`build_query`, :class:`Query`, :func:`connect`, :class:`Connection`,
 :func:`client_config`, :func:`translate_error` and :func:`pull` are what
-:func:`xraykit.accounts.fetch_accounts` builds on. They are documented and kept stable
+:func:`xraykit.aws.accounts.fetch_accounts` builds on. They are documented and kept stable
 between the two modules, but are not part of ``__all__``: use :func:`fetch`.
 
 Examples
@@ -65,7 +65,7 @@ Against a real account (needs ``pip install "xraykit[aws]"`` and credentials)::
 
 Offline, the pieces that do not need AWS:
 
->>> from xraykit.live import CostEstimate, time_windows
+>>> from xraykit.aws import CostEstimate, time_windows
 >>> import pandas as pd
 >>> len(time_windows(pd.Timestamp("2024-05-01", tz="UTC"), pd.Timestamp("2024-05-02", tz="UTC")))
 4
@@ -97,14 +97,15 @@ import pandas as pd
 from xraykit.exceptions import (
     FilterExpressionError,
     LiveAccessError,
+    LiveFilterExpressionError,
     XrayKitWarning,
     require,
 )
-from xraykit.filters import validate as _validate_expression
-from xraykit.sampling import PRICES
+from xraykit.pricing import PRICES
+from xraykit.query import validate as _validate_expression
 
 if TYPE_CHECKING:
-    from xraykit.servicegraph import ServiceGraph
+    from xraykit.graph import ServiceGraph
     from xraykit.traceset import TraceSet
 
 __all__ = [
@@ -112,7 +113,6 @@ __all__ = [
     "MAX_WINDOW",
     "SETTLED_AFTER",
     "CostEstimate",
-    "LiveFilterExpressionError",
     "RetryPolicy",
     "fetch",
     "fetch_groups",
@@ -137,7 +137,7 @@ SETTLED_AFTER = timedelta(minutes=15)
 MAX_IDS_PER_RETRIEVAL = 100
 #: X-Ray keeps traces this long.
 RETENTION = timedelta(days=30)
-# the one price table (xraykit.sampling.PRICES): traces retrieved or scanned, billed together
+# the one price table (xraykit.pricing.PRICES): traces retrieved or scanned, billed together
 _READ_PRICE = PRICES["retrieved or scanned"]
 _USD_PER_MILLION = float(_READ_PRICE["usd_per_million"])
 _FREE_PER_MONTH = int(_READ_PRICE["free_per_month"])
@@ -182,23 +182,6 @@ _BAD_CREDENTIAL_CODES = frozenset(
         "MissingAuthenticationToken",
     }
 )
-
-
-class LiveFilterExpressionError(LiveAccessError, FilterExpressionError):
-    """A filter expression rejected before (or by) AWS.
-
-    Both a :class:`~xraykit.exceptions.LiveAccessError` and a
-    :class:`~xraykit.exceptions.FilterExpressionError`, so either ``except`` catches it.
-
-    Examples
-    --------
-    >>> from xraykit.exceptions import FilterExpressionError
-    >>> try:  # checked offline: no credentials needed, no API call made
-    ...     fetch(filter_expression="responsetime >", cache=False, progress=False)
-    ... except FilterExpressionError as exc:
-    ...     print(isinstance(exc, LiveFilterExpressionError), exc.expression)
-    True responsetime >
-    """
 
 
 # --------------------------------------------------------------------------------------
@@ -437,7 +420,7 @@ class CostEstimate:
     X-Ray bills traces *scanned* (``GetTraceSummaries``' ``TracesProcessedCount``) and
     *retrieved* (``BatchGetTraces``) together: the first 1,000,000 each month are free, then
     $0.50 per million (US East list price, xray-facts §2.13; the table is
-    :data:`xraykit.sampling.PRICES`, which :func:`xraykit.sampling.estimate_cost` uses too).
+    :data:`xraykit.pricing.PRICES`, which :func:`xraykit.sampling.estimate_cost` uses too).
 
     The free tier is **not** applied by ``usd``: a single pull cannot know what else the
     account read that month. :meth:`usd_after_free_tier` applies it, given the traces
@@ -703,7 +686,7 @@ def translate_error(exc: BaseException, operation: str, params: dict[str, Any]) 
         expression = params["FilterExpression"]
         return LiveFilterExpressionError(
             f"X-Ray rejected the filter expression {expression!r}: {message}. Fix: correct it "
-            "(xraykit.filters.validate(expression) checks one offline) and call again.",
+            "(xraykit.query.validate(expression) checks one offline) and call again.",
             expression=expression,
         )
     if code == "InvalidRequestException":
@@ -729,25 +712,25 @@ def _remedy(action: str) -> str:
     if action in _TRANSACTION_SEARCH_ACTIONS:
         return (
             f"which {_READ_ONLY_POLICY} does not grant: attach the policy "
-            "xraykit.accounts.read_only_policy(transaction_search=True) returns (it has the "
+            "xraykit.aws.accounts.read_only_policy(transaction_search=True) returns (it has the "
             "Transaction Search actions xray:StartTraceRetrieval, xray:ListRetrievedTraces "
             "and xray:GetTraceSegmentDestination)."
         )
     if action == "sts:AssumeRole":
         return (
-            "with xraykit.accounts.assume_role_policy([...]), and check that the role's trust "
-            "policy names you (xraykit.accounts.trust_policy(...))."
+            "with xraykit.aws.accounts.assume_role_policy([...]), and check that the role's trust "
+            "policy names you (xraykit.aws.accounts.trust_policy(...))."
         )
     if action.startswith("sts:"):
         return "(any IAM identity may call it unless an explicit Deny or an SCP forbids it)."
     return (
         f"for example by attaching the managed policy {_READ_ONLY_POLICY} "
-        "(xraykit.accounts.read_only_policy() returns a minimal one)."
+        "(xraykit.aws.accounts.read_only_policy() returns a minimal one)."
     )
 
 
 def _validate_filter(expression: str | None) -> None:
-    """Check a filter expression offline (xraykit.filters), before any API call."""
+    """Check a filter expression offline (xraykit.query), before any API call."""
     if expression is None:
         return
     if not isinstance(expression, str):
@@ -1646,7 +1629,7 @@ def _plain(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------
-# the pull of one account (shared with xraykit.accounts) and the public API
+# the pull of one account (shared with xraykit.aws.accounts) and the public API
 
 
 # client -> does its account use Transaction Search; weak, so a dropped client is forgotten.
@@ -1688,7 +1671,7 @@ def build_query(
 ) -> Query:
     """Check the query arguments of :func:`fetch` and return the :class:`Query` they make.
 
-    Shared with :mod:`xraykit.accounts`. Raises what :func:`fetch` documents for bad
+    Shared with :mod:`xraykit.aws.accounts`. Raises what :func:`fetch` documents for bad
     arguments (``ValueError``, :class:`LiveFilterExpressionError`), before any API call.
     """
     _check_common(time_range_type, max_traces)
@@ -1732,7 +1715,7 @@ def pull(
 ) -> TraceSet:
     """Pull one account: summaries, cached traces, fresh traces, merged into one TraceSet.
 
-    Shared with :mod:`xraykit.accounts` (see "Shared with xraykit.accounts" above).
+    Shared with :mod:`xraykit.aws.accounts` (see "Shared with xraykit.aws.accounts" above).
     ``account_id`` keys the cache (asked from STS when None and ``cache``);
     ``fill_account`` writes it into ``segments.account_id`` where a document has none;
     ``cancel`` stops the pull from another thread.
@@ -1872,7 +1855,7 @@ def fetch(
         The window; naive times are UTC.
     filter_expression : str, optional
         An X-Ray filter expression, sent to AWS unchanged (checked offline first when
-        ``xraykit.filters`` is available).
+        ``xraykit.query`` is available).
     group : str, optional
         A group name or ARN: only traces matching the group's filter expression. The cached
         summaries of a settled window are keyed by the group's *name* (or ARN), not by its
@@ -2063,7 +2046,7 @@ def fetch_service_graph(
     >>> graph = xraykit.fetch_service_graph(since="1h")  # doctest: +SKIP
     >>> graph.nodes[["name", "type", "total_count", "fault_count"]]  # doctest: +SKIP
     """
-    from xraykit.servicegraph import service_graph_from_response
+    from xraykit.graph import service_graph_from_response
 
     start_ts, end_ts = _resolve_window(since, start, end)
     conn = connect(session=session, profile=profile, region=region, client=client)

@@ -1,6 +1,6 @@
 """From entity rows to the finished frames: duplicates, stitching, and one row per trace.
 
-The loader (:mod:`xraykit.documents`) reads documents into segment and subsegment rows as
+The loader (:mod:`xraykit.io.reader`) reads documents into segment and subsegment rows as
 they come. The steps here need every row at once and work on whole columns:
 
 * duplicates: one row per entity id, a complete document winning over an ``in_progress``
@@ -27,11 +27,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xraykit.docstore import DocumentStore
-from xraykit.ids import hex_ids
-from xraykit.memory import POOL as _POOL
+from xraykit.io.columns import EntityIndex, utc_times
+from xraykit.io.docstore import DocumentStore
+from xraykit.io.ids import hex_ids
+from xraykit.io.memory import POOL as _POOL
 from xraykit.schema import arrow_strings, conform, empty_frame, isin
-from xraykit.tables import EntityIndex, utc_times
 
 __all__ = ["finish", "micros_to_time"]
 

@@ -13,7 +13,7 @@ int32 codes into a dictionary of the distinct ids, entity ids of 16 hex digits (
 uint64, flags as bits, offsets as int32 while every block is under 2 GiB.
 :attr:`DocumentStore.index` builds the DataFrame of :data:`INDEX` on demand;
 :meth:`DocumentStore.to_arrow` and :meth:`DocumentStore.from_arrow` hand the table and the
-blocks, as they are, to the saved format (:mod:`xraykit.saved`).
+blocks, as they are, to the saved format (:mod:`xraykit.io.saved`).
 
 A loader builds one chunk by chunk with :class:`DocumentStoreBuilder`, so that the
 uncompressed text never accumulates.
@@ -21,7 +21,7 @@ uncompressed text never accumulates.
 Examples
 --------
 >>> import pyarrow as pa
->>> from xraykit.docstore import DocumentStoreBuilder
+>>> from xraykit.io.docstore import DocumentStoreBuilder
 >>> builder = DocumentStoreBuilder()
 >>> builder.add_chunk(
 ...     pa.array(["1-a", "1-a"]),
@@ -50,8 +50,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xraykit.exceptions import TraceParseError
-from xraykit.ids import hex_ids
-from xraykit.memory import POOL as _POOL
+from xraykit.io.ids import hex_ids
+from xraykit.io.memory import POOL as _POOL
 from xraykit.schema import arrow_strings, conform
 
 __all__ = ["BLOCK_BYTES", "INDEX", "DocumentStore", "DocumentStoreBuilder"]

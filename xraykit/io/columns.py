@@ -30,11 +30,11 @@ import pandas as pd
 import pyarrow as pa
 
 from xraykit.exceptions import XrayKitWarning
-from xraykit.memory import POOL as _POOL
+from xraykit.io.memory import POOL as _POOL
 from xraykit.schema import COLUMNS, ENTITY_FIELDS, TIME, Column
 
 try:  # the C fast path; without a compiler xraykit still works, only slower
-    from xraykit import _scan
+    import xraykit.io._scan as _scan
 except ImportError as error:  # pragma: no cover - depends on the machine
     _scan = None
     _SCAN_MISSING: ImportError | None = error
@@ -239,7 +239,7 @@ def _native_columns(columns: list[TableColumn]) -> list[tuple[str, int, tuple[in
         if c.op == CONTEXT:
             if c.context not in _scan.CONTEXTS:
                 raise ValueError(
-                    f"the C scanner has no context @{c.context}: add it to xraykit/_scan.c"
+                    f"the C scanner has no context @{c.context}: add it to xraykit/io/_scan.c"
                 )
             args: tuple[int, ...] = (_scan.CONTEXTS.index(c.context),)
             if c.context == "trace_code":  # Python gives the trace id in its place

@@ -56,7 +56,7 @@ The rules (xray-facts §1.1, §2.4, §6.4, §7):
 Examples
 --------
 >>> import xraykit
->>> from xraykit.servicegraph import node_segments, service_graph
+>>> from xraykit.graph import node_segments, service_graph
 >>> ts = xraykit.load_sample("shop")
 >>> graph = service_graph(ts)
 >>> graph.nodes.loc[graph.nodes.node_id == "client", "type"].item()
@@ -82,8 +82,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xraykit.docstore import DocumentStore
 from xraykit.exceptions import TraceParseError
+from xraykit.io.docstore import DocumentStore
 
 if TYPE_CHECKING:
     import graphviz
@@ -685,7 +685,7 @@ def graph_frames(traces: TraceSet) -> tuple[pd.DataFrame, pd.DataFrame]:
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.servicegraph import graph_frames
+    >>> from xraykit.graph import graph_frames
     >>> nodes, edges = graph_frames(xraykit.load_sample("shop"))
     >>> set(edges.target) <= set(nodes.node_id)
     True
@@ -904,7 +904,7 @@ def node_segments(traces: TraceSet) -> pd.DataFrame:
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.servicegraph import node_segments
+    >>> from xraykit.graph import node_segments
     >>> ts = xraykit.load_sample("shop")
     >>> occ = node_segments(ts)
     >>> bool(occ.derived.any())  # the shop's documents come with their inferred segments
@@ -946,7 +946,7 @@ def edge_calls(traces: TraceSet) -> pd.DataFrame:
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.servicegraph import edge_calls, node_segments
+    >>> from xraykit.graph import edge_calls, node_segments
     >>> ts = xraykit.load_sample("shop")
     >>> calls = edge_calls(ts)
     >>> occ = node_segments(ts)
@@ -1137,7 +1137,7 @@ class ServiceGraph:
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.servicegraph import service_graph
+    >>> from xraykit.graph import service_graph
     >>> graph = service_graph(xraykit.load_sample("shop"))
     >>> graph
     <ServiceGraph from traces: 19 nodes, 20 edges, 2025-03-04 09:00 to 09:59 UTC>
@@ -1178,7 +1178,7 @@ class ServiceGraph:
 
     def to_digraph(self, **kwargs: Any) -> graphviz.Digraph:
         """Return the service map (a ``graphviz.Digraph``); keywords go to ``service_map``."""
-        from xraykit.servicemap import service_map
+        from xraykit.graph.render import service_map
 
         return service_map(self, **kwargs)
 
@@ -1186,7 +1186,7 @@ class ServiceGraph:
         """Return the DOT source of the service map; keywords go to ``service_map``.
 
         >>> import xraykit
-        >>> from xraykit.servicegraph import service_graph
+        >>> from xraykit.graph import service_graph
         >>> service_graph(xraykit.load_sample("shop")).to_dot().startswith("digraph")
         True
         """
@@ -1290,7 +1290,7 @@ def service_graph(traces: TraceSet) -> ServiceGraph:
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.servicegraph import service_graph
+    >>> from xraykit.graph import service_graph
     >>> graph = service_graph(xraykit.load_sample("shop"))
     >>> lam = graph.nodes[graph.nodes.type.str.startswith("AWS::Lambda")]
     >>> sorted(lam.type.unique())
@@ -1449,7 +1449,7 @@ def service_graph_from_response(
 
     Examples
     --------
-    >>> from xraykit.servicegraph import service_graph_from_response
+    >>> from xraykit.graph import service_graph_from_response
     >>> response = {"Services": [
     ...     {"ReferenceId": 0, "Name": "web", "Type": "client", "Edges": [
     ...         {"ReferenceId": 1, "SummaryStatistics": {"OkCount": 2, "TotalCount": 2,
@@ -1653,7 +1653,7 @@ def traces_for_node(
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.servicegraph import traces_for_node
+    >>> from xraykit.graph import traces_for_node
     >>> ts = xraykit.load_sample("shop")
     >>> api = traces_for_node(ts, "shop-api/prod")
     >>> 0 < len(api) <= len(ts)
@@ -1691,7 +1691,7 @@ def traces_for_edge(
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.servicegraph import traces_for_edge
+    >>> from xraykit.graph import traces_for_edge
     >>> ts = xraykit.load_sample("shop")
     >>> hit = traces_for_edge(ts, "client", "shop-api/prod")
     >>> len(hit) > 0

@@ -89,7 +89,7 @@ SQS → Lambda case only).
 
 Examples
 --------
->>> from xraykit.simulate import simulate_shop
+>>> from xraykit.samples.generate import simulate_shop
 >>> responses = simulate_shop(traces=20, seed=1)
 >>> trace = responses[0]["Traces"][0]
 >>> trace["Id"][:2], len(trace["Id"])

@@ -2,7 +2,7 @@
 
 Filter expressions are how X-Ray users search traces: in the console's search bar, in
 ``GetTraceSummaries(FilterExpression=...)`` and in groups. xraykit reads the same language
-(the grammar is in ``filter_grammar.lark``, next to this module) and evaluates it over the
+(the grammar is in ``grammar.lark``, next to this module) and evaluates it over the
 frames of a :class:`~xraykit.TraceSet`, vectorised, so learners practise on samples and
 analysts use one query language for live and cached traces.
 
@@ -48,7 +48,7 @@ segment, or a downstream call X-Ray would infer one for), ``responsetime`` the r
 duration, ``duration`` first start to last end, ``http.*`` the root's request. A downstream
 error the root handled is **not** found by bare ``error``:
 
->>> from xraykit.filters import evaluate
+>>> from xraykit.query import evaluate
 >>> bool(evaluate("error", ts).sum() <= evaluate("service() { error }", ts).sum())
 True
 
@@ -74,7 +74,7 @@ inside ``service()``/``edge()`` blocks (documented).
 **service(selector) { expr }** holds when some node of the trace's service graph matches
 the selector and the inner expression: every segment (inferred ones included) and every
 inferred downstream of an ``aws``/``remote``/SQL call, as
-:func:`xraykit.servicegraph.node_segments` lists them; the client is no node. A name selects
+:func:`xraykit.graph.node_segments` lists them; the client is no node. A name selects
 every node of that name (a Lambda function's ``AWS::Lambda`` and ``AWS::Lambda::Function``
 nodes alike); ``id(name:, type:, account.id:)`` narrows it; ``service()`` selects every node;
 the block is optional. Inside the block, keywords describe the node: ``root``, ``inferred``,
@@ -85,7 +85,7 @@ the block is optional. Inside the block, keywords describe the node: ``root``, `
 True
 
 **edge(source, target) { expr }** holds when some call along that edge
-(:func:`xraykit.servicegraph.edge_calls`; the caller's subsegment) satisfies the inner
+(:func:`xraykit.graph.edge_calls`; the caller's subsegment) satisfies the inner
 expression. The client node is named ``"client"`` with type ``client`` (*decision*).
 
 **group.name = "g"** (or ``group.arn``) is replaced by the group's own filter expression,
@@ -125,7 +125,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 import numpy as np
 import pandas as pd
 
+from xraykit.analysis import root_cause_paths
 from xraykit.exceptions import FilterExpressionError
+from xraykit.graph import graph_frames
 from xraykit.schema import isin as _isin
 
 if TYPE_CHECKING:
@@ -569,7 +571,7 @@ def _nearest(word: str, candidates: tuple[str, ...] | frozenset[str]) -> str | N
 def _parser() -> Lark:
     from lark import Lark
 
-    grammar = importlib.resources.files("xraykit").joinpath("filter_grammar.lark").read_text()
+    grammar = importlib.resources.files("xraykit.query").joinpath("grammar.lark").read_text()
     # The basic lexer keeps keywords keywords everywhere, so errors name them correctly.
     return Lark(
         grammar, parser="lalr", lexer="basic", propagate_positions=True, maybe_placeholders=True
@@ -1212,7 +1214,7 @@ def parse(expression: str) -> Expr:
 
     Examples
     --------
-    >>> from xraykit.filters import parse
+    >>> from xraykit.query import parse
     >>> tree = parse('ok !partial duration<3')
     >>> str(tree)
     'ok AND !partial AND duration < 3'
@@ -1269,7 +1271,7 @@ def validate(expression: str) -> None:
 
     Examples
     --------
-    >>> from xraykit.filters import validate
+    >>> from xraykit.query import validate
     >>> validate('service("orders") { fault }')
     >>> validate("user = alice")
     Traceback (most recent call last):
@@ -1626,8 +1628,6 @@ class _Evaluator:
         """The service graph's node and edge rows, computed together once per evaluation."""
 
         def make() -> tuple[pd.DataFrame, pd.DataFrame]:
-            from xraykit.servicegraph import graph_frames
-
             return graph_frames(self.ts)
 
         return self.cached("graph", make)
@@ -1746,8 +1746,6 @@ class _Evaluator:
     # -- root causes ------------------------------------------------------------------
     def rootcause_paths(self, kind: str) -> pd.DataFrame:
         def make() -> pd.DataFrame:
-            from xraykit.analysis import root_cause_paths
-
             paths = root_cause_paths(self.ts, kind).reset_index(drop=True)  # type: ignore[arg-type]
             if "service_index" not in paths:  # derive it: a new service where the name changes
                 key = paths[["trace_id", "cause_index", "service_name", "service_type"]].astype(str)
@@ -1928,7 +1926,7 @@ def evaluate(
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.filters import evaluate
+    >>> from xraykit.query import evaluate
     >>> ts = xraykit.load_sample("shop")
     >>> match = evaluate("fault OR http.status >= 500", ts)
     >>> bool((match == ts.traces.has_fault).all())
@@ -1940,7 +1938,7 @@ def evaluate(
         tree = expression
     else:
         raise FilterExpressionError(
-            "A filter expression must be a str (or a tree from xraykit.filters.parse), but "
+            "A filter expression must be a str (or a tree from xraykit.query.parse), but "
             f"{expression!r} of type {type(expression).__name__} was passed. Write the "
             'expression as text, e.g. ts.query("fault") or '
             "ts.query('service(\"orders\") { error }').",
@@ -2130,7 +2128,7 @@ def explain(
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.filters import explain
+    >>> from xraykit.query import explain
     >>> ts = xraykit.load_sample("shop")
     >>> why = explain("responsetime > 100 OR !fault", ts, ts.traces.trace_id[0])
     >>> print(str(why).splitlines()[2])
@@ -2171,14 +2169,14 @@ class _PandasWriter:
             "t": "t = ts.traces",
             "s": "s = ts.segments",
             "a": "a = ts.annotations",
-            "nodes": "nodes = xraykit.servicegraph.node_segments(ts).reset_index(drop=True)",
+            "nodes": "nodes = xraykit.graph.node_segments(ts).reset_index(drop=True)",
             "nodes_x": (
                 'nodes = nodes.merge(s[["trace_id", "segment_id", '
                 + ", ".join(f'"{c}"' for c in _NODE_EXTRA)
                 + ']].rename(columns={"segment_id": "entity_id"}), how="left")'
             ),
             "calls": (
-                "calls = xraykit.servicegraph.edge_calls(ts).reset_index(drop=True)\n"
+                "calls = xraykit.graph.edge_calls(ts).reset_index(drop=True)\n"
                 'info = nodes.drop_duplicates("node_id").set_index("node_id")'
                 '[["name", "type", "account_id"]]\n'
                 'info.loc["client"] = ["client", "client", ""]\n'
@@ -2273,7 +2271,7 @@ class _PandasWriter:
             return self.code(parse(text))
         # rootcause.json has no short pandas equivalent
         self.need("t")
-        return f"xraykit.filters.evaluate({str(expr)!r}, ts)"
+        return f"xraykit.query.evaluate({str(expr)!r}, ts)"
 
     def ids(self) -> str:
         self.need("t")
@@ -2415,7 +2413,7 @@ def to_pandas(expression: str, *, groups: Mapping[str, str] | None = None) -> st
 
     Examples
     --------
-    >>> from xraykit.filters import to_pandas
+    >>> from xraykit.query import to_pandas
     >>> print(to_pandas('responsetime > 2 AND annotation.tier = "gold"'))
     import pandas as pd
     import xraykit
@@ -2429,12 +2427,12 @@ def to_pandas(expression: str, *, groups: Mapping[str, str] | None = None) -> st
     writer = _PandasWriter(groups)
     mask = writer.code(tree)
     imports = "import pandas as pd\nimport xraykit\n"
-    if "xraykit.servicegraph" in "".join(writer.setup.values()):
-        imports += "import xraykit.servicegraph\n"
+    if "xraykit.graph" in "".join(writer.setup.values()):
+        imports += "import xraykit.graph\n"
     if any(k.startswith("rc_") for k in writer.setup):
         imports += "import xraykit.analysis\n"
-    if "xraykit.filters" in mask:
-        imports += "import xraykit.filters\n"
+    if "xraykit.query" in mask:
+        imports += "import xraykit.query\n"
     return (
         f"{imports}\n"
         + "\n".join(writer.setup.values())

@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from xraykit.exceptions import SamplingRuleError, XrayKitWarning
+from xraykit.pricing import PRICES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -75,11 +76,6 @@ __all__ = [
 #: The reasons a decision can have, in the order a sampler considers them.
 REASONS: tuple[str, ...] = ("upstream", "reservoir", "borrow", "rate", "not sampled")
 
-#: Published US East prices (xray-facts §2.13): free traces per month and USD per million.
-PRICES: Mapping[str, Mapping[str, float]] = {
-    "recorded": {"free_per_month": 100_000, "usd_per_million": 5.00},
-    "retrieved or scanned": {"free_per_month": 1_000_000, "usd_per_million": 0.50},
-}
 
 Mode = Literal["centralized", "local"]
 _MODES = ("centralized", "local")
@@ -671,7 +667,7 @@ def load_rules(source: RuleSource, *, mode: Mode | None = None) -> RuleSet:
         ``SamplingRule`` structures, ``SamplingRuleRecords`` or :class:`SamplingRule`
         objects; a local SDK rules document (``{"version": 1 or 2, "default": ...,
         "rules": [...]}``); the path or JSON text of any of these; or a frame of rules
-        (from :meth:`RuleSet.to_frame` or ``xraykit.live.fetch_sampling_rules``).
+        (from :meth:`RuleSet.to_frame` or ``xraykit.aws.fetch_sampling_rules``).
     mode : {"centralized", "local"}, optional
         The :class:`RuleSet`'s mode for :func:`decide`; by default ``"local"`` for a local
         rules file and ``"centralized"`` otherwise.

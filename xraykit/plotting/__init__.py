@@ -21,7 +21,7 @@ Examples
 >>> matplotlib.use("Agg")
 >>> import matplotlib.pyplot as plt
 >>> import xraykit
->>> from xraykit.charts import plot_latency_histogram
+>>> from xraykit.plotting import plot_latency_histogram
 >>> fig, ax = plt.subplots()
 >>> ax = plot_latency_histogram(xraykit.load_sample("shop"), ax=ax)
 >>> ax.get_xlabel()
@@ -239,7 +239,7 @@ def plot_latency_histogram(
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import xraykit
-    >>> from xraykit.charts import plot_latency_histogram
+    >>> from xraykit.plotting import plot_latency_histogram
     >>> ts = xraykit.load_sample("shop")
     >>> fig, ax = plt.subplots()
     >>> ax = plot_latency_histogram(ts, level="service", names="shop-api/prod", ax=ax)
@@ -332,7 +332,7 @@ def plot_latency_percentiles(
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import xraykit
-    >>> from xraykit.charts import plot_latency_percentiles
+    >>> from xraykit.plotting import plot_latency_percentiles
     >>> ts = xraykit.load_sample("shop")
     >>> fig, ax = plt.subplots()
     >>> ax = plot_latency_percentiles(ts, names="shop-api/prod", freq="10min", ax=ax)
@@ -424,7 +424,7 @@ def plot_status_over_time(
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import xraykit
-    >>> from xraykit.charts import plot_status_over_time
+    >>> from xraykit.plotting import plot_status_over_time
     >>> ts = xraykit.load_sample("shop")
     >>> fig, ax = plt.subplots()
     >>> ax = plot_status_over_time(ts, freq="5min", ax=ax)
@@ -521,7 +521,7 @@ def plot_scatter(
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import xraykit
-    >>> from xraykit.charts import plot_scatter
+    >>> from xraykit.plotting import plot_scatter
     >>> ts = xraykit.load_sample("shop")
     >>> fig, ax = plt.subplots()
     >>> ax = plot_scatter(ts, ax=ax)
@@ -628,7 +628,7 @@ def plot_latency_heatmap(
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import xraykit
-    >>> from xraykit.charts import plot_latency_heatmap
+    >>> from xraykit.plotting import plot_latency_heatmap
     >>> ts = xraykit.load_sample("shop")
     >>> fig, ax = plt.subplots()
     >>> ax = plot_latency_heatmap(ts, freq="5min", ax=ax)
@@ -729,7 +729,7 @@ def plot_timeline(
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import xraykit
-    >>> from xraykit.charts import plot_timeline
+    >>> from xraykit.plotting import plot_timeline
     >>> ts = xraykit.load_sample("shop")
     >>> one = ts.traces.trace_id.iloc[0]
     >>> fig, ax = plt.subplots()
@@ -858,7 +858,7 @@ def plot_sla(
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import xraykit
-    >>> from xraykit.charts import plot_sla
+    >>> from xraykit.plotting import plot_sla
     >>> ts = xraykit.load_sample("shop")
     >>> fig, ax = plt.subplots()
     >>> ax = plot_sla(ts, 1.0, by="trace", target=0.95, ax=ax)
@@ -930,7 +930,7 @@ def plot_compare(
     >>> matplotlib.use("Agg")
     >>> import matplotlib.pyplot as plt
     >>> import xraykit
-    >>> from xraykit.charts import plot_compare
+    >>> from xraykit.plotting import plot_compare
     >>> ts = xraykit.load_sample("shop")
     >>> half = len(ts) // 2
     >>> fig, ax = plt.subplots()

@@ -7,9 +7,9 @@ DataFrame. Latencies are float seconds (``_s``), X-Ray's own unit.
 Two views of "how long did a service take" appear throughout, as in the X-Ray console:
 
 * **per service (node)** — the service's own segments: how long *it* says it worked on each
-  request (``xraykit.servicegraph.node_segments``);
+  request (``xraykit.graph.node_segments``);
 * **per edge** — the *caller's* subsegments: the round trip the caller waited for, network and
-  queueing included (``xraykit.servicegraph.edge_calls``). An edge can therefore be slower than
+  queueing included (``xraykit.graph.edge_calls``). An edge can therefore be slower than
   the node it points to.
 
 Examples
@@ -25,11 +25,12 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
+from xraykit import graph as _graph
 from xraykit.arguments import check_choice, check_freq
 from xraykit.schema import TIME, isin
 
@@ -96,12 +97,6 @@ def _check_seconds(value: object, name: str = "threshold_s") -> float:
     return float(value)
 
 
-def _servicegraph() -> Any:
-    from xraykit import servicegraph
-
-    return servicegraph
-
-
 def _node_names(nodes: pd.DataFrame) -> pd.DataFrame:
     """node_id -> name, type for every node (the client node included)."""
     names = nodes.drop_duplicates("node_id")[["node_id", "name", "type"]]
@@ -130,10 +125,10 @@ def _entities(traces: TraceSet) -> pd.DataFrame:
     account_id, is_root, cause_id``. ``key`` is ``trace_id/entity_id``; a segment's tree parent
     is the subsegment named by its ``parent_id`` when that entity is in the trace, else it is
     the root of a tree. Service identity (name, type, account) is the service graph's node
-    (:func:`xraykit.servicegraph.node_segments`); a call to a downstream that sent no segment
+    (:func:`xraykit.graph.node_segments`); a call to a downstream that sent no segment
     of its own gets that derived node as a child, keyed ``<call key>#inferred``.
     """
-    nodes = _servicegraph().node_segments(traces)
+    nodes = _graph.node_segments(traces)
     node_key = nodes["trace_id"] + "/" + nodes["entity_id"]
     derived_mask = nodes["derived"].to_numpy(dtype=bool)
     identity = pd.DataFrame(
@@ -775,7 +770,7 @@ def _measurements(
             }
         )
     else:
-        sg = _servicegraph()
+        sg = _graph
         if level == "edge":  # both frames, from one pass
             nodes, calls = sg.graph_frames(traces)
         else:
@@ -874,8 +869,8 @@ def requests_frame(
       or answered 429). ``throttled_inside`` is ``traces.has_throttle``: a throttle anywhere
       in the trace, whether or not the client saw it.
     * ``"service"``: one row per node occurrence
-      (:func:`xraykit.servicegraph.node_segments`): the service's own view.
-    * ``"edge"``: one row per call along an edge (:func:`xraykit.servicegraph.edge_calls`,
+      (:func:`xraykit.graph.node_segments`): the service's own view.
+    * ``"edge"``: one row per call along an edge (:func:`xraykit.graph.edge_calls`,
       links left out): the caller's view, with ``edge`` (``"caller → callee"``),
       ``source`` and ``target`` node ids.
 
@@ -1143,7 +1138,7 @@ def throttles(traces: TraceSet, *, freq: str | None = None) -> pd.DataFrame:
     """
     _check_traces(traces)
     check_freq(freq)
-    nodes, calls = _servicegraph().graph_frames(traces)
+    nodes, calls = _graph.graph_frames(traces)
     names = _node_names(nodes).set_index("node_id")
     sub = traces.subsegments
     ops = pd.DataFrame(

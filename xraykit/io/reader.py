@@ -8,16 +8,16 @@ One reader serves every source, so a sample, a saved file and a live pull behave
 * a daemon capture: what SDKs send over UDP, the header line ``{"format":"json","version":1}``
   and then the document, one pair per packet,
 * gzip or UTF-16 of any of these (detected from the bytes, not the file name; see
-  :mod:`xraykit.source`).
+  :mod:`xraykit.io.source`).
 
 JSON lines are read by the C scanner (``_scan.c``) into column buffers; a line it cannot load
 exactly as the Python reader here would (a problem to report, a type the schema does not
 allow) is read by :class:`Reader`, whose rows go into the same buffers. Both build their
-columns from the declarations in :mod:`xraykit.schema` (through :mod:`xraykit.tables`) and
+columns from the declarations in :mod:`xraykit.schema` (through :mod:`xraykit.io.columns`) and
 check every document field against the JSON type declared for it: a field of the wrong type is
 a problem row and the entity loads without it. Nested values are walked without recursion.
-The original documents go into a compressed :class:`~xraykit.docstore.DocumentStore` as they
-come; :mod:`xraykit.assemble` then resolves duplicates, stitches streamed subsegments and
+The original documents go into a compressed :class:`~xraykit.io.docstore.DocumentStore` as they
+come; :mod:`xraykit.io.assemble` then resolves duplicates, stitches streamed subsegments and
 computes the trace rows.
 
 What cannot be read becomes a row of ``problems`` (source, location, reason) and never stops
@@ -26,7 +26,7 @@ the first problem raises :class:`~xraykit.exceptions.TraceParseError` instead.
 
 Examples
 --------
->>> from xraykit.documents import frames_from_documents
+>>> from xraykit.io.reader import frames_from_documents
 >>> doc = {"name": "web", "id": "70de5b6f19ff9a0a", "trace_id": "1-581cf771-a006649127e371903a2de979",
 ...        "start_time": 1478293361.271, "end_time": 1478293361.449,
 ...        "subsegments": [{"name": "DynamoDB", "id": "70de5b6f19ff9a0b", "namespace": "aws",
@@ -46,13 +46,11 @@ from typing import Any, Literal
 import orjson
 import pandas as pd
 
-from xraykit import source as _source
-from xraykit import tables as _tables
-from xraykit.assemble import finish
-from xraykit.docstore import DocumentStoreBuilder
 from xraykit.exceptions import TraceParseError
-from xraykit.schema import SCHEMAS, conform, empty_frame
-from xraykit.tables import (
+from xraykit.io import columns as _columns
+from xraykit.io import source as _source
+from xraykit.io.assemble import finish
+from xraykit.io.columns import (
     CONTEXT,
     ENTITY,
     EXCEPTION,
@@ -63,6 +61,8 @@ from xraykit.tables import (
     Field,
     TableColumn,
 )
+from xraykit.io.docstore import DocumentStoreBuilder
+from xraykit.schema import SCHEMAS, conform, empty_frame
 
 __all__ = [
     "DAEMON_HEADER",
@@ -209,11 +209,11 @@ def _column_value(column: TableColumn, fields: dict[str, Any], context: dict[str
 
 class Reader:
     """One pass over JSON values: documents become rows of ``tables`` (the C scanner's
-    buffers, or :class:`~xraykit.tables.PythonTables`), problems go to ``problems``."""
+    buffers, or :class:`~xraykit.io.columns.PythonTables`), problems go to ``problems``."""
 
     def __init__(self, problems: _Problems, native: bool = True) -> None:
         self.problems = problems
-        self.tables = _tables.new_tables(native)
+        self.tables = _columns.new_tables(native)
         self.native = hasattr(self.tables, "scan")
         self.seq = 0  # the number of the next entity, in reading order
         self.docs = DocumentStoreBuilder()
@@ -570,26 +570,26 @@ class Reader:
     def _add_documents(self, columns: list[Any]) -> None:
         (text,) = columns
         if text[0]:
-            self.docs.add_texts(_tables.to_arrow("str", text))
+            self.docs.add_texts(_columns.to_arrow("str", text))
 
     def frames(self) -> dict[str, Any]:
         """The frames of everything read (the reader is spent)."""
         taken = self.tables.take(True)
         self._add_documents(taken.pop("documents"))
-        trace_ids = _tables.to_arrow("str", taken.pop("trace_ids"))
-        index = _tables.to_frame("document_index", taken.pop("document_index"))
+        trace_ids = _columns.to_arrow("str", taken.pop("trace_ids"))
+        index = _columns.to_frame("document_index", taken.pop("document_index"))
         docs = self.docs.finish_indexed(
             index["_trace"].to_numpy(),
             trace_ids,
-            _tables.arrow(index["entity_id"]),
+            _columns.arrow(index["entity_id"]),
             index["in_progress"].to_numpy(),
             index["has_links"].to_numpy(),
         )
         doc_seqs = index["_seq"].to_numpy()
         del index
-        frames = {name: _tables.to_frame(name, columns) for name, columns in taken.items()}
+        frames = {name: _columns.to_frame(name, columns) for name, columns in taken.items()}
         del taken
-        ids = _tables.entity_index(frames["segments"], frames["subsegments"])
+        ids = _columns.entity_index(frames["segments"], frames["subsegments"])
         return finish(frames, docs, doc_seqs, self.problems, trace_ids, ids)
 
 
@@ -820,7 +820,7 @@ def read_frames(
 def read_source(
     src: _source.Source, *, on_error: OnError = "warn", native: bool = True
 ) -> dict[str, Any]:
-    """Read an opened :class:`~xraykit.source.Source` of JSON text into frames."""
+    """Read an opened :class:`~xraykit.io.source.Source` of JSON text into frames."""
     problems = _Problems(src.name, on_error)
     reader = Reader(problems, native=native)
     _read_source(reader, src)

@@ -32,7 +32,8 @@ DEFAULT_SAMPLE = "shop"
 
 def _folder() -> Path:
     here = Path(__file__).resolve().parent
-    for candidate in (here / "sample_traces", here.parent / "sample_traces"):
+    # installed: xraykit/sample_traces; from a source checkout: the repository's sample_traces
+    for candidate in (here.parent / "sample_traces", here.parent.parent / "sample_traces"):
         if candidate.is_dir():
             return candidate
     raise SampleNotFoundError(  # pragma: no cover - a broken installation

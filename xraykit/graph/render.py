@@ -13,7 +13,7 @@ Lambda) are dashed and show the mean age of the received events.
 Examples
 --------
 >>> import xraykit
->>> from xraykit.servicemap import service_map
+>>> from xraykit.graph.render import service_map
 >>> ts = xraykit.load_sample("shop")
 >>> g = service_map(ts)
 >>> type(g).__name__
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import graphviz
 import pandas as pd
 
-from xraykit.servicegraph import CLIENT, ServiceGraph, edge_calls, service_graph
+from xraykit.graph import CLIENT, ServiceGraph, edge_calls, service_graph
 
 if TYPE_CHECKING:
     from xraykit.traceset import TraceSet
@@ -254,7 +254,7 @@ def service_map(
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.servicemap import service_map
+    >>> from xraykit.graph.render import service_map
     >>> ts = xraykit.load_sample("shop")
     >>> g = service_map(ts, focus="shop-api/prod", hops=1)
     >>> "shop-api/prod" in g.source

@@ -1,0 +1,29 @@
+"""What X-Ray charges, stated once: the sampling simulator and the live pull both price with it.
+
+US East list prices. Traces *recorded* (sent by the SDK or daemon) and traces *retrieved or
+scanned* (read back through ``BatchGetTraces`` and ``GetTraceSummaries``) are billed
+separately, each after its own monthly free tier.
+
+Examples
+--------
+>>> PRICES["retrieved or scanned"]["usd_per_million"]
+0.5
+>>> usd(3_000_000, "recorded")
+15.0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = ["PRICES", "usd"]
+
+PRICES: Mapping[str, Mapping[str, float]] = {
+    "recorded": {"free_per_month": 100_000, "usd_per_million": 5.00},
+    "retrieved or scanned": {"free_per_month": 1_000_000, "usd_per_million": 0.50},
+}
+
+
+def usd(traces: float, kind: str) -> float:
+    """The list price of ``traces`` of one ``kind`` (a key of :data:`PRICES`), before the free tier."""
+    return traces / 1e6 * PRICES[kind]["usd_per_million"]
