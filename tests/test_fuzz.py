@@ -53,7 +53,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xraykit.exceptions import TraceParseError
-from xraykit.io import reader, source
+from xraykit.io import formats, source
 from xraykit.samples import sample_names, sample_path
 
 # -- the two seams: how the scanner is switched off, and where the block size is set -----------
@@ -62,10 +62,10 @@ from xraykit.samples import sample_names, sample_path
 def _load(path: Path, native: bool, **kwargs: Any) -> dict[str, Any]:
     """``read_frames(path, **kwargs)``, with the C scanner or with the Python reader alone."""
     if native:
-        return reader.read_frames(path, **kwargs)
+        return formats.read_frames(path, **kwargs)
     on_error = kwargs.pop("on_error", "warn")
     with source.open_source(path, **kwargs) as src:
-        return reader.read_source(src, on_error=on_error, native=False)
+        return formats.read_source(src, on_error=on_error, native=False)
 
 
 @contextlib.contextmanager

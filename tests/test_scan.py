@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xraykit.io import columns, reader, source
+from xraykit.io import columns, formats, reader, source
 from xraykit.samples import sample_names, sample_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def read(path: Path, native: bool, **limits: Any) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with source.open_source(path, **limits) as src:
-            return reader.read_source(src, native=native)
+            return formats.read_source(src, native=native)
 
 
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -465,7 +465,7 @@ def test_every_line_shape_is_read_by_the_scanner(
     path = _write(tmp_path, [json.dumps(v) + "\n" for v in SHAPES[shape](docs)])
     read_by_python: list[Any] = []
     with monkeypatch.context() as m:
-        m.setattr(reader, "_read_line", lambda *a: read_by_python.append(a))
+        m.setattr(formats, "_read_line", lambda *a: read_by_python.append(a))
         m.setattr(reader.Reader, "accept", lambda *a: read_by_python.append(a))
         fast = read(path, native=True)
     assert read_by_python == []

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from xraykit.io import columns, reader
+from xraykit.io import columns, formats, reader
 from xraykit.schema import COLUMNS, SCHEMAS, Column
 
 #: The JSON types a column of each dtype can be read from.
@@ -39,7 +39,7 @@ def test_the_c_scanner_accepts_every_declared_column() -> None:
 def _read(native: bool, lines: list[dict[str, Any]]) -> pd.DataFrame:
     doc_reader = reader.Reader(reader._Problems("t", "raise"), native=native)
     text = b"".join(json.dumps(v).encode() + b"\n" for v in lines)
-    reader._read_lines(doc_reader, text, 0, len(text), 1, "t")
+    formats._read_lines(doc_reader, text, 0, len(text), 1, "t")
     return columns.to_frame("subsegments", doc_reader.tables.take()["subsegments"])
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xraykit.exceptions import XrayKitError
+from xraykit.exceptions import TraceFileNotFoundError, XrayKitError
 from xraykit.samples import load_sample, sample_names
 from xraykit.traceset import TraceSet, load_file
 
@@ -49,7 +49,7 @@ def _load(source: str) -> TraceSet:
             return load_file(source)
     if source in sample_names():
         return load_sample(source)
-    raise FileNotFoundError(
+    raise TraceFileNotFoundError(
         f"{source!r} is neither a file nor a sample. Samples: {', '.join(sample_names())}."
     )
 

@@ -33,6 +33,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from xraykit.exceptions import ArgumentError
+
 __all__ = [
     "COLUMNS",
     "ENTITY_FIELDS",
@@ -350,7 +352,7 @@ def conform(frame: pd.DataFrame, name: str) -> pd.DataFrame:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         When a column cannot be cast to its declared dtype.
 
     >>> conform(pd.DataFrame({"trace_id": ["1-5f84c7a1-6c7a8d2e9f0a1b2c3d4e5f60"]}), "traces").dtypes["segment_count"]
@@ -371,7 +373,7 @@ def conform(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         try:
             out[col] = column.astype(dtype)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise ValueError(
+            raise ArgumentError(
                 f"Column {col!r} of the {name} frame must hold {dtype} values, but "
                 f"{column.dtype} values such as {column.dropna().iloc[:1].tolist()!r} were "
                 f"passed ({exc}). See xraykit.schema.SCHEMAS[{name!r}] for every column."

@@ -47,8 +47,8 @@ import orjson
 import pandas as pd
 
 from xraykit import query as _query
-from xraykit.exceptions import XrayKitWarning
-from xraykit.io import reader as _reader
+from xraykit.exceptions import ArgumentError, ArgumentTypeError, NotFoundError, XrayKitWarning
+from xraykit.io import formats as _formats
 from xraykit.io import saved as _saved
 from xraykit.io import source as _source
 from xraykit.io.docstore import DocumentStore
@@ -117,7 +117,7 @@ class TraceSet:
         frames = frames or {}
         unknown = set(frames) - set(SCHEMAS)
         if unknown:
-            raise ValueError(
+            raise ArgumentError(
                 f"frames must be among {sorted(SCHEMAS)}, but {sorted(unknown)!r} was passed."
             )
         for name in FRAMES:
@@ -255,11 +255,11 @@ class TraceSet:
 
         Raises
         ------
-        LookupError
+        NotFoundError
             When no trace has that id.
         """
         if not (self.traces["trace_id"] == trace_id).any():
-            raise LookupError(
+            raise NotFoundError(
                 f"No trace with id {trace_id!r} in this TraceSet of {len(self)} traces. "
                 "Pick one from `ts.traces.trace_id`."
             )
@@ -273,7 +273,7 @@ class TraceSet:
 
         Raises
         ------
-        LookupError
+        NotFoundError
             When no segment or subsegment has that id.
         """
         own = self._documents.entity_texts(entity_id)
@@ -282,7 +282,7 @@ class TraceSet:
         subs = self.subsegments
         hit = subs.loc[subs["subsegment_id"] == entity_id, "trace_id"]
         if hit.empty:
-            raise LookupError(
+            raise NotFoundError(
                 f"No segment or subsegment with id {entity_id!r}. Ids are in "
                 "`ts.segments.segment_id` and `ts.subsegments.subsegment_id`."
             )
@@ -290,7 +290,7 @@ class TraceSet:
             found = _find_entity(_parse_document(text, entity_id), entity_id)
             if found is not None:
                 return found
-        raise LookupError(f"The document holding {entity_id!r} was not kept with this TraceSet.")
+        raise NotFoundError(f"The document holding {entity_id!r} was not kept with this TraceSet.")
 
     def query(self, expression: str, *, groups: Mapping[str, str] | None = None) -> TraceSet:
         """Return the traces matching an X-Ray filter expression.
@@ -329,12 +329,12 @@ class TraceSet:
 
 def _parse_document(text: Any, entity_id: str) -> dict[str, Any]:
     if not isinstance(text, str):
-        raise LookupError(
+        raise NotFoundError(
             f"The original document of {entity_id!r} could not be kept when it was loaded."
         )
     value = orjson.loads(text)
     if not isinstance(value, dict):  # pragma: no cover - only dicts are stored
-        raise LookupError(f"The stored document of {entity_id!r} is not an object.")
+        raise NotFoundError(f"The stored document of {entity_id!r} is not an object.")
     return value
 
 
@@ -365,7 +365,7 @@ def _from_frames(
 ) -> TraceSet:
     ts = TraceSet(frames)
     if len(ts.problems) and on_error == "warn":
-        warnings.warn(_reader.summarise(ts.problems), XrayKitWarning, stacklevel=stacklevel)
+        warnings.warn(_formats.summarise(ts.problems), XrayKitWarning, stacklevel=stacklevel)
     return ts
 
 
@@ -411,7 +411,7 @@ def load_file(
     ------
     FileNotFoundError
         When the file does not exist.
-    TypeError
+    ArgumentTypeError
         When ``source`` is neither a path nor a binary file.
     TraceParseError
         When a path names a directory, a pipe or a device, or a saved TraceSet is damaged;
@@ -432,7 +432,7 @@ def load_file(
     with _source.open_source(source, max_bytes=max_bytes, max_line_bytes=max_line_bytes) as src:
         if src.kind == "saved":
             return _load_saved(src.as_file())
-        frames = _reader.read_source(src, on_error=on_error)
+        frames = _formats.read_source(src, on_error=on_error)
     return _from_frames(frames, on_error)
 
 
@@ -458,7 +458,7 @@ def from_documents(
     [[True, 503]]
     """
     return _from_frames(
-        _reader.frames_from_documents(documents, source=source, on_error=on_error), on_error
+        _formats.frames_from_documents(documents, source=source, on_error=on_error), on_error
     )
 
 
@@ -470,7 +470,7 @@ def from_responses(
 ) -> TraceSet:
     """Build a TraceSet from ``BatchGetTraces`` response dicts (as boto3 returns them)."""
     return _from_frames(
-        _reader.frames_from_responses(responses, source=source, on_error=on_error), on_error
+        _formats.frames_from_responses(responses, source=source, on_error=on_error), on_error
     )
 
 
@@ -490,7 +490,7 @@ def concat(tracesets: Sequence[TraceSet]) -> TraceSet:
     tracesets = list(tracesets)
     if not all(isinstance(t, TraceSet) for t in tracesets):
         kinds = sorted({type(t).__name__ for t in tracesets})
-        raise TypeError(f"concat() takes a list of TraceSets, but got {kinds}.")
+        raise ArgumentTypeError(f"concat() takes a list of TraceSets, but got {kinds}.")
     if not tracesets:
         return TraceSet()
     later: set[str] = set()

@@ -33,7 +33,7 @@ from xraykit.io.ids import hex_ids
 from xraykit.io.memory import POOL as _POOL
 from xraykit.schema import arrow_strings, conform, empty_frame, isin
 
-__all__ = ["finish", "micros_to_time"]
+__all__ = ["assemble_frames", "micros_to_time"]
 
 
 class Problems(Protocol):
@@ -44,7 +44,7 @@ class Problems(Protocol):
     def frame(self) -> pd.DataFrame: ...
 
 
-def finish(
+def assemble_frames(
     tables: dict[str, pd.DataFrame],
     docs: DocumentStore,
     doc_seqs: np.ndarray,

@@ -29,7 +29,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from xraykit.exceptions import XrayKitWarning
+from xraykit.exceptions import ArgumentError, ArgumentTypeError, XrayKitWarning
 from xraykit.io.memory import POOL as _POOL
 from xraykit.schema import COLUMNS, ENTITY_FIELDS, TIME, Column
 
@@ -97,7 +97,7 @@ ENTITY = _tree(ENTITY_FIELDS, "", _NODES, -1, None)
 
 def _items(field: Field) -> Field:
     if field.item is None:  # pragma: no cover - schema.py declares these as arrays
-        raise TypeError(f"{field.path!r} must be declared as an array of objects")
+        raise ArgumentTypeError(f"{field.path!r} must be declared as an array of objects")
     return field.item
 
 
@@ -150,7 +150,9 @@ def _compile(
     op = FIRST if "|" in source else JOIN if "+" in source else FIELD
     parts = [p.strip() for p in source.replace("|", "+").split("+")]
     if root is None:
-        raise ValueError(f"column {name!r}: this table has no document fields to read {source!r}")
+        raise ArgumentError(
+            f"column {name!r}: this table has no document fields to read {source!r}"
+        )
     return TableColumn(name, kind, op, tuple(_find(root, p) for p in parts), None, upper)
 
 
@@ -238,7 +240,7 @@ def _native_columns(columns: list[TableColumn]) -> list[tuple[str, int, tuple[in
     for own, c in enumerate(columns):
         if c.op == CONTEXT:
             if c.context not in _scan.CONTEXTS:
-                raise ValueError(
+                raise ArgumentError(
                     f"the C scanner has no context @{c.context}: add it to xraykit/io/_scan.c"
                 )
             args: tuple[int, ...] = (_scan.CONTEXTS.index(c.context),)

@@ -49,8 +49,25 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from xraykit.exceptions import TraceParseError
-from xraykit.io.ids import hex_ids
+from xraykit.exceptions import ArgumentError, TraceParseError
+from xraykit.io.docindex import (
+    INDEX_COLUMNS,
+    TRACE_TYPE,
+    block_cuts,
+    empty_index,
+    flat_array,
+    gather_texts,
+    hex_strings,
+    index_part,
+    is_text,
+    joined,
+    numbers,
+    packed_hex_ids,
+    renumbered,
+    trace_codes,
+    used_codes,
+    zstd_content_size,
+)
 from xraykit.io.memory import POOL as _POOL
 from xraykit.schema import arrow_strings, conform
 
@@ -72,10 +89,6 @@ INDEX = {
 
 _LINKS = '"links"'
 _MAX_WAITING = 8  # blocks whose compression may be pending at once
-_TRACE = pa.dictionary(pa.int32(), pa.large_string())
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_NIBBLE = np.full(256, 255, dtype=np.uint8)  # ASCII byte -> its hex digit value (255: not one)
-_NIBBLE[_HEX] = np.arange(16, dtype=np.uint8)
 
 
 def _codec() -> pa.Codec:
@@ -100,7 +113,7 @@ class DocumentStoreBuilder:
 
     def __init__(self, *, block_bytes: int = BLOCK_BYTES) -> None:
         if block_bytes < 1:
-            raise ValueError(f"block_bytes must be positive, but {block_bytes} was passed.")
+            raise ArgumentError(f"block_bytes must be positive, but {block_bytes} was passed.")
         self._block_bytes = block_bytes
         self._codec = _codec()
         # compressed blocks, or their compression still running in the background
@@ -131,21 +144,21 @@ class DocumentStoreBuilder:
 
         Raises
         ------
-        ValueError
+        ArgumentError
             When the arrays differ in length.
         """
         ids = {
-            "trace_id": _flat(trace_id, pa.large_string()),
-            "entity_id": _flat(entity_id, pa.large_string()),
-            "in_progress": _flat(in_progress, pa.bool_()),
+            "trace_id": flat_array(trace_id, pa.large_string()),
+            "entity_id": flat_array(entity_id, pa.large_string()),
+            "in_progress": flat_array(in_progress, pa.bool_()),
         }
         if has_links is not None:
-            ids["has_links"] = _flat(has_links, pa.bool_())
+            ids["has_links"] = flat_array(has_links, pa.bool_())
         if not isinstance(document, pa.Array | pa.ChunkedArray):
             document = pa.array(document, pa.large_string())
         lengths = {len(a) for a in ids.values()} | {len(document)}
         if len(lengths) != 1:
-            raise ValueError(
+            raise ArgumentError(
                 "trace_id, entity_id, in_progress and document must have one value per "
                 f"document, but their lengths are {[len(a) for a in (*ids.values(), document)]}."
             )
@@ -175,7 +188,7 @@ class DocumentStoreBuilder:
 
         Raises
         ------
-        ValueError
+        ArgumentError
             When these do not have one value per text added.
         """
         if self._where:
@@ -184,14 +197,16 @@ class DocumentStoreBuilder:
             where = [np.zeros(0, np.int32)] * 3
         rows = len(where[0])
         if self._parts:
-            raise ValueError(
+            raise ArgumentError(
                 "finish_indexed() finishes texts added with add_texts(), not add_chunk()"
             )
         if not len(trace_code) == len(entity_id) == len(in_progress) == len(has_links) == rows:
-            raise ValueError(f"{rows} texts were added, but the index has {len(trace_code)} rows.")
+            raise ArgumentError(
+                f"{rows} texts were added, but the index has {len(trace_code)} rows."
+            )
         self._where = []
         codes = pa.array(np.asarray(trace_code, dtype=np.int32))
-        part = _part(
+        part = index_part(
             pa.DictionaryArray.from_arrays(codes, trace_ids),
             entity_id,
             pa.array(in_progress, memory_pool=_POOL),
@@ -202,14 +217,14 @@ class DocumentStoreBuilder:
         return self.finish()
 
     def _add_text(self, ids: dict[str, pa.Array] | None, text: pa.Array) -> None:
-        if not _is_text(text.type):
+        if not is_text(text.type):
             text = text.cast(pa.large_string())
         n = len(text)
         _validity, offsets_buffer, data = text.buffers()
         width = np.int64 if pa.types.is_large_string(text.type) else np.int32
         offsets = np.frombuffer(offsets_buffer, dtype=width)[text.offset : text.offset + n + 1]
         offsets = offsets.astype(np.int64)
-        cuts = _cuts(offsets, self._block_bytes)
+        cuts = block_cuts(offsets, self._block_bytes)
         first = len(self._blocks)
         for lo, hi in pairwise(cuts):
             begin, end = int(offsets[lo]), int(offsets[hi])
@@ -236,7 +251,7 @@ class DocumentStoreBuilder:
         if links is None:
             links = pc.match_substring(text, _LINKS)
         index = (ids["trace_id"], ids["entity_id"], ids["in_progress"], links, block, start, stop)
-        self._parts.append(_part(*index))
+        self._parts.append(index_part(*index))
 
     def _compress(self, raw: Any) -> bytes | Future[bytes]:
         """Compress one block: the first at once, later ones on a thread of their own.
@@ -263,7 +278,7 @@ class DocumentStoreBuilder:
         self._running.clear()
         sizes = tuple(self._sizes)
         parts, self._parts, self._blocks, self._sizes = self._parts, [], [], []
-        return DocumentStore._of(blocks, sizes, _joined(parts, sizes))
+        return DocumentStore._of(blocks, sizes, joined(parts, sizes))
 
 
 class DocumentStore:
@@ -302,17 +317,20 @@ class DocumentStore:
         index: pd.DataFrame | None = None,
     ) -> None:
         if len(blocks) != len(sizes):
-            raise ValueError(f"{len(blocks)} blocks but {len(sizes)} sizes were passed.")
+            raise ArgumentError(f"{len(blocks)} blocks but {len(sizes)} sizes were passed.")
         self._blocks = tuple(blocks)
         self._sizes = tuple(int(s) for s in sizes)
         if index is None:
-            self._index = _empty()
+            self._index = empty_index()
             return
         frame = index[list(INDEX)].astype(INDEX)
-        ids = (_flat(arrow_strings(frame[n]), pa.large_string()) for n in ("trace_id", "entity_id"))
+        ids = (
+            flat_array(arrow_strings(frame[n]), pa.large_string())
+            for n in ("trace_id", "entity_id")
+        )
         flags = (pa.array(frame[n].to_numpy()) for n in ("in_progress", "has_links"))
         where = (frame[n].to_numpy() for n in ("block", "start", "stop"))
-        self._index = _joined([_part(*ids, *flags, *where)], self._sizes)
+        self._index = joined([index_part(*ids, *flags, *where)], self._sizes)
 
     @classmethod
     def _of(
@@ -320,20 +338,20 @@ class DocumentStore:
     ) -> DocumentStore:
         """A store of ``index``, keeping only the blocks and trace ids some row points to."""
         if not index.num_rows:
-            index = _empty()
+            index = empty_index()
         elif any(column.num_chunks != 1 for column in index.columns):
             index = index.unify_dictionaries().combine_chunks()
-        block = _numbers(index, "block")
-        used = _used(block, len(blocks))
+        block = numbers(index, "block")
+        used = used_codes(block, len(blocks))
         if not used.all():
             keep = np.flatnonzero(used)
-            index = index.set_column(4, "block", pa.array(_renumbered(used)[block]))
+            index = index.set_column(4, "block", pa.array(renumbered(used)[block]))
             blocks, sizes = tuple(blocks[i] for i in keep), tuple(sizes[i] for i in keep)
         trace = index.column("trace_id").chunk(0)
-        codes = _codes(trace)
-        used = _used(codes, len(trace.dictionary))
+        codes = trace_codes(trace)
+        used = used_codes(codes, len(trace.dictionary))
         if not used.all():
-            codes = _renumbered(used)[codes]
+            codes = renumbered(used)[codes]
             ids = trace.dictionary.filter(pa.array(used))
             trace = pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), ids)
             index = index.set_column(0, "trace_id", trace)
@@ -390,9 +408,9 @@ class DocumentStore:
                     blocks.append(data)
                     sizes.append(size)
                 renumber[i] = seen[id(data)]
-            block = pa.array(renumber[_numbers(store._index, "block")])
+            block = pa.array(renumber[numbers(store._index, "block")])
             parts.append(store._index.set_column(4, "block", block))
-        return cls._of(tuple(blocks), tuple(sizes), _joined(parts, sizes))
+        return cls._of(tuple(blocks), tuple(sizes), joined(parts, sizes))
 
     # -- the saved format -----------------------------------------------------------------------
 
@@ -428,44 +446,46 @@ class DocumentStore:
 
         Raises
         ------
-        ValueError
+        ArgumentError
             Saying what does not fit.
         """
-        if table.column_names != list(_COLUMNS):
-            raise ValueError(
-                f"the document index must have the columns {list(_COLUMNS)}, "
+        if table.column_names != list(INDEX_COLUMNS):
+            raise ArgumentError(
+                f"the document index must have the columns {list(INDEX_COLUMNS)}, "
                 f"not {table.column_names}"
             )
-        kinds = [table.schema.field(n).type for n in _COLUMNS]
-        allowed = [(_TRACE,), (pa.uint64(), pa.large_string()), (pa.bool_(),), (pa.bool_(),)]
+        kinds = [table.schema.field(n).type for n in INDEX_COLUMNS]
+        allowed = [(TRACE_TYPE,), (pa.uint64(), pa.large_string()), (pa.bool_(),), (pa.bool_(),)]
         allowed += [(pa.int32(),), (kinds[6],), (pa.int32(), pa.int64())]
         if any(kind not in ok for kind, ok in zip(kinds, allowed, strict=True)):
-            raise ValueError(f"the document index must have the types of to_arrow(), not {kinds}")
-        if any(table.column(n).null_count for n in _COLUMNS[2:]) or (
+            raise ArgumentError(
+                f"the document index must have the types of to_arrow(), not {kinds}"
+            )
+        if any(table.column(n).null_count for n in INDEX_COLUMNS[2:]) or (
             kinds[1] == pa.uint64() and table.column(1).null_count
         ):
-            raise ValueError("the document index has nulls where it must have values")
+            raise ArgumentError("the document index has nulls where it must have values")
         if len(blocks) != len(block_sizes):
-            raise ValueError(f"{len(blocks)} blocks but {len(block_sizes)} block sizes")
-        table = table.unify_dictionaries().combine_chunks() if table.num_rows else _empty()
+            raise ArgumentError(f"{len(blocks)} blocks but {len(block_sizes)} block sizes")
+        table = table.unify_dictionaries().combine_chunks() if table.num_rows else empty_index()
         trace = table.column("trace_id").chunk(0)
-        codes = _codes(trace)
+        codes = trace_codes(trace)
         if len(codes) and codes.max() >= len(trace.dictionary):
-            raise ValueError("trace_id codes point outside their dictionary")
+            raise ArgumentError("trace_id codes point outside their dictionary")
         sizes = [int(s) for s in block_sizes]
-        declared = [_zstd_content_size(b) for b in blocks]
+        declared = [zstd_content_size(b) for b in blocks]
         if declared != sizes:
             i = next(i for i, d in enumerate(declared) if d != sizes[i])
-            raise ValueError(
+            raise ArgumentError(
                 f"block {i} is not a zstd frame of {sizes[i]} bytes of text (its header says "
                 f"{declared[i]})"
             )
-        block, start, stop = (_numbers(table, n) for n in ("block", "start", "stop"))
+        block, start, stop = (numbers(table, n) for n in ("block", "start", "stop"))
         if len(block) and (block.min() < -1 or block.max() >= len(blocks)):
-            raise ValueError(f"a document's block is outside the {len(blocks)} blocks")
+            raise ArgumentError(f"a document's block is outside the {len(blocks)} blocks")
         room = np.append(np.asarray(sizes, dtype=np.int64), 0)[block]  # no text (-1): room 0
         if ((start < 0) | (start > stop) | (stop > room)).any():
-            raise ValueError("a document's offsets fall outside its block")
+            raise ArgumentError("a document's offsets fall outside its block")
         return cls._of(tuple(bytes(b) for b in blocks), tuple(sizes), table)
 
     # -- size and shape ------------------------------------------------------------------------
@@ -485,10 +505,10 @@ class DocumentStore:
         ['str', 'str', 'bool', 'bool', 'int32', 'int64', 'int64']
         """
         frame = self._frame()
-        frame["has_links"] = _numbers(self._index, "has_links")
-        frame["block"] = _numbers(self._index, "block")
+        frame["has_links"] = numbers(self._index, "has_links")
+        frame["block"] = numbers(self._index, "block")
         for name in ("start", "stop"):
-            frame[name] = _numbers(self._index, name).astype(np.int64)
+            frame[name] = numbers(self._index, name).astype(np.int64)
         return frame
 
     @property
@@ -522,8 +542,8 @@ class DocumentStore:
         >>> DocumentStore().text_nbytes
         0
         """
-        stop = _numbers(self._index, "stop").astype(np.int64)
-        return int((stop - _numbers(self._index, "start")).sum())
+        stop = numbers(self._index, "stop").astype(np.int64)
+        return int((stop - numbers(self._index, "start")).sum())
 
     # -- selection -----------------------------------------------------------------------------
 
@@ -538,12 +558,12 @@ class DocumentStore:
 
         Raises
         ------
-        ValueError
+        ArgumentError
             When ``mask`` does not have one value per document.
         """
         keep = np.asarray(mask, dtype=bool)
         if keep.shape != (len(self),):
-            raise ValueError(
+            raise ArgumentError(
                 f"The mask must have one value per document ({len(self)}), but has shape {keep.shape}."
             )
         return DocumentStore._of(self._blocks, self._sizes, self._index.filter(pa.array(keep)))
@@ -584,7 +604,7 @@ class DocumentStore:
         """
         entity = self._index.column("entity_id").chunk(0)
         if entity.type == pa.uint64():
-            packed = _hex_ids(pa.array([entity_id], pa.large_string()))
+            packed = packed_hex_ids(pa.array([entity_id], pa.large_string()))
             hit = entity.to_numpy() == packed[0] if packed is not None else np.zeros(0, bool)
         else:
             hit = pc.fill_null(pc.equal(entity, entity_id), False).to_numpy(zero_copy_only=False)
@@ -606,7 +626,7 @@ class DocumentStore:
         >>> DocumentStore().linked().columns.tolist()
         ['trace_id', 'entity_id', 'document']
         """
-        frame = self.filter(_numbers(self._index, "has_links")).to_frame()
+        frame = self.filter(numbers(self._index, "has_links")).to_frame()
         return frame[["trace_id", "entity_id", "document"]]
 
     def _frame(self) -> pd.DataFrame:
@@ -614,14 +634,14 @@ class DocumentStore:
         index = self._index
         entity = index.column("entity_id").chunk(0)
         if entity.type == pa.uint64():
-            entity = _hex_strings(entity.to_numpy())
+            entity = hex_strings(entity.to_numpy())
         return pd.DataFrame(
             {
                 "trace_id": pd.array(
                     index.column("trace_id").chunk(0).cast(pa.large_string()), dtype="str"
                 ),
                 "entity_id": pd.array(entity, dtype="str"),
-                "in_progress": _numbers(index, "in_progress"),
+                "in_progress": numbers(index, "in_progress"),
             }
         )
 
@@ -629,7 +649,7 @@ class DocumentStore:
         """Whether each document belongs to one of ``trace_ids``."""
         trace = self._index.column("trace_id").chunk(0)
         hit = pc.fill_null(pc.is_in(trace.dictionary, value_set=trace_ids), False)
-        return np.append(hit.to_numpy(zero_copy_only=False), False)[_codes(trace)]  # -1: False
+        return np.append(hit.to_numpy(zero_copy_only=False), False)[trace_codes(trace)]  # -1: False
 
     def _texts_of(self, mask: np.ndarray) -> list[str | None]:
         texts: list[Any] = self._texts(np.flatnonzero(mask)).to_pylist()
@@ -637,9 +657,9 @@ class DocumentStore:
 
     def _texts(self, rows: np.ndarray) -> pa.ChunkedArray:
         """The texts of index rows ``rows``, in that order; each block decompressed once."""
-        block = _numbers(self._index, "block")[rows]
-        start = _numbers(self._index, "start")[rows].astype(np.int64)
-        stop = _numbers(self._index, "stop")[rows].astype(np.int64)
+        block = numbers(self._index, "block")[rows]
+        start = numbers(self._index, "start")[rows].astype(np.int64)
+        stop = numbers(self._index, "stop")[rows].astype(np.int64)
         order = np.argsort(block, kind="stable")
         groups = np.split(order, np.flatnonzero(np.diff(block[order])) + 1) if len(rows) else []
         codec = _codec()
@@ -656,180 +676,8 @@ class DocumentStore:
                     f"Document block {b} cannot be decompressed ({exc}): the file these "
                     "documents were read from was altered. Load the trace file again."
                 ) from exc
-            pieces.append(_gather(data, start[group], stop[group]))
+            pieces.append(gather_texts(data, start[group], stop[group]))
         out = pa.chunked_array(pieces, type=pa.large_string())
         if len(order) and not (order[1:] > order[:-1]).all():
             out = out.take(pa.array(np.argsort(order)))
         return out
-
-
-# -- the compact index ---------------------------------------------------------------------------
-
-
-def _part(
-    trace_id: pa.Array,
-    entity_id: pa.Array,
-    in_progress: pa.Array,
-    has_links: pa.Array,
-    *where: np.ndarray,
-) -> pa.Table:
-    """The compact index of some documents: ``where`` is their block, start and stop."""
-    packed = _hex_ids(entity_id)
-    columns = {
-        "trace_id": trace_id
-        if pa.types.is_dictionary(trace_id.type)
-        else pc.dictionary_encode(trace_id, memory_pool=_POOL),
-        "entity_id": entity_id if packed is None else packed,
-        "in_progress": _filled(in_progress),
-        "has_links": _filled(has_links),
-    }
-    return pa.table({**columns, **dict(zip(("block", "start", "stop"), where, strict=True))})
-
-
-def _filled(flags: pa.Array) -> pa.Array:
-    """Flags with missing ones false."""
-    if not flags.null_count:
-        return flags
-    return pc.coalesce(flags, pa.scalar(False), memory_pool=_POOL)
-
-
-def _joined(parts: Sequence[pa.Table], sizes: Sequence[int]) -> pa.Table:
-    """One compact index of parts (which may differ in their entity and offset types)."""
-    if not any(p.num_rows for p in parts):
-        return _empty()
-    text = any(p.schema.field("entity_id").type != pa.uint64() for p in parts)
-    wide = bool(sizes) and max(sizes) > np.iinfo(np.int32).max
-    kinds = {
-        "trace_id": _TRACE,
-        "entity_id": pa.large_string() if text else pa.uint64(),
-        "start": pa.int64() if wide else pa.int32(),
-        "stop": pa.int64() if wide else pa.int32(),
-    }
-    tables = []
-    for part in parts:
-        columns = {name: part.column(name) for name in part.column_names}
-        if text and columns["entity_id"].type == pa.uint64():
-            columns["entity_id"] = _hex_strings(columns["entity_id"].to_numpy())
-        cast = {n: pc.cast(c, kinds.get(n, c.type), memory_pool=_POOL) for n, c in columns.items()}
-        tables.append(pa.table(cast))
-    joined = pa.concat_tables(tables).unify_dictionaries(memory_pool=_POOL)
-    return joined.combine_chunks(memory_pool=_POOL)
-
-
-def _numbers(index: pa.Table, name: str) -> np.ndarray:
-    """A column of the index as numpy (no copy, except for flags)."""
-    return index.column(name).chunk(0).to_numpy(zero_copy_only=False)
-
-
-def _codes(trace: pa.DictionaryArray) -> np.ndarray:
-    """The trace id codes, -1 for a missing id."""
-    indices = trace.indices
-    if indices.null_count:
-        indices = pc.coalesce(indices, pa.scalar(-1, indices.type), memory_pool=_POOL)
-    return indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
-
-
-def _used(codes: np.ndarray, n: int) -> np.ndarray:
-    """Which of ``n`` things codes point to (a code of -1 points to none)."""
-    used = np.zeros(n + 1, dtype=bool)
-    used[codes] = True  # -1 marks the extra last entry
-    return used[:-1]
-
-
-def _renumbered(used: np.ndarray) -> np.ndarray:
-    """New codes for old ones when only ``used`` things are kept; the last entry is for -1."""
-    renumber = np.full(len(used) + 1, -1, dtype=np.int32)
-    renumber[np.flatnonzero(used)] = np.arange(int(used.sum()), dtype=np.int32)
-    return renumber
-
-
-def _hex_ids(values: pa.Array) -> np.ndarray | None:
-    """Ids of exactly 16 lower-case hex digits as uint64, or None when any id is not one."""
-    if values.null_count:
-        return None
-    packed = hex_ids(values)
-    return None if packed is None else packed[0]
-
-
-def _hex_strings(values: np.ndarray) -> pa.Array:
-    """The inverse of :func:`_hex_ids`: uint64 values as 16 lower-case hex digits."""
-    n = len(values)
-    octets = values.astype(">u8").view(np.uint8).reshape(n, 8)
-    text = np.empty((n, 16), dtype=np.uint8)
-    text[:, 0::2], text[:, 1::2] = _HEX[octets >> 4], _HEX[octets & 15]
-    offsets = np.arange(0, 16 * n + 1, 16, dtype=np.int64)
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))
-
-
-def _zstd_content_size(block: bytes) -> int | None:
-    """The text size a zstd frame's header declares (None: not a frame that declares one).
-
-    >>> _zstd_content_size(_codec().compress(b"x" * 300, asbytes=True))
-    300
-    """
-    if len(block) < 6 or block[:4] != b"\x28\xb5\x2f\xfd":
-        return None
-    descriptor = block[4]
-    single_segment = descriptor >> 5 & 1
-    width = (single_segment, 2, 4, 8)[descriptor >> 6]
-    at = 5 + (1 - single_segment) + (0, 1, 2, 4)[descriptor & 3]  # window, dictionary id
-    if not width or len(block) < at + width:
-        return None
-    return int.from_bytes(block[at : at + width], "little") + (256 if width == 2 else 0)
-
-
-#: The columns of the compact index, in order.
-_COLUMNS = ("trace_id", "entity_id", "in_progress", "has_links", "block", "start", "stop")
-
-
-def _empty() -> pa.Table:
-    """The compact index of no documents (made on demand: Arrow's first table at import
-    would cost a load its memory)."""
-    return pa.table(
-        {
-            "trace_id": pa.array([], _TRACE),
-            "entity_id": pa.array([], pa.uint64()),
-            **{n: pa.array([], pa.bool_()) for n in ("in_progress", "has_links")},
-            **{n: pa.array([], pa.int32()) for n in ("block", "start", "stop")},
-        }
-    )
-
-
-# -- Arrow helpers -------------------------------------------------------------------------------
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
-
-
-def _flat(values: Any, kind: pa.DataType | None) -> pa.Array:
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if not isinstance(values, pa.Array):
-        values = pa.array(values, kind)
-    return values if kind is None or values.type == kind else values.cast(kind)
-
-
-def _cuts(offsets: np.ndarray, limit: int) -> list[int]:
-    """Row boundaries splitting text ``offsets`` into runs of at most ``limit`` bytes (or one row)."""
-    n = len(offsets) - 1
-    cuts = [0]
-    while cuts[-1] < n:
-        lo = cuts[-1]
-        hi = int(np.searchsorted(offsets, offsets[lo] + limit, side="right")) - 1
-        cuts.append(min(n, max(hi, lo + 1)))
-    return cuts
-
-
-def _gather(data: pa.Buffer, start: np.ndarray, stop: np.ndarray) -> pa.Array:
-    """A large string array of the byte ranges ``start:stop`` of ``data``."""
-    n = len(start)
-    if n == 1 or (n and (start[1:] == stop[:-1]).all()):  # one run: no copy
-        offsets = np.concatenate([start, stop[-1:]]).astype(np.int64)
-        return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data)
-    lengths = stop - start
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    positions = np.repeat(start - offsets[:-1], lengths) + np.arange(offsets[-1])
-    text = np.frombuffer(data, dtype=np.uint8)[positions]
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(text))

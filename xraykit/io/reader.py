@@ -1,55 +1,27 @@
-"""Read every input format into segment documents, and segment documents into frames.
+"""The reader of segment documents: one document at a time, checked, into column rows.
 
-One reader serves every source, so a sample, a saved file and a live pull behave alike:
-
-* a ``BatchGetTraces`` response (one JSON object, or one per line, as a recorded pull is),
-* one trace per line (``{"Id": ..., "Segments": [...]}``, what ``jq -c '.Traces[]'`` gives),
-* a JSON array or JSON lines of raw segment documents,
-* a daemon capture: what SDKs send over UDP, the header line ``{"format":"json","version":1}``
-  and then the document, one pair per packet,
-* gzip or UTF-16 of any of these (detected from the bytes, not the file name; see
-  :mod:`xraykit.io.source`).
-
-JSON lines are read by the C scanner (``_scan.c``) into column buffers; a line it cannot load
+:class:`Reader` takes documents (JSON text or dicts) from :mod:`xraykit.io.formats`. A JSON
+line goes to the C scanner (``_scan.c``) when it is built; whatever the scanner cannot load
 exactly as the Python reader here would (a problem to report, a type the schema does not
-allow) is read by :class:`Reader`, whose rows go into the same buffers. Both build their
-columns from the declarations in :mod:`xraykit.schema` (through :mod:`xraykit.io.columns`) and
-check every document field against the JSON type declared for it: a field of the wrong type is
-a problem row and the entity loads without it. Nested values are walked without recursion.
-The original documents go into a compressed :class:`~xraykit.io.docstore.DocumentStore` as they
-come; :mod:`xraykit.io.assemble` then resolves duplicates, stitches streamed subsegments and
-computes the trace rows.
-
-What cannot be read becomes a row of ``problems`` (source, location, reason) and never stops
-the load: no valid record is dropped because a neighbour was bad. With ``on_error="raise"``
-the first problem raises :class:`~xraykit.exceptions.TraceParseError` instead.
-
-Examples
---------
->>> from xraykit.io.reader import frames_from_documents
->>> doc = {"name": "web", "id": "70de5b6f19ff9a0a", "trace_id": "1-581cf771-a006649127e371903a2de979",
-...        "start_time": 1478293361.271, "end_time": 1478293361.449,
-...        "subsegments": [{"name": "DynamoDB", "id": "70de5b6f19ff9a0b", "namespace": "aws",
-...                         "start_time": 1478293361.3, "end_time": 1478293361.4}]}
->>> frames = frames_from_documents([doc])
->>> frames["subsegments"][["name", "segment_id", "depth"]].values.tolist()
-[['DynamoDB', '70de5b6f19ff9a0a', 1]]
+allow) is read here, into the same column buffers (:mod:`xraykit.io.columns`). Every document
+field is checked against the JSON type :mod:`xraykit.schema` declares: a field of the wrong
+type is a problem row and the entity loads without it. Nested values are walked without
+recursion. Originals go to a compressed :class:`~xraykit.io.docstore.DocumentStore`;
+:meth:`Reader.frames` hands the rows to :mod:`xraykit.io.assemble`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
 from typing import Any, Literal
 
 import orjson
 import pandas as pd
 
-from xraykit.exceptions import TraceParseError
+from xraykit.exceptions import ArgumentError, TraceParseError
 from xraykit.io import columns as _columns
-from xraykit.io import source as _source
-from xraykit.io.assemble import finish
+from xraykit.io.assemble import assemble_frames
 from xraykit.io.columns import (
     CONTEXT,
     ENTITY,
@@ -64,14 +36,7 @@ from xraykit.io.columns import (
 from xraykit.io.docstore import DocumentStoreBuilder
 from xraykit.schema import SCHEMAS, conform, empty_frame
 
-__all__ = [
-    "DAEMON_HEADER",
-    "OnError",
-    "frames_from_documents",
-    "frames_from_responses",
-    "read_frames",
-    "summarise",
-]
+__all__ = ["DAEMON_HEADER", "OnError", "Reader", "entity_error"]
 
 OnError = Literal["warn", "raise", "ignore"]
 
@@ -106,7 +71,7 @@ class _Problems:
 
     def __init__(self, source: str, on_error: OnError) -> None:
         if on_error not in ("warn", "raise", "ignore"):
-            raise ValueError(
+            raise ArgumentError(
                 f'`on_error` must be one of "warn", "raise" or "ignore", but {on_error!r} was passed.'
             )
         self.source = source
@@ -590,7 +555,7 @@ class Reader:
         frames = {name: _columns.to_frame(name, columns) for name, columns in taken.items()}
         del taken
         ids = _columns.entity_index(frames["segments"], frames["subsegments"])
-        return finish(frames, docs, doc_seqs, self.problems, trace_ids, ids)
+        return assemble_frames(frames, docs, doc_seqs, self.problems, trace_ids, ids)
 
 
 def _text(key: Any) -> str:
@@ -641,343 +606,3 @@ def _item_texts(raw: bytes | str) -> list[bytes]:
             items.append(text[start : match.start()].strip())
             start = match.end()
     return items
-
-
-# -- lines and files ----------------------------------------------------------------------------
-
-
-def _reason(exc: Exception, line: bytes) -> str:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError as bad:
-        return f"bytes that are not UTF-8 at column {bad.start + 1} ({line[bad.start : bad.start + 4]!r})"
-    text = str(exc)
-    if "recursion" in text.lower() or "depth" in text.lower():
-        return f"nesting deeper than a JSON parser accepts ({text})"
-    return text
-
-
-def _read_line(reader: Reader, line: bytes, location: str) -> None:
-    """One line, read in Python."""
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        if line.strip():
-            reader.problems.add(location, f"not valid JSON: {_reason(exc, line)}")
-        return
-    reader.accept(value, location, line.strip())
-
-
-def _read_lines(reader: Reader, data: bytes, start: int, end: int, number: int, source: str) -> int:
-    """The lines of ``data[start:end]``, the first numbered ``number``: with the C scanner, or
-    line by line in Python. Return the number of the next line."""
-    if not reader.native:
-        while start < end:  # each line with its newline, as the scanner hands a line over
-            stop = data.find(b"\n", start, end) + 1 or end
-            _read_line(reader, data[start:stop], f"{source}:{number}")
-            start, number = stop, number + 1
-        return number
-    scanner = reader.tables
-    view = memoryview(data)[start:end]
-    pos, size = 0, end - start
-    try:
-        while pos < size:
-            status, pos, number, reader.seq = scanner.scan(
-                view, pos, number, reader.seq, _DOCUMENT_BYTES
-            )
-            if status == _FULL:
-                reader.take_documents()
-            elif status == _FALLBACK:  # problems and unusual types: Python reads this line
-                stop = data.find(b"\n", start + pos, end) + 1 or end
-                _read_line(reader, data[start + pos : stop], f"{source}:{number}")
-                pos, number = stop - start, number + 1
-    finally:
-        view.release()
-    return number
-
-
-def _read_json_lines(reader: Reader, events: Iterable[Any], source: str, number: int = 1) -> int:
-    """Read runs of lines (and report the long lines skipped); return the next line's number."""
-    for event in events:
-        if isinstance(event, _source.LongLine):
-            reader.problems.add(
-                f"{source}:{number}",
-                f"a line of {event.length:,} bytes, longer than max_line_bytes; skipped without "
-                "reading it. Pass max_line_bytes=None, or a larger number, to read it",
-            )
-            number += 1
-        else:
-            number = _read_lines(reader, event.data, event.start, event.end, number, source)
-    return number
-
-
-def _first_line(event: _source.Lines) -> bytes | None:
-    """The first non-blank line of a run of lines, or None."""
-    data, at = event.data, event.start
-    while at < event.end:
-        stop = data.find(b"\n", at, event.end)
-        stop = event.end if stop < 0 else stop + 1
-        if data[at:stop].strip():
-            return bytes(data[at:stop])
-        at = stop
-    return None
-
-
-def _read_source(reader: Reader, src: _source.Source) -> None:
-    """Detect the layout from the first line (JSON lines, or one JSON value) and read it."""
-    events = _source.line_events(src)
-    ahead: list[Any] = []  # what was read to find the first line (copied: blocks are reused)
-    first = None
-    for event in events:
-        if isinstance(event, _source.Lines):
-            event = _source.Lines(
-                bytes(event.data[event.start : event.end]), 0, event.end - event.start
-            )
-            first = _first_line(event)
-        ahead.append(event)
-        if first is not None:
-            break
-    source = src.name
-    if first is None or _is_json(first):
-        number = _read_json_lines(reader, ahead, source)
-        _read_json_lines(reader, events, source, number)
-        return
-    # the first line alone is not JSON: a pretty-printed value, or a damaged first line
-    for event in events:
-        if isinstance(event, _source.Lines):
-            event = _source.Lines(
-                bytes(event.data[event.start : event.end]), 0, event.end - event.start
-            )
-        ahead.append(event)
-    whole = b"".join(e.data for e in ahead if isinstance(e, _source.Lines))
-    if reader.native and reader._scan_text(whole):
-        _report_long_lines(reader, ahead, source)
-        return
-    try:
-        value = orjson.loads(whole)
-    except orjson.JSONDecodeError as exc:
-        if _split_value(first, whole):  # one value split over lines, damaged or cut off
-            _report_long_lines(reader, ahead, source)
-            _salvage(reader, whole, source, exc)
-        else:  # JSON lines, the first of them damaged
-            _read_json_lines(reader, ahead, source)
-        return
-    _report_long_lines(reader, ahead, source)
-    reader.accept(value, source, whole.strip())
-
-
-def _split_value(first: bytes, whole: bytes) -> bool:
-    """Whether text that is not one JSON value is one split over lines (pretty-printed, or an
-    array of an element per line), damaged or cut off, rather than JSON lines: its first line
-    opens an array or object it does not close, it is an array or a ``BatchGetTraces``
-    response, and most of its lines are not JSON alone."""
-    head = first.strip()
-    if not (head in (b"[", b"{") or head.endswith((b"[", b"{", b","))):
-        return False
-    if not (whole.lstrip().startswith(b"[") or re.search(rb'"Traces"\s*:\s*\[', whole)):
-        return False
-    lines = [line for line in whole.split(b"\n") if line.strip()]
-    return 2 * sum(_is_json(line) for line in lines) < len(lines)
-
-
-def _is_json(line: bytes) -> bool:
-    try:
-        orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return False
-    return True
-
-
-def _report_long_lines(reader: Reader, events: list[Any], source: str) -> None:
-    """Report the long lines skipped, when the rest was read as one value."""
-    number = 1
-    for event in events:
-        if isinstance(event, _source.LongLine):
-            _read_json_lines(reader, [event], source, number)
-            number += 1
-        else:
-            number += event.data.count(b"\n", event.start, event.end)
-
-
-def read_frames(
-    source: Any,
-    *,
-    on_error: OnError = "warn",
-    max_bytes: int | None = _source.MAX_BYTES,
-    max_line_bytes: int | None = _source.MAX_LINE_BYTES,
-) -> dict[str, Any]:
-    """Read a trace file or stream in any supported JSON format into frames.
-
-    Raises
-    ------
-    FileNotFoundError
-        When a path does not exist.
-    """
-    with _source.open_source(source, max_bytes=max_bytes, max_line_bytes=max_line_bytes) as src:
-        return read_source(src, on_error=on_error)
-
-
-def read_source(
-    src: _source.Source, *, on_error: OnError = "warn", native: bool = True
-) -> dict[str, Any]:
-    """Read an opened :class:`~xraykit.io.source.Source` of JSON text into frames."""
-    problems = _Problems(src.name, on_error)
-    reader = Reader(problems, native=native)
-    _read_source(reader, src)
-    for location, reason in src.issues:
-        problems.add(location, reason)
-    return reader.frames()
-
-
-def _salvage(reader: Reader, data: bytes, source: str, exc: Exception) -> None:
-    """Recover the complete elements of a damaged or cut-off JSON array or ``BatchGetTraces``
-    response (its ``Traces``).
-
-    Python's JSON decoder finds where each element ends; orjson then reads it, so an element
-    is accepted exactly when a line of it would be. Past a damaged element, reading resumes at
-    the next line that starts where the first element did (pretty-printed arrays indent their
-    elements alike) and holds a whole element; the damaged stretch is reported.
-    """
-    problems = reader.problems
-    text = data.decode("utf-8", errors="surrogateescape")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        start, traces = len(text) - len(stripped) + 1, False
-    else:
-        m = re.search(r'"Traces"\s*:\s*\[', text)
-        if m is None:
-            problems.add(
-                source, f"not valid JSON and nothing could be recovered: {_reason(exc, data)}"
-            )
-            return
-        start, traces = m.end(), True
-    decoder = json.JSONDecoder()
-    pos, kept, indent, closed = start, 0, None, False
-    while True:
-        while pos < len(text) and text[pos] in " \t\r\n,":
-            pos += 1
-        if pos >= len(text):
-            break
-        if text[pos] == "]":
-            closed = True
-            break
-        line = text.count("\n", 0, pos) + 1
-        if indent is None:
-            indent = pos - (text.rfind("\n", 0, pos) + 1)
-        try:
-            end = decoder.raw_decode(text, pos)[1]
-        except (json.JSONDecodeError, RecursionError) as err:
-            reason = (
-                "nesting deeper than a JSON parser accepts"
-                if isinstance(err, RecursionError)
-                else err.msg
-            )
-            resume = _resume(text, decoder, pos, indent)
-            upto = (
-                f"up to line {text.count(chr(10), 0, resume)}"
-                if resume is not None
-                else "to the end"
-            )
-            problems.add(
-                f"{source}:{line}",
-                f"damaged or truncated JSON ({reason}) from here {upto}; skipped, the {kept} element(s) before it were kept",
-            )
-            if resume is None:
-                return
-            pos = resume
-            continue
-        piece = text[pos:end].encode("utf-8", "surrogateescape")
-        try:
-            value = orjson.loads(piece)
-        except orjson.JSONDecodeError as err:
-            problems.add(f"{source}:{line}", f"not valid JSON: {_reason(err, piece)}")
-        else:
-            if traces:
-                reader.trace(value, f"{source}:{line}")
-            else:
-                reader.accept(value, f"{source}:{line}", piece)
-            kept += 1
-        pos = end
-    if not closed:
-        problems.add(
-            source,
-            f"the JSON ends before its closing bracket (a file cut off?); the {kept} complete element(s) were kept",
-        )
-
-
-def _resume(text: str, decoder: json.JSONDecoder, pos: int, indent: int) -> int | None:
-    """Where the next whole element starts after a damaged one, or None."""
-    at = text.find("\n", pos)
-    while at >= 0:
-        begin = at + 1
-        first = begin + indent
-        if text[begin:first].strip(" \t") == "" and text[first : first + 1] in ("{", "["):
-            try:
-                end = decoder.raw_decode(text, first)[1]
-            except (json.JSONDecodeError, RecursionError):
-                pass
-            else:
-                follow = text[end:].lstrip()
-                if not follow or follow[0] in ",]":
-                    return first
-        at = text.find("\n", begin)
-    return None
-
-
-# -- documents given in Python ------------------------------------------------------------------
-
-
-def frames_from_documents(
-    documents: Iterable[dict[str, Any] | str | bytes],
-    *,
-    source: str = "<documents>",
-    on_error: OnError = "warn",
-) -> dict[str, Any]:
-    """Build the frames from segment documents given as dicts or JSON text.
-
-    Each item may also be a ``BatchGetTraces`` response, or a list of documents.
-    """
-    if isinstance(documents, str | bytes | bytearray | dict):
-        documents = [documents]  # one document, or the JSON text of a list of them
-    elif not isinstance(documents, Iterable):
-        raise TypeError(
-            "from_documents() takes an iterable of segment documents (dicts or JSON strings), "
-            f"but {type(documents).__name__} was passed. To read a file, use xraykit.load_file(path)."
-        )
-    reader = Reader(_Problems(source, on_error))
-    for i, item in enumerate(documents):
-        location = f"{source}[{i}]"
-        if isinstance(item, str | bytes | bytearray | memoryview):
-            text = item.encode("utf-8", "surrogatepass") if isinstance(item, str) else bytes(item)
-            if reader.native and reader._scan_text(text):
-                continue
-            try:
-                value = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                reader.problems.add(location, f"not valid JSON: {_reason(exc, text)}")
-                continue
-            reader.accept(value, location, text.strip())
-        else:
-            reader.accept(item, location, None)
-    return reader.frames()
-
-
-def frames_from_responses(
-    responses: Iterable[dict[str, Any]],
-    *,
-    source: str = "BatchGetTraces",
-    on_error: OnError = "warn",
-) -> dict[str, Any]:
-    """Build the frames from ``BatchGetTraces`` response dicts (as boto3 returns them)."""
-    return frames_from_documents(responses, source=source, on_error=on_error)
-
-
-def summarise(problems: pd.DataFrame) -> str:
-    """One sentence counting the problems by source, for the load warning."""
-    counts = problems.groupby("source", sort=False).size()
-    parts = ", ".join(f"{n} in {src}" for src, n in counts.items())
-    return (
-        f"{len(problems)} record(s) could not be read and were skipped or repaired ({parts}); "
-        "every valid document was loaded. See the TraceSet's `problems` frame for what and where, "
-        'or pass on_error="raise" to stop at the first one.'
-    )

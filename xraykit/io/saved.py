@@ -71,7 +71,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from xraykit.exceptions import TraceParseError
+from xraykit.exceptions import ArgumentError, ArgumentTypeError, TraceParseError
 from xraykit.io.columns import json_values
 from xraykit.io.docstore import DocumentStore
 from xraykit.schema import FRAMES, SCHEMAS
@@ -115,7 +115,7 @@ def write_saved(
 
     Raises
     ------
-    TypeError
+    ArgumentTypeError
         When an object column holds something that is not a JSON value.
 
     Examples
@@ -205,7 +205,7 @@ def _json_array(column: pd.Series, where: str) -> tuple[bytes, dict[str, str]]:
         try:
             special[str(row)] = _dumps(values[row])
         except (TypeError, ValueError) as exc:
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"{where} row {row} holds {values[row]!r}, which a saved TraceSet cannot keep "
                 f"({exc}): values must be JSON values (None, bool, int, float, str, and lists and "
                 "dicts of them). Convert the column before saving."
@@ -221,7 +221,7 @@ def _equal(left: Any, right: Any) -> bool:
 
 
 def _refuse(value: Any) -> Any:
-    raise TypeError(f"{type(value).__name__} is not a JSON value")
+    raise ArgumentTypeError(f"{type(value).__name__} is not a JSON value")
 
 
 class _Raw(str):
@@ -254,14 +254,16 @@ def _dumps(value: Any) -> str:
                 stack.extend((_Raw(","), child) if i else (child,))
         elif isinstance(item, dict):
             if not all(isinstance(k, str) for k in item):
-                raise TypeError("a dict with keys that are not strings is not a JSON object")
+                raise ArgumentTypeError(
+                    "a dict with keys that are not strings is not a JSON object"
+                )
             out.append("{")
             stack.append(_Raw("}"))
             for i, (key, child) in enumerate(reversed(item.items())):
                 key_text = _Raw(json.encoder.encode_basestring_ascii(key) + ":")
                 stack.extend((_Raw(","), child, key_text) if i else (child, key_text))
         else:
-            raise TypeError(f"{type(item).__name__} is not a JSON value")
+            raise ArgumentTypeError(f"{type(item).__name__} is not a JSON value")
     return "".join(out)
 
 
@@ -278,7 +280,7 @@ def _loads(text: str) -> Any:
 
     Raises
     ------
-    ValueError
+    ArgumentError
         When ``text`` is not one JSON value.
     """
     stack: list[Any] = []  # the open lists and dicts
@@ -304,7 +306,7 @@ def _loads(text: str) -> Any:
             keys[-1], want = json.loads(token), ":"
             continue
         elif want != "value" or kind in ("close", "sep"):
-            raise ValueError(f"unexpected {token!r} at {m.start(kind)} of a saved JSON value")
+            raise ArgumentError(f"unexpected {token!r} at {m.start(kind)} of a saved JSON value")
         elif kind == "open":
             stack.append([] if token == "[" else {})
             keys.append(None)
@@ -324,7 +326,7 @@ def _loads(text: str) -> Any:
             keys[-1] = None
         want = ","
     if want != "end" or text[pos:].strip():
-        raise ValueError(f"a saved JSON value ends early or has extra text at {pos}")
+        raise ArgumentError(f"a saved JSON value ends early or has extra text at {pos}")
     return result
 
 

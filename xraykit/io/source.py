@@ -28,7 +28,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from xraykit.exceptions import TraceParseError
+from xraykit.exceptions import (
+    ArgumentError,
+    ArgumentTypeError,
+    TraceFileNotFoundError,
+    TraceParseError,
+)
 
 __all__ = [
     "BLOCK_BYTES",
@@ -65,7 +70,7 @@ def display_name(name: str | bytes) -> str:
 
 def _check_limit(value: int | None, name: str) -> int | None:
     if value is not None and (type(value) is not int or value < 1):
-        raise ValueError(
+        raise ArgumentError(
             f"`{name}` must be a positive number of bytes or None, but {value!r} was passed."
         )
     return value
@@ -83,14 +88,14 @@ def open_source(
     TraceParseError
         When a path is a directory, or not a regular file (a pipe, a device, a socket): such a
         source is read only when given as an open binary file, so that reading it is meant.
-    TypeError
+    ArgumentTypeError
         When ``source`` is neither a path nor a binary file object.
     """
     _check_limit(max_bytes, "max_bytes")
     _check_limit(max_line_bytes, "max_line_bytes")
     if hasattr(source, "read"):
         if isinstance(source, io.TextIOBase):
-            raise TypeError(
+            raise ArgumentTypeError(
                 "load_file() reads bytes, but a text-mode file was passed; open it in binary "
                 "mode (open(path, 'rb')) or pass its path."
             )
@@ -98,7 +103,7 @@ def open_source(
         shown = display_name(name) if isinstance(name, str | bytes) else "<stream>"
         return Source(source, Path(shown).name or shown, max_bytes, max_line_bytes, owned=False)
     if not isinstance(source, str | bytes | os.PathLike):
-        raise TypeError(
+        raise ArgumentTypeError(
             "load_file() takes a path (str, bytes or pathlib.Path) or a binary file object, "
             f"but {type(source).__name__} was passed."
         )
@@ -107,7 +112,7 @@ def open_source(
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise FileNotFoundError(
+        raise TraceFileNotFoundError(
             f"No such trace file: {shown!r}. Check the path, or use xraykit.sample_names()."
         ) from None
     name = display_name(os.path.basename(path)) or shown
@@ -194,7 +199,7 @@ class Source:
         if data is None:  # a non-blocking stream with nothing yet
             return b""
         if not isinstance(data, bytes | bytearray):
-            raise TypeError(
+            raise ArgumentTypeError(
                 f"the file object returned {type(data).__name__} from read(); open it in binary mode."
             )
         return bytes(data)
