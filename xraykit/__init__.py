@@ -52,7 +52,7 @@ _EXPORTS: dict[str, str] = {
     "service_graph_from_response": "graph",
     "traces_for_edge": "graph",
     "traces_for_node": "graph",
-    "service_map": "graph.render",
+    "service_map": "graph",
     # charts and analyses
     "plot_compare": "plotting",
     "plot_latency_heatmap": "plotting",
@@ -140,10 +140,10 @@ if TYPE_CHECKING:
         graph_frames,
         service_graph,
         service_graph_from_response,
+        service_map,
         traces_for_edge,
         traces_for_node,
     )
-    from xraykit.graph.render import service_map
     from xraykit.plotting import (
         plot_compare,
         plot_latency_heatmap,

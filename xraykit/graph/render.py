@@ -1,21 +1,22 @@
-"""Draw a service graph with Graphviz, in the style of the X-Ray console's service map.
+"""Drawing a service graph with Graphviz, in the style of the X-Ray console's service map.
 
-Each service is a circle whose colours show its share of requests by status, in the
-console's colours: green for OK (2xx), amber for errors (4xx), purple for throttles (429)
-and red for faults (5xx). (Graphviz cannot draw the console's ring, so the shares fill the
-circle as a pie: ``style=wedged``.) Next to the circle: the service name, its type, the
-mean response time and the requests per minute over the graph's time window (the number
-of requests when the window is under a minute: a rate over a few seconds would mislead),
-and a tooltip with the counts by status (requests still in progress apart). Edges carry
-the caller's mean response time and the call rate; asynchronous ``link`` edges (SQS →
-Lambda) are dashed and show the mean age of the received events.
+Each service is a circle whose colours show its share of requests by outcome, in the
+console's colours (:data:`xraykit.status.COLORS`): green for OK (2xx), yellow for errors
+(4xx), purple for throttles (429) and red for faults (5xx). Graphviz cannot draw the
+console's ring, so the shares fill the circle as a pie (``style=wedged``). Next to the
+circle: the name, the type, the mean response time and the requests per minute over the
+graph's window (the number of requests when the window is under a minute); the tooltip
+holds the counts by outcome. Edges carry the caller's mean response time and the call rate;
+``link`` edges (SQS → Lambda) are dashed and show the mean age of the received events.
+
+:func:`draw` takes a graph; :func:`xraykit.graph.service_map` takes traces or a graph.
 
 Examples
 --------
 >>> import xraykit
->>> from xraykit.graph.render import service_map
->>> ts = xraykit.load_sample("shop")
->>> g = service_map(ts)
+>>> from xraykit.graph import service_graph
+>>> from xraykit.graph.render import draw
+>>> g = draw(service_graph(xraykit.load_sample("shop")))
 >>> type(g).__name__
 'Digraph'
 >>> "style=wedged" in g.source or "style=filled" in g.source
@@ -28,23 +29,21 @@ import html
 import math
 from typing import TYPE_CHECKING
 
-import graphviz
 import pandas as pd
 
-from xraykit.graph import CLIENT, ServiceGraph, edge_calls, service_graph
+from xraykit.exceptions import ArgumentError, NotFoundError
+from xraykit.graph.columns import CLIENT
+from xraykit.graph.occurrences import edge_calls
+from xraykit.status import COLORS
 
 if TYPE_CHECKING:
+    import graphviz
+
+    from xraykit.graph.servicegraph import ServiceGraph
     from xraykit.traceset import TraceSet
 
-__all__ = ["STATUS_COLORS", "service_map"]
+__all__ = ["check_options", "draw"]
 
-#: The console's status colours: OK, error (4xx), throttle (429), fault (5xx).
-STATUS_COLORS: dict[str, str] = {
-    "ok": "#3f9c35",
-    "error": "#f0ab00",
-    "throttle": "#8a4baf",
-    "fault": "#d13212",
-}
 _CLIENT_COLOR = "#c9ccd1"
 _EDGE_COLOR = "#8c8c8c"
 _HIGHLIGHT = "#0073bb"
@@ -90,7 +89,7 @@ def _shares(row: pd.Series) -> list[tuple[str, int]]:
 
 def _fill(row: pd.Series) -> dict[str, str]:
     """Graphviz style and fill colour showing the status shares of a node."""
-    parts = [(STATUS_COLORS[k], n) for k, n in _shares(row) if n > 0]
+    parts = [(COLORS[k], n) for k, n in _shares(row) if n > 0]
     total = sum(n for _, n in parts)
     if total == 0:
         return {"style": "filled", "fillcolor": "#ffffff"}
@@ -118,7 +117,7 @@ def _resolve(nodes: pd.DataFrame, name: str, what: str) -> set[str]:
     hit = nodes.loc[(nodes["node_id"] == name) | (nodes["name"] == name), "node_id"]
     if hit.empty:
         known = sorted(set(nodes["name"].dropna()))
-        raise ValueError(
+        raise NotFoundError(
             f"`{what}` must name a node of the graph (a name such as {known[:5]!r}, or a "
             f"node_id), but {name!r} was passed. Names: {known!r}."
         )
@@ -144,7 +143,7 @@ def _highlighted(
 ) -> tuple[set[str], set[tuple[str, str, str]]]:
     if isinstance(highlight, str):
         if graph.traces is None:
-            raise ValueError(
+            raise ArgumentError(
                 "`highlight` was given a trace id, but this graph has no traces behind it "
                 f"(it came from {graph.origin}). Pass the TraceSet of that trace instead: "
                 "highlight=ts.trace(trace_id)."
@@ -182,7 +181,7 @@ def _node_label(row: pd.Series, window_s: float, show_account: bool) -> str:
 
 def _legend(graph: graphviz.Digraph) -> None:
     rows = "".join(
-        f'<TR><TD BGCOLOR="{STATUS_COLORS[key]}" WIDTH="12" HEIGHT="12" FIXEDSIZE="TRUE"></TD>'
+        f'<TR><TD BGCOLOR="{COLORS[key]}" WIDTH="12" HEIGHT="12" FIXEDSIZE="TRUE"></TD>'
         f'<TD ALIGN="LEFT">{text}</TD></TR>'
         for key, text in (
             ("ok", "OK (2xx)"),
@@ -202,8 +201,26 @@ def _legend(graph: graphviz.Digraph) -> None:
         legend.node("legend", label=table, shape="plaintext", fontsize="9", fixedsize="false")
 
 
-def service_map(
-    traces_or_graph: TraceSet | ServiceGraph,
+def check_options(*, layout: str, rankdir: str, focus: str | None, hops: int | None) -> None:
+    """Raise :class:`~xraykit.exceptions.ArgumentError` for drawing options out of range.
+
+    >>> check_options(layout="dot", rankdir="up", focus=None, hops=None)
+    Traceback (most recent call last):
+    ...
+    xraykit.exceptions.ArgumentError: `rankdir` must be one of ('LR', 'TB', 'RL', 'BT'), but 'up' was passed.
+    """
+    if layout not in _LAYOUTS:
+        raise ArgumentError(f"`layout` must be one of {_LAYOUTS}, but {layout!r} was passed.")
+    if rankdir not in _RANKDIRS:
+        raise ArgumentError(f"`rankdir` must be one of {_RANKDIRS}, but {rankdir!r} was passed.")
+    if hops is not None and focus is None:
+        raise ArgumentError("`hops` needs `focus`: pass the node to draw the neighbourhood of.")
+    if hops is not None and (not isinstance(hops, int) or hops < 0):
+        raise ArgumentError(f"`hops` must be an integer >= 0, but {hops!r} was passed.")
+
+
+def draw(
+    graph: ServiceGraph,
     *,
     layout: str = "dot",
     focus: str | None = None,
@@ -213,70 +230,22 @@ def service_map(
     legend: bool = True,
     rankdir: str = "LR",
 ) -> graphviz.Digraph:
-    """Draw a service map like the X-Ray console's, as a ``graphviz.Digraph``.
+    """Draw a service graph as a ``graphviz.Digraph``; the options are those of ``service_map``.
 
-    The result displays inline in JupyterLab; export it with ``.pipe(format="png")``,
-    ``.render(...)`` or ``.source`` (DOT), or use :meth:`ServiceGraph.save`.
-
-    Parameters
-    ----------
-    traces_or_graph : TraceSet or ServiceGraph
-        Traces (the graph is computed with :func:`xraykit.service_graph`) or a graph,
-        for instance from :func:`xraykit.service_graph_from_response`. Not modified.
-    layout : {"dot", "neato", "fdp", "sfdp", "circo", "twopi", "osage"}
-        The Graphviz layout engine.
-    focus : str, optional
-        A node name or node id: draw only its neighbourhood.
-    hops : int, optional
-        How many edges away from ``focus`` to draw (default 1 when ``focus`` is given).
-    by_account : bool
-        Draw the nodes of each AWS account in a box of their own (cross-account maps).
-    highlight : str or TraceSet, optional
-        A trace id (of the traces behind the graph) or a TraceSet: draw their path in blue
-        and fade the rest.
-    legend : bool
-        Add the colour legend.
-    rankdir : {"LR", "TB", "RL", "BT"}
-        Direction of the ``dot`` layout.
-
-    Returns
-    -------
-    graphviz.Digraph
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``layout``/``rankdir``, a ``focus`` that names no node, ``hops``
-        without ``focus`` or below 0, or a trace id to highlight on a graph without traces.
-    LookupError
-        When the trace id to highlight is not in the traces.
+    ``graph`` is read through its ``nodes``, ``edges``, ``start``, ``end``, ``window_s``,
+    ``origin`` and ``traces``: this module does not import the ServiceGraph class.
 
     Examples
     --------
     >>> import xraykit
-    >>> from xraykit.graph.render import service_map
-    >>> ts = xraykit.load_sample("shop")
-    >>> g = service_map(ts, focus="shop-api/prod", hops=1)
-    >>> "shop-api/prod" in g.source
-    True
-    >>> tid = ts.traces.trace_id[0]
-    >>> "#0073bb" in service_map(ts, highlight=tid).source
+    >>> from xraykit.graph import service_graph
+    >>> graph = service_graph(xraykit.load_sample("shop"))
+    >>> "shop-api/prod" in draw(graph, focus="shop-api/prod", hops=1).source
     True
     """
-    if layout not in _LAYOUTS:
-        raise ValueError(f"`layout` must be one of {_LAYOUTS}, but {layout!r} was passed.")
-    if rankdir not in _RANKDIRS:
-        raise ValueError(f"`rankdir` must be one of {_RANKDIRS}, but {rankdir!r} was passed.")
-    if hops is not None and focus is None:
-        raise ValueError("`hops` needs `focus`: pass the node to draw the neighbourhood of.")
-    if hops is not None and (not isinstance(hops, int) or hops < 0):
-        raise ValueError(f"`hops` must be an integer >= 0, but {hops!r} was passed.")
+    import graphviz
 
-    graph = (
-        traces_or_graph
-        if isinstance(traces_or_graph, ServiceGraph)
-        else service_graph(traces_or_graph)
-    )
+    check_options(layout=layout, rankdir=rankdir, focus=focus, hops=hops)
     nodes, edges = graph.nodes, graph.edges
     if focus is not None:
         keep = _neighbourhood(edges, _resolve(nodes, focus, "focus"), 1 if hops is None else hops)

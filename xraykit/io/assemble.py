@@ -32,6 +32,7 @@ from xraykit.io.docstore import DocumentStore
 from xraykit.io.ids import hex_ids
 from xraykit.io.memory import POOL as _POOL
 from xraykit.schema import arrow_strings, conform, empty_frame, isin
+from xraykit.status import flags
 
 __all__ = ["assemble_frames", "micros_to_time"]
 
@@ -352,7 +353,10 @@ def _trace_rows(
         return _taken(seg[column], root)
 
     root_status = at_root("http_status")
-    status = pd.Series(root_status, copy=False)
+    # the root's flags, or its HTTP status where a document left a flag out: what the client saw
+    outcome = flags(
+        root_status, fault=at_root("fault"), error=at_root("error"), throttle=at_root("throttle")
+    )
     return pd.DataFrame(
         {
             "trace_id": pd.array(
@@ -370,13 +374,8 @@ def _trace_rows(
             "http_status": root_status,
             "client_ip": at_root("http_client_ip"),
             "user_agent": at_root("http_user_agent"),
-            # the root's flags, or its HTTP status where a document left a flag out
-            "has_fault": at_root("fault") | status.ge(500).to_numpy(bool, na_value=False),
-            "has_error": (  # a throttle (429) is an error too
-                at_root("error")
-                | at_root("throttle")
-                | status.between(400, 499).to_numpy(bool, na_value=False)
-            ),
+            "has_fault": outcome.fault,
+            "has_error": outcome.error,
             "has_throttle": has_throttle[order],
             "is_partial": is_partial[order],
             "user": _taken(seg["user"], user),
@@ -423,9 +422,7 @@ def _spans(
     for frame, code in ((seg, seg_code), (sub, sub_code)):
         np.minimum.at(first, code, _micros(frame["start"]))
         np.maximum.at(last, code, _micros(frame["end"]))
-        throttled = frame["throttle"].to_numpy(bool) | frame["http_status"].eq(429).to_numpy(
-            bool, na_value=False
-        )
+        throttled = flags(frame["http_status"], throttle=frame["throttle"]).throttle
         has_throttle[code[throttled]] = True
         is_partial[code[frame["in_progress"].to_numpy(bool)]] = True
     return first, last, has_throttle, is_partial

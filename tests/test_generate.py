@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import xraykit
+from xraykit.exceptions import ArgumentError, ArgumentTypeError
 from xraykit.samples.generate import (
     simulate_cross_account,
     simulate_lambda_cold_starts,
@@ -97,17 +98,17 @@ def test_samples_are_under_5_mb_in_all() -> None:
     "simulate", [simulate_shop, simulate_lambda_cold_starts, simulate_cross_account]
 )
 def test_same_seed_same_documents_other_seed_other_documents(simulate: Any) -> None:
-    first = simulate(traces=30, seed=7)
-    assert simulate(traces=30, seed=7) == first
-    other = simulate(traces=30, seed=8)
+    first = simulate(n_traces=30, seed=7)
+    assert simulate(n_traces=30, seed=7) == first
+    other = simulate(n_traces=30, seed=8)
     assert [t["Id"] for r in other for t in r["Traces"]] != [
         t["Id"] for r in first for t in r["Traces"]
     ]
 
 
 def test_start_moves_every_time_and_trace_id() -> None:
-    base = _traces(simulate_shop(traces=20, seed=3))
-    later = _traces(simulate_shop(traces=20, seed=3, start="2025-03-05T09:00:00Z"))
+    base = _traces(simulate_shop(n_traces=20, seed=3))
+    later = _traces(simulate_shop(n_traces=20, seed=3, start="2025-03-05T09:00:00Z"))
     assert len(base) == len(later)
     for (_, docs_a), (trace_b, docs_b) in zip(base, later, strict=True):
         for a, b in zip(docs_a, docs_b, strict=True):
@@ -116,20 +117,21 @@ def test_start_moves_every_time_and_trace_id() -> None:
 
 
 def test_start_accepts_datetime_epoch_and_naive_utc() -> None:
-    aware = simulate_cross_account(traces=3, start=datetime(2025, 1, 1, tzinfo=UTC))
-    naive = simulate_cross_account(traces=3, start=datetime(2025, 1, 1))
-    epoch = simulate_cross_account(traces=3, start=datetime(2025, 1, 1, tzinfo=UTC).timestamp())
+    aware = simulate_cross_account(n_traces=3, start=datetime(2025, 1, 1, tzinfo=UTC))
+    naive = simulate_cross_account(n_traces=3, start=datetime(2025, 1, 1))
+    epoch = simulate_cross_account(n_traces=3, start=datetime(2025, 1, 1, tzinfo=UTC).timestamp())
     assert aware == naive == epoch
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"traces": 0}, ValueError, "`traces` must be a positive integer, but 0"),
-        ({"traces": True}, ValueError, "`traces` must be a positive integer, but True"),
-        ({"traces": 2.5}, ValueError, "but 2.5 was passed"),
-        ({"start": "yesterday"}, ValueError, "ISO 8601 time such as"),
-        ({"start": [2025]}, TypeError, "`start` must be a datetime"),
+        ({"n_traces": 0}, ArgumentError, "`n_traces` must be a positive integer, but 0"),
+        ({"n_traces": True}, ArgumentError, "`n_traces` must be a positive integer, but True"),
+        ({"n_traces": 2.5}, ArgumentError, "but 2.5 was passed"),
+        ({"start": "yesterday"}, ArgumentError, "ISO 8601 time such as"),
+        ({"start": [2025]}, ArgumentTypeError, "`start` must be a datetime"),
+        ({"start": True}, ArgumentTypeError, "`start` must be a datetime"),
     ],
 )
 def test_bad_arguments_say_what_was_expected(
@@ -544,7 +546,7 @@ def test_simulate_traces_is_lazy() -> None:
 
 
 def test_write_responses_gzip_is_reproducible_and_anonymous(tmp_path: Path) -> None:
-    responses = simulate_cross_account(traces=12, seed=4)
+    responses = simulate_cross_account(n_traces=12, seed=4)
     a = write_responses(responses, tmp_path / "a.jsonl.gz").read_bytes()
     b = write_responses(iter(responses), tmp_path / "b.jsonl.gz").read_bytes()
     assert a == b
@@ -557,7 +559,7 @@ def test_write_responses_gzip_is_reproducible_and_anonymous(tmp_path: Path) -> N
 
 
 def test_write_responses_plain(tmp_path: Path) -> None:
-    responses = simulate_cross_account(traces=6, seed=4)
+    responses = simulate_cross_account(n_traces=6, seed=4)
     out = write_responses(responses, str(tmp_path / "plain.jsonl"))
     assert out == tmp_path / "plain.jsonl"
     assert out.read_text().count("\n") == len(responses) == 2

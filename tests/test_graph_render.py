@@ -1,5 +1,5 @@
-"""Tests of xraykit.graph.render: the DOT text of service maps (and, with the dot marker,
-that Graphviz renders them)."""
+"""Tests of xraykit.graph.render and service_map: the DOT text of service maps (and, with the
+dot marker, that Graphviz renders them)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 
 import xraykit
-from xraykit.graph import service_graph, service_graph_from_response
-from xraykit.graph.render import STATUS_COLORS, service_map
+from xraykit.exceptions import ArgumentError, ArgumentTypeError, NotFoundError
+from xraykit.graph import service_graph, service_graph_from_response, service_map
+from xraykit.graph.render import draw
+from xraykit.status import COLORS
 
 DATA = Path(__file__).parent / "data"
 
@@ -61,7 +63,7 @@ def test_node_labels_show_name_type_latency_and_rate(chain):
     # mean 500 ms; a window shorter than a minute shows the number of requests, not a rate
     assert "500 ms · 2 requests" in line
     assert "t/min" not in line
-    assert f'fillcolor="{STATUS_COLORS["ok"]}"' in line and "style=filled" in line
+    assert f'fillcolor="{COLORS["ok"]}"' in line and "style=filled" in line
 
 
 def test_rates_per_minute_over_a_window_of_a_minute_or_more(chain):
@@ -79,11 +81,11 @@ def test_status_shares_are_drawn_as_wedges_in_console_colours():
     lines = node_lines(service_map(load("fanout")).source)
     carts = lines["carts"]  # 2 ok, 1 throttled
     assert "style=wedged" in carts
-    assert f"{STATUS_COLORS['ok']};0.6667:{STATUS_COLORS['throttle']}" in carts
+    assert f"{COLORS['ok']};0.6667:{COLORS['throttle']}" in carts
     external = lines["api.example.com"]  # 2 ok, 1 other 4xx
-    assert f"{STATUS_COLORS['ok']};0.6667:{STATUS_COLORS['error']}" in external
+    assert f"{COLORS['ok']};0.6667:{COLORS['error']}" in external
     fault = node_lines(service_map(load("downstream_fault")).source)["pricing"]
-    assert f"{STATUS_COLORS['ok']};0.6667:{STATUS_COLORS['fault']}" in fault
+    assert f"{COLORS['ok']};0.6667:{COLORS['fault']}" in fault
 
 
 def test_edges_show_caller_latency_and_links_are_dashed():
@@ -99,7 +101,7 @@ def test_edges_show_caller_latency_and_links_are_dashed():
 def test_legend_lists_the_four_colours(chain):
     source = service_map(chain).source
     assert "cluster_legend" in source
-    for color in STATUS_COLORS.values():
+    for color in COLORS.values():
         assert color in source.split("cluster_legend")[1]
 
 
@@ -124,7 +126,6 @@ def test_focus_and_hops_draw_a_neighbourhood(chain):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"focus": "nope"}, "`focus` must name a node"),
         ({"hops": 1}, "`hops` needs `focus`"),
         ({"focus": "web", "hops": -1}, "`hops` must be an integer >= 0"),
         ({"layout": "spring"}, "`layout` must be one of"),
@@ -132,8 +133,20 @@ def test_focus_and_hops_draw_a_neighbourhood(chain):
     ],
 )
 def test_bad_arguments_say_what_is_allowed(chain, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ArgumentError, match=message):
         service_map(chain, **kwargs)
+    with pytest.raises(ValueError, match=message):  # the builtin a user would catch
+        draw(service_graph(chain), **kwargs)
+
+
+def test_a_focus_that_names_no_node_is_not_found(chain):
+    with pytest.raises(NotFoundError, match="`focus` must name a node"):
+        service_map(chain, focus="nope")
+
+
+def test_data_must_be_a_traceset_or_a_graph(chain):
+    with pytest.raises(ArgumentTypeError, match="`data` must be a TraceSet"):
+        service_map(chain.traces)
 
 
 def test_by_account_clusters_nodes_per_account():
@@ -171,7 +184,7 @@ def test_highlight_needs_traces_behind_a_response_graph():
     graph = service_graph_from_response(
         json.loads((DATA / "graph_get_service_graph.json").read_text())
     )
-    with pytest.raises(ValueError, match="no traces behind it"):
+    with pytest.raises(ArgumentError, match="no traces behind it"):
         service_map(graph, highlight="1-67c6c11c-50ea62aa45baf444bb7e21bf")
     source = service_map(graph).source
     assert "2025-03-04 09:00–09:10 UTC" in source

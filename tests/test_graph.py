@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 import xraykit
-from xraykit.exceptions import TraceParseError
+from xraykit import status
+from xraykit.exceptions import ArgumentError, ArgumentTypeError, TraceParseError
 from xraykit.graph import (
     CLIENT,
     EDGE_CALL_COLUMNS,
@@ -418,6 +419,39 @@ def test_traces_for_a_link_edge_include_the_producer():
     assert len(traces_for_edge(ts, "jobs", "worker", edge_type="")) == 0
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: service_graph(x),
+        lambda x: graph_frames(x),
+        lambda x: node_segments(x),
+        lambda x: edge_calls(x),
+        lambda x: traces_for_node(x, "web"),
+        lambda x: traces_for_edge(x, "client", "web"),
+    ],
+)
+def test_a_frame_instead_of_a_traceset_says_what_to_pass(call):
+    frame = load("chain").traces
+    with pytest.raises(ArgumentTypeError, match="`ts` must be a TraceSet"):
+        call(frame)
+    with pytest.raises(TypeError):  # the builtin a user would catch
+        call([])
+
+
+def test_outcome_flags_are_xraykits_one_status_rule():
+    ts = xraykit.load_sample("shop")
+    occ = node_segments(ts)
+    real = occ[~occ["derived"]]
+    segs = ts.segments.set_index("segment_id").loc[real["entity_id"]]
+    expected = status.flags(
+        segs["http_status"], fault=segs["fault"], error=segs["error"], throttle=segs["throttle"]
+    )
+    assert (real["fault"].to_numpy() == expected.fault).all()
+    assert (real["error"].to_numpy() == expected.error).all()
+    assert (real["throttle"].to_numpy() == expected.throttle).all()
+    assert bool(real["fault"].any()) and bool(real["error"].any())
+
+
 def test_traces_for_node_lambda_name_is_shared_by_two_nodes():
     ts = load("lambda")
     assert len(traces_for_node(ts, "checkout")) == 2
@@ -570,7 +604,7 @@ def test_service_graph_object_exports_dot_and_rejects_unknown_formats(tmp_path):
     path = graph.save(tmp_path / "map.dot")
     assert path.read_text().startswith("digraph")
     assert graph.save(tmp_path / "map.gv").read_text() == path.read_text()
-    with pytest.raises(ValueError, match="`format` must be one of"):
+    with pytest.raises(ArgumentError, match="`format` must be one of"):
         graph.save(tmp_path / "map.bmp")
     assert len(graph.node("orders")) == 1
     assert "ServiceGraph from traces: 4 nodes, 3 edges" in repr(graph)
@@ -584,7 +618,23 @@ def test_service_graph_renders_svg_and_png(tmp_path):
     assert graph.save(tmp_path / "map", format="pdf").read_bytes()[:4] == b"%PDF"
     bundle = graph._repr_mimebundle_()
     assert "<svg" in bundle["image/svg+xml"]
-    assert "<svg" in graph._repr_svg_()
+    assert not hasattr(graph, "_repr_svg_")  # the bundle (with its fallback) is the only display
+
+
+def test_without_dot_a_notebook_shows_how_to_install_it(monkeypatch, tmp_path):
+    graph = service_graph(load("chain"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no `dot` to be found
+    bundle = graph._repr_mimebundle_()
+    assert set(bundle) == {"text/plain"}
+    text = bundle["text/plain"]
+    assert text.startswith(repr(graph))
+    assert "`dot` program, which was not found" in text
+    assert "apt-get install graphviz" in text and "conda install" in text
+    # what IPython's display machinery (a notebook's output cell) makes of it: no traceback
+    formatter = pytest.importorskip("IPython.core.formatters").DisplayFormatter()
+    data, _ = formatter.format(graph)
+    assert "image/svg+xml" not in data
+    assert "apt-get install graphviz" in data["text/plain"]
 
 
 # -- every shipped sample -------------------------------------------------------------------------------------
