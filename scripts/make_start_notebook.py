@@ -145,12 +145,12 @@ service produces only a few traces per second. Notebook 05 goes deeper: rules, h
     ),
     (
         CODE,
-        """from xraykit.sampling import plot_sampling, sampling_summary, simulate_sampling, traffic
+        """from xraykit.sampling import sampling_summary, simulate_sampling, traffic
 
 requests = traffic(30, duration_s=300, seed=0)  # about 30 requests per second, with a peak
 result = simulate_sampling(requests, [], seed=0)  # no rules of our own: X-Ray's Default rule
 display(sampling_summary(result)[["requests", "sampled", "sampled_share", "sampled_per_s"]])
-ax = plot_sampling(result)""",
+ax = xraykit.plot_sampling(result)""",
     ),
     (
         MD,

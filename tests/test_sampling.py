@@ -20,7 +20,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xraykit.exceptions import SamplingRuleError, XrayKitWarning
+from xraykit.exceptions import (
+    ArgumentError,
+    ArgumentTypeError,
+    NotFoundError,
+    SamplingRuleError,
+    XrayKitWarning,
+)
+from xraykit.plotting.sampling import plot_sampling
 from xraykit.sampling import (
     DEFAULT_RULE,
     REASONS,
@@ -30,7 +37,6 @@ from xraykit.sampling import (
     decide,
     estimate_cost,
     load_rules,
-    plot_sampling,
     sampling_summary,
     simulate_sampling,
     traffic,
@@ -346,7 +352,7 @@ def test_a_literal_wildcard_character_in_the_request_is_where_the_sdk_differs() 
     contain `*` or `?` themselves can be decided differently."""
     from aws_xray_sdk.core.utils.search_pattern import wildcard_match
 
-    from xraykit.sampling import _wildcard_regex
+    from xraykit.sampling.matching import _wildcard_regex
 
     assert _wildcard_regex("?*").fullmatch("?*?")  # "?" matches "?", "*" matches "*?"
     assert not wildcard_match("?*", "?*?")
@@ -362,7 +368,7 @@ def test_wildcards_agree_with_the_sdk(pattern: str, text: str) -> None:
     from aws_xray_sdk.core.sampling.sampling_rule import SamplingRule as SdkRule
     from aws_xray_sdk.core.utils.search_pattern import wildcard_match
 
-    from xraykit.sampling import _wildcard_regex
+    from xraykit.sampling.matching import _wildcard_regex
 
     assert bool(_wildcard_regex(pattern).fullmatch(text)) == wildcard_match(pattern, text)
     # at rule level an empty request field matches anything, in both
@@ -379,7 +385,7 @@ def test_match_examples() -> None:
     assert not rule.matches({"host": "example.com", "path": "/api/v2/orders"})
     assert not rule.matches({"host": "a.example.com", "path": "/api/v10/orders"})
     assert rule.matches({"host": "", "path": None})  # missing fields match anything
-    with pytest.raises(SamplingRuleError, match="Unknown request field 'url'"):
+    with pytest.raises(ArgumentError, match="Unknown request field 'url'"):
         rule.matches({"url": "/api"})
 
 
@@ -461,7 +467,7 @@ def test_decide_upstream_wins() -> None:
     assert decide(rules, {"upstream": "0"}, clock=1, rng=rng).sampled is False
     # the upstream requests did not use the reservoir: the next local one still gets it
     assert decide(rules, {"upstream": "?"}, clock=1, rng=rng).reason == "reservoir"
-    with pytest.raises(SamplingRuleError, match="upstream decision"):
+    with pytest.raises(ArgumentError, match="upstream decision"):
         decide(rules, {"upstream": "yes"}, clock=1, rng=rng)
 
 
@@ -486,8 +492,14 @@ def test_decide_clock_forms_and_type_errors() -> None:
     now = pd.Timestamp("2024-01-01T00:00:00.5Z")
     assert decide(rules, {}, clock=now.to_pydatetime(), rng=rng).reason == "reservoir"
     assert decide(rules, {}, clock=lambda: now.timestamp(), rng=rng).reason != "reservoir"
-    with pytest.raises(SamplingRuleError, match="must be a RuleSet"):
+    with pytest.raises(ArgumentTypeError, match="must be a RuleSet"):
         decide([DEFAULT_RULE], {}, clock=1, rng=rng)  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match="`rng` must be a random generator"):
+        decide(rules, {}, clock=1, rng=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="holds SamplingRule objects"):
+        RuleSet([{"RuleName": "r"}])  # type: ignore[list-item]
+    with pytest.raises(NotFoundError, match="No sampling rule named 'nope'"):
+        rules.load_quota("nope", 1, ttl=10)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -769,7 +781,7 @@ def test_simulate_numeric_times_and_errors() -> None:
     requests = pd.DataFrame({"time": [10.1, 10.2, 11.5], "path": ["/", "/", "/"]})
     result = simulate_sampling(requests, [], mode="local", seed=0)
     assert list(result["reason"].astype(str))[::2] == ["reservoir", "reservoir"]
-    with pytest.raises(SamplingRuleError, match="`mode` must be one of"):
+    with pytest.raises(ArgumentError, match="`mode` must be one of"):
         simulate_sampling(requests, [], mode="global")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="`time` column"):
         simulate_sampling(requests.drop(columns="time"), [])
@@ -946,3 +958,64 @@ def test_estimate_cost_from_a_stream_scales_to_a_month() -> None:
         requests.drop(columns="instance"), rules=reservoir_rule(3), mode="local", days=1
     )
     assert unsimulated.loc["recorded", "traces"] == pytest.approx(3 * 86_400)
+
+
+# ---------------------------------------------------------------------------------------------
+# the error tree
+
+
+def test_sampling_raises_only_xraykit_errors() -> None:
+    import ast
+
+    import xraykit
+    from xraykit import exceptions
+
+    root = Path(xraykit.__file__).parent
+    files = [*sorted((root / "sampling").glob("*.py")), root / "plotting" / "sampling.py"]
+    raised: dict[str, set[str]] = {}
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        # a local helper that builds the error (`raise fail(...)`): its return annotation
+        factories = {
+            node.name: ast.unparse(node.returns)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef) and node.returns is not None
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                call = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                name = call.id if isinstance(call, ast.Name) else ast.unparse(call)
+                raised.setdefault(factories.get(name, name), set()).add(path.name)
+    assert {"SamplingRuleError", "ArgumentError", "ArgumentTypeError"} <= set(raised)
+    for name, where in raised.items():
+        cls = getattr(exceptions, name, None)
+        assert isinstance(cls, type) and issubclass(cls, exceptions.XrayKitError), (name, where)
+
+
+def test_argument_errors_are_not_rule_errors() -> None:
+    requests = traffic(5, duration_s=5, seed=0)
+    with pytest.raises(ArgumentError) as info:
+        simulate_sampling(requests, [], hosts=0)
+    assert not isinstance(info.value, SamplingRuleError)
+    with pytest.raises(ArgumentError, match="`data` must be requests per second"):
+        estimate_cost(-1.0)
+
+
+def test_plot_sampling_checks_its_data_and_draws_on_the_current_axes() -> None:
+    import matplotlib.pyplot as plt
+
+    result = simulate_sampling(traffic(5, duration_s=10, seed=4), [], seed=4)
+    try:
+        with pytest.raises(ArgumentTypeError, match="DataFrame"):
+            plot_sampling(result.to_dict())  # type: ignore[arg-type]
+        with pytest.raises(ArgumentError, match=r"lacks \['reason'\]"):
+            plot_sampling(result.drop(columns="reason"))
+        _, ax = plt.subplots()
+        assert plot_sampling(result) is ax
+        drawn = dict(zip([line.get_label() for line in ax.lines], ax.lines, strict=True))
+        assert drawn["Default requests"].get_ydata().sum() == len(result)
+        assert drawn["Default sampled"].get_ydata().sum() == int(result["sampled"].sum())
+        empty = plot_sampling(result.iloc[:0], ax=plt.subplots()[1])
+        assert len(empty.lines) == 0 and empty.get_legend() is None
+    finally:
+        plt.close("all")

@@ -78,13 +78,11 @@ _EXPORTS: dict[str, str] = {
     "RuleSet": "sampling",
     "SamplingDecision": "sampling",
     "SamplingRule": "sampling",
-    "decide": "sampling",
     "estimate_cost": "sampling",
     "load_rules": "sampling",
-    "plot_sampling": "sampling",
+    "plot_sampling": "plotting.sampling",
     "sampling_summary": "sampling",
     "simulate_sampling": "sampling",
-    "traffic": "sampling",
     # live AWS (needs the aws extra; boto3 is imported only when called)
     "CostEstimate": "aws",
     "RetryPolicy": "aws",
@@ -154,19 +152,17 @@ if TYPE_CHECKING:
         plot_status_over_time,
         plot_timeline,
     )
+    from xraykit.plotting.sampling import plot_sampling
     from xraykit.samples import load_sample, sample_names
     from xraykit.sampling import (
         DEFAULT_RULE,
         RuleSet,
         SamplingDecision,
         SamplingRule,
-        decide,
         estimate_cost,
         load_rules,
-        plot_sampling,
         sampling_summary,
         simulate_sampling,
-        traffic,
     )
     from xraykit.traceset import TraceSet, concat, from_documents, load_file
 
@@ -196,7 +192,6 @@ __all__ = [
     "concat",
     "critical_path",
     "critical_path_share",
-    "decide",
     "entities_frame",
     "estimate_cost",
     "fetch",
@@ -234,7 +229,6 @@ __all__ = [
     "throttles",
     "traces_for_edge",
     "traces_for_node",
-    "traffic",
 ]
 
 
