@@ -1,4 +1,5 @@
-"""Tests for xraykit.aws.accounts: STS assume-role into two moto accounts, and the generators."""
+"""Tests for xraykit.aws.accounts (STS assume-role into two moto accounts) and the
+generators of xraykit.aws.policies."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Any
 import boto3
 import pytest
 
-# the moto server behind its fault injector, the fixtures and trace helpers live in test_live
-import test_live as _shared
+# the moto server behind its fault injector, the fixtures and trace helpers live in test_aws
+import test_aws as _shared
 from botocore.stub import Stubber
 
 from xraykit import aws
-from xraykit.aws import accounts
+from xraykit.aws import accounts, policies
 from xraykit.exceptions import LiveAccessError
 
 NOW, REGION, make_trace, trace_id = (
@@ -141,7 +142,7 @@ def test_bad_arguments() -> None:
 
 
 def test_read_only_policy_covers_every_call_live_makes() -> None:
-    iam = accounts.read_only_policy()
+    iam = policies.read_only_policy()
     actions = set(iam["Statement"][0]["Action"])
     called = {"GetTraceSummaries", "BatchGetTraces", "GetServiceGraph", "GetSamplingRules",
               "GetGroups", "GetTraceSegmentDestination", "StartTraceRetrieval",
@@ -151,12 +152,12 @@ def test_read_only_policy_covers_every_call_live_makes() -> None:
                for a in actions)  # fmt: skip
     assert iam["Statement"][0]["Resource"] == "*"
     assert json.loads(json.dumps(iam)) == iam
-    narrow = set(accounts.read_only_policy(transaction_search=False)["Statement"][0]["Action"])
+    narrow = set(policies.read_only_policy(transaction_search=False)["Statement"][0]["Action"])
     assert "xray:StartTraceRetrieval" not in narrow
 
 
 def test_daemon_write_policy_matches_the_managed_policy() -> None:
-    actions = accounts.daemon_write_policy()["Statement"][0]["Action"]
+    actions = policies.daemon_write_policy()["Statement"][0]["Action"]
     assert sorted(actions) == sorted([
         "xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
         "xray:GetSamplingTargets", "xray:GetSamplingStatisticSummaries",
@@ -164,19 +165,19 @@ def test_daemon_write_policy_matches_the_managed_policy() -> None:
 
 
 def test_trust_and_assume_role_policies() -> None:
-    trust = accounts.trust_policy("111111111111")["Statement"][0]
+    trust = policies.trust_policy("111111111111")["Statement"][0]
     assert trust["Principal"] == {"AWS": "arn:aws:iam::111111111111:root"}
     assert "Condition" not in trust
     role = "arn:aws:iam::111111111111:role/daemon"
-    assert accounts.trust_policy(role)["Statement"][0]["Principal"]["AWS"] == role
+    assert policies.trust_policy(role)["Statement"][0]["Principal"]["AWS"] == role
     with pytest.raises(ValueError, match="12-digit account id or an IAM ARN"):
-        accounts.trust_policy("me")
-    assume = accounts.assume_role_policy([ROLE_B, ROLE_A, ROLE_A])["Statement"][0]
+        policies.trust_policy("me")
+    assume = policies.assume_role_policy([ROLE_B, ROLE_A, ROLE_A])["Statement"][0]
     assert assume["Resource"] == [ROLE_A, ROLE_B]
 
 
 def test_daemon_config_is_valid_yaml_with_the_role() -> None:
-    text = accounts.daemon_config(region="eu-west-1", role_arn=ROLE_A, local_mode=True,
+    text = policies.daemon_config(region="eu-west-1", role_arn=ROLE_A, local_mode=True,
                                   udp_address="0.0.0.0:2000", tcp_address="0.0.0.0:2000")  # fmt: skip
     yaml = pytest.importorskip("yaml")
     config = yaml.safe_load(text)
@@ -187,22 +188,22 @@ def test_daemon_config_is_valid_yaml_with_the_role() -> None:
     assert config["Socket"] == {"UDPAddress": "0.0.0.0:2000", "TCPAddress": "0.0.0.0:2000"}
     assert config["Logging"]["LogLevel"] == "prod"
     with pytest.raises(ValueError, match="`region` must look like"):
-        accounts.daemon_config(region="Frankfurt")
+        policies.daemon_config(region="Frankfurt")
     with pytest.raises(ValueError, match="`buffer_mb` must be 0"):
-        accounts.daemon_config(buffer_mb=1)
+        policies.daemon_config(buffer_mb=1)
     with pytest.raises(ValueError, match="`udp_address` must be 'host:port'"):
-        accounts.daemon_config(udp_address="2000")
+        policies.daemon_config(udp_address="2000")
 
 
 def test_daemon_command_flags() -> None:
-    assert accounts.daemon_command() == ["xray"]
-    assert accounts.daemon_command(region="us-east-2", role_arn=ROLE_B, bind="0.0.0.0:2000") == [
+    assert policies.daemon_command() == ["xray"]
+    assert policies.daemon_command(region="us-east-2", role_arn=ROLE_B, bind="0.0.0.0:2000") == [
         "xray", "-n", "us-east-2", "-r", ROLE_B, "-b", "0.0.0.0:2000", "-t", "0.0.0.0:2000",
     ]  # fmt: skip
 
 
 def test_cloudformation_templates() -> None:
-    read = accounts.cross_account_role_template(trusted="999999999999", external_id="xk")
+    read = policies.cross_account_role_template(trusted="999999999999", external_id="xk")
     role = read["Resources"]["XrayRole"]
     assert role["Type"] == "AWS::IAM::Role"
     props = role["Properties"]
@@ -214,11 +215,11 @@ def test_cloudformation_templates() -> None:
     assert "xray:StartTraceRetrieval" in extra
     assert read["Outputs"]["RoleArn"]["Value"] == {"Fn::GetAtt": ["XrayRole", "Arn"]}
     assert json.loads(json.dumps(read)) == read
-    write = accounts.cross_account_role_template(trusted=ROLE_A, access="write")
+    write = policies.cross_account_role_template(trusted=ROLE_A, access="write")
     assert write["Resources"]["XrayRole"]["Properties"]["ManagedPolicyArns"] == [
         "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
     ]
     with pytest.raises(ValueError, match="`access` must be 'read' or 'write'"):
-        accounts.cross_account_role_template(trusted="999999999999", access="admin")
+        policies.cross_account_role_template(trusted="999999999999", access="admin")
     with pytest.raises(ValueError, match="`role_name` must be"):
-        accounts.cross_account_role_template(trusted="999999999999", role_name="bad name")
+        policies.cross_account_role_template(trusted="999999999999", role_name="bad name")

@@ -31,6 +31,12 @@ from botocore.config import Config
 from botocore.stub import Stubber
 
 from xraykit import aws
+from xraykit.aws import cache as aws_cache
+from xraykit.aws import client as aws_client
+from xraykit.aws import errors as aws_errors
+from xraykit.aws import pull as aws_pull
+from xraykit.aws import summaries as aws_summaries
+from xraykit.aws import windows as aws_windows
 from xraykit.exceptions import (
     FilterExpressionError,
     LiveAccessError,
@@ -210,8 +216,8 @@ def moto(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never touch the real user cache; forget per-process memos between tests."""
     monkeypatch.setenv("XRAYKIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(aws, "_DESTINATION_CACHE", {})
-    monkeypatch.setattr(aws, "_IDENTITY_CACHE", {})
+    monkeypatch.setattr(aws_pull, "_DESTINATION_CACHE", {})
+    monkeypatch.setattr(aws_client, "_IDENTITY_CACHE", {})
 
 
 def xray_client(url: str, pool: int = 20) -> Any:
@@ -231,7 +237,7 @@ def destination(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
     in a fixed order, so tests that stub the client settle the answer here.
     """
     answer = {"transaction_search": False}
-    monkeypatch.setattr(aws, "_uses_transaction_search",
+    monkeypatch.setattr(aws_pull, "_uses_transaction_search",
                         lambda conn, caller: answer["transaction_search"])  # fmt: skip
     return answer
 
@@ -607,7 +613,7 @@ def test_rate_cap_spaces_calls_evenly() -> None:
         clock["t"] += seconds
 
     policy = aws.RetryPolicy(rate=10.0, burst=2, sleep=sleep, clock=lambda: clock["t"])
-    bucket = aws._TokenBucket(policy)
+    bucket = aws_client._TokenBucket(policy)
     for _ in range(12):
         sleep(bucket.reserve())
     # two calls use the burst, the other ten wait 0.1 s each
@@ -756,10 +762,10 @@ def test_cache_dir_defaults_to_env_then_user_cache(monkeypatch: pytest.MonkeyPat
     import platformdirs
 
     monkeypatch.setenv("XRAYKIT_CACHE_DIR", str(tmp_path))
-    assert aws._cache_root(None) == tmp_path
-    assert aws._cache_root(tmp_path / "x") == tmp_path / "x"
+    assert aws_cache._cache_root(None) == tmp_path
+    assert aws_cache._cache_root(tmp_path / "x") == tmp_path / "x"
     monkeypatch.delenv("XRAYKIT_CACHE_DIR")
-    assert aws._cache_root(None) == Path(platformdirs.user_cache_dir("xraykit"))
+    assert aws_cache._cache_root(None) == Path(platformdirs.user_cache_dir("xraykit"))
 
 
 def moto_session(url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -872,7 +878,7 @@ def test_summary_root_cause_paths_match_the_analysis_columns() -> None:
 
 def test_empty_summaries_frame_has_every_column() -> None:
     frame = aws.summaries_frame([])
-    assert frame.empty and list(frame.columns) == list(aws._SUMMARY_COLUMNS)
+    assert frame.empty and list(frame.columns) == list(aws_summaries._SUMMARY_COLUMNS)
 
 
 def test_cost_estimate_adds_and_prints() -> None:
@@ -988,10 +994,11 @@ def test_trace_segment_destination_check(policy: Any, answer: Any, expected: boo
             )
         else:
             stub.add_response("get_trace_segment_destination", answer)
-        conn = aws.connect(client=client)
-        assert aws._uses_transaction_search(conn, aws._Caller(client, policy)) is expected
+        conn = aws_client.connect(client=client)
+        caller = aws_client._Caller(client, policy)
+        assert aws_pull._uses_transaction_search(conn, caller) is expected
         # asked once per credentials and endpoint
-        assert aws._uses_transaction_search(conn, aws._Caller(client, policy)) is expected
+        assert aws_pull._uses_transaction_search(conn, caller) is expected
         stub.assert_no_pending_responses()
 
 
@@ -1122,7 +1129,7 @@ def test_import_xraykit_live_does_not_import_boto3() -> None:
 
 def test_old_start_warns_about_retention() -> None:
     with pytest.warns(XrayKitWarning, match="30 days"):
-        aws._resolve_window(None, "2020-01-01", "2020-01-02")
+        aws_windows._resolve_window(None, "2020-01-01", "2020-01-02")
 
 
 @pytest.mark.parametrize(
@@ -1169,11 +1176,11 @@ def test_access_denied_names_the_policy_that_grants_the_action(operation: str,
     from botocore.exceptions import ClientError
 
     denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, operation)
-    error = aws.translate_error(denied, operation, {})
+    error = aws_errors.translate_error(denied, operation, {})
     assert f"'xray:{operation}'" in str(error)
     assert re.search(remedy, str(error))
     if operation != "BatchGetTraces":
-        from xraykit.aws.accounts import read_only_policy
+        from xraykit.aws.policies import read_only_policy
 
         actions = read_only_policy(transaction_search=True)["Statement"][0]["Action"]
         assert f"xray:{operation}" in actions  # the remedy really grants it
