@@ -74,6 +74,7 @@ test lint typecheck pytest bench: export XRAYKIT_REQUIRE_NATIVE = 1
 lint: $(STAMP)-dev
 	$(BIN)/ruff check xraykit tests benchmarks scripts
 	$(BIN)/ruff format --check xraykit tests benchmarks scripts
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(STAMP)-dev
 	$(BIN)/mypy

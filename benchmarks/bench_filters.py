@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     load_s, *eval_s = alternating(
         5,
         lambda: xraykit.load_file(path),
-        *(lambda e=e: evaluate(e, traces) for e in (SIMPLE, MIXED)),
+        *(lambda e=e: evaluate(traces, e) for e in (SIMPLE, MIXED)),
     )
     print(
         f"data: {path.name}: {len(traces):,} traces, {len(traces.segments):,} segments, "
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"load_file: {load_s:.3f} s")
     for label, expression, seconds in (("simple", SIMPLE, eval_s[0]), ("mixed", MIXED, eval_s[1])):
-        matched = int(evaluate(expression, traces).sum())
+        matched = int(evaluate(traces, expression).sum())
         ratio = seconds / load_s
         verdict = "ok" if ratio <= TARGET else "above target"
         print(

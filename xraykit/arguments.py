@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
 from xraykit.exceptions import ArgumentError, ArgumentTypeError
 
@@ -40,8 +41,6 @@ def check_freq(freq: object) -> pd.Timedelta | None:
     """
     if freq is None:
         return None
-    from pandas.tseries.frequencies import to_offset
-
     try:
         length = pd.Timedelta(to_offset(freq))
     except (TypeError, ValueError):

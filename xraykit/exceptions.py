@@ -28,6 +28,8 @@ True
 
 from __future__ import annotations
 
+import importlib
+
 __all__ = [
     "ArgumentError",
     "ArgumentTypeError",
@@ -132,8 +134,6 @@ def require(module: str, extra: str) -> object:
     >>> require("json", "aws").__name__
     'json'
     """
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:

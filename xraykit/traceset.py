@@ -295,7 +295,7 @@ class TraceSet:
     def query(self, expression: str, *, groups: Mapping[str, str] | None = None) -> TraceSet:
         """Return the traces matching an X-Ray filter expression.
 
-        See :mod:`xraykit.query` for the language and its semantics.
+        The language and its semantics: :mod:`xraykit.query` and ``docs/filter-expressions.md``.
 
         >>> import xraykit
         >>> ts = xraykit.load_sample("shop")
@@ -303,7 +303,7 @@ class TraceSet:
         >>> bool((slow.traces.response_time_s > 1).all())
         True
         """
-        mask = _query.evaluate(expression, self, groups=groups)
+        mask = _query.evaluate(self, expression, groups=groups)
         return self.select(self.traces.loc[mask.to_numpy(dtype=bool), "trace_id"])
 
     # -- persistence ---------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import xraykit
 from xraykit import analysis, graph, query
-from xraykit.exceptions import FilterExpressionError
+from xraykit.exceptions import ArgumentTypeError, FilterExpressionError
 from xraykit.query import (
     And,
     Annotation,
@@ -73,9 +73,11 @@ def ts() -> Iterator[xraykit.TraceSet]:
     with pytest.MonkeyPatch.context() as patch:
         for module, name in (
             (graph, "graph_frames"),
-            (query, "graph_frames"),
+            (query.evaluator, "graph_frames"),
+            (graph, "node_segments"),
+            (graph, "edge_calls"),
             (analysis, "root_cause_paths"),
-            (query, "root_cause_paths"),
+            (query.evaluator, "root_cause_paths"),
         ):
             patch.setattr(module, name, _memoised(getattr(module, name), traces))
         yield traces
@@ -97,7 +99,7 @@ def _memoised(function: Callable[..., Any], traces: xraykit.TraceSet) -> Callabl
 
 
 def matching(expression: str, traces: xraykit.TraceSet) -> list[int]:
-    mask = evaluate(expression, traces, groups=GROUPS)
+    mask = evaluate(traces, expression, groups=GROUPS)
     return sorted(int(t[-2:]) for t in traces.traces.loc[mask.to_numpy(), "trace_id"])
 
 
@@ -388,8 +390,8 @@ def test_non_string_expression(ts: xraykit.TraceSet) -> None:
         parse(["fault"])  # type: ignore[arg-type]
     calls: list[Callable[[Any], object]] = [
         ts.query,
-        lambda bad: evaluate(bad, ts),
-        lambda bad: explain(bad, ts, tid(1)),
+        lambda bad: evaluate(ts, bad),
+        lambda bad: explain(ts, bad, tid(1)),
     ]
     for bad, shown in ((None, "None of type NoneType"), (5, "5 of type int")):
         for call in calls:
@@ -411,7 +413,7 @@ def test_group_errors(
     ts: xraykit.TraceSet, groups: dict[str, str] | None, words: list[str]
 ) -> None:
     with pytest.raises(FilterExpressionError) as info:
-        evaluate('group.name = "slow"', ts, groups=groups)
+        evaluate(ts, 'group.name = "slow"', groups=groups)
     for word in words:
         assert word in str(info.value)
 
@@ -479,8 +481,10 @@ _number = st.one_of(
 _key = st.text(alphabet=st.sampled_from("abcXYZ_019"), min_size=1, max_size=6)
 
 
-def _keywords(scope: str) -> st.SearchStrategy:
-    allowed = sorted(query._SCOPE_KEYWORDS[scope])
+def _keywords(
+    scope: str, *, text: st.SearchStrategy = _text, number: st.SearchStrategy = _number
+) -> st.SearchStrategy:
+    allowed = sorted(query.SCOPE_KEYWORDS[scope])
     bools = [k for k in allowed if k in query.BOOL_KEYWORDS]
     nums = [k for k in allowed if k in query.NUMBER_KEYWORDS]
     strs = [k for k in allowed if k in query.STRING_KEYWORDS]
@@ -490,12 +494,12 @@ def _keywords(scope: str) -> st.SearchStrategy:
     ]
     if nums:
         options.append(
-            st.builds(Keyword, st.sampled_from(nums), st.sampled_from(query.NUMBER_OPS), _number)
+            st.builds(Keyword, st.sampled_from(nums), st.sampled_from(query.NUMBER_OPS), number)
         )
     if strs:
         options.append(st.builds(Keyword, st.sampled_from(strs)))
         options.append(
-            st.builds(Keyword, st.sampled_from(strs), st.sampled_from(query.STRING_OPS), _text)
+            st.builds(Keyword, st.sampled_from(strs), st.sampled_from(query.STRING_OPS), text)
         )
     return st.one_of(options)
 
@@ -521,7 +525,7 @@ _annotation = st.one_of(
     st.builds(Annotation, _key, st.sampled_from(query.BOOL_OPS), st.booleans()),
 )
 _rootcause = st.tuples(
-    st.sampled_from(query.ROOTCAUSE_KINDS), st.sampled_from(query.ROOTCAUSE_LEVELS)
+    st.sampled_from(analysis.ROOT_CAUSE_KINDS), st.sampled_from(query.ROOT_CAUSE_LEVELS)
 ).flatmap(
     lambda kl: st.builds(
         RootCause,
@@ -584,7 +588,7 @@ def test_printed_tree_parses_to_its_normal_form(tree: object) -> None:
 
 
 def test_evaluate_is_aligned_with_the_traces_frame(ts: xraykit.TraceSet) -> None:
-    match = evaluate("responsetime > 1", ts)
+    match = evaluate(ts, "responsetime > 1")
     assert match.dtype == bool
     assert match.name == "match"
     assert match.index.equals(ts.traces.index)
@@ -592,7 +596,7 @@ def test_evaluate_is_aligned_with_the_traces_frame(ts: xraykit.TraceSet) -> None
 
 
 def test_evaluate_accepts_a_parsed_tree(ts: xraykit.TraceSet) -> None:
-    assert evaluate(parse("fault"), ts).tolist() == evaluate("fault", ts).tolist()
+    assert evaluate(ts, parse("fault")).tolist() == evaluate(ts, "fault").tolist()
 
 
 def test_query_filters_every_frame(ts: xraykit.TraceSet) -> None:
@@ -612,12 +616,12 @@ def test_evaluate_on_an_empty_traceset() -> None:
         'service("a") { fault }',
         "rootcause.fault.service",
     ]:
-        assert evaluate(expression, empty).tolist() == []
+        assert evaluate(empty, expression).tolist() == []
 
 
 def test_explain_says_why(ts: xraykit.TraceSet) -> None:
     why = explain(
-        '(fault OR error) AND service("orders-api") { fault } AND annotation.age > 20', ts, tid(2)
+        ts, '(fault OR error) AND service("orders-api") { fault } AND annotation.age > 20', tid(2)
     )
     assert why.matched and bool(why)
     text = str(why)
@@ -630,7 +634,7 @@ def test_explain_says_why(ts: xraykit.TraceSet) -> None:
 
 
 def test_explain_a_miss(ts: xraykit.TraceSet) -> None:
-    why = explain('responsetime > 1 OR group.name = "slow"', ts, tid(1), groups=GROUPS)
+    why = explain(ts, 'responsetime > 1 OR group.name = "slow"', tid(1), groups=GROUPS)
     assert not why.matched
     assert "does not match" in str(why)
     assert "responsetime = 0.2" in str(why)
@@ -638,14 +642,24 @@ def test_explain_a_miss(ts: xraykit.TraceSet) -> None:
 
 
 def test_explain_root_cause_rows(ts: xraykit.TraceSet) -> None:
-    why = explain('rootcause.fault.service { name = "orders-api" }', ts, tid(2))
+    why = explain(ts, 'rootcause.fault.service { name = "orders-api" }', tid(2))
     assert why.matched
     assert any("orders-api #1" in clause for _, hit, clause, _ in why.lines if hit)
 
 
+def test_the_traceset_comes_first_and_is_checked(ts: xraykit.TraceSet) -> None:
+    frame = ts.traces
+    with pytest.raises(ArgumentTypeError, match="`ts` must be a TraceSet"):
+        evaluate(frame, "fault")  # type: ignore[arg-type]
+    with pytest.raises(ArgumentTypeError, match="`ts` must be a TraceSet"):
+        explain(frame, "fault", tid(1))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):  # keyword-only options
+        evaluate(ts, "fault", GROUPS)  # type: ignore[misc]
+
+
 def test_explain_unknown_trace(ts: xraykit.TraceSet) -> None:
     with pytest.raises(LookupError):
-        explain("fault", ts, "1-00000000-000000000000000000000000")
+        explain(ts, "fault", "1-00000000-000000000000000000000000")
 
 
 # -- to_pandas: the code it writes selects the same traces ----------------------------------
@@ -655,17 +669,99 @@ def test_explain_unknown_trace(ts: xraykit.TraceSet) -> None:
 def test_to_pandas_agrees_with_evaluate(
     ts: xraykit.TraceSet, expression: str, expected: list[int]
 ) -> None:
-    code = to_pandas(expression, groups=GROUPS)
-    namespace: dict[str, object] = {"ts": ts}
-    exec(code, namespace)
-    matches = namespace["matches"]
-    assert isinstance(matches, xraykit.TraceSet)
-    assert sorted(int(t[-2:]) for t in matches.traces.trace_id) == expected
+    assert [int(t[-2:]) for t in _run_to_pandas(ts, expression)] == expected
 
 
 def test_to_pandas_needs_group_expressions() -> None:
     with pytest.raises(FilterExpressionError, match="groups="):
         to_pandas('group.name = "slow"')
+
+
+def _run_to_pandas(ts: xraykit.TraceSet, expression: str, *, select: bool = True) -> list[str]:
+    """The trace ids the code of ``to_pandas(expression)`` selects, run as printed.
+
+    With ``select=False`` the last line (``matches = ts.select(...)``, the same for every
+    expression and the slowest) is left out and the ids are read from ``mask``.
+    """
+    code = to_pandas(expression, groups=GROUPS)
+    if "xraykit.query.evaluate" in code:  # a clause it cannot write must be said so
+        notes = [line for line in code.splitlines() if "has no short pandas equivalent" in line]
+        assert notes and all(line.startswith("# ") for line in notes), code
+    body, last = code.rsplit("\n", 1)
+    assert last == 'matches = ts.select(t.loc[mask.to_numpy(dtype=bool), "trace_id"])'
+    namespace: dict[str, Any] = {"ts": ts}
+    exec(code if select else body, namespace)
+    if not select:
+        mask = namespace["mask"].to_numpy(dtype=bool)
+        return sorted(ts.traces.loc[mask, "trace_id"])
+    matches = namespace["matches"]
+    assert isinstance(matches, xraykit.TraceSet)
+    return sorted(matches.traces["trace_id"])
+
+
+def test_to_pandas_says_what_it_leaves_to_the_evaluator(ts: xraykit.TraceSet) -> None:
+    expression = 'rootcause.json = #[{"Services": [{"Name": "checkout"}]}] OR error'
+    code = to_pandas(expression)
+    note = f"# {parse(expression).items[0]} has no short pandas equivalent"
+    assert note in code
+    assert "xraykit.query.evaluate(ts, " in code
+    assert _run_to_pandas(ts, expression) == [tid(7), tid(8)]
+
+
+# Values found in the hand-built traces, so random clauses select some traces and not others.
+_real_text = st.sampled_from(
+    ["", "web", "orders-api", "checkout", "items", "GET", "POST", "alice", "dave", "/api/",
+     "https://", "items", "us-east-1a", "i-0", ":lambda:", "Database::SQL", "AWS::Lambda",
+     "gold", "Mozilla", "192.168.1.5", "TimeoutError", "Access"]
+)  # fmt: skip
+_real_number = st.sampled_from([0, 0.1, 0.2, 0.5, 0.8, 1, 1.2, 2.5, 5, 200, 404, 429, 500, 502])
+_real_node = st.one_of(
+    st.sampled_from(["web", "orders-api", "items", "checkout", "SNS", "client", "shop-api/prod"]),
+    st.sampled_from(
+        [
+            NodeId(type="AWS::Lambda"),
+            NodeId(type="AWS::Lambda::Function"),
+            NodeId(name="checkout", type="AWS::Lambda::Function"),
+            NodeId(account_id="111111111111"),
+        ]
+    ),
+)
+
+
+def _real_keywords(scope: str) -> st.SearchStrategy:
+    return _keywords(scope, text=_real_text, number=_real_number)
+
+
+_real_clauses = st.one_of(
+    _real_keywords("trace"),
+    st.builds(Annotation, st.sampled_from(["tier", "age", "vip", "query_kind", "missing"])),
+    st.builds(Annotation, st.sampled_from(["tier", "query_kind"]), st.sampled_from(query.STRING_OPS), _real_text),
+    st.builds(Annotation, st.just("age"), st.sampled_from(query.NUMBER_OPS), st.sampled_from([25, 29, 30])),
+    st.builds(Annotation, st.just("vip"), st.sampled_from(query.BOOL_OPS), st.booleans()),
+    st.builds(Service, st.none() | _real_node, st.none() | _combine(_real_keywords("service"))),
+    st.builds(Edge, _real_node, _real_node, st.none() | _combine(_real_keywords("edge"))),
+    st.builds(Group, st.just("name"), st.just("slow")),
+    st.tuples(
+        st.sampled_from(analysis.ROOT_CAUSE_KINDS), st.sampled_from(query.ROOT_CAUSE_LEVELS)
+    ).flatmap(
+        lambda kl: st.builds(
+            RootCause,
+            st.just(kl[0]),
+            st.just(kl[1]),
+            st.none() | _combine(_real_keywords(f"rootcause.{kl[0]}.{kl[1]}")),
+        )
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(_combine(_real_clauses))
+def test_to_pandas_agrees_with_evaluate_on_random_expressions(
+    ts: xraykit.TraceSet, tree: object
+) -> None:
+    expression = str(tree)
+    expected = sorted(ts.traces.loc[evaluate(ts, expression, groups=GROUPS), "trace_id"])
+    assert _run_to_pandas(ts, expression, select=False) == expected, expression
 
 
 # -- samples ---------------------------------------------------------------------------------------
@@ -704,18 +800,18 @@ def test_samples(name: str) -> None:
     t = sample.traces
     expected = _expected_status(sample)
     for keyword in ("fault", "error", "throttle", "ok"):
-        assert np.array_equal(evaluate(keyword, sample).to_numpy(), expected[keyword]), keyword
-        assert np.array_equal(evaluate(f"!{keyword}", sample).to_numpy(), ~expected[keyword])
+        assert np.array_equal(evaluate(sample, keyword).to_numpy(), expected[keyword]), keyword
+        assert np.array_equal(evaluate(sample, f"!{keyword}").to_numpy(), ~expected[keyword])
     if name == "shop":  # the checks above see every status
         assert all(
             expected[k].any() and not expected[k].all() for k in ("fault", "error", "throttle")
         )
-    assert (evaluate("service() { fault }", sample) | ~evaluate("fault", sample)).all()
-    slow = evaluate("responsetime > 0.5 OR !ok", sample).to_numpy()
+    assert (evaluate(sample, "service() { fault }") | ~evaluate(sample, "fault")).all()
+    slow = evaluate(sample, "responsetime > 0.5 OR !ok").to_numpy()
     assert np.array_equal(slow, (expected["response_time_s"] > 0.5) | ~expected["ok"])
     # service(X) { root } is exactly the traces whose root is X (linked consumers included)
     for root in t["root_service"].dropna().unique():
-        hit = evaluate(f"service({json.dumps(str(root))}) {{ root }}", sample).to_numpy()
+        hit = evaluate(sample, f"service({json.dumps(str(root))}) {{ root }}").to_numpy()
         assert np.array_equal(hit, (t["root_service"] == root).to_numpy(dtype=bool, na_value=False))
 
 
@@ -724,11 +820,11 @@ def test_an_sqs_linked_consumer_is_the_root_of_its_trace() -> None:
     shop = xraykit.load_sample("shop")
     roots = (shop.traces["root_service"] == "order-worker").to_numpy()
     assert roots.any()
-    hit = evaluate('service("order-worker") { root }', shop).to_numpy()
+    hit = evaluate(shop, 'service("order-worker") { root }').to_numpy()
     assert np.array_equal(hit, roots)
-    assert np.array_equal(evaluate('service("order-worker") { !root }', shop).to_numpy(), roots)
-    assert not evaluate('edge("client", "order-worker")', shop).any()
-    assert np.array_equal(evaluate('edge("order-events", "order-worker")', shop).to_numpy(), roots)
+    assert np.array_equal(evaluate(shop, 'service("order-worker") { !root }').to_numpy(), roots)
+    assert not evaluate(shop, 'edge("client", "order-worker")').any()
+    assert np.array_equal(evaluate(shop, 'edge("order-events", "order-worker")').to_numpy(), roots)
 
 
 def test_statuses_without_flags_agree_in_traces_filters_and_graph() -> None:
@@ -797,10 +893,10 @@ def test_bare_annotation_means_the_key_is_set_whatever_its_value() -> None:
     with_key = shop.traces["trace_id"].isin(set(ann["trace_id"])).to_numpy()
     retried = shop.traces["trace_id"].isin(set(ann.loc[ann["value"] == True, "trace_id"]))  # noqa: E712
     assert with_key.any() and not with_key.all()
-    assert np.array_equal(evaluate("annotation.is_retry", shop).to_numpy(), with_key)
-    assert np.array_equal(evaluate("!annotation.is_retry", shop).to_numpy(), ~with_key)
+    assert np.array_equal(evaluate(shop, "annotation.is_retry").to_numpy(), with_key)
+    assert np.array_equal(evaluate(shop, "!annotation.is_retry").to_numpy(), ~with_key)
     assert np.array_equal(
-        evaluate("annotation.is_retry = true", shop).to_numpy(), retried.to_numpy()
+        evaluate(shop, "annotation.is_retry = true").to_numpy(), retried.to_numpy()
     )
     # the pandas translation agrees
     scope: dict[str, Any] = {"ts": shop}

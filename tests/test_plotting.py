@@ -15,6 +15,7 @@ import pytest
 
 import xraykit
 from xraykit import analysis, plotting
+from xraykit.status import COLORS
 
 DATA = Path(__file__).parent / "data"
 FAULT = "1-65538000-aaaaaaaaaaaaaaaaaaaaaaa1"
@@ -63,11 +64,11 @@ def test_histogram_counts_and_percentile_markers(shop):
 
 
 def test_histogram_by_service_draws_one_outline_per_service(three):
-    ax = plotting.plot_latency_histogram(three, level="service", by="service", bins=10)
+    ax = plotting.plot_latency_histogram(three, level="service", hue="service", bins=10)
     labels = [p.get_label() for p in ax.patches]
     assert "frontend (3)" in labels and "jobs (3)" in labels
     assert len(ax.patches) == 7
-    assert not ax.lines  # markers only without `by`
+    assert not ax.lines  # markers only without `hue`
 
 
 def test_histogram_edge_level_and_names_filter(three):
@@ -75,8 +76,10 @@ def test_histogram_edge_level_and_names_filter(three):
     assert sum(p.get_height() for p in ax.patches) == 1
     assert ax.lines[0].get_xdata()[0] == pytest.approx(1.4)
     assert ax.get_xlabel() == "call duration seen by the caller (s)"
-    with pytest.raises(ValueError, match="matched no edge"):
+    with pytest.raises(xraykit.NotFoundError, match="matched no edge"):
         plotting.plot_latency_histogram(three, level="edge", names="nowhere")
+    with pytest.raises(xraykit.ArgumentError, match="`hue` must be a column"):
+        plotting.plot_latency_histogram(three, hue="colour")
     with pytest.raises(ValueError, match="`level` must be one of"):
         plotting.plot_latency_histogram(three, level="node")
 
@@ -87,6 +90,8 @@ def test_histogram_accepts_a_frame_and_log_scale(three):
     assert sum(p.get_height() for p in ax.patches) == len(three.segments)
     with pytest.raises(ValueError, match="latency column"):
         plotting.plot_latency_histogram(three.annotations)
+    with pytest.raises(TypeError, match="`data` must be a TraceSet"):
+        plotting.plot_latency_histogram({"traces": three.traces})
 
 
 # -- percentiles, status, scatter, heatmap ------------------------------------------------------------
@@ -116,7 +121,7 @@ def test_status_over_time_stacks_worst_status(three):
     # the throttled trace's SQS calls were retried and its client got 200: ok, not throttle
     assert by_label == {"ok": 2, "error": 0, "throttle": 0, "fault": 1}
     fault_bars = [bar for bar in ax.containers[3] if bar.get_height() > 0]
-    assert fault_bars[0].get_facecolor() == _rgba(plotting.STATUS_COLORS["fault"])
+    assert fault_bars[0].get_facecolor() == _rgba(COLORS["fault"])
     (inside,) = ax.lines
     assert inside.get_label() == "throttled inside the trace"
     assert list(inside.get_ydata()) == [1.0]
@@ -166,13 +171,32 @@ def test_scatter_highlights_faults_and_throttles(three):
     assert len(ring.get_facecolor()) == 0  # hollow
     fault = ax.collections[1]
     assert fault.get_offsets()[0][1] == pytest.approx(1.0)
-    assert tuple(fault.get_facecolor()[0][:3]) == _rgba(plotting.STATUS_COLORS["fault"])[:3]
+    assert tuple(fault.get_facecolor()[0][:3]) == _rgba(COLORS["fault"])[:3]
     frame_only = plotting.plot_scatter(three.traces, ax=plt.figure().gca())
     assert [c.get_label() for c in frame_only.collections] == labels
-    by_url = plotting.plot_scatter(three, by="http_url", ax=plt.figure().gca())
+    by_url = plotting.plot_scatter(three, hue="http_url", ax=plt.figure().gca())
     assert len(by_url.collections) == 3
-    with pytest.raises(ValueError, match="`by` must be 'status'"):
-        plotting.plot_scatter(three, by="colour")
+    with pytest.raises(xraykit.ArgumentError, match="`hue` must be 'status'"):
+        plotting.plot_scatter(three, hue="colour")
+    with pytest.raises(xraykit.ArgumentTypeError, match="`data` must be a TraceSet"):
+        plotting.plot_scatter([1, 2])
+
+
+def test_charts_use_the_consoles_outcome_colours(three):
+    assert not hasattr(plotting, "STATUS_COLORS")  # one colour table: xraykit.status.COLORS
+    ax = plotting.plot_status_over_time(three, freq="10s")
+    faces = {c.get_label(): c.patches[0].get_facecolor() for c in ax.containers}
+    assert faces == {s: _rgba(COLORS[s]) for s in ("ok", "error", "throttle", "fault")}
+    r, g, b, _ = _rgba(COLORS["error"])
+    assert r > 0.9 and g > 0.6 and b < 0.1  # error is yellow (amber), as in the console
+
+
+def test_plot_compare_titles_level_and_grouping(shop):
+    ax = plotting.plot_compare(shop, shop, level="trace", by="status", top=3)
+    assert ax.get_title() == "Largest changes by trace, status"
+    assert len(ax.get_yticklabels()) == 3
+    whole = plotting.plot_compare(shop, shop, level="trace", ax=plt.figure().gca())
+    assert [t.get_text() for t in whole.get_yticklabels()] == ["all requests"]
 
 
 def test_heatmap_counts_every_request(shop):
@@ -215,8 +239,8 @@ def test_timeline_colours_by_status_and_marks_only_blocking_work(three):
     names = [t.get_text().strip() for t in ax.get_yticklabels()]
     assert names == ["frontend", "orders-api", "orders-api", "DynamoDB", "DynamoDB", "render"]
     colours = [bar.get_facecolor() for bar in ax.patches]
-    assert colours[:5] == [_rgba(plotting.STATUS_COLORS["fault"])] * 5
-    assert colours[5] == _rgba(plotting.STATUS_COLORS["ok"])
+    assert colours[:5] == [_rgba(COLORS["fault"])] * 5
+    assert colours[5] == _rgba(COLORS["ok"])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["ok", "fault", "critical path"]
     plain = plotting.plot_timeline(three, FAULT, critical=False, ax=plt.figure().gca())
@@ -253,7 +277,7 @@ def test_timeline_draws_in_progress_entities_hatched():
 
 
 def test_plot_sla_lines_and_target(three):
-    ax = plotting.plot_sla(three, 0.75, by="trace", freq="10s", target=0.9)
+    ax = plotting.plot_sla(three, 0.75, level="trace", freq="10s", target=0.9)
     (line, target) = ax.lines
     assert line.get_label() == "frontend"
     assert list(line.get_ydata()) == [0.0, 1.0, 0.0]
@@ -332,6 +356,9 @@ def _first_id(ts: xraykit.TraceSet) -> str:
 
 CHARTS = {
     "plot_compare": lambda ts, ax: plotting.plot_compare(ts, ts, ax=ax),
+    "plot_compare edge by method": lambda ts, ax: plotting.plot_compare(
+        ts, ts, level="edge", by="method", ax=ax
+    ),
     "plot_latency_heatmap": lambda ts, ax: plotting.plot_latency_heatmap(ts, ax=ax),
     "plot_latency_heatmap edge": lambda ts, ax: plotting.plot_latency_heatmap(
         ts, level="edge", ax=ax
@@ -346,7 +373,7 @@ CHARTS = {
     ),
     "plot_scatter": lambda ts, ax: plotting.plot_scatter(ts, ax=ax),
     "plot_sla": lambda ts, ax: plotting.plot_sla(ts, 0.5, ax=ax),
-    "plot_sla trace": lambda ts, ax: plotting.plot_sla(ts, 0.5, by="trace", ax=ax),
+    "plot_sla trace": lambda ts, ax: plotting.plot_sla(ts, 0.5, level="trace", ax=ax),
     "plot_status_over_time": lambda ts, ax: plotting.plot_status_over_time(ts, ax=ax),
     "plot_status_over_time service": lambda ts, ax: plotting.plot_status_over_time(
         ts, level="service", ax=ax
@@ -357,7 +384,9 @@ CHARTS = {
 
 def test_every_chart_is_exercised_on_awkward_sets():
     covered = {name.split(" ")[0] for name in CHARTS}
-    assert covered == {name for name in plotting.__all__ if name.startswith("plot_")}
+    # plot_sampling draws a sampling simulation, not a TraceSet: tests/test_sampling.py
+    charts = {name for name in plotting.__all__ if name.startswith("plot_")} - {"plot_sampling"}
+    assert covered == charts
 
 
 @pytest.mark.parametrize("case", sorted(CHARTS))
