@@ -34,6 +34,17 @@ def shop() -> xraykit.TraceSet:
     return xraykit.load_sample("shop")
 
 
+@pytest.fixture(scope="session")
+def three() -> xraykit.TraceSet:
+    """Three hand-made traces: a fault chain, throttled retries and a slow SQL query."""
+    return xraykit.concat(
+        [
+            xraykit.load_file(DATA / f"analysis_{name}.json")
+            for name in ("fault_chain", "throttled_retries", "slow_sql")
+        ]
+    )
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261126)

@@ -24,16 +24,6 @@ def load(name: str) -> xraykit.TraceSet:
     return xraykit.load_file(DATA / f"analysis_{name}.json")
 
 
-@pytest.fixture(scope="module")
-def three() -> xraykit.TraceSet:
-    return xraykit.concat([load("fault_chain"), load("throttled_retries"), load("slow_sql")])
-
-
-@pytest.fixture(scope="module")
-def shop() -> xraykit.TraceSet:
-    return xraykit.load_sample("shop")
-
-
 # -- tiny trace builder for synthetic sets --------------------------------------------------------
 
 _counter = iter(range(1, 10**9))

@@ -28,21 +28,6 @@ def _close_figures():
     plt.close("all")
 
 
-@pytest.fixture(scope="module")
-def three() -> xraykit.TraceSet:
-    return xraykit.concat(
-        [
-            xraykit.load_file(DATA / f"analysis_{n}.json")
-            for n in ("fault_chain", "throttled_retries", "slow_sql")
-        ]
-    )
-
-
-@pytest.fixture(scope="module")
-def shop() -> xraykit.TraceSet:
-    return xraykit.load_sample("shop")
-
-
 def _rgba(color: str) -> tuple[float, ...]:
     return tuple(mcolors.to_rgba(color))
 
