@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from xraykit.samples.generate import simulate_traces, write_responses
+from xraykit.samples.generate import generate_traces, write_responses
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -28,7 +28,7 @@ def benchmark_file(n_traces: int, seed: int = 0) -> Path:
     path = DATA / f"traces-{n_traces}-{seed}.jsonl"
     if not path.exists():
         partial = path.with_suffix(".partial")
-        write_responses(simulate_traces(n_traces, seed=seed), partial)
+        write_responses(generate_traces(n_traces, seed=seed), partial)
         partial.rename(path)
     return path
 

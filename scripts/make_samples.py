@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from xraykit.samples.generate import (
-    simulate_cross_account,
-    simulate_lambda_cold_starts,
-    simulate_shop,
+    generate_cross_account,
+    generate_lambda_cold_starts,
+    generate_shop,
     write_responses,
 )
 
@@ -31,9 +31,9 @@ FOLDER = Path(__file__).resolve().parent.parent / "sample_traces"
 
 #: file name -> (generator, keyword arguments); the README quotes these settings
 SAMPLES: dict[str, tuple[Callable[..., list[dict[str, Any]]], dict[str, Any]]] = {
-    "shop.jsonl.gz": (simulate_shop, {"n_traces": 2000, "seed": 0}),
-    "lambda-cold-starts.jsonl.gz": (simulate_lambda_cold_starts, {"n_traces": 1200, "seed": 0}),
-    "cross-account.jsonl.gz": (simulate_cross_account, {"n_traces": 400, "seed": 0}),
+    "shop.jsonl.gz": (generate_shop, {"n_traces": 2000, "seed": 0}),
+    "lambda-cold-starts.jsonl.gz": (generate_lambda_cold_starts, {"n_traces": 1200, "seed": 0}),
+    "cross-account.jsonl.gz": (generate_cross_account, {"n_traces": 400, "seed": 0}),
 }
 
 

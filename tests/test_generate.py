@@ -18,10 +18,10 @@ import pytest
 import xraykit
 from xraykit.exceptions import ArgumentError, ArgumentTypeError
 from xraykit.samples.generate import (
-    simulate_cross_account,
-    simulate_lambda_cold_starts,
-    simulate_shop,
-    simulate_traces,
+    generate_cross_account,
+    generate_lambda_cold_starts,
+    generate_shop,
+    generate_traces,
     write_responses,
 )
 
@@ -95,7 +95,7 @@ def test_samples_are_under_5_mb_in_all() -> None:
 
 
 @pytest.mark.parametrize(
-    "simulate", [simulate_shop, simulate_lambda_cold_starts, simulate_cross_account]
+    "simulate", [generate_shop, generate_lambda_cold_starts, generate_cross_account]
 )
 def test_same_seed_same_documents_other_seed_other_documents(simulate: Any) -> None:
     first = simulate(n_traces=30, seed=7)
@@ -107,8 +107,8 @@ def test_same_seed_same_documents_other_seed_other_documents(simulate: Any) -> N
 
 
 def test_start_moves_every_time_and_trace_id() -> None:
-    base = _traces(simulate_shop(n_traces=20, seed=3))
-    later = _traces(simulate_shop(n_traces=20, seed=3, start="2025-03-05T09:00:00Z"))
+    base = _traces(generate_shop(n_traces=20, seed=3))
+    later = _traces(generate_shop(n_traces=20, seed=3, start="2025-03-05T09:00:00Z"))
     assert len(base) == len(later)
     for (_, docs_a), (trace_b, docs_b) in zip(base, later, strict=True):
         for a, b in zip(docs_a, docs_b, strict=True):
@@ -117,9 +117,9 @@ def test_start_moves_every_time_and_trace_id() -> None:
 
 
 def test_start_accepts_datetime_epoch_and_naive_utc() -> None:
-    aware = simulate_cross_account(n_traces=3, start=datetime(2025, 1, 1, tzinfo=UTC))
-    naive = simulate_cross_account(n_traces=3, start=datetime(2025, 1, 1))
-    epoch = simulate_cross_account(n_traces=3, start=datetime(2025, 1, 1, tzinfo=UTC).timestamp())
+    aware = generate_cross_account(n_traces=3, start=datetime(2025, 1, 1, tzinfo=UTC))
+    naive = generate_cross_account(n_traces=3, start=datetime(2025, 1, 1))
+    epoch = generate_cross_account(n_traces=3, start=datetime(2025, 1, 1, tzinfo=UTC).timestamp())
     assert aware == naive == epoch
 
 
@@ -138,7 +138,7 @@ def test_bad_arguments_say_what_was_expected(
     kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
     with pytest.raises(error, match=re.escape(message)):
-        simulate_shop(**kwargs)
+        generate_shop(**kwargs)
 
 
 # --------------------------------------------------------------------------- X-Ray formats
@@ -521,13 +521,13 @@ def test_loaded_shop_matches_the_documents(samples: dict[str, Any]) -> None:
 
 
 def test_simulate_traces_shape() -> None:
-    responses = list(simulate_traces(400, seed=5))
+    responses = list(generate_traces(400, seed=5))
     assert all(1 <= len(r["Traces"]) <= 5 for r in responses)
     pairs = _traces(responses)
     assert len(pairs) == 400
     segments = sum(len(docs) for _, docs in pairs)
     assert 2.5 <= segments / 400 <= 3.5
-    assert list(simulate_traces(400, seed=5)) == responses
+    assert list(generate_traces(400, seed=5)) == responses
     for trace, docs in pairs:
         assert int(trace["Id"][2:10], 16) == int(min(d["start_time"] for d in docs))
     kinds = {type(v) for _, docs in pairs for d in docs for v in d.get("annotations", {}).values()}
@@ -537,7 +537,7 @@ def test_simulate_traces_shape() -> None:
 
 
 def test_simulate_traces_is_lazy() -> None:
-    stream = simulate_traces(10**9)
+    stream = generate_traces(10**9)
     first = next(stream)
     assert len(first["Traces"]) == 5
 
@@ -546,7 +546,7 @@ def test_simulate_traces_is_lazy() -> None:
 
 
 def test_write_responses_gzip_is_reproducible_and_anonymous(tmp_path: Path) -> None:
-    responses = simulate_cross_account(n_traces=12, seed=4)
+    responses = generate_cross_account(n_traces=12, seed=4)
     a = write_responses(responses, tmp_path / "a.jsonl.gz").read_bytes()
     b = write_responses(iter(responses), tmp_path / "b.jsonl.gz").read_bytes()
     assert a == b
@@ -559,7 +559,7 @@ def test_write_responses_gzip_is_reproducible_and_anonymous(tmp_path: Path) -> N
 
 
 def test_write_responses_plain(tmp_path: Path) -> None:
-    responses = simulate_cross_account(n_traces=6, seed=4)
+    responses = generate_cross_account(n_traces=6, seed=4)
     out = write_responses(responses, str(tmp_path / "plain.jsonl"))
     assert out == tmp_path / "plain.jsonl"
     assert out.read_text().count("\n") == len(responses) == 2

@@ -8,22 +8,18 @@ Examples
 --------
 >>> PRICES["retrieved or scanned"]["usd_per_million"]
 0.5
->>> usd(3_000_000, "recorded")
-15.0
+>>> PRICES["recorded"]["free_per_month"]
+100000
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["PRICES", "usd"]
+__all__ = ["PRICES"]
 
 PRICES: Mapping[str, Mapping[str, float]] = {
     "recorded": {"free_per_month": 100_000, "usd_per_million": 5.00},
     "retrieved or scanned": {"free_per_month": 1_000_000, "usd_per_million": 0.50},
 }
 
-
-def usd(traces: float, kind: str) -> float:
-    """The list price of ``traces`` of one ``kind`` (a key of :data:`PRICES`), before the free tier."""
-    return traces / 1e6 * PRICES[kind]["usd_per_million"]

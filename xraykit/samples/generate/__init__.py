@@ -19,8 +19,8 @@ Modules, in data-flow order:
 
 Examples
 --------
->>> from xraykit.samples.generate import simulate_shop
->>> responses = simulate_shop(20, seed=1)
+>>> from xraykit.samples.generate import generate_shop
+>>> responses = generate_shop(20, seed=1)
 >>> trace = responses[0]["Traces"][0]
 >>> trace["Id"][:2], len(trace["Id"])
 ('1-', 35)
@@ -28,16 +28,16 @@ Examples
 True
 """
 
-from xraykit.samples.generate.benchmark import simulate_traces
-from xraykit.samples.generate.cold_starts import simulate_lambda_cold_starts
-from xraykit.samples.generate.cross_account import simulate_cross_account
-from xraykit.samples.generate.shop import simulate_shop
+from xraykit.samples.generate.benchmark import generate_traces
+from xraykit.samples.generate.cold_starts import generate_lambda_cold_starts
+from xraykit.samples.generate.cross_account import generate_cross_account
+from xraykit.samples.generate.shop import generate_shop
 from xraykit.samples.generate.write import write_responses
 
 __all__ = [
-    "simulate_cross_account",
-    "simulate_lambda_cold_starts",
-    "simulate_shop",
-    "simulate_traces",
+    "generate_cross_account",
+    "generate_lambda_cold_starts",
+    "generate_shop",
+    "generate_traces",
     "write_responses",
 ]

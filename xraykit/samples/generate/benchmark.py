@@ -24,10 +24,10 @@ from xraykit.samples.generate.documents import (
 )
 from xraykit.samples.generate.rng import USER_AGENTS, Rng
 
-__all__ = ["simulate_traces"]
+__all__ = ["generate_traces"]
 
 
-def simulate_traces(
+def generate_traces(
     n_traces: int, *, seed: int = 0, start: datetime | str | float | None = None
 ) -> Iterator[Doc]:
     """Yield BatchGetTraces responses for ``n_traces`` generic traces, quickly.
@@ -54,7 +54,7 @@ def simulate_traces(
 
     Examples
     --------
-    >>> responses = list(simulate_traces(12, seed=3))
+    >>> responses = list(generate_traces(12, seed=3))
     >>> [len(r["Traces"]) for r in responses]
     [5, 5, 2]
     """

@@ -23,11 +23,11 @@ from xraykit.samples.generate.documents import (
 from xraykit.samples.generate.lambdas import LambdaInvocations
 from xraykit.samples.generate.rng import Rng
 
-__all__ = ["simulate_lambda_cold_starts"]
+__all__ = ["generate_lambda_cold_starts"]
 
 
 class _ColdStarts:
-    """Lambda functions with different runtimes and traffic shapes; see :func:`simulate_lambda_cold_starts`."""
+    """Lambda functions with different runtimes and traffic shapes; see :func:`generate_lambda_cold_starts`."""
 
     ACCOUNT = "123456789012"
     HOURS = 6
@@ -150,7 +150,7 @@ class _ColdStarts:
         return tr.record()
 
 
-def simulate_lambda_cold_starts(
+def generate_lambda_cold_starts(
     n_traces: int = 1200, *, start: datetime | str | float | None = None, seed: int = 0
 ) -> list[Doc]:
     """Simulate six hours of four Lambda functions, with cold and warm invocations.
@@ -181,7 +181,7 @@ def simulate_lambda_cold_starts(
     Examples
     --------
     >>> import json
-    >>> responses = simulate_lambda_cold_starts(8)
+    >>> responses = generate_lambda_cold_starts(8)
     >>> first = responses[0]["Traces"][0]
     >>> fn = [json.loads(s["Document"]) for s in first["Segments"]
     ...       if '"AWS::Lambda::Function"' in s["Document"]][0]

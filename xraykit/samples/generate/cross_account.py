@@ -24,11 +24,11 @@ from xraykit.samples.generate.documents import (
 from xraykit.samples.generate.lambdas import LambdaInvocations
 from xraykit.samples.generate.rng import USER_AGENTS, Rng
 
-__all__ = ["simulate_cross_account"]
+__all__ = ["generate_cross_account"]
 
 
 class _CrossAccount:
-    """A storefront in one account calling services in two others; see :func:`simulate_cross_account`."""
+    """A storefront in one account calling services in two others; see :func:`generate_cross_account`."""
 
     WEB, ORDERS, SHARED = "111111111111", "222222222222", "333333333333"
     MINUTES = 30
@@ -234,7 +234,7 @@ class _CrossAccount:
         return end, status
 
 
-def simulate_cross_account(
+def generate_cross_account(
     n_traces: int = 400, *, start: datetime | str | float | None = None, seed: int = 0
 ) -> list[Doc]:
     """Simulate 30 minutes of services spread over three AWS accounts.
@@ -263,7 +263,7 @@ def simulate_cross_account(
     Examples
     --------
     >>> import json
-    >>> responses = simulate_cross_account(5)
+    >>> responses = generate_cross_account(5)
     >>> docs = [json.loads(s["Document"]) for r in responses for tr in r["Traces"]
     ...         for s in tr["Segments"]]
     >>> sorted({d["aws"]["account_id"] for d in docs if not d.get("inferred")})

@@ -27,11 +27,11 @@ from xraykit.samples.generate.lambdas import LambdaInvocations
 from xraykit.samples.generate.rng import USER_AGENTS, Rng
 from xraykit.samples.generate.shop_services import ShopServices
 
-__all__ = ["simulate_shop"]
+__all__ = ["generate_shop"]
 
 
 class _Shop:
-    """One hour of a web shop; see :func:`simulate_shop`."""
+    """One hour of a web shop; see :func:`generate_shop`."""
 
     ACCOUNT = "123456789012"
     API_ID = "k7x2qv9d1m"
@@ -323,7 +323,7 @@ class _Shop:
         return start, tr.record()
 
 
-def simulate_shop(
+def generate_shop(
     n_traces: int = 2000, *, start: datetime | str | float | None = None, seed: int = 0
 ) -> list[Doc]:
     """Simulate one hour of a serverless web shop as BatchGetTraces responses.
@@ -354,7 +354,7 @@ def simulate_shop(
     Examples
     --------
     >>> import json
-    >>> responses = simulate_shop(10)
+    >>> responses = generate_shop(10)
     >>> docs = [json.loads(s["Document"]) for r in responses for tr in r["Traces"]
     ...         for s in tr["Segments"]]
     >>> origins = {d.get("origin") for d in docs}

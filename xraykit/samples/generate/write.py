@@ -24,7 +24,7 @@ def write_responses(responses: Iterable[Doc], path: str | Path) -> Path:
     Parameters
     ----------
     responses : iterable of dict
-        Responses such as :func:`simulate_shop` returns; consumed once, lazily.
+        Responses such as :func:`generate_shop` returns; consumed once, lazily.
     path : str or Path
         Where to write; parent folders must exist.
 
@@ -36,9 +36,9 @@ def write_responses(responses: Iterable[Doc], path: str | Path) -> Path:
     Examples
     --------
     >>> import gzip, tempfile, pathlib
-    >>> from xraykit.samples.generate import simulate_shop
+    >>> from xraykit.samples.generate import generate_shop
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     out = write_responses(simulate_shop(3), pathlib.Path(folder) / "tiny.jsonl.gz")
+    ...     out = write_responses(generate_shop(3), pathlib.Path(folder) / "tiny.jsonl.gz")
     ...     gzip.decompress(out.read_bytes()).startswith(b'{"Traces":[{"Id":"1-')
     True
     """
