@@ -40,20 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     import xraykit
 
     path = benchmark_file(n, seed=args.seed)
-    traces = xraykit.load_file(path)
+    ts = xraykit.load_file(path)
     # load and graph take turns, so that a busy spell of the machine slows both alike
     load_s, graph_s, rows_s = alternating(
         5,
         lambda: xraykit.load_file(path),
-        lambda: service_graph(traces),
-        lambda: graph_frames(traces),
+        lambda: service_graph(ts),
+        lambda: graph_frames(ts),
     )
-    graph = service_graph(traces)
+    graph = service_graph(ts)
 
     ratio = graph_s / load_s
     print(
-        f"data: {path.name}: {len(traces):,} traces, {len(traces.segments):,} segments, "
-        f"{len(traces.subsegments):,} subsegments -> {len(graph.nodes)} nodes, "
+        f"data: {path.name}: {len(ts):,} traces, {len(ts.segments):,} segments, "
+        f"{len(ts.subsegments):,} subsegments -> {len(graph.nodes)} nodes, "
         f"{len(graph.edges)} edges"
     )
     print(f"load_file:            {load_s:8.3f} s")

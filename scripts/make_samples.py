@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=FOLDER, help="folder to write to")
     args = parser.parse_args(argv)
     stale = []
-    for name, (simulate, kwargs) in SAMPLES.items():
+    for name, (generate, kwargs) in SAMPLES.items():
         if args.check:
             with tempfile.TemporaryDirectory() as tmp:
-                fresh = write_responses(simulate(**kwargs), Path(tmp) / name)
+                fresh = write_responses(generate(**kwargs), Path(tmp) / name)
                 same = gzip.decompress(fresh.read_bytes()) == gzip.decompress(
                     (args.out / name).read_bytes()
                 )
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             if not same:
                 stale.append(name)
         else:
-            path = write_responses(simulate(**kwargs), args.out / name)
+            path = write_responses(generate(**kwargs), args.out / name)
             print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
     return 1 if stale else 0
 

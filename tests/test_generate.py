@@ -75,8 +75,8 @@ def samples() -> dict[str, list[tuple[dict[str, Any], list[dict[str, Any]]]]]:
 
 @pytest.mark.parametrize("file_name", sorted(_make_samples_settings()))
 def test_committed_sample_is_what_its_seed_generates(file_name: str, tmp_path: Path) -> None:
-    simulate, kwargs = _make_samples_settings()[file_name]
-    fresh = write_responses(simulate(**kwargs), tmp_path / file_name)
+    generate, kwargs = _make_samples_settings()[file_name]
+    fresh = write_responses(generate(**kwargs), tmp_path / file_name)
     assert gzip.decompress(fresh.read_bytes()) == gzip.decompress(
         (SAMPLES / file_name).read_bytes()
     )
@@ -95,12 +95,12 @@ def test_samples_are_under_5_mb_in_all() -> None:
 
 
 @pytest.mark.parametrize(
-    "simulate", [generate_shop, generate_lambda_cold_starts, generate_cross_account]
+    "generate", [generate_shop, generate_lambda_cold_starts, generate_cross_account]
 )
-def test_same_seed_same_documents_other_seed_other_documents(simulate: Any) -> None:
-    first = simulate(n_traces=30, seed=7)
-    assert simulate(n_traces=30, seed=7) == first
-    other = simulate(n_traces=30, seed=8)
+def test_same_seed_same_documents_other_seed_other_documents(generate: Any) -> None:
+    first = generate(n_traces=30, seed=7)
+    assert generate(n_traces=30, seed=7) == first
+    other = generate(n_traces=30, seed=8)
     assert [t["Id"] for r in other for t in r["Traces"]] != [
         t["Id"] for r in first for t in r["Traces"]
     ]
@@ -520,7 +520,7 @@ def test_loaded_shop_matches_the_documents(samples: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- benchmark data
 
 
-def test_simulate_traces_shape() -> None:
+def test_generate_traces_shape() -> None:
     responses = list(generate_traces(400, seed=5))
     assert all(1 <= len(r["Traces"]) <= 5 for r in responses)
     pairs = _traces(responses)
@@ -536,7 +536,7 @@ def test_simulate_traces_shape() -> None:
     assert any(d.get("fault") for _, docs in pairs for d in docs)
 
 
-def test_simulate_traces_is_lazy() -> None:
+def test_generate_traces_is_lazy() -> None:
     stream = generate_traces(10**9)
     first = next(stream)
     assert len(first["Traces"]) == 5

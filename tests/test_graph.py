@@ -599,7 +599,7 @@ def test_malformed_responses_raise_trace_parse_errors(bad, where):
 
 def test_service_graph_object_exports_dot_and_rejects_unknown_formats(tmp_path):
     graph = service_graph(load("chain"))
-    assert graph.traces is not None
+    assert graph.ts is not None
     assert graph.to_dot().startswith("digraph service_map")
     path = graph.save(tmp_path / "map.dot")
     assert path.read_text().startswith("digraph")

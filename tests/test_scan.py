@@ -487,7 +487,7 @@ def test_a_pretty_printed_file_is_read_by_the_scanner_too(
 
 @native
 def test_wrong_types_load_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from test_documents import WRONG_TYPES
+    from test_reader import WRONG_TYPES
 
     docs = [_segment(i, **{field: value}) for i, (field, value, _, _) in enumerate(WRONG_TYPES)]
     nested = [_segment(100 + i, subsegments=[{**_rich_entity(i)["subsegments"][1], field: value}])

@@ -22,4 +22,3 @@ PRICES: Mapping[str, Mapping[str, float]] = {
     "recorded": {"free_per_month": 100_000, "usd_per_million": 5.00},
     "retrieved or scanned": {"free_per_month": 1_000_000, "usd_per_million": 0.50},
 }
-

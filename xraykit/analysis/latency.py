@@ -297,8 +297,8 @@ ImpactKind = Literal["fault", "error", "throttle", "responsetime"]
 
 def impacted_users(
     ts: TraceSet,
-    *,
     kind: ImpactKind = "fault",
+    *,
     user: str = "user",
     threshold_s: float | None = None,
 ) -> pd.DataFrame:

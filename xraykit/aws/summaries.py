@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from xraykit.analysis import ROOT_CAUSE_KINDS
+from xraykit.analysis.root_cause import ROOT_CAUSE_KINDS, RootCauseKind
 from xraykit.exceptions import ArgumentError
 
 __all__ = ["summaries_frame", "summary_root_cause_paths"]
@@ -244,7 +244,7 @@ def _typed(values: pd.Series) -> pd.Series:
 _KIND_COLUMN = {"fault": "fault", "error": "error", "responsetime": "response_time"}
 
 
-def summary_root_cause_paths(summaries: pd.DataFrame, kind: str = "fault") -> pd.DataFrame:
+def summary_root_cause_paths(data: pd.DataFrame, kind: RootCauseKind = "fault") -> pd.DataFrame:
     """Unfold the root causes of a summaries frame, one row per entity on each path.
 
     The columns match ``xraykit.analysis.root_cause_paths``, so what AWS reported and what
@@ -252,7 +252,7 @@ def summary_root_cause_paths(summaries: pd.DataFrame, kind: str = "fault") -> pd
 
     Parameters
     ----------
-    summaries : DataFrame
+    data : DataFrame
         A frame from :func:`summaries_frame` (``ts.summaries``); it is not modified.
     kind : {"fault", "error", "responsetime"}
 
@@ -283,7 +283,7 @@ def summary_root_cause_paths(summaries: pd.DataFrame, kind: str = "fault") -> pd
         )
     column = f"{_KIND_COLUMN[kind]}_root_causes"
     rows: list[dict[str, Any]] = []
-    present = summaries.loc[summaries[column].notna(), ["trace_id", column]]
+    present = data.loc[data[column].notna(), ["trace_id", column]]
     for trace_id, text in zip(present["trace_id"], present[column], strict=True):
         for cause_index, cause in enumerate(json.loads(text)):
             entities = [

@@ -142,13 +142,13 @@ def _highlighted(
     graph: ServiceGraph, highlight: str | TraceSet
 ) -> tuple[set[str], set[tuple[str, str, str]]]:
     if isinstance(highlight, str):
-        if graph.traces is None:
+        if graph.ts is None:
             raise ArgumentError(
                 "`highlight` was given a trace id, but this graph has no traces behind it "
                 f"(it came from {graph.origin}). Pass the TraceSet of that trace instead: "
                 "highlight=ts.trace(trace_id)."
             )
-        selected = graph.traces.trace(highlight)
+        selected = graph.ts.trace(highlight)
     else:
         selected = highlight
     calls = edge_calls(selected)

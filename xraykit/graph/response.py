@@ -283,7 +283,9 @@ def service_graph_from_response(
     if start is None and len(nodes):
         start = nodes["start"].min()
         end = nodes["end"].max()
-    return ServiceGraph(nodes, _conform(edges, EDGE_COLUMNS), start, end, operation, None)
+    return ServiceGraph(
+        nodes, _conform(edges, EDGE_COLUMNS), start=start, end=end, origin=operation
+    )
 
 
 def _merge_rules(frame: pd.DataFrame) -> dict[str, Any]:

@@ -9,7 +9,7 @@ missing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,8 +73,8 @@ class ServiceGraph:
         The time window of the data.
     origin : str
         ``"traces"`` or the API operation the graph came from.
-    traces : TraceSet or None
-        The traces the graph was computed from (used by ``highlight`` and ``traces_for_*``).
+    ts : TraceSet or None
+        The TraceSet the graph was computed from (used by ``highlight`` and ``traces_for_*``).
 
     Examples
     --------
@@ -84,7 +84,7 @@ class ServiceGraph:
     >>> graph
     <ServiceGraph from traces: 19 nodes, 20 edges, 2025-03-04 09:00 to 09:59 UTC>
     >>> api = graph.node("shop-api/prod")
-    >>> int(api.total_count.item()) == len(graph.traces.traces.query("root_service == 'shop-api/prod'"))
+    >>> int(api.total_count.item()) == len(graph.ts.traces.query("root_service == 'shop-api/prod'"))
     True
     >>> graph.edges.loc[graph.edges.edge_type == "link", ["source", "target"]].values.tolist()
     [['order-events|AWS::SQS::Queue|123456789012', 'order-worker|AWS::Lambda|']]
@@ -92,10 +92,11 @@ class ServiceGraph:
 
     nodes: pd.DataFrame
     edges: pd.DataFrame
+    _: KW_ONLY
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
     origin: str = "traces"
-    traces: TraceSet | None = field(default=None, repr=False)
+    ts: TraceSet | None = field(default=None, repr=False)
 
     @property
     def window_s(self) -> float:
@@ -217,7 +218,9 @@ def service_graph(ts: TraceSet) -> ServiceGraph:
     span = ts.time_span if len(ts) else None
     start, end = span if span else (None, None)
     if occurrences.empty:
-        return ServiceGraph(_empty(NODE_COLUMNS), _empty(EDGE_COLUMNS), start, end, "traces", ts)
+        return ServiceGraph(
+            _empty(NODE_COLUMNS), _empty(EDGE_COLUMNS), start=start, end=end, origin="traces", ts=ts
+        )
 
     # nodes, sorted by node id after the client
     codes, first = _group_codes(occurrences, ["node_id"])
@@ -252,7 +255,7 @@ def service_graph(ts: TraceSet) -> ServiceGraph:
         columns["mean_event_age_s"][linked] = ages["mean_response_time_s"]
         histograms[linked] = ages["response_time_histogram"]
     edges = pd.DataFrame(columns, copy=False)
-    return ServiceGraph(nodes, edges, start, end, "traces", ts)
+    return ServiceGraph(nodes, edges, start=start, end=end, origin="traces", ts=ts)
 
 
 def service_map(

@@ -1,18 +1,18 @@
 /*
- * xraykit._scan: the loader's fast path, in C.
+ * xraykit.io._scan: the loader's fast path, in C.
  *
  * It reads JSON lines (BatchGetTraces responses, traces, raw segment documents, daemon
  * headers, and arrays of these) and writes the frames' columns straight into buffers laid out
  * as pandas and Arrow hold them, with no Python object per value (but annotation and metadata
  * values, which the frames hold as objects).
  *
- * What it reads is not written here: xraykit/tables.py passes the Scanner the document
+ * What it reads is not written here: xraykit/io/columns.py passes the Scanner the document
  * fields with the JSON types they must have, and every column with its source (a field, the
  * first non-empty of several, string parts joined, or an "@" context such as the depth),
  * all derived from xraykit/schema.py. This file knows the contexts, and the rules that make
  * rows of annotations, metadata, exceptions and nested subsegments.
  *
- * It loads only what it can load exactly as the Python reader (xraykit/documents.py) would.
+ * It loads only what it can load exactly as the Python reader (xraykit/io/reader.py) would.
  * On anything else (a problem to report, a type the schema does not allow) it undoes what
  * the line added and returns FALLBACK: Python reads that line and appends its rows with
  * Scanner.append, so every column stays one buffer, in reading order. The Python reader is
@@ -714,7 +714,7 @@ static int has_links_text(const char *text, size_t n) {
 
 /* ---------------------------------------------------------------- the document fields */
 
-/* JSON types a field allows (xraykit/schema.py: STRING, NUMBER, ...), as passed by tables.py */
+/* JSON types a field allows (xraykit/schema.py: STRING, NUMBER, ...), as passed by columns.py */
 enum { TY_STRING = 1, TY_NUMBER = 2, TY_INTEGER = 4, TY_BOOLEAN = 8, TY_OBJECT = 16, TY_ARRAY = 32 };
 #define MAX_CHILDREN 64
 
@@ -728,7 +728,7 @@ typedef struct {
     uint64_t by_first[128]; /* bit k: children[k]'s name starts with this byte */
 } Field;
 
-/* The fields the rules below need, by the names tables.py passes them under. */
+/* The fields the rules below need, by the names columns.py passes them under. */
 enum {
     R_ENTITY, R_ID, R_NAME, R_TRACE_ID, R_START, R_END, R_IN_PROGRESS, R_PARENT_ID, R_TYPE,
     R_SUBSEGMENTS, R_ANNOTATIONS, R_METADATA, R_CAUSE, R_EXCEPTIONS, R_EXCEPTION, R_STACK,
@@ -773,7 +773,7 @@ static int type_allowed(const Tape *T, int v, int types) {
 
 /* ---------------------------------------------------------------- columns */
 
-/* Column kinds: the layout of each column's buffers (tables.py turns them into pandas). */
+/* Column kinds: the layout of each column's buffers (columns.py turns them into pandas). */
 enum { K_STR, K_BOOL, K_INT, K_NINT, K_FLOAT, K_TIME, K_OBJ, K_I32, N_KINDS };
 static const char *KIND_NAMES[N_KINDS] = {"str", "bool", "int64", "Int64", "float64", "time", "object", "int32"};
 /* How a column finds its value. */
@@ -1306,7 +1306,7 @@ static void rstrip(Buf *b) {
     }
 }
 
-/* Annotations, metadata and exceptions of one entity (documents.py: Reader._extras). */
+/* Annotations, metadata and exceptions of one entity (reader.py: Reader._extras). */
 static int extras(Scanner *S, const Tape *T, int tid, int eid) {
     const int *E = S->vals;
     Row r;
@@ -1389,7 +1389,7 @@ static int extras(Scanner *S, const Tape *T, int tid, int eid) {
     return OK;
 }
 
-/* The checks every entity passes (documents.py: entity_error), and its fields noted in
+/* The checks every entity passes (reader.py: entity_error), and its fields noted in
  * S->vals; `in_progress` says whether it has no end or says so. */
 static int read_entity(Scanner *S, const Tape *T, int obj, int *in_progress) {
     if (T->nodes[obj].type != J_OBJ) return BAD;
@@ -1414,7 +1414,7 @@ typedef struct {
     int64_t depth;
 } Pending;
 
-/* Nested subsegments, in the order documents.py's Reader visits them. */
+/* Nested subsegments, in the order reader.py's Reader visits them. */
 static int nested(Scanner *S, const Tape *T, int subs, int tid, int segment, int parent,
                   int64_t depth0, int anchor) {
     S->stack.len = 0;
@@ -1513,7 +1513,7 @@ static void line_fields(const Tape *T, int obj, int *out) {
     }
 }
 
-/* One trace of a BatchGetTraces response: its Segments' Documents (documents.py: accept_trace). */
+/* One trace of a BatchGetTraces response: its Segments' Documents (reader.py: Reader.trace). */
 static int add_trace(Scanner *S, const Tape *T, int trace) {
     if (T->nodes[trace].type != J_OBJ) return BAD;
     int G[L_N];
@@ -1536,7 +1536,7 @@ static int add_trace(Scanner *S, const Tape *T, int trace) {
     return OK;
 }
 
-/* A JSON value, routed as documents.py's Reader.accept routes it; `text` is its raw text. */
+/* A JSON value, routed as reader.py's Reader.accept routes it; `text` is its raw text. */
 static int route(Scanner *S, const Tape *T, int idx, const char *text, size_t len, int links) {
     int type = T->nodes[idx].type;
     if (type == J_ARR) {
@@ -2070,7 +2070,7 @@ static int Owned_getbuffer(Owned *o, Py_buffer *view, int flags) {
 static PyBufferProcs Owned_as_buffer = {(getbufferproc)Owned_getbuffer, NULL};
 
 static PyTypeObject OwnedType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xraykit._scan.Buffer",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xraykit.io._scan.Buffer",
     .tp_basicsize = sizeof(Owned),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Bytes the scanner wrote, owned by this object.",
@@ -2109,7 +2109,7 @@ static PyObject *bitmap(const Buf *valid, size_t rows, Py_ssize_t *nulls) {
     return out;
 }
 
-/* A column for Python (tables.py reads these by kind):
+/* A column for Python (columns.py reads these by kind):
  *   str: (rows, nulls, validity bitmap or None, int64 offsets, bytes)
  *   Int64: (rows, int64 values, mask: one byte per row, 1 where missing)
  *   object: (rows, list); the others: (rows, values). */
@@ -2236,10 +2236,10 @@ static PyMethodDef Scanner_methods[] = {
 };
 
 static PyTypeObject ScannerType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xraykit._scan.Scanner",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "xraykit.io._scan.Scanner",
     .tp_basicsize = sizeof(Scanner),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Reads JSON lines of X-Ray documents into column buffers (see xraykit/tables.py).",
+    .tp_doc = "Reads JSON lines of X-Ray documents into column buffers (see xraykit/io/columns.py).",
     .tp_new = Scanner_new,
     .tp_dealloc = (destructor)Scanner_dealloc,
     .tp_methods = Scanner_methods,
@@ -2464,7 +2464,7 @@ static PyMethodDef module_methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "xraykit._scan", "The loader's fast path (see xraykit/tables.py).", -1, module_methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT, "xraykit.io._scan", "The loader's fast path (see xraykit/io/columns.py).", -1, module_methods, NULL, NULL, NULL, NULL,
 };
 
 /* PyModule_AddObjectRef, stealing the reference (PyModule_Add is Python 3.13+). */

@@ -121,7 +121,7 @@ def estimate_cost(
             raise ArgumentError(
                 f"With a constant request rate, pass one rule (every request matches it); got "
                 f"{rule_set.names}. To cost several rules, pass a request stream: "
-                "estimate_cost(traffic(...), rules=...)."
+                "estimate_cost(xraykit.sampling.traffic(...), rules=...)."
             )
         rule = custom[0] if custom else rule_set.rule("Default")
         per_host = requests_per_s / int(hosts)

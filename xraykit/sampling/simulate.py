@@ -90,7 +90,7 @@ def simulate_sampling(
     rule_set = _as_rule_set(rules)
     if not isinstance(data, pd.DataFrame) or "time" not in data.columns:
         raise ArgumentError(
-            "`data` must be a DataFrame with a `time` column (see traffic()), but got "
+            "`data` must be a DataFrame with a `time` column (see xraykit.sampling.traffic()), but got "
             f"{_short(getattr(data, 'columns', data))}."
         )
     if int(hosts) < 1:

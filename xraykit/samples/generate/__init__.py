@@ -1,6 +1,6 @@
 """The scenario generator: X-Ray-faithful sample traces, made deterministically from a seed.
 
-Each ``simulate_*`` function returns what ``BatchGetTraces`` would have returned for a made-up
+Each ``generate_*`` function returns what ``BatchGetTraces`` would have returned for a made-up
 application (responses of up to 5 traces whose segment documents are JSON strings), and
 :func:`write_responses` stores them byte for byte the same on every run. The shipped samples
 are made so (``scripts/make_samples.py``); ``docs/sample-generator.md`` gives the modelling

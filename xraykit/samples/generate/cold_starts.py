@@ -153,7 +153,7 @@ class _ColdStarts:
 def generate_lambda_cold_starts(
     n_traces: int = 1200, *, start: datetime | str | float | None = None, seed: int = 0
 ) -> list[Doc]:
-    """Simulate six hours of four Lambda functions, with cold and warm invocations.
+    """Generate six hours of four Lambda functions, with cold and warm invocations.
 
     ``auth-token`` (Node.js, steady traffic, mostly warm), ``image-resize`` (Python, two
     busy spells that scale out), ``report-builder`` (Java, hourly bursts of parallel

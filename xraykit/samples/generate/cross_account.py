@@ -237,7 +237,7 @@ class _CrossAccount:
 def generate_cross_account(
     n_traces: int = 400, *, start: datetime | str | float | None = None, seed: int = 0
 ) -> list[Doc]:
-    """Simulate 30 minutes of services spread over three AWS accounts.
+    """Generate 30 minutes of services spread over three AWS accounts.
 
     ``storefront`` (ECS, account 111111111111) authorises each request by invoking the
     ``identity-authorizer`` Lambda in the shared account 333333333333 (which reads its

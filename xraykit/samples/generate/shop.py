@@ -326,7 +326,7 @@ class _Shop:
 def generate_shop(
     n_traces: int = 2000, *, start: datetime | str | float | None = None, seed: int = 0
 ) -> list[Doc]:
-    """Simulate one hour of a serverless web shop as BatchGetTraces responses.
+    """Generate one hour of a serverless web shop as BatchGetTraces responses.
 
     ``shop-api/prod`` (API Gateway) invokes three Lambda functions (``shop-catalog``,
     ``shop-cart``, ``shop-checkout``) that read and write DynamoDB tables, call an EC2

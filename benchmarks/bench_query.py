@@ -11,9 +11,9 @@ matter. Two expressions are timed:
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_filters.py            # 50,000 traces
+    .venv/bin/python benchmarks/bench_query.py            # 50,000 traces
     .venv/bin/python benchmarks/bench_filters.py --small    # about 2,000, a quick look
-    .venv/bin/python benchmarks/bench_filters.py --traces 10000
+    .venv/bin/python benchmarks/bench_query.py --traces 10000
 """
 
 from __future__ import annotations
@@ -53,21 +53,21 @@ def main(argv: list[str] | None = None) -> int:
     import xraykit
 
     path = benchmark_file(n, seed=args.seed)
-    traces = xraykit.load_file(path)
+    ts = xraykit.load_file(path)
     parse(MIXED)  # the parser is built once per process; not part of an evaluation
     # load and evaluations take turns, so that a busy spell of the machine slows all alike
     load_s, *eval_s = alternating(
         5,
         lambda: xraykit.load_file(path),
-        *(lambda e=e: evaluate(traces, e) for e in (SIMPLE, MIXED)),
+        *(lambda e=e: evaluate(ts, e) for e in (SIMPLE, MIXED)),
     )
     print(
-        f"data: {path.name}: {len(traces):,} traces, {len(traces.segments):,} segments, "
-        f"{len(traces.subsegments):,} subsegments, {len(traces.annotations):,} annotations"
+        f"data: {path.name}: {len(ts):,} traces, {len(ts.segments):,} segments, "
+        f"{len(ts.subsegments):,} subsegments, {len(ts.annotations):,} annotations"
     )
     print(f"load_file: {load_s:.3f} s")
     for label, expression, seconds in (("simple", SIMPLE, eval_s[0]), ("mixed", MIXED, eval_s[1])):
-        matched = int(evaluate(traces, expression).sum())
+        matched = int(evaluate(ts, expression).sum())
         ratio = seconds / load_s
         verdict = "ok" if ratio <= TARGET else "above target"
         print(
