@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python scripts/capture_sdk.py                       # sample_traces/sdk-capture.capture.gz
     .venv/bin/python scripts/capture_sdk.py --out /tmp/cap.gz     # anywhere else
+    .venv/bin/python scripts/capture_sdk.py --send-to 127.0.0.1:2000   # to a running daemon
 
 Everything runs in this process and on 127.0.0.1 only:
 
@@ -233,8 +234,18 @@ def run_batch(items: int = 40) -> None:
 def capture(out: Path) -> int:
     """Run the scenario and write the capture to ``out``; return the number of packets."""
     daemon = UdpDaemon()
+    run_scenario(daemon.address)
+    packets = daemon.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+        gz.write(b"\n".join(packets))
+    return len(packets)
+
+
+def run_scenario(daemon_address: str) -> None:
+    """Run the instrumented apps once, the SDK sending to ``daemon_address``."""
     os.environ.update(
-        AWS_XRAY_DAEMON_ADDRESS=daemon.address,
+        AWS_XRAY_DAEMON_ADDRESS=daemon_address,
         AWS_ACCESS_KEY_ID="testing",
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_SESSION_TOKEN="testing",
@@ -261,7 +272,7 @@ def capture(out: Path) -> int:
             sampling=False,
             context_missing="LOG_ERROR",
             plugins=("ECSPlugin",),
-            daemon_address=daemon.address,
+            daemon_address=daemon_address,
         )
         patch_all()
         app = make_app(inventory, moto, queue_url)
@@ -279,18 +290,21 @@ def capture(out: Path) -> int:
             },
         )
         run_batch()
-        packets = daemon.close()
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-        gz.write(b"\n".join(packets))
-    return len(packets)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help=f"where to write (default {OUT})")
+    parser.add_argument(
+        "--send-to",
+        metavar="HOST:PORT",
+        help="send to this daemon (e.g. xraykit's local X-Ray) instead of recording a capture",
+    )
     args = parser.parse_args(argv)
+    if args.send_to:
+        run_scenario(args.send_to)
+        print(f"sent the scenario to {args.send_to}")
+        return 0
     count = capture(args.out)
     print(f"wrote {count} packets to {args.out}")
     return 0 if count else 1

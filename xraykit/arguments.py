@@ -15,6 +15,7 @@ Timedelta('0 days 00:05:00')
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 import pandas as pd
@@ -22,7 +23,7 @@ from pandas.tseries.frequencies import to_offset
 
 from xraykit.exceptions import ArgumentError, ArgumentTypeError
 
-__all__ = ["check_choice", "check_freq", "check_traceset"]
+__all__ = ["check_choice", "check_freq", "check_traceset", "is_loopback"]
 
 
 def check_choice(name: str, value: object, options: Sequence[object]) -> None:
@@ -73,3 +74,17 @@ def check_traceset(value: object, name: str = "ts") -> None:
             f"a {type(value).__name__} was passed. For a DataFrame of traces, pass the "
             "TraceSet it came from, or ts.select(frame['trace_id'])."
         )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: 127.0.0.0/8, ``::1`` or ``localhost``.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("0.0.0.0"), is_loopback("example.com")
+    (True, True, False, False)
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

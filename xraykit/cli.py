@@ -9,6 +9,8 @@ Subcommands:
     and any problems.
 ``xraykit query FILE_OR_SAMPLE EXPRESSION``
     print the traces matching an X-Ray filter expression.
+``xraykit local [--address A] [--store FILE]``
+    run a local X-Ray (daemon, X-Ray API, store) until Ctrl-C.
 ``xraykit save FILE_OR_SAMPLE OUT``
     convert to a saved TraceSet (one zip of Arrow tables and the compressed documents) that opens fast.
 
@@ -27,7 +29,9 @@ shop: 2481 traces, 15184 segments, 17679 subsegments
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +39,7 @@ from pathlib import Path
 import pandas as pd
 
 from xraykit.exceptions import TraceFileNotFoundError, XrayKitError
+from xraykit.local import start as local_start
 from xraykit.samples import load_sample, sample_names
 from xraykit.traceset import TraceSet, load_file
 
@@ -75,6 +80,35 @@ def _info(ts: TraceSet, name: str) -> int:
     return 0
 
 
+def _serve(
+    address: str | None, store: str | None, allow_remote: bool, rate_limit: float | None
+) -> int:
+    """Run a local X-Ray in the foreground until Ctrl-C (or SIGTERM)."""
+    try:
+        xr = local_start(address, store=store, allow_remote=allow_remote, rate_limit=rate_limit)
+    except (XrayKitError, OSError) as exc:
+        print(f"xraykit: the local X-Ray could not start: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with xr:
+        print(f"local X-Ray: daemon on {xr.daemon_address} (UDP), API on {xr.endpoint_url}")
+        print(f"  export AWS_XRAY_DAEMON_ADDRESS={xr.daemon_address}")
+        print(f'  boto3.client("xray", endpoint_url="{xr.endpoint_url}", region_name="us-east-1")')
+        print(f'  xraykit.fetch(since="1h", endpoint_url="{xr.endpoint_url}")')
+        print("Ctrl-C stops it.", flush=True)
+        try:
+            while not stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        stats = xr.stats()
+    print(f"stopped: {stats['traces']} traces stored")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(prog="xraykit", description="Look at AWS X-Ray trace files.")
@@ -88,11 +122,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     save = sub.add_parser("save", help="convert to a saved TraceSet, which opens fast")
     save.add_argument("source", help="a trace file or a sample name")
     save.add_argument("out", help="the file to write")
+    local = sub.add_parser("local", help="run a local X-Ray: daemon, X-Ray API and store")
+    local.add_argument(
+        "--address", default=None, help="AWS_XRAY_DAEMON_ADDRESS syntax (default 127.0.0.1:2000)"
+    )
+    local.add_argument(
+        "--store", default=None, help="SQLite file, or :memory: (default: the user data folder)"
+    )
+    local.add_argument(
+        "--allow-remote", action="store_true", help="listen beyond loopback (no authentication)"
+    )
+    local.add_argument(
+        "--rate-limit", type=float, default=None, help="API requests per second before throttling"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "samples":
         print("\n".join(sample_names()))
         return 0
+    if args.command == "local":
+        return _serve(args.address, args.store, args.allow_remote, args.rate_limit)
     try:
         ts = _load(args.source)
         if args.command == "info":

@@ -47,6 +47,7 @@ def fetch(
     profile: str | None = None,
     region: str | None = None,
     client: Any = None,
+    endpoint_url: str | None = None,
     concurrency: int = 8,
     cache: bool = True,
     progress: bool = True,
@@ -85,6 +86,9 @@ def fetch(
     session, profile, region, client
         How to reach AWS: a boto3 ``Session``, a profile name, a region, or a ready X-Ray
         client (tests pass one pointing at a local endpoint).
+    endpoint_url : str, optional
+        Another X-Ray API than AWS's, e.g. ``xr.endpoint_url`` of :func:`xraykit.local.start`
+        (no credentials needed on loopback). Such a pull does not use the cache.
     concurrency : int
         Threads retrieving traces.
     cache : bool
@@ -139,12 +143,12 @@ def fetch(
             f"{account_id!r} was passed."
         )
     conn = connect(session=session, profile=profile, region=region, client=client,
-                    concurrency=concurrency)  # fmt: skip
+                   concurrency=concurrency, endpoint_url=endpoint_url)  # fmt: skip
     return pull(
         conn,
         query,
         concurrency=concurrency,
-        cache=cache,
+        cache=cache and endpoint_url is None,
         cache_dir=cache_dir,
         progress=progress,
         retry=retry,
@@ -165,6 +169,7 @@ def fetch_summaries(
     profile: str | None = None,
     region: str | None = None,
     client: Any = None,
+    endpoint_url: str | None = None,
     retry: RetryPolicy | None = None,
 ) -> pd.DataFrame:
     """List trace summaries only: a cheap look before pulling whole traces.
@@ -184,7 +189,8 @@ def fetch_summaries(
     """
     query = build_query(since=since, start=start, end=end, filter_expression=filter_expression,
                         group=group, time_range_type=time_range_type, max_traces=max_traces)  # fmt: skip
-    conn = connect(session=session, profile=profile, region=region, client=client)
+    conn = connect(session=session, profile=profile, region=region, client=client,
+                   endpoint_url=endpoint_url)  # fmt: skip
     caller = _Caller(conn.client, retry or RetryPolicy())
     puller = _Puller(caller, concurrency=1, progress=False, transaction_search=False)
     records: list[dict[str, Any]] = []
@@ -241,6 +247,7 @@ def fetch_service_graph(
     profile: str | None = None,
     region: str | None = None,
     client: Any = None,
+    endpoint_url: str | None = None,
     retry: RetryPolicy | None = None,
 ) -> ServiceGraph:
     """Fetch X-Ray's own service graph for a window (``GetServiceGraph``, every page).
@@ -262,7 +269,8 @@ def fetch_service_graph(
     >>> graph.nodes[["name", "type", "total_count", "fault_count"]]  # doctest: +SKIP
     """
     start_ts, end_ts = _resolve_window(since, start, end)
-    conn = connect(session=session, profile=profile, region=region, client=client)
+    conn = connect(session=session, profile=profile, region=region, client=client,
+                   endpoint_url=endpoint_url)  # fmt: skip
     caller = _Caller(conn.client, retry or RetryPolicy())
     params: dict[str, Any] = {
         "StartTime": start_ts.to_pydatetime(),
@@ -359,6 +367,7 @@ def fetch_sampling_rules(
     profile: str | None = None,
     region: str | None = None,
     client: Any = None,
+    endpoint_url: str | None = None,
     retry: RetryPolicy | None = None,
 ) -> pd.DataFrame:
     """Fetch the account's sampling rules (``GetSamplingRules``) as a DataFrame.
@@ -383,7 +392,8 @@ def fetch_sampling_rules(
       rule_name  priority  fixed_rate
     0   Default     10000        0.05
     """
-    conn = connect(session=session, profile=profile, region=region, client=client)
+    conn = connect(session=session, profile=profile, region=region, client=client,
+                   endpoint_url=endpoint_url)  # fmt: skip
     caller = _Caller(conn.client, retry or RetryPolicy())
     return sampling_rules_frame(_paginate(caller, "GetSamplingRules", "SamplingRuleRecords"))
 
@@ -394,6 +404,7 @@ def fetch_groups(
     profile: str | None = None,
     region: str | None = None,
     client: Any = None,
+    endpoint_url: str | None = None,
     retry: RetryPolicy | None = None,
 ) -> pd.DataFrame:
     """Fetch the account's X-Ray groups (``GetGroups``) as a DataFrame.
@@ -417,6 +428,7 @@ def fetch_groups(
     >>> dict(zip(groups["group_name"], groups["filter_expression"]))
     {'slow': 'responsetime > 2'}
     """
-    conn = connect(session=session, profile=profile, region=region, client=client)
+    conn = connect(session=session, profile=profile, region=region, client=client,
+                   endpoint_url=endpoint_url)  # fmt: skip
     caller = _Caller(conn.client, retry or RetryPolicy())
     return groups_frame(_paginate(caller, "GetGroups", "Groups"))

@@ -13,10 +13,12 @@ import random
 import re
 import threading
 import time
+import urllib.parse
 import warnings
 from collections.abc import Callable
 from typing import Any
 
+from xraykit.arguments import is_loopback
 from xraykit.aws.errors import _error_code, _error_message, _retry_kind, translate_error
 from xraykit.exceptions import ArgumentError, XrayKitWarning, require
 
@@ -241,8 +243,14 @@ def connect(
     region: str | None = None,
     client: Any = None,
     concurrency: int = 8,
+    endpoint_url: str | None = None,
 ) -> Connection:
-    """Resolve the X-Ray client from ``client``, ``session`` or ``profile`` + ``region``."""
+    """Resolve the X-Ray client from ``client``, ``session`` or ``profile`` + ``region``.
+
+    ``endpoint_url`` points the client elsewhere than AWS, e.g. at :mod:`xraykit.local`; a
+    loopback endpoint needs no credentials (dummy ones are used when none are configured)
+    and defaults the region to us-east-1.
+    """
     if client is not None:
         return Connection(
             client=client,
@@ -253,22 +261,39 @@ def connect(
     botocore_exceptions = require("botocore.exceptions", "aws")
     if session is not None and profile is not None:
         raise ArgumentError("Pass either `session` or `profile`, not both.")
+    local = endpoint_url is not None and _is_loopback(endpoint_url)
     try:
         if session is None:
             session = boto3.Session(profile_name=profile)
         credentials = session.get_credentials()
-        if credentials is None:
+        if credentials is None and local:  # a local X-Ray checks no signature
+            session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local")
+        elif credentials is None:
             missing = botocore_exceptions.NoCredentialsError()  # type: ignore[attr-defined]
             raise translate_error(missing, "GetTraceSummaries", {})
-        xray = session.client("xray", region_name=region, config=client_config(concurrency))
+        if local and region is None and session.region_name is None:
+            region = "us-east-1"
+        xray = session.client(
+            "xray", region_name=region, endpoint_url=endpoint_url, config=client_config(concurrency)
+        )
     except botocore_exceptions.BotoCoreError as exc:  # type: ignore[attr-defined]
         raise translate_error(exc, "GetTraceSummaries", {}) from exc
     return Connection(
         client=xray,
         region=str(xray.meta.region_name or ""),
         endpoint=str(xray.meta.endpoint_url or ""),
-        session=session,
+        # the session's account (asked from STS) is not the endpoint's when it is not AWS
+        session=None if endpoint_url is not None else session,
     )
+
+
+def _is_loopback(url: str) -> bool:
+    """Whether the endpoint ``url`` is on this machine.
+
+    >>> _is_loopback("http://127.0.0.1:2000"), _is_loopback("https://xray.us-east-1.amazonaws.com")
+    (True, False)
+    """
+    return is_loopback(urllib.parse.urlsplit(url).hostname or "")
 
 
 _IDENTITY_CACHE: dict[str, str] = {}
