@@ -207,3 +207,14 @@ def test_the_cli_serves_until_interrupted(tmp_path: Path) -> None:
             proc.communicate()
     assert proc.returncode == 0, err
     assert "stopped: 0 traces stored" in out
+
+
+def test_the_readme_example_runs() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Your own X-Ray, locally", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "<TraceSet: 1 traces, 1 segments, 1 subsegments" in out.stdout, out.stdout

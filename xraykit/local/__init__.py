@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import warnings
 from pathlib import Path
 from types import TracebackType
@@ -95,6 +96,17 @@ class LocalXRay:
     def stats(self) -> dict[str, Any]:
         """What the daemon received, accepted, rejected (by reason) and dropped; traces stored."""
         return {**self._daemon.stats(), "traces": self.store.count()}
+
+    def wait_until_stored(self, traces: int, *, timeout: float = 10.0) -> bool:
+        """Wait until the store holds at least ``traces`` traces and the daemon's buffer is
+        empty; False if ``timeout`` seconds pass first (UDP gives no receipt to wait on)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.store.count() >= traces and not self._daemon.stats().get("buffered", 0):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
     def stop(self) -> None:
         """Stop the daemon (after storing what it received) and the API; close the store."""
