@@ -5,10 +5,15 @@ Target (issue 13): a filtered summaries call over 100,000 stored traces answers 
 ``Store(":memory:")``, the API listens on loopback, and boto3 asks for the first page of
 each expression below over a six-hour window holding every trace. Printed:
 
-- ``cold``: a call that must read the window's traces from the store and load them (what
-  the first call after the store changed costs: ``Store.revision`` tells the API);
-- ``warm``: calls once the window's TraceSet is cached, each expression evaluated for the
-  first time, with the time of ``evaluate`` and of the page's summaries alone.
+- ``cold``: a call that must read the window's traces from the store, load them and build
+  the service graph's rows the ``service()`` / ``edge()`` filters read (what the first call
+  after the store changed costs: ``Store.revision`` tells the API);
+- ``warm``: calls once the window's TraceSet is cached, each expression evaluated by the
+  API for the first time (``'fault'`` repeats the cold query: its matches and page are
+  cached). Then, measured apart: ``filter`` (the API's evaluation, sharing the window's
+  graph rows), ``evaluate`` (``xraykit.query.evaluate`` from scratch, building them
+  itself) and ``page summaries`` (``trace_summaries`` of the page's traces, uncached);
+- the worst warm call and the verdict against the target.
 
 Usage::
 
@@ -95,26 +100,29 @@ def main(argv: list[str] | None = None) -> int:
         cold_s, page = timed(lambda: client.get_trace_summaries(FilterExpression="fault", **WINDOW))
         print(
             f"cold: {cold_s:.2f} s for the first page of 'fault' "
-            f"({page['TracesProcessedCount']:,} traces scanned)"
+            f"({page['TracesProcessedCount']:,} traces scanned, loaded, graph rows built)"
         )
         ids = store.trace_ids(WINDOW["StartTime"], WINDOW["EndTime"])[::-1]
-        ts = api.operations._traceset(ids)
+        window = api.operations._window(ids)
         worst = 0.0
         for expression in EXPRESSIONS:
             call_s, page = timed(
                 lambda e=expression: client.get_trace_summaries(FilterExpression=e, **WINDOW)
             )
-            eval_s, _ = timed(lambda e=expression: evaluate(ts, e))
+            filter_s, _ = timed(lambda e=expression: window.evaluate(e, {}))
+            eval_s, _ = timed(lambda e=expression: evaluate(window.ts, e))
             page_ids = [s["Id"] for s in page["TraceSummaries"]]
-            sum_s, _ = timed(lambda p=page_ids: trace_summaries(store.traceset(p)))
+            sum_s, _ = timed(lambda p=page_ids: trace_summaries(window.ts.select(p)))
             worst = max(worst, call_s)
             verdict = "ok" if call_s < TARGET_S else "above target"
             print(
                 f"warm: {call_s:.3f} s {verdict}  {expression!r}: {len(page_ids)} on the page; "
-                f"evaluate {eval_s:.3f} s, page summaries {sum_s:.3f} s"
+                f"filter {filter_s:.3f} s (evaluate from scratch {eval_s:.3f} s), "
+                f"page summaries {sum_s:.3f} s"
             )
+        verdict = "target met" if worst < TARGET_S else "TARGET MISSED"
         print(
-            f"worst warm call {worst:.3f} s (target < {TARGET_S} s); "
+            f"worst warm call {worst:.3f} s (target < {TARGET_S} s): {verdict}; "
             f"run {time.perf_counter() - began:.0f} s"
         )
     return 0  # timings are printed, never asserted

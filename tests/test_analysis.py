@@ -775,3 +775,30 @@ def test_analyses_answer_on_awkward_sets(awkward, which, case):
 def test_bad_arguments_are_named_on_entry(three, call, error, message):
     with pytest.raises(error, match=message):
         call(three)
+
+
+@pytest.mark.timeout(60)
+def test_segments_that_are_each_others_parents_do_not_hang_any_analysis() -> None:
+    """A hostile file: segment a under b's subsegment, b under a's. Every walk must end."""
+    tid = "1-6553f100-000000000000000000000001"
+
+    def segment(name: str, own: str, sub: str, parent: str) -> dict:
+        return {
+            "name": name, "id": own, "trace_id": tid, "parent_id": parent, "fault": True,
+            "start_time": 1700000000, "end_time": 1700000002,
+            "subsegments": [{"name": f"s{name}", "id": sub, "fault": True,
+                             "start_time": 1700000000.1, "end_time": 1700000001}],
+        }  # fmt: skip
+
+    loop = xraykit.from_documents(
+        [
+            segment("a", "a000000000000001", "a00000000000000a", "b00000000000000b"),
+            segment("b", "b000000000000001", "b00000000000000b", "a00000000000000a"),
+        ]
+    )
+    entities = analysis.entities_frame(loop)
+    assert len(entities) >= 4 and (entities["depth"] >= 0).all()
+    assert len(analysis.critical_path(loop, tid)) > 0
+    assert len(analysis.root_causes(loop, "fault")) > 0
+    analysis.critical_path_share(loop)
+    assert len(loop.query('rootcause.fault.service { name = "a" } OR fault')) == 1

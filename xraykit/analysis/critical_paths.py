@@ -7,6 +7,7 @@ causes (:mod:`xraykit.analysis.root_cause`).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = ["critical_path", "critical_path_share"]
 
 _TIE_MIN_S = 0.001  # children ending this close to the latest end count as ending together
 _TIE_SHARE = 0.02  # ... or this share of the parent's window, whichever is larger
+_WALK_MAX = 20_000  # entities up to which the path is walked parent by parent
 
 
 def _critical_windows(ent: pd.DataFrame, root_keys: pd.Series) -> pd.DataFrame:
@@ -42,6 +44,10 @@ def _critical_windows(ent: pd.DataFrame, root_keys: pd.Series) -> pd.DataFrame:
     win["win_start_s"] = win["key"].map(info["start_s"])
     win["win_end_s"] = win["key"].map(info["end_s"])
     win = win.dropna(subset=["win_start_s", "win_end_s"])
+    if len(win) and len(ent) <= _WALK_MAX:
+        walked = _walk(ent, win)
+        if walked is not None:
+            return walked
     win["level"] = 0
     out = []
     children = ent.loc[ent["parent_key"].notna(), ["key", "parent_key", "start_s", "end_s"]]
@@ -112,6 +118,103 @@ def _critical_windows(ent: pd.DataFrame, root_keys: pd.Series) -> pd.DataFrame:
             }
         )
     return pd.concat(out, ignore_index=True)
+
+
+def _walk(ent: pd.DataFrame, roots: pd.DataFrame) -> pd.DataFrame | None:
+    """:func:`_critical_windows` below the level-0 windows ``roots``, one parent at a time.
+
+    The same choices, in the same row order and with the same sums, as the vectorised
+    levels; for trees of a few thousand entities (a page of traces), where each
+    vectorised step costs more in fixed overhead than it saves. None when the entity keys
+    repeat (the vectorised form then decides).
+    """
+    keys = ent["key"].to_numpy(dtype=object)
+    if len(set(keys)) != len(keys):
+        return None
+    parent_keys = ent["parent_key"].to_numpy(dtype=object)
+    has_parent = ent["parent_key"].notna().to_numpy(dtype=bool)
+    starts = ent["start_s"].to_numpy(dtype="float64")
+    ends = ent["end_s"].to_numpy(dtype="float64")
+    children: dict[object, list[int]] = {}
+    for row in np.flatnonzero(has_parent).tolist():
+        children.setdefault(parent_keys[row], []).append(row)
+    parents_of_kids = set(children)
+    level_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # key, start, end per level
+    picks: list[tuple[int, object, float, float]] = []  # (parent level, parent, start, end)
+    win = list(
+        zip(
+            roots["key"].to_numpy(dtype=object),
+            roots["win_start_s"].to_numpy(dtype="float64"),
+            roots["win_end_s"].to_numpy(dtype="float64"),
+            strict=True,
+        )
+    )
+    level = 0
+    while win:
+        rounds: list[list[tuple[object, int, float, float]]] = []  # (parent, child, cs, ce)
+        for parent, w_start, w_end in win:
+            kids = []
+            for child in children.get(parent, ()):
+                cs = np.maximum(starts[child], w_start)  # NaN stays NaN, as in the frame form
+                ce = min(w_end if math.isnan(ends[child]) else ends[child], w_end)
+                if ce > cs:
+                    kids.append((float(cs), float(ce), keys[child] in parents_of_kids, child))
+            kids.sort(key=lambda k: k[0])  # stable: ties keep the entities' order
+            at = w_end
+            tolerance = max(_TIE_MIN_S, _TIE_SHARE * (w_end - w_start))
+            step = 0
+            while kids:
+                kids = [k for k in kids if k[0] < at]
+                if not kids:
+                    break
+                eff = [min(k[1], at) for k in kids]
+                floor = max(eff) - tolerance
+                best = 0
+                for j in range(1, len(kids)):  # the last of the highest (near, has_kids, end)
+                    if (eff[j] >= floor, kids[j][2], eff[j]) >= (
+                        eff[best] >= floor,
+                        kids[best][2],
+                        eff[best],
+                    ):
+                        best = j
+                start, _, _, child = kids.pop(best)
+                if step == len(rounds):
+                    rounds.append([])
+                rounds[step].append((parent, child, start, eff[best]))
+                at = start
+                step += 1
+        chosen = [pick for one in rounds for pick in sorted(one, key=lambda p: str(p[0]))]
+        picks.extend((level, parent, cs, ce) for parent, _, cs, ce in chosen)
+        level += 1
+        win = [(keys[i], cs, ce) for _, i, cs, ce in chosen]
+        if win:
+            level_rows.append(
+                (
+                    np.array([w[0] for w in win], dtype=object),
+                    np.array([w[1] for w in win], dtype="float64"),
+                    np.array([w[2] for w in win], dtype="float64"),
+                )
+            )
+    frames = [roots.assign(level=0)]
+    for depth, (key, w_start, w_end) in enumerate(level_rows, start=1):
+        frames.append(
+            pd.DataFrame({"key": key, "win_start_s": w_start, "win_end_s": w_end, "level": depth})
+        )
+    out = pd.concat(frames, ignore_index=True)
+    # the time each window's chosen children cover, summed as the frame form sums it
+    chosen_frame = pd.DataFrame(
+        {
+            "level": np.array([p[0] for p in picks], dtype="int64"),
+            "parent_key": np.array([p[1] for p in picks], dtype=object),
+            "length": np.array([p[3] for p in picks], dtype="float64")
+            - np.array([p[2] for p in picks], dtype="float64"),
+        }
+    )
+    covered = chosen_frame.groupby(["level", "parent_key"])["length"].sum()
+    index = pd.MultiIndex.from_arrays([out["level"].to_numpy(), out["key"].to_numpy(dtype=object)])
+    own = pd.Series(covered.reindex(index).to_numpy(dtype="float64")).fillna(0.0).to_numpy()
+    out["self_s"] = (out["win_end_s"] - out["win_start_s"]).to_numpy() - own
+    return out
 
 
 def _main_roots(ts: TraceSet, ent: pd.DataFrame) -> pd.Series:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from xraykit import graph as _graph
@@ -70,6 +71,9 @@ def _entities(ts: TraceSet) -> pd.DataFrame:
     sub_key = sub["trace_id"] + "/" + sub["subsegment_id"]
     seg_parent = seg["trace_id"] + "/" + seg["parent_id"]
     seg_parent = seg_parent.where(isin(seg_parent, pd.concat([sub_key, seg_key])))
+    seg_parent = _without_cycles(
+        seg_key, seg_parent, sub_key, sub["trace_id"] + "/" + sub["segment_id"]
+    )
     segments = pd.DataFrame(
         {
             "trace_id": seg["trace_id"],
@@ -138,6 +142,46 @@ def _entities(ts: TraceSet) -> pd.DataFrame:
     if not frames:
         return segments
     return pd.concat(frames, ignore_index=True)
+
+
+def _without_cycles(
+    seg_key: pd.Series, seg_parent: pd.Series, sub_key: pd.Series, sub_owner: pd.Series
+) -> pd.Series:
+    """``seg_parent`` with the links that close a loop removed.
+
+    A segment's parent is an entity of another document, so a damaged or hostile file can
+    make segments each other's ancestors; every walk up or down the tree would then never
+    end. The segments where such chains end, on the loop, become tree roots, as a segment
+    whose parent is missing is. Vectorised: each segment points at the segment that holds its parent, and pointer
+    doubling finds where every chain ends.
+
+    >>> keys = pd.Series(["t/a", "t/b", "t/c"])
+    >>> parents = pd.Series(["t/b1", "t/a1", "t/a1"])  # a under b, b under a, c under a
+    >>> cut = _without_cycles(keys, parents, pd.Series(["t/a1", "t/b1"]), pd.Series(["t/a", "t/b"]))
+    >>> cut.isna().tolist()
+    [True, True, False]
+    """
+    n = len(seg_key)
+    if n == 0 or not seg_parent.notna().any():
+        return seg_parent
+    holder = pd.Series(
+        pd.concat([seg_key, sub_owner], ignore_index=True).to_numpy(),
+        index=pd.concat([seg_key, sub_key], ignore_index=True).to_numpy(),
+    )
+    holder = holder.loc[~holder.index.duplicated()]
+    position = pd.Index(seg_key.to_numpy()).get_indexer(seg_parent.map(holder).to_numpy())
+    up = np.arange(n)
+    has_up = position >= 0
+    up[has_up] = position[has_up]
+    end = up.copy()
+    for _ in range(int(np.ceil(np.log2(n + 1))) + 1):
+        end = end[end]
+    looped = up[end] != end  # the chain ends on a loop, not on a root
+    if not looped.any():
+        return seg_parent
+    on_loop = np.zeros(n, dtype=bool)
+    on_loop[end[looped]] = True  # at least one segment of each loop: cutting it opens it
+    return seg_parent.where(~on_loop, None)
 
 
 def _levels(ent: pd.DataFrame) -> pd.Series:

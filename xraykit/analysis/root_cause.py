@@ -6,6 +6,7 @@ cause's entity path, :func:`root_causes` counts causes across traces.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -20,16 +21,27 @@ from xraykit.schema import isin
 if TYPE_CHECKING:
     from xraykit.traceset import TraceSet
 
-__all__ = ["ROOT_CAUSE_KINDS", "RootCauseKind", "root_cause_paths", "root_causes"]
+__all__ = [
+    "ROOT_CAUSE_KINDS",
+    "RootCauseKind",
+    "root_cause_paths",
+    "root_cause_paths_by_kind",
+    "root_causes",
+]
 
 #: The kinds of root cause X-Ray lists (``FaultRootCauses``, ``ErrorRootCauses``,
 #: ``ResponseTimeRootCauses``), named with X-Ray's filter words.
 ROOT_CAUSE_KINDS: tuple[str, ...] = ("fault", "error", "responsetime")
 RootCauseKind = Literal["fault", "error", "responsetime"]
+_WALK_MAX = 20_000  # causes up to which their paths are walked in Python
 
 
 def _paths_to(ent: pd.DataFrame, leaves: pd.DataFrame) -> pd.DataFrame:
     """For each leaf (``cause`` column), its ancestors up to its tree root, root first."""
+    if len(leaves) <= _WALK_MAX:
+        walked = _walk_up(ent, leaves)
+        if walked is not None:
+            return walked
     parent_of = pd.Series(ent["parent_key"].to_numpy(), index=ent["key"].to_numpy())
     steps = []
     current = pd.DataFrame({"cause": leaves["cause"].to_numpy(), "key": leaves["key"].to_numpy()})
@@ -44,6 +56,49 @@ def _paths_to(ent: pd.DataFrame, leaves: pd.DataFrame) -> pd.DataFrame:
     rows["entity_count"] = rows.groupby("cause")["height"].transform("max") + 1
     rows["entity_index"] = rows["entity_count"] - 1 - rows["height"]
     return rows.sort_values(["cause", "entity_index"], ignore_index=True)
+
+
+def _walk_up(ent: pd.DataFrame, leaves: pd.DataFrame) -> pd.DataFrame | None:
+    """:func:`_paths_to` leaf by leaf in Python (the same rows); None when keys repeat."""
+    keys = ent["key"].to_numpy(dtype=object)
+    parent_of = dict(zip(keys, ent["parent_key"].to_numpy(dtype=object), strict=True))
+    if len(parent_of) != len(keys):
+        return None
+    limit = len(ent)
+    causes: list[object] = []
+    path_keys: list[object] = []
+    heights: list[int] = []
+    counts: list[int] = []
+    for cause, key in sorted(
+        zip(
+            leaves["cause"].to_numpy(dtype=object),
+            leaves["key"].to_numpy(dtype=object),
+            strict=True,
+        ),
+        key=lambda pair: str(pair[0]),
+    ):
+        path = [key]  # the leaf, then its ancestors (at most ``limit`` steps up)
+        while len(path) <= limit:
+            parent = parent_of.get(path[-1])
+            if parent is None or pd.isna(parent):
+                break
+            path.append(parent)
+        top = len(path) - 1
+        causes.extend([cause] * len(path))
+        path_keys.extend(reversed(path))
+        heights.extend(range(top, -1, -1))
+        counts.extend([len(path)] * len(path))
+    height = np.array(heights, dtype="int64")
+    count = np.array(counts, dtype="int64")
+    return pd.DataFrame(
+        {
+            "cause": np.array(causes, dtype=object),
+            "key": np.array(path_keys, dtype=object),
+            "height": height,
+            "entity_count": count,
+            "entity_index": count - 1 - height,
+        }
+    )
 
 
 _PATH_COLUMNS = {
@@ -132,7 +187,60 @@ def root_cause_paths(
     if threshold_s is not None:
         threshold_s = _check_seconds(threshold_s)
     check_choice("kind", kind, ROOT_CAUSE_KINDS)
+    return _paths_of(ts, _entities(ts), kind, threshold_s, None)
+
+
+def root_cause_paths_by_kind(
+    ts: TraceSet, kinds: Sequence[str] = ROOT_CAUSE_KINDS
+) -> dict[str, pd.DataFrame]:
+    """Return :func:`root_cause_paths` of several kinds at once, sharing the entity tree.
+
+    A TraceSummary lists the fault, error and response-time causes of its trace: this
+    builds the tree of entities (and their exceptions) once for all of them.
+
+    Parameters
+    ----------
+    ts : TraceSet
+    kinds : sequence of {"fault", "error", "responsetime"}
+        Default :data:`ROOT_CAUSE_KINDS`.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``{kind: root_cause_paths(ts, kind)}``, in the order of ``kinds``.
+
+    Raises
+    ------
+    ArgumentError
+        For an unknown kind.
+
+    Examples
+    --------
+    >>> import xraykit
+    >>> from xraykit.analysis import root_cause_paths
+    >>> from xraykit.analysis.root_cause import root_cause_paths_by_kind
+    >>> ts = xraykit.load_sample("shop")
+    >>> paths = root_cause_paths_by_kind(ts)
+    >>> list(paths), paths["fault"].equals(root_cause_paths(ts, "fault"))
+    (['fault', 'error', 'responsetime'], True)
+    """
+    check_traceset(ts)
+    kinds = list(kinds)
+    for kind in kinds:
+        check_choice("kind", kind, ROOT_CAUSE_KINDS)
     ent = _entities(ts)
+    exc: list[pd.DataFrame] = []  # the entities' exceptions, read once when a kind needs them
+    return {kind: _paths_of(ts, ent, kind, None, exc) for kind in kinds}
+
+
+def _paths_of(
+    ts: TraceSet,
+    ent: pd.DataFrame,
+    kind: str,
+    threshold_s: float | None,
+    exc_memo: list[pd.DataFrame] | None,
+) -> pd.DataFrame:
+    """:func:`root_cause_paths` over the entity tree ``ent`` of ``ts`` (checked arguments)."""
     if kind == "responsetime":
         crit = _critical_frame(ts, ent)
         if threshold_s is not None:
@@ -202,7 +310,12 @@ def root_cause_paths(
         hit = pd.Series((top["is_root"] & top[kind]).to_numpy(), index=top["cause"].to_numpy())
         rows["client_impacting"] = rows["cause"].map(hit).astype(bool)
         rows["coverage"] = np.nan
-    exc = _exceptions(ts, ent).set_index("key")
+    if exc_memo is None:
+        exc = _exceptions(ts, ent).set_index("key")
+    else:
+        if not exc_memo:
+            exc_memo.append(_exceptions(ts, ent).set_index("key"))
+        exc = exc_memo[0]
     rows["exception_name"] = rows["key"].map(exc["exception_name"])
     rows["exception_message"] = rows["key"].map(exc["exception_message"])
     rows["entity_name"] = rows["name"]

@@ -27,12 +27,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from xraykit.exceptions import ArgumentError, NotFoundError
 from xraykit.graph import service_graph
 from xraykit.local.graph_response import service_graph_response, trace_graph_response
 from xraykit.local.sampling_service import SamplingService
 from xraykit.local.summaries import trace_summaries
-from xraykit.query import evaluate, validate
+from xraykit.query import parse, validate
+from xraykit.query.evaluator import Evaluator
 
 if TYPE_CHECKING:
     from xraykit.local.store import Store
@@ -48,6 +51,8 @@ MAX_WINDOW_S = 6 * 3600.0
 PAGE_SIZE = 100
 #: Seconds the later pages of a query list what its first page found.
 SNAPSHOT_S = 600.0
+#: TraceSummaries kept between calls while the store is unchanged (the oldest go first).
+SUMMARY_CACHE = 50_000
 #: Trace ids one ``GetTraceGraph`` call takes.
 MAX_GRAPH_IDS = 100
 #: Fraction of the traces ``Sampling=true`` keeps when no ``SamplingStrategy`` says.
@@ -248,6 +253,49 @@ class _Cache:
             self._items.popitem(last=False)
 
 
+#: Evaluator cache keys whose values depend on the TraceSet alone (the service graph's node and
+#: edge rows): shared by every expression evaluated over one window while the store is unchanged.
+_SHARED_KEYS = frozenset({"graph", "nodes", "edges", "nodes+", "edges+"})
+
+
+class _WindowEvaluator(Evaluator):
+    """An :class:`~xraykit.query.evaluator.Evaluator` reusing one window's graph frames."""
+
+    def __init__(
+        self,
+        ts: TraceSet,
+        groups: Mapping[str, str] | None,
+        expression: str,
+        shared: dict[Any, Any],
+    ) -> None:
+        super().__init__(ts, groups, expression)
+        self.shared = shared
+
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key in _SHARED_KEYS:
+            if key not in self.shared:
+                self.shared[key] = make()
+            return self.shared[key]
+        return super().cached(key, make)
+
+
+class _Window:
+    """One window's TraceSet with the frames derived from it that filters share."""
+
+    def __init__(self, ts: TraceSet) -> None:
+        self.ts = ts
+        self.shared: dict[Any, Any] = {}
+        # the service graph's rows, as ``service()`` / ``edge()`` filters read them, are
+        # computed with the TraceSet (X-Ray indexes a trace's services when it arrives)
+        _WindowEvaluator(ts, None, "", self.shared).graph()
+
+    def evaluate(self, expression: str, groups: Mapping[str, str]) -> np.ndarray:
+        """Boolean mask over ``ts.traces`` (as :func:`xraykit.query.evaluate`)."""
+        tree = parse(expression)
+        evaluator = _WindowEvaluator(self.ts, groups, expression, self.shared)
+        return np.asarray(evaluator.mask(tree), dtype=bool)
+
+
 class Operations:
     """X-Ray's operations over a :class:`~xraykit.local.store.Store`.
 
@@ -265,6 +313,13 @@ class Operations:
         self._tracesets = _Cache(2)
         self._matches = _Cache(16)
         self._snapshots = _Cache(32)  # the matches of paged queries, for their next pages
+        self._ids = _Cache(8)  # trace ids of recent windows
+        # TraceSummary (as JSON text) of each trace summarized since the store last changed
+        # (X-Ray computes a summary once, when the trace arrives; ours when a page first
+        # shows the trace)
+        self._summaries: dict[str, str] = {}
+        self._summaries_revision = -1
+        self._summaries_lock = threading.Lock()
 
     def call(self, operation: str, body: Mapping[str, Any], *, region: str = "us-east-1") -> Any:
         """Answer one request of ``operation`` (a name of :data:`ROUTES`)."""
@@ -322,11 +377,50 @@ class Operations:
         missing = [t for t in ids if not found.get(t)]
         return {"Traces": traces, "UnprocessedTraceIds": missing}
 
-    def _traceset(self, ids: list[str]) -> TraceSet:
-        """The TraceSet of ``ids``, shared between calls while the store is unchanged."""
+    def _window(self, ids: list[str]) -> _Window:
+        """The TraceSet of ``ids`` and its shared frames, kept while the store is unchanged."""
         digest = hashlib.sha1("\n".join(ids).encode()).hexdigest()
         key = (self.store.revision, digest)
-        return self._tracesets.get(key, lambda: self.store.traceset(ids))
+        window: _Window = self._tracesets.get(key, lambda: _Window(self.store.traceset(ids)))
+        return window
+
+    def _traceset(self, ids: list[str]) -> TraceSet:
+        """The TraceSet of ``ids``, shared between calls while the store is unchanged."""
+        return self._window(ids).ts
+
+    def _trace_ids(self, start: float, end: float, kind: str) -> list[str]:
+        """``Store.trace_ids`` of a window, kept while the store is unchanged."""
+        key = (self.store.revision, start, end, kind)
+        ids: list[str] = self._ids.get(
+            key, lambda: self.store.trace_ids(start, end, time_range_type=kind)
+        )
+        return ids
+
+    def _page_summaries(self, page: list[str], window: list[str] | None) -> list[dict[str, Any]]:
+        """The TraceSummary of each trace of ``page``, in order, computed once per revision.
+
+        The traces not summarized yet are taken from the window's cached TraceSet when
+        there is one, else read from the store.
+        """
+        revision = self.store.revision
+        with self._summaries_lock:
+            if revision != self._summaries_revision:
+                self._summaries = {}
+                self._summaries_revision = revision
+            known = {t: self._summaries[t] for t in page if t in self._summaries}
+        missing = [t for t in page if t not in known]
+        if missing:
+            digest = hashlib.sha1("\n".join(window or ()).encode()).hexdigest()
+            held = self._tracesets.peek((revision, digest)) if window else None
+            ts = held.ts.select(missing) if held is not None else self.store.traceset(missing)
+            fresh = {s["Id"]: json.dumps(s) for s in trace_summaries(ts)}
+            known.update(fresh)
+            with self._summaries_lock:
+                if revision == self._summaries_revision:
+                    self._summaries.update(fresh)
+                    for oldest in list(self._summaries)[: len(self._summaries) - SUMMARY_CACHE]:
+                        del self._summaries[oldest]
+        return [json.loads(known[t]) for t in page if t in known]
 
     def group_expressions(self) -> dict[str, str]:
         """Group name and ARN -> filter expression, for ``group.name`` / ``group.arn``."""
@@ -345,9 +439,9 @@ class Operations:
         groups = self.group_expressions()
 
         def build() -> list[str]:
-            ts = self._traceset(ids)
-            mask = evaluate(ts, expression, groups=groups)
-            hits = set(ts.traces.loc[mask.to_numpy(), "trace_id"])
+            window = self._window(ids)
+            mask = window.evaluate(expression, groups)
+            hits = set(window.ts.traces.loc[mask, "trace_id"])
             return [t for t in ids if t in hits]
 
         digest = hashlib.sha1("\n".join(ids).encode()).hexdigest()
@@ -378,22 +472,22 @@ class Operations:
             snapshot, last, begin = _read_token(token, digest)
         # the next pages of a query list what its first page found, if not long ago
         kept = self._snapshots.peek((snapshot,)) if token else None
+        window: list[str] | None = None  # the window's ids when its TraceSet is cached
         if kept is not None and time.monotonic() - kept[0] < SNAPSHOT_S:
             scanned, matches = kept[1], kept[2]
         else:
             # X-Ray lists the most recent traces first.
-            ids = self.store.trace_ids(start, end, time_range_type=kind)[::-1]
+            ids = self._trace_ids(start, end, kind)[::-1]
             scanned = len(ids)
             if rate < 1.0:
                 ids = [t for t in ids if _sampled(t, rate)]
             matches = self._matching(ids, expression)
+            window = ids if expression else None
             if last is not None:
                 position = {t: i for i, t in enumerate(matches)}.get(last)
                 begin = begin if position is None else position + 1
         page = matches[begin : begin + PAGE_SIZE]
-        summaries = trace_summaries(self.store.traceset(page)) if page else []
-        order = {t: i for i, t in enumerate(page)}
-        summaries.sort(key=lambda s: order.get(s.get("Id"), len(order)))
+        summaries = self._page_summaries(page, window) if page else []
         out: dict[str, Any] = {
             "TraceSummaries": summaries,
             "ApproximateTime": end,

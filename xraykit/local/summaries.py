@@ -3,8 +3,9 @@
 One summary per trace, in X-Ray's JSON shape (times as epoch seconds): flags, the root
 request's HTTP fields, annotations and users with the services that recorded them, the
 services, the entry point, and the fault / error / response-time root causes of
-:func:`xraykit.analysis.root_cause_paths`. ``xraykit.aws.summaries.summaries_frame`` reads
-them back into the columns of ``ts.traces``.
+:func:`xraykit.analysis.root_cause.root_cause_paths_by_kind` (one entity tree for the
+three kinds). ``xraykit.aws.summaries.summaries_frame`` reads them back into the columns
+of ``ts.traces``.
 
 Examples
 --------
@@ -25,10 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from xraykit.analysis import ROOT_CAUSE_KINDS, root_cause_paths
+from xraykit.analysis.root_cause import ROOT_CAUSE_KINDS, root_cause_paths_by_kind
 from xraykit.arguments import check_traceset
 from xraykit.exceptions import ArgumentTypeError
-from xraykit.status import flags
 
 if TYPE_CHECKING:
     from xraykit.traceset import TraceSet
@@ -180,31 +180,8 @@ def _entity(row: Any, kind: str) -> dict[str, Any]:
     return entity
 
 
-def _flagged(ts: TraceSet, kind: str) -> set[str]:
-    """The traces with an entity flagged ``kind`` ("fault" / "error") by X-Ray's rule."""
-    out: set[str] = set()
-    for frame in (ts.segments, ts.subsegments):
-        outcome = flags(
-            frame["http_status"],
-            fault=frame["fault"],
-            error=frame["error"],
-            throttle=frame["throttle"],
-        )
-        out.update(frame["trace_id"].to_numpy()[getattr(outcome, kind)])
-    return out
-
-
-def _root_causes(ts: TraceSet, kind: str) -> dict[str, list[dict[str, Any]]]:
+def _root_causes(paths: pd.DataFrame, kind: str) -> dict[str, list[dict[str, Any]]]:
     """Per trace, the root causes of one kind in X-Ray's ``...RootCauses`` shape."""
-    if kind != "responsetime":
-        # a trace's fault / error causes are its own deepest flagged entities: only traces
-        # with a flagged segment or subsegment have any (a quick answer for most pages)
-        flagged = _flagged(ts, kind)
-        if not flagged:
-            return {}
-        if len(flagged) < len(ts):
-            ts = ts.select(sorted(flagged))
-    paths = root_cause_paths(ts, kind)  # type: ignore[arg-type]
     out: dict[str, list[dict[str, Any]]] = {}
     cause: dict[str, Any] | None = None
     service: dict[str, Any] | None = None
@@ -281,7 +258,8 @@ def trace_summaries(
     users = _users(ts, seg)
     annotations = _annotations(ts, seg)
     details = _details(ts)
-    causes = {kind: _root_causes(ts, kind) for kind in ROOT_CAUSE_KINDS}
+    paths = root_cause_paths_by_kind(ts, ROOT_CAUSE_KINDS)
+    causes = {kind: _root_causes(frame, kind) for kind, frame in paths.items()}
     root_account = dict(
         zip(
             seg["trace_id"] + "/" + seg["segment_id"].astype(str),
