@@ -218,3 +218,26 @@ def test_the_readme_example_runs() -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "<TraceSet: 1 traces, 1 segments, 1 subsegments" in out.stdout, out.stdout
+
+
+def test_paged_summaries_count_each_trace_scanned_once() -> None:
+    shop = xraykit.load_sample("shop")
+    ids = list(shop.traces.trace_id.iloc[:250])
+    documents = [text for trace_id in ids for text in shop.document_store.trace_texts(trace_id)]
+    start, end = shop.time_span  # type: ignore[misc]
+    with xraykit.local.start("127.0.0.1:0", store=":memory:") as xr:
+        client = xr.client()
+        for i in range(0, len(documents), 100):
+            client.put_trace_segments(TraceSegmentDocuments=documents[i : i + 100])
+        listed, processed, token = [], 0, {}
+        while True:
+            page = client.get_trace_summaries(
+                StartTime=start.timestamp() - 1, EndTime=end.timestamp() + 1, **token
+            )
+            listed += [s["Id"] for s in page["TraceSummaries"]]
+            processed += page["TracesProcessedCount"]
+            if not page.get("NextToken"):
+                break
+            token = {"NextToken": page["NextToken"]}
+    assert sorted(listed) == sorted(ids)
+    assert processed == len(ids)  # what a pull is billed for: each trace scanned once

@@ -473,12 +473,13 @@ class Operations:
         # the next pages of a query list what its first page found, if not long ago
         kept = self._snapshots.peek((snapshot,)) if token else None
         window: list[str] | None = None  # the window's ids when its TraceSet is cached
+        processed = 0  # a page served from the first page's snapshot scans nothing again
         if kept is not None and time.monotonic() - kept[0] < SNAPSHOT_S:
             scanned, matches = kept[1], kept[2]
         else:
             # X-Ray lists the most recent traces first.
             ids = self._trace_ids(start, end, kind)[::-1]
-            scanned = len(ids)
+            scanned = processed = len(ids)
             if rate < 1.0:
                 ids = [t for t in ids if _sampled(t, rate)]
             matches = self._matching(ids, expression)
@@ -491,7 +492,7 @@ class Operations:
         out: dict[str, Any] = {
             "TraceSummaries": summaries,
             "ApproximateTime": end,
-            "TracesProcessedCount": scanned,
+            "TracesProcessedCount": processed,
         }
         if begin + PAGE_SIZE < len(matches):
             out["NextToken"] = _token(digest, snapshot, page[-1], begin + len(page))
