@@ -802,3 +802,25 @@ def test_segments_that_are_each_others_parents_do_not_hang_any_analysis() -> Non
     assert len(analysis.root_causes(loop, "fault")) > 0
     analysis.critical_path_share(loop)
     assert len(loop.query('rootcause.fault.service { name = "a" } OR fault')) == 1
+
+
+@pytest.mark.parametrize("name", ["shop", "cross-account", "lambda-cold-starts", "three"])
+def test_the_python_walk_and_the_vectorised_walk_give_the_same_paths(
+    name: str, three: xraykit.TraceSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Critical and root-cause paths are walked in Python for small inputs, with pandas for
+    large ones; both must give the same rows, whichever a set's size picks."""
+    from xraykit.analysis import critical_paths, root_cause
+
+    ts = three if name == "three" else xraykit.load_sample(name)
+    results = {}
+    for limit in (0, 10**9):  # 0: always the vectorised walk; 10**9: always the Python one
+        monkeypatch.setattr(critical_paths, "_WALK_MAX", limit)
+        monkeypatch.setattr(root_cause, "_WALK_MAX", limit)
+        results[limit] = (
+            analysis.critical_path_share(ts),
+            *(analysis.root_cause_paths(ts, kind) for kind in analysis.ROOT_CAUSE_KINDS),
+        )
+    assert len(results[0][0]) > 0 and sum(len(f) for f in results[0][1:]) > 0
+    for vectorised, walked in zip(results[0], results[10**9], strict=True):
+        pd.testing.assert_frame_equal(vectorised, walked)
