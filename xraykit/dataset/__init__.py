@@ -1,0 +1,1 @@
+"""Partitioned Parquet datasets of traces, queried out of core with DuckDB."""
