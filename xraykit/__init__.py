@@ -53,6 +53,9 @@ _EXPORTS: dict[str, str] = {
     "traces_for_edge": "graph",
     "traces_for_node": "graph",
     "service_map": "graph",
+    "GraphDiff": "graph",
+    "graph_diff": "graph",
+    "console_url": "console",
     # charts and analyses
     "plot_compare": "plotting",
     "plot_latency_heatmap": "plotting",
@@ -118,6 +121,7 @@ if TYPE_CHECKING:
         fetch_summaries,
     )
     from xraykit.aws.accounts import fetch_accounts
+    from xraykit.console import console_url
     from xraykit.exceptions import (
         ArgumentError,
         ArgumentTypeError,
@@ -134,7 +138,9 @@ if TYPE_CHECKING:
         XrayKitWarning,
     )
     from xraykit.graph import (
+        GraphDiff,
         ServiceGraph,
+        graph_diff,
         graph_frames,
         service_graph,
         service_graph_from_response,
@@ -172,6 +178,7 @@ __all__ = [
     "ArgumentTypeError",
     "CostEstimate",
     "FilterExpressionError",
+    "GraphDiff",
     "LiveAccessError",
     "LiveFilterExpressionError",
     "MissingDependencyError",
@@ -190,6 +197,7 @@ __all__ = [
     "XrayKitWarning",
     "compare",
     "concat",
+    "console_url",
     "critical_path",
     "critical_path_share",
     "entities_frame",
@@ -201,6 +209,7 @@ __all__ = [
     "fetch_service_graph",
     "fetch_summaries",
     "from_documents",
+    "graph_diff",
     "graph_frames",
     "impacted_users",
     "load_file",

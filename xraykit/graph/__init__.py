@@ -13,7 +13,8 @@ rules are in ``docs/service-graph.md``. Modules, in data-flow order:
 - ``render`` — drawing a graph with Graphviz, in the console's colours;
 - ``servicegraph`` — the ``ServiceGraph``, ``service_graph(ts)`` and ``service_map(data)``;
 - ``response`` — a ServiceGraph from a ``GetServiceGraph``/``GetTraceGraph`` response;
-- ``selection`` — the traces behind a node or an edge.
+- ``selection`` — the traces behind a node or an edge;
+- ``diff`` — what changed between two graphs (``graph_diff``) and the map of it.
 
 Examples
 --------
@@ -38,6 +39,7 @@ from xraykit.graph.columns import (
     NODE_COLUMNS,
     NODE_SEGMENT_COLUMNS,
 )
+from xraykit.graph.diff import GraphDiff, graph_diff
 from xraykit.graph.occurrences import edge_calls, graph_frames, node_segments
 from xraykit.graph.response import service_graph_from_response
 from xraykit.graph.selection import traces_for_edge, traces_for_node
@@ -47,10 +49,12 @@ __all__ = [
     "CLIENT",
     "EDGE_CALL_COLUMNS",
     "EDGE_COLUMNS",
+    "GraphDiff",
     "NODE_COLUMNS",
     "NODE_SEGMENT_COLUMNS",
     "ServiceGraph",
     "edge_calls",
+    "graph_diff",
     "graph_frames",
     "node_segments",
     "service_graph",

@@ -1,0 +1,119 @@
+"""console_url: the CloudWatch console's X-Ray addresses, JSURL state and the checks."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import pytest
+
+from xraykit.console import _jsurl_string, console_url, trace_links
+from xraykit.exceptions import ArgumentError
+
+TRACE = "1-57f5498f-d91047849216d0f2ea3b6442"
+
+
+def _jsurl_decode(text: str) -> str:
+    """The inverse of the console's string notation, written independently for the test."""
+    assert text.startswith("'")
+    out, i, body = [], 0, text[1:]
+    while i < len(body):
+        if body.startswith("**", i):
+            out.append(bytes.fromhex(body[i + 2 : i + 6]).decode("utf-16-be", "surrogatepass"))
+            i += 6
+        elif body[i] == "*":
+            out.append(chr(int(body[i + 1 : i + 3], 16)))
+            i += 3
+        elif body[i] == "!":
+            out.append("$")
+            i += 1
+        else:
+            out.append(body[i])
+            i += 1
+    return "".join(out).encode("utf-16", "surrogatepass").decode("utf-16")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['service("api") { fault = true OR responsetime > 2.5 } AND annotation.foo = "bar"',
+     "user = \"ünïcode\" AND annotation.emoji = \"🙂\"", "a$b~c'd(e)f!g*h", ""],
+)  # fmt: skip
+def test_jsurl_strings_round_trip_and_stay_in_the_safe_alphabet(text):
+    encoded = _jsurl_string(text)
+    assert _jsurl_decode(encoded) == text
+    assert set(encoded[1:]) <= set(
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.*!"
+    )
+
+
+def test_trace_link():
+    assert console_url(trace_id=TRACE, region="us-west-2") == (
+        f"https://us-west-2.console.aws.amazon.com/cloudwatch/home?region=us-west-2#xray:traces/{TRACE}"
+    )
+    windowed = console_url(trace_id=TRACE, region="us-west-2", start="2022-10-21T09:00:00Z",
+                           end="2022-10-21T10:30:00Z")  # fmt: skip
+    assert windowed.endswith(
+        f"#xray:traces/{TRACE}?~(query~()~context~(timeRange~(end~'2022-10-21T10*3a30*3a00.000Z"
+        "~start~'2022-10-21T09*3a00*3a00.000Z)))"
+    )
+
+
+def test_filter_link_relative_and_absolute():
+    url = console_url(expression="fault", region="us-east-1", last="15min")
+    assert url.endswith(
+        "#xray:traces/query?~(query~(filter~()~expression~'fault)~context~(timeRange~(delta~900000)))"
+    )
+    # epoch seconds and a tz-aware time give the same window
+    a = console_url(expression="fault", region="us-east-1", start=1741078800, end=1741082400)
+    b = console_url(expression="fault", region="us-east-1", start="2025-03-04T10:00:00+01:00",
+                    end="2025-03-04T11:00:00+01:00")  # fmt: skip
+    assert a == b and "start~'2025-03-04T09*3a00*3a00.000Z" in a
+
+
+def test_service_map_and_partitions():
+    assert console_url(service_map=True, region="cn-north-1").startswith(
+        "https://cn-north-1.console.amazonaws.cn/cloudwatch/home?region=cn-north-1#xray:service-map/map?~(query~()~context~(timeRange~(delta~21600000)))"
+    )
+    assert console_url(service_map=True, region="us-gov-west-1").startswith(
+        "https://us-gov-west-1.console.amazonaws-us-gov.com/"
+    )
+
+
+def test_documented_xray_style():
+    url = console_url(expression='annotation.foo = "bar"', region="us-west-2", style="xray",
+                      start="2017-03-01T16:00:00Z", end="2017-03-01T22:00:00Z")  # fmt: skip
+    base, fragment = url.split("#")
+    assert base == "https://console.aws.amazon.com/xray/home?region=us-west-2"
+    page, query = fragment.split("?")
+    assert page == "/traces"
+    params = dict(urllib.parse.parse_qsl(query))
+    assert params == {"timeRange": "2017-03-01T16:00:00~2017-03-01T22:00:00",
+                      "filter": 'annotation.foo = "bar"'}  # fmt: skip
+    assert console_url(trace_id=TRACE, region="us-west-2", style="xray").endswith(
+        f"#/traces/{TRACE}"
+    )
+
+
+def test_trace_links():
+    links = trace_links([TRACE, TRACE], "eu-west-1", last="1h")
+    assert len(links) == 2 and all(link.endswith("delta~3600000)))") for link in links)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"region": "mars-1"}, "`region` must be an AWS region"),
+        ({"region": "us-east-1", "trace_id": "javascript:alert(1)"}, "`trace_id` must be"),
+        ({"region": "us-east-1", "trace_id": TRACE, "service_map": True}, "one of"),
+        ({"region": "us-east-1", "last": "7h"}, "up to 6 hours"),
+        (
+            {"region": "us-east-1", "start": "2025-01-01T00:00Z", "end": "2025-01-01T07:00Z"},
+            "at most 6 hours",
+        ),
+        ({"region": "us-east-1", "start": "2025-01-01T00:00Z"}, "both `start` and `end`"),
+        ({"region": "us-east-1", "start": "yesterday", "end": "today"}, "`start` must be a time"),
+        ({"region": "us-east-1", "style": "classic"}, "`style` must be"),
+    ],
+)
+def test_errors(kwargs, message):
+    with pytest.raises(ArgumentError, match=message):
+        console_url(**kwargs)
