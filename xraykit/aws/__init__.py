@@ -16,7 +16,10 @@ Modules, in data-flow order:
 * :mod:`~xraykit.aws.pull` — one account's query, summaries and traces into a TraceSet;
 * :mod:`~xraykit.aws.api` — the public ``fetch*`` functions, sampling rules and groups;
 * :mod:`~xraykit.aws.accounts` — several accounts at once, by assuming roles;
-* :mod:`~xraykit.aws.policies` — IAM policies, role template, daemon config and command.
+* :mod:`~xraykit.aws.policies` — IAM policies, role template, daemon config and command;
+* :mod:`~xraykit.aws.platform` — CloudFormation and collector configs for each platform
+  (EC2, ECS sidecar, Beanstalk, Lambda, API Gateway, sampling rules, groups, ADOT, CloudWatch
+  agent).
 
 boto3, botocore and tqdm are imported only when a call needs them; ``import xraykit`` does
 not import this package.
