@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 import xraykit
@@ -405,3 +406,96 @@ def test_charts_name_a_bad_freq(three, plot):
         plot(three, freq="banana")
     with pytest.raises(ValueError, match="but 'MS' was passed"):  # months differ in length
         plotting.plot_sla(three, 1.0, freq="MS")
+
+
+# -- what a learner trips over (issue 14) ------------------------------------------------------
+
+
+def test_histogram_goes_log_for_a_long_tail_and_marks_the_tail(shop, three):
+    ax = plotting.plot_latency_histogram(shop)  # 13 ms to 2.3 s: a long tail
+    assert ax.get_xscale() == "log"
+    edges = [p.get_x() for p in ax.patches]
+    ratios = np.diff(np.log(edges))
+    assert ratios == pytest.approx(np.full(len(ratios), ratios[0]))  # log-spaced bins
+    values = shop.traces["response_time_s"].dropna()
+    assert [t.get_text().strip() for t in ax.texts] == ["p50", "p90", "p99"]
+    for text, p in zip(ax.texts, (50, 90, 99), strict=True):
+        assert text.get_position()[0] == pytest.approx(np.percentile(values, p))
+    # a narrow distribution stays linear; log= still forces either way
+    narrow = plotting.plot_latency_histogram(three, ax=plt.figure().gca())  # 0.5 s to 2 s
+    assert narrow.get_xscale() == "linear"
+    forced = plotting.plot_latency_histogram(shop, log=False, ax=plt.figure().gca())
+    assert forced.get_xscale() == "linear"
+    with_zero = three.traces.assign(response_time_s=[0.0, 0.5, 100.0])
+    assert plotting.plot_latency_histogram(with_zero, ax=plt.figure().gca()).get_xscale() == (
+        "linear"  # a zero has no place on a log axis
+    )
+
+
+def test_compare_labels_services_sharing_a_name_with_their_type(shop):
+    tr = shop.traces
+    minutes = (tr["start"] - tr["start"].min().floor("h")).dt.total_seconds() / 60
+    before = shop.select(tr.loc[minutes < 38, "trace_id"])
+    incident = shop.select(tr.loc[(minutes >= 40) & (minutes < 58), "trace_id"])
+    ax = plotting.plot_compare(before, incident, top=8)
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(names) == len(set(names)) == 8
+    assert "shop-cart (AWS::Lambda::Function)" in names and "shop-cart (AWS::Lambda)" in names
+    assert "inventory" in names  # a name with one type keeps its plain label
+    assert all(len(name) <= 44 for name in names)  # the database's long name is shortened
+    assert names[0].startswith("inventory@") and names[0].endswith("…")
+
+
+def _sampling_run(rate: float = 40.0, **options):
+    from xraykit.sampling import simulate_sampling, traffic
+
+    return simulate_sampling(traffic(rate, duration_s=120, peaks=0, seed=8), [], seed=8, **options)
+
+
+def test_sampling_chart_draws_the_expected_line_and_smooths():
+    result = _sampling_run()
+    ax = plotting.plot_sampling(result, smooth=10, expected=[])
+    lines = {line.get_label(): line for line in ax.lines}
+    assert list(lines) == [
+        "Default requests",
+        "Default sampled",
+        "Default expected: 1/s + 5% of the rest",
+    ]
+    second = (result["time"].dt.floor("s") - result["time"].min().floor("s")).dt.seconds
+    requests = result.groupby(second).size().reindex(range(120), fill_value=0).to_numpy()
+    sampled = result.groupby(second)["sampled"].sum().reindex(range(120), fill_value=0)
+    # expected: 1 a second from the reservoir (borrowed before the first quota), 5 % of the rest
+    raw = np.minimum(requests, 1) + 0.05 * (requests - np.minimum(requests, 1))
+    smoothed = lambda v: pd.Series(v, dtype=float).rolling(10, center=True, min_periods=1).mean()  # noqa: E731
+    assert lines["Default expected: 1/s + 5% of the rest"].get_ydata() == pytest.approx(
+        smoothed(raw).to_numpy()
+    )
+    assert lines["Default sampled"].get_ydata() == pytest.approx(smoothed(sampled).to_numpy())
+    assert "10-second mean" in ax.get_title()
+    # the smoothed sampled line stays close to the expected one: no longer noise
+    gap = np.abs(
+        lines["Default sampled"].get_ydata()
+        - lines["Default expected: 1/s + 5% of the rest"].get_ydata()
+    )
+    assert gap.mean() < 0.5
+    raw_ax = plotting.plot_sampling(result, ax=plt.figure().gca())
+    assert [line.get_label() for line in raw_ax.lines] == ["Default requests", "Default sampled"]
+    with pytest.raises(xraykit.ArgumentError, match="`smooth` must be a whole number"):
+        plotting.plot_sampling(result, smooth=0)
+
+
+def test_sampling_expected_line_follows_local_hosts_and_custom_rules():
+    from xraykit.sampling import SamplingRule, simulate_sampling, traffic
+
+    rule = SamplingRule("api", 1, 0.1, 2)
+    local = simulate_sampling(
+        traffic(20, duration_s=60, peaks=0, seed=2), rule, hosts=3, mode="local", seed=2
+    )
+    ax = plotting.plot_sampling(local, expected=rule)
+    (expected,) = [line for line in ax.lines if "expected" in line.get_label()]
+    assert expected.get_label() == "api expected: 6/s + 10% of the rest"  # 2 per host x 3
+    second = (local["time"].dt.floor("s") - local["time"].min().floor("s")).dt.seconds
+    n = local.groupby(second).size().reindex(range(60), fill_value=0).to_numpy()
+    assert expected.get_ydata() == pytest.approx(np.minimum(n, 6) + 0.1 * (n - np.minimum(n, 6)))
+    # the simulation's mean sampled rate is the expected one, within noise
+    assert local["sampled"].sum() == pytest.approx(expected.get_ydata().sum(), rel=0.15)

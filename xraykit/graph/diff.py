@@ -42,6 +42,7 @@ import pandas as pd
 
 from xraykit.arguments import check_choice
 from xraykit.exceptions import ArgumentError, ArgumentTypeError
+from xraykit.graph.render import responsive_svg
 from xraykit.graph.servicegraph import INSTALL_DOT, ServiceGraph
 from xraykit.status import COLORS
 
@@ -247,7 +248,12 @@ class GraphDiff:
                 f"({INSTALL_DOT}), then display the diff again."
             )
             return {"text/plain": message}
-        return {"image/svg+xml": svg, "text/plain": repr(self)}
+        svg = responsive_svg(svg)  # scaled to the notebook's width, never wider than drawn
+        return {
+            "text/html": f'<div style="max-width: 100%; overflow-x: auto">{svg}</div>',
+            "image/svg+xml": svg,
+            "text/plain": repr(self),
+        }
 
 
 def _dot_id(node_id: Any) -> str:

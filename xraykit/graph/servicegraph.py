@@ -267,7 +267,7 @@ def service_map(
     by_account: bool = False,
     highlight: str | TraceSet | None = None,
     legend: bool = True,
-    rankdir: str = "LR",
+    rankdir: str = "auto",
 ) -> graphviz.Digraph:
     """Draw a service map like the X-Ray console's, as a ``graphviz.Digraph``.
 
@@ -292,8 +292,9 @@ def service_map(
         and fade the rest.
     legend : bool
         Add the colour legend.
-    rankdir : {"LR", "TB", "RL", "BT"}
-        Direction of the ``dot`` layout.
+    rankdir : {"auto", "LR", "TB", "RL", "BT"}
+        Direction of the ``dot`` layout; ``"auto"`` draws left to right unless that is wider
+        than about 960 pt and top to bottom is narrower (deep call chains).
 
     Returns
     -------

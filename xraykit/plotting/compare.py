@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from xraykit.analysis import compare
 from xraykit.analysis.requests import Level
 from xraykit.arguments import check_choice
-from xraykit.plotting._common import _axes, _legend
+from xraykit.plotting._common import _axes, _legend, _shorten
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -24,6 +25,25 @@ __all__ = ["plot_compare"]
 
 
 _COMPARE_METRICS = ("p50_s", "p90_s", "p99_s", "error_rate", "fault_rate", "throttle_rate")
+
+
+def _row_labels(table: pd.DataFrame) -> list[str]:
+    """One label per row: the group keys, with the type where a name has several types."""
+    key_cols = [
+        c
+        for c in table.columns
+        if not c.startswith(("count_", *_COMPARE_METRICS))
+        and c not in ("driver", "change", "score", "service_type")
+    ]
+    if not key_cols:
+        return ["all requests"] * len(table)
+    keys = table[key_cols].astype("object").fillna("(none)").astype("str")
+    names = keys.agg(" ".join, axis=1) if len(table) else pd.Series([], dtype="str")
+    if "service_type" in table and len(table):
+        types = table["service_type"].astype("object").fillna("").astype("str")
+        clash = types.groupby(names).transform("nunique") > 1
+        names = names.where(~clash, names + " (" + types + ")")
+    return [_shorten(str(name), 44) for name in names]
 
 
 def plot_compare(
@@ -40,7 +60,11 @@ def plot_compare(
     """Draw a metric for the groups that changed most between two TraceSets (a dumbbell plot).
 
     Groups are ranked as in :func:`xraykit.analysis.compare`, the largest change on top; each
-    row joins the value in ``before`` (hollow marker) to the value in ``after`` (filled).
+    row joins the value in ``before`` (hollow marker) to the value in ``after`` (filled). The
+    rank is by the largest change of *any* metric (the ``driver`` column), so the rows need not
+    be sorted by the metric drawn. Services that share a name (Lambda's two nodes, or a
+    service and the client it stands for) are labelled with their type, ``shop-cart
+    (AWS::Lambda)``; long names are shortened.
 
     Parameters
     ----------
@@ -75,19 +99,16 @@ def plot_compare(
     >>> ax = plot_compare(first, second, top=3, ax=ax)
     >>> len(ax.get_yticklabels())
     3
+    >>> ax = plot_compare(first, second, top=20, ax=ax)
+    >>> sorted(t.get_text() for t in ax.get_yticklabels() if t.get_text().startswith("shop-cart"))
+    ['shop-cart (AWS::Lambda)', 'shop-cart (AWS::Lambda::Function)']
     >>> plt.close(fig)
     """
     check_choice("metric", metric, _COMPARE_METRICS)
     ax = _axes(ax)
-    table = compare(before, after, level=level, by=by).head(top)
-    key_cols = [
-        c
-        for c in table.columns
-        if not c.startswith(("count_", *_COMPARE_METRICS))
-        and c not in ("driver", "change", "score", "service_type")
-    ]
-    values = table[key_cols].astype("object").fillna("(none)").astype("str")
-    names = values.agg(" ".join, axis=1).to_numpy() if key_cols else ["all requests"] * len(table)
+    full = compare(before, after, level=level, by=by)
+    table = full.head(top)
+    names = _row_labels(full)[: len(table)]
     y = np.arange(len(table))
     va, vb = table[f"{metric}_a"].to_numpy(), table[f"{metric}_b"].to_numpy()
     if len(table):  # nothing to compare: empty, labelled axes

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_latency_heatmap", "plot_latency_histogram", "plot_latency_percentiles", "plot_sla"]
 
+#: A histogram goes log scale by default when the slowest request is this many times the fastest.
+_LOG_RATIO = 20
+
 
 def plot_latency_histogram(
     data: TraceSet | pd.DataFrame,
@@ -45,10 +48,15 @@ def plot_latency_histogram(
     names: Sequence[str] | str | None = None,
     bins: int = 40,
     percentiles: Sequence[float] = (50, 90, 99),
-    log: bool = False,
+    log: bool | None = None,
     ax: Axes | None = None,
 ) -> Axes:
     """Draw the response time distribution, with percentile markers.
+
+    Latencies have long tails: by default the bins are log-spaced on a log x axis whenever the
+    slowest request took at least 20 times as long as the fastest, so the tail is not squeezed
+    into the last bin. Each percentile is a vertical line, named in the legend and, at the
+    top of the chart, next to the line.
 
     Parameters
     ----------
@@ -67,8 +75,9 @@ def plot_latency_histogram(
     bins : int
     percentiles : sequence of float
         Percentiles (0-100) to mark with vertical lines; ``()`` for none.
-    log : bool
-        Log-spaced bins and a log x axis, for long tails.
+    log : bool, optional
+        Log-spaced bins and a log x axis (``True``), linear ones (``False``); by default log
+        when every latency is positive and the largest is at least 20 times the smallest.
     ax : matplotlib Axes, optional
 
     Returns
@@ -87,6 +96,8 @@ def plot_latency_histogram(
     >>> ax = plot_latency_histogram(ts, level="service", names="shop-api/prod", ax=ax)
     >>> [line.get_label().split(" ")[0] for line in ax.lines]
     ['p50', 'p90', 'p99']
+    >>> ax.get_xscale()
+    'log'
     >>> plt.close(fig)
     """
     check_choice("level", level, LEVELS)
@@ -94,6 +105,8 @@ def plot_latency_histogram(
     frame = _select(_measure(data, level), level, names)
     values = frame["latency_s"].dropna()
     positive = values[values > 0]
+    if log is None:
+        log = _long_tail(values)
     if log and len(positive):
         edges = np.geomspace(positive.min(), positive.max() * 1.0001, bins + 1)
     elif len(values):
@@ -113,6 +126,17 @@ def plot_latency_histogram(
                 linewidth=1.2,
                 label=f"p{p:g} {_format_s(v)}",
             )
+            if np.isfinite(v):
+                ax.text(
+                    v,
+                    0.98,
+                    f" p{p:g}",
+                    transform=ax.get_xaxis_transform(),  # x in data, y in axes fractions
+                    ha="left",
+                    va="top",
+                    fontsize="small",
+                    color="#333333",
+                )
     else:
         if hue not in frame:
             raise ArgumentError(
@@ -135,6 +159,13 @@ def plot_latency_histogram(
     ax.set_title("Response time distribution")
     _legend(ax, fontsize="small")
     return ax
+
+
+def _long_tail(values: pd.Series) -> bool:
+    """Whether a distribution needs a log axis: all positive, the largest >= 20x the smallest."""
+    if len(values) == 0 or bool((values <= 0).any()):
+        return False
+    return bool(values.max() >= _LOG_RATIO * values.min())
 
 
 def plot_latency_percentiles(
