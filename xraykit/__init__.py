@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "TraceSet": "traceset",
     "concat": "traceset",
     "from_documents": "traceset",
+    "from_otlp": "traceset",
     "load_file": "traceset",
     "load_sample": "samples",
     "sample_names": "samples",
@@ -170,7 +171,7 @@ if TYPE_CHECKING:
         sampling_summary,
         simulate_sampling,
     )
-    from xraykit.traceset import TraceSet, concat, from_documents, load_file
+    from xraykit.traceset import TraceSet, concat, from_documents, from_otlp, load_file
 
 __all__ = [
     "DEFAULT_RULE",
@@ -209,6 +210,7 @@ __all__ = [
     "fetch_service_graph",
     "fetch_summaries",
     "from_documents",
+    "from_otlp",
     "graph_diff",
     "graph_frames",
     "impacted_users",

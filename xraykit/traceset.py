@@ -55,7 +55,7 @@ from xraykit.io.docstore import DocumentStore
 from xraykit.io.reader import OnError
 from xraykit.schema import FRAMES, SCHEMAS, conform, empty_frame
 
-__all__ = ["TraceSet", "concat", "from_documents", "from_responses", "load_file"]
+__all__ = ["TraceSet", "concat", "from_documents", "from_otlp", "from_responses", "load_file"]
 
 T = TypeVar("T")
 
@@ -308,8 +308,15 @@ class TraceSet:
 
     # -- persistence ---------------------------------------------------------------------------
 
-    def save(self, path: str | Path) -> Path:
-        """Save every frame (and the original documents) to one file that opens fast.
+    def save(
+        self,
+        path: str | Path,
+        *,
+        partition_by: str | Sequence[str] | None = None,
+        documents: bool = True,
+    ) -> Path:
+        """Save every frame (and the original documents) to one file that opens fast, or, with
+        ``partition_by``, as a partitioned Parquet dataset.
 
         ``xraykit.load_file(path)`` reads it back with nothing lost: dtypes, time zones,
         typed annotation values, metadata, the original documents and the summaries of a live
@@ -323,7 +330,22 @@ class TraceSet:
         ...     back = xraykit.load_file(ts.save(f"{d}/shop.traceset"))
         >>> back.traces.equals(ts.traces)
         True
+
+        With ``partition_by`` (``"date"``, ``"account"`` or both), ``path`` is a folder of
+        Hive-style partitioned Parquet files, one folder per frame (the layout of
+        ``xraykit.fetch(..., to=path)``; see :mod:`xraykit.dataset`), which
+        ``xraykit.open_dataset(path)``, DuckDB, Dask, Spark and Athena read. A trace's
+        ``date`` is the UTC day of its start, its ``account`` the ``aws.account_id`` of its
+        root segment (else of another of its segments, else ``unknown``). Into a new or
+        empty folder, or added to a dataset with the same partitions. ``documents=False``
+        leaves the original documents out. ``summaries`` and ``cost`` are not kept.
         """
+        if partition_by is not None:
+            # xraykit.dataset sits above this module: imported here, where it is needed
+            # (import-linter: the one allowed upward import, see pyproject.toml)
+            from xraykit.dataset.write import save_dataset
+
+            return save_dataset(self, path, partition_by=partition_by, documents=documents)
         return _saved.write_saved(path, self.frames, self._documents, self.summaries)
 
 
@@ -460,6 +482,43 @@ def from_documents(
     return _from_frames(
         _formats.frames_from_documents(documents, source=source, on_error=on_error), on_error
     )
+
+
+def from_otlp(
+    value: Any,
+    *,
+    source: str = "<otlp>",
+    on_error: OnError = "warn",
+    indexed_attributes: Iterable[str] = (),
+    index_all_attributes: bool = False,
+    validate_trace_ids: bool = True,
+) -> TraceSet:
+    """Build a TraceSet from OpenTelemetry spans: a decoded OTLP/JSON export request
+    (``{"resourceSpans": [...]}``), a span object (Transaction Search's OTEL format), or a
+    list of them. Spans become segment documents by the ADOT collector's X-Ray exporter rules
+    (listed in :mod:`xraykit.io.otlp_translate`); ``indexed_attributes`` /
+    ``index_all_attributes`` are the exporter's settings of those names, and
+    ``validate_trace_ids=False`` keeps spans whose trace id is not an X-Ray id.
+
+    >>> import xraykit
+    >>> ts = xraykit.from_otlp({"resourceSpans": [{
+    ...     "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "web"}}]},
+    ...     "scopeSpans": [{"spans": [{"traceId": "5759e988bd862e3fe1be46a994272793",
+    ...         "spanId": "53995c3f42cd8ad8", "name": "GET /", "kind": 2,
+    ...         "startTimeUnixNano": "1465575560000000000",
+    ...         "endTimeUnixNano": "1465575560250000000"}]}]}]})
+    >>> ts.traces[["root_service", "response_time_s"]].values.tolist()
+    [['web', 0.25]]
+    """
+    frames = _formats.frames_from_otlp(
+        value,
+        source=source,
+        on_error=on_error,
+        indexed_attributes=indexed_attributes,
+        index_all_attributes=index_all_attributes,
+        validate_trace_ids=validate_trace_ids,
+    )
+    return _from_frames(frames, on_error)
 
 
 def from_responses(

@@ -17,6 +17,8 @@ Modules, in data-flow order:
 * :mod:`~xraykit.aws.api` — the public ``fetch*`` functions, sampling rules and groups;
 * :mod:`~xraykit.aws.accounts` — several accounts at once, by assuming roles;
 * :mod:`~xraykit.aws.policies` — IAM policies, role template, daemon config and command;
+* :mod:`~xraykit.aws.retrieval` — Transaction Search's StartTraceRetrieval and
+  ListRetrievedTraces (OTEL or X-Ray format) into a TraceSet;
 * :mod:`~xraykit.aws.platform` — CloudFormation and collector configs for each platform
   (EC2, ECS sidecar, Beanstalk, Lambda, API Gateway, sampling rules, groups, ADOT, CloudWatch
   agent).
@@ -49,6 +51,7 @@ from xraykit.aws.cache import SETTLED_AFTER
 from xraykit.aws.client import RetryPolicy
 from xraykit.aws.cost import CostEstimate
 from xraykit.aws.pull import MAX_IDS_PER_BATCH
+from xraykit.aws.retrieval import fetch_retrieved, traceset_from_retrieved
 from xraykit.aws.summaries import summaries_frame, summary_root_cause_paths
 from xraykit.aws.windows import MAX_WINDOW, parse_since, time_windows
 
@@ -60,6 +63,7 @@ __all__ = [
     "RetryPolicy",
     "fetch",
     "fetch_groups",
+    "fetch_retrieved",
     "fetch_sampling_rules",
     "fetch_service_graph",
     "fetch_summaries",
@@ -69,4 +73,5 @@ __all__ = [
     "summaries_frame",
     "summary_root_cause_paths",
     "time_windows",
+    "traceset_from_retrieved",
 ]
