@@ -85,7 +85,7 @@ pytest: system-graphviz system-chromium $(STAMP)-dev
 test: lint typecheck pytest
 
 bench: $(STAMP)-dev
-	@for b in benchmarks/bench_load.py benchmarks/bench_saved.py benchmarks/bench_servicegraph.py benchmarks/bench_query.py benchmarks/bench_fetch.py benchmarks/bench_local.py benchmarks/bench_local_api.py; do \
+	@for b in benchmarks/bench_load.py benchmarks/bench_saved.py benchmarks/bench_servicegraph.py benchmarks/bench_query.py benchmarks/bench_fetch.py benchmarks/bench_local.py benchmarks/bench_local_api.py benchmarks/bench_otlp.py benchmarks/bench_dataset.py; do \
 	  $(BIN)/python $$b || exit 1; done
 
 samples: $(STAMP)-dev

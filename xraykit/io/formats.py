@@ -5,7 +5,10 @@
 * a JSON array or JSON lines of raw segment documents;
 * a daemon capture: the header ``{"format":"json","version":1}`` and a document, per packet;
 * gzip or UTF-16 of any of these (:mod:`xraykit.io.source` detects them from the bytes);
-* documents and responses given in Python.
+* documents and responses given in Python;
+* OpenTelemetry spans: OTLP/JSON export requests (``{"resourceSpans": [...]}``, one per file
+  or per line) and span objects (Transaction Search's OTEL format), translated into segment
+  documents by :mod:`xraykit.io.otlp_translate` on the way in.
 
 What cannot be read becomes a row of ``problems`` (source, location, reason) and never stops
 the load: a damaged value is salvaged record by record, so no valid record is lost to a bad
@@ -35,6 +38,8 @@ import orjson
 import pandas as pd
 
 from xraykit.exceptions import ArgumentTypeError
+from xraykit.io import otlp as _otlp
+from xraykit.io import otlp_translate as _translate
 from xraykit.io import source as _source
 from xraykit.io.reader import (
     _DOCUMENT_BYTES,
@@ -47,11 +52,89 @@ from xraykit.io.reader import (
 
 __all__ = [
     "frames_from_documents",
+    "frames_from_otlp",
     "frames_from_responses",
     "read_frames",
     "read_source",
     "summarise",
 ]
+
+
+_OTLP_LINE = re.compile(rb'\s*\{\s*"resourceSpans"\s*:')
+
+
+class _Reader(Reader):
+    """The document reader, which also takes OpenTelemetry span data (translated first)."""
+
+    def __init__(
+        self, problems: _Problems, native: bool = True, options: _translate.Options | None = None
+    ) -> None:
+        super().__init__(problems, native=native)
+        self.otlp_options = options or _translate.Options()
+        self.otlp_lines = False  # lines of OTLP requests: read in Python, not by the C scanner
+
+    def _object(self, value: dict[str, Any], location: str, raw: bytes | str | None) -> None:
+        if _otlp.is_otlp(value):
+            _read_otlp(self, value, location)
+        else:
+            super()._object(value, location, raw)
+
+
+def _read_otlp(reader: _Reader, value: Any, location: str) -> None:
+    """Translate OTLP span data into segment documents and read them (subsegments nested
+    into their segments first, as X-Ray assembles them)."""
+    add = reader.problems.add
+    translator = _translate.Translator(reader.otlp_options, add)
+    translator.location = location
+    docs: list[dict[str, Any]] = []
+    for span in _otlp.spans(value, add, location):
+        try:
+            docs.extend(translator.documents(span))
+        except _translate.Refused as refused:
+            add(location, f"span {span.span_id}: {refused}")
+    if not docs:
+        return
+    docs = _translate.nest(docs)
+    if reader.native:
+        data = b"\n".join([orjson.dumps(doc) for doc in docs])
+        _read_lines(reader, data, 0, len(data), 1, location)
+    else:
+        for doc in docs:
+            reader.document(doc, location, None)
+
+
+def frames_from_otlp(
+    value: Any,
+    *,
+    source: str = "<otlp>",
+    on_error: OnError = "warn",
+    indexed_attributes: Iterable[str] = (),
+    index_all_attributes: bool = False,
+    validate_trace_ids: bool = True,
+    problems: Iterable[tuple[str, str]] = (),
+) -> dict[str, Any]:
+    """Build the frames from decoded OTLP span data (see :mod:`xraykit.io.otlp`).
+
+    ``value`` is an export request (``{"resourceSpans": [...]}``), a span object, or a list
+    of them; ``indexed_attributes``, ``index_all_attributes`` and ``validate_trace_ids``
+    are the X-Ray exporter's settings (see :mod:`xraykit.io.otlp_translate`);
+    ``problems`` are ``(location, reason)`` found before (spans that were not JSON).
+    """
+    if isinstance(indexed_attributes, str) or not isinstance(indexed_attributes, Iterable):
+        raise ArgumentTypeError(
+            "indexed_attributes must be a list of attribute names, like "
+            f'["order.id", "tier"], but {indexed_attributes!r} was passed.'
+        )
+    options = _translate.Options(
+        frozenset(str(k) for k in indexed_attributes),
+        bool(index_all_attributes),
+        bool(validate_trace_ids),
+    )
+    reader = _Reader(_Problems(source, on_error), options=options)
+    for location, reason in problems:
+        reader.problems.add(location, reason)
+    _read_otlp(reader, value, source)
+    return reader.frames()
 
 
 def _reason(exc: Exception, line: bytes) -> str:
@@ -76,10 +159,19 @@ def _read_line(reader: Reader, line: bytes, location: str) -> None:
     reader.accept(value, location, line.strip())
 
 
-def _read_lines(reader: Reader, data: bytes, start: int, end: int, number: int, source: str) -> int:
-    """The lines of ``data[start:end]``, the first numbered ``number``: with the C scanner, or
-    line by line in Python. Return the number of the next line."""
-    if not reader.native:
+def _read_lines(
+    reader: Reader,
+    data: bytes,
+    start: int,
+    end: int,
+    number: int,
+    source: str,
+    native: bool = True,
+) -> int:
+    """The lines of ``data[start:end]``, the first numbered ``number``: with the C scanner
+    (when ``native`` and built), or line by line in Python. Return the number of the next
+    line."""
+    if not (native and reader.native):
         while start < end:  # each line with its newline, as the scanner hands a line over
             stop = data.find(b"\n", start, end) + 1 or end
             _read_line(reader, data[start:stop], f"{source}:{number}")
@@ -115,7 +207,8 @@ def _read_json_lines(reader: Reader, events: Iterable[Any], source: str, number:
             )
             number += 1
         else:
-            number = _read_lines(reader, event.data, event.start, event.end, number, source)
+            native = not getattr(reader, "otlp_lines", False)  # OTLP lines: the scanner cannot
+            number = _read_lines(reader, event.data, event.start, event.end, number, source, native)
     return number
 
 
@@ -146,6 +239,8 @@ def _read_source(reader: Reader, src: _source.Source) -> None:
         if first is not None:
             break
     source = src.name
+    if first is not None and isinstance(reader, _Reader):
+        reader.otlp_lines = _OTLP_LINE.match(first) is not None
     if first is None or _is_json(first):
         number = _read_json_lines(reader, ahead, source)
         _read_json_lines(reader, events, source, number)
@@ -230,7 +325,7 @@ def read_source(
 ) -> dict[str, Any]:
     """Read an opened :class:`~xraykit.io.source.Source` of JSON text into frames."""
     problems = _Problems(src.name, on_error)
-    reader = Reader(problems, native=native)
+    reader = _Reader(problems, native=native)
     _read_source(reader, src)
     for location, reason in src.issues:
         problems.add(location, reason)
@@ -352,7 +447,7 @@ def frames_from_documents(
             "from_documents() takes an iterable of segment documents (dicts or JSON strings), "
             f"but {type(documents).__name__} was passed. To read a file, use xraykit.load_file(path)."
         )
-    reader = Reader(_Problems(source, on_error))
+    reader = _Reader(_Problems(source, on_error))
     for i, item in enumerate(documents):
         location = f"{source}[{i}]"
         if isinstance(item, str | bytes | bytearray | memoryview):

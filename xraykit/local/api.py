@@ -5,7 +5,9 @@ a JSON body) from a :class:`~xraykit.local.store.Store`; the operations themselv
 :mod:`~xraykit.local.operations`. Bodies from the network are bounded (``Content-Length``
 required, at most :data:`MAX_BODY` bytes); a bad request is answered with X-Ray's
 ``InvalidRequestException`` and never with a traceback; ``rate_limit`` makes the API answer
-``ThrottledException`` (HTTP 429) above that many requests per second.
+``ThrottledException`` (HTTP 429) above that many requests per second. ``POST /v1/traces``
+takes OpenTelemetry spans (OTLP/HTTP, protobuf or JSON) for
+:mod:`~xraykit.local.otlp_receiver`, which stores them as segment documents.
 
 >>> import json, urllib.request
 >>> from xraykit.local.store import Store
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from xraykit.arguments import is_loopback
 from xraykit.exceptions import ArgumentError, XrayKitError
+from xraykit.local import otlp_receiver
 from xraykit.local.operations import ROUTES, Operations
 
 if TYPE_CHECKING:
@@ -234,11 +237,15 @@ class ApiServer:
             if not post:
                 handler.close_connection = True
                 raise _Reply(404, "UnknownOperationException", "Only POST requests are served.")
-            body = self._read_body(handler)
+            path = handler.path.split("?", 1)[0]
+            otlp = path == otlp_receiver.PATH
+            body = self._read_body(handler, otlp_receiver.MAX_BODY if otlp else MAX_BODY)
             if self._bucket is not None and not self._bucket.take():
                 self._count("throttled")
                 raise _Reply(429, "ThrottledException", "Rate exceeded")
-            path = handler.path.split("?", 1)[0]
+            if otlp:
+                self._answer_otlp(handler, body)
+                return
             operation = ROUTES.get(path)
             if operation is None:
                 raise _Reply(404, "UnknownOperationException", f"No operation at {path!r}.")
@@ -260,8 +267,20 @@ class ApiServer:
             return
         self._send(handler, 200, result if result is not None else {})
 
+    def _answer_otlp(self, handler: _Handler, body: bytes) -> None:
+        """OpenTelemetry spans posted by an OTLP/HTTP exporter (see :mod:`otlp_receiver`)."""
+        reply = otlp_receiver.receive(
+            self.operations.store,
+            body,
+            handler.headers.get("Content-Type") or "",
+            handler.headers.get("Content-Encoding") or "",
+        )
+        if reply.status >= 400:
+            self._count("errors")
+        self._send_bytes(handler, reply.status, reply.content_type, reply.body)
+
     @staticmethod
-    def _read_body(handler: _Handler) -> bytes:
+    def _read_body(handler: _Handler, limit: int = MAX_BODY) -> bytes:
         length_text = handler.headers.get("Content-Length")
         if handler.headers.get("Transfer-Encoding") or length_text is None:
             handler.close_connection = True
@@ -273,9 +292,9 @@ class ApiServer:
         if length < 0:
             handler.close_connection = True
             raise _Reply(400, "InvalidRequestException", "Content-Length is not valid.")
-        if length > MAX_BODY:
+        if length > limit:
             handler.close_connection = True
-            raise _Reply(413, "InvalidRequestException", f"Request body over {MAX_BODY} bytes.")
+            raise _Reply(413, "InvalidRequestException", f"Request body over {limit} bytes.")
         body = handler.rfile.read(length) if length else b""
         if len(body) < length:
             handler.close_connection = True
@@ -300,9 +319,15 @@ class ApiServer:
             data = json.dumps(body, allow_nan=False).encode()
         except ValueError:  # NaN or infinity from a computation: null, as JSON has no NaN
             data = json.dumps(_finite(body)).encode()
+        ApiServer._send_bytes(handler, status, "application/json", data, error=error)
+
+    @staticmethod
+    def _send_bytes(
+        handler: _Handler, status: int, content_type: str, data: bytes, *, error: str | None = None
+    ) -> None:
         try:
             handler.send_response(status)
-            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Type", content_type)
             handler.send_header("Content-Length", str(len(data)))
             if error is not None:
                 handler.send_header("x-amzn-ErrorType", error)
