@@ -681,3 +681,25 @@ def test_sample_graph_is_consistent(name):
         ).all()
         assert (frame["throttle_count"] <= frame["error_count"]).all()
     assert int(graph.edges["total_count"].sum()) == len(calls)
+
+
+def test_link_edge_without_any_subsegment():
+    """A linked consumer in a set with no subsegment at all (an OTLP consumer span with a link,
+    exported alone) gives its link edge instead of indexing past the empty subsegment arrays."""
+    span = {"name": "GET /", "kind": 2, "traceId": "6759e988bd862e3fe1be46a994272793",
+            "spanId": "53995c3f42cd8ad8", "startTimeUnixNano": "1733270000000000000",
+            "endTimeUnixNano": "1733270000250000000"}  # fmt: skip
+    consumer = {**span, "name": "consume", "kind": 5, "traceId": "6759e989bd862e3fe1be46a994272794",
+                "spanId": "63995c3f42cd8ad8", "startTimeUnixNano": "1733270001000000000",
+                "endTimeUnixNano": "1733270001250000000",
+                "links": [{"traceId": span["traceId"], "spanId": span["spanId"]}]}  # fmt: skip
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "web"}}]}
+    request = {
+        "resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": [span, consumer]}]}]
+    }
+    ts = xraykit.from_otlp(request, validate_trace_ids=False)
+    assert len(ts) == 2 and len(ts.subsegments) == 0
+    edges = xraykit.service_graph(ts).edges
+    link = edges[edges.edge_type == "link"]
+    assert link[["source", "target"]].values.tolist() == [["web||", "consume||"]]
+    assert len(ts.query('service("web")')) == 1

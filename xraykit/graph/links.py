@@ -123,14 +123,18 @@ def _link_edges(
         as_segment = seg_first[target]
         as_parent = keys.position("seg_parent")[target]
         as_sub = sub_first[target]
-        as_call = np.where(as_sub >= 0, call_of_sub[as_sub], -1)
+        # index only where a target was found: with no segments or no subsegments at all,
+        # a clipped -1 would point past the end of the arrays
+        as_call = np.full(len(as_sub), -1, dtype=np.int64)
+        sub_hit = as_sub >= 0
+        as_call[sub_hit] = call_of_sub[as_sub[sub_hit]]
         call_node = pc.binary_join_element_wise(*(_take(a, as_call) for a in ident), _BAR)
         source = pc.coalesce(_take(node_id, as_segment), _take(node_id, as_parent), call_node)
-        ends = np.where(
-            as_segment >= 0,
-            stats["end"][np.maximum(as_segment, 0)],
-            np.where(as_sub >= 0, stats["end"][n_seg + np.maximum(as_sub, 0)], _NAT),
-        )
+        ends = np.full(len(target), _NAT, dtype=np.int64)
+        seg_hit = as_segment >= 0
+        ends[seg_hit] = stats["end"][as_segment[seg_hit]]
+        sub_only = ~seg_hit & sub_hit
+        ends[sub_only] = stats["end"][n_seg + as_sub[sub_only]]
         keep = (
             parentless[consumer]
             & (consumer >= 0)
