@@ -5,9 +5,12 @@ One :class:`~xraykit.local.daemon.Daemon` on a loopback port (port 0), storing i
 (:func:`xraykit.samples.generate.generate_traces`) as fast as it can, one datagram each.
 Prints documents stored per second, from the first datagram sent until the last document
 stored (target ≥ 10,000/s; X-Ray's own regional quota is 2,600/s), and checks that every
-document sent is accounted for: stored, rejected or counted as dropped. Twice: with the
-default buffer of 10,000 documents (a sender faster than the writer loses the oldest, counted)
-and with a buffer that holds the whole burst (the writer's own pace).
+document sent is accounted for: stored, rejected or counted as dropped. With the background
+indexer of a running local X-Ray following the store (:mod:`xraykit.local.mirror`: it parses
+what arrives, debounced, for fast queries) as the server runs it, and how long after the last
+document it caught up; with the default buffer of 10,000 documents (a sender faster than the
+writer loses the oldest, counted) and with a buffer that holds the whole burst (the writer's
+own pace); then the latter without the indexer, for comparison.
 
 Usage::
 
@@ -29,6 +32,7 @@ import orjson
 from common import benchmark_file
 
 from xraykit.local.daemon import Daemon
+from xraykit.local.mirror import Indexer, Mirror
 from xraykit.local.store import Store
 
 HEADER = b'{"format":"json","version":1}\n'
@@ -61,9 +65,12 @@ def documents(count: int) -> list[bytes]:
     return docs
 
 
-def run(count: int, buffer_documents: int) -> dict[str, float]:
+def run(count: int, buffer_documents: int, index: bool) -> dict[str, float]:
     docs = documents(count)
     store = Store(":memory:")
+    indexer = Indexer(Mirror(store)).start() if index else None
+    if indexer is not None:
+        indexer.warm.wait(30)
     daemon = Daemon(store, ("127.0.0.1", 0), buffer_documents=buffer_documents)
     daemon.start()
     with tempfile.TemporaryDirectory() as folder:
@@ -83,6 +90,11 @@ def run(count: int, buffer_documents: int) -> dict[str, float]:
         sent_time = time.perf_counter() - start
         daemon.stop()
         elapsed = time.perf_counter() - start
+        caught_up = float("nan")
+        if indexer is not None:
+            indexer.wait_current(600)
+            caught_up = time.perf_counter() - start - elapsed
+            indexer.stop()
     stats = daemon.stats()
     rejected = sum(stats["rejected"].values())
     dropped = stats["dropped_full"] + stats["dropped_socket"]
@@ -97,6 +109,7 @@ def run(count: int, buffer_documents: int) -> dict[str, float]:
         "dropped_full": stats["dropped_full"],
         "dropped_socket": stats["dropped_socket"],
         "unaccounted": len(docs) - stored - rejected - dropped,
+        "caught_up_s": caught_up,
     }
 
 
@@ -105,11 +118,21 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=50_000)
     args = parser.parse_args()
     failed = False
-    for buffer, label in ((10_000, "default buffer"), (args.documents, "buffer holding all")):
-        r = run(args.documents, buffer)
+    runs = (
+        (10_000, "default buffer", True),
+        (args.documents, "buffer holding all", True),
+        (args.documents, "buffer holding all", False),
+    )
+    for buffer, label, index in runs:
+        r = run(args.documents, buffer, index)
         rate = r["accepted"] / r["elapsed_s"]
+        indexing = (
+            f"indexer following, caught up {r['caught_up_s']:.2f} s after the last document"
+            if index
+            else "no indexer"
+        )
         print(
-            f"local daemon, {label} ({buffer:,}): {r['sent']:,} documents sent in "
+            f"local daemon, {label} ({buffer:,}), {indexing}: {r['sent']:,} documents sent in "
             f"{r['send_s']:.2f} s by one sender; {r['accepted']:,} stored in "
             f"{r['elapsed_s']:.2f} s = {rate:,.0f} documents/s (target ≥ 10,000/s)"
         )

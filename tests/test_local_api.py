@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import xraykit
+import xraykit.local
 from xraykit.aws.summaries import summaries_frame
 from xraykit.exceptions import ArgumentError
 from xraykit.graph import service_graph_from_response
@@ -510,3 +511,42 @@ def test_loopback_only_unless_allowed(store: Store) -> None:
         assert api.endpoint_url == f"http://127.0.0.1:{api.address[1]}"
     finally:
         api.stop()
+
+
+# --- encryption -----------------------------------------------------------------------
+
+
+def test_encryption_config_defaults_to_none_and_takes_a_kms_key(client: Any) -> None:
+    config = client.get_encryption_config()["EncryptionConfig"]
+    assert config == {"Type": "NONE", "Status": "ACTIVE"}
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    put_answer = client.put_encryption_config(Type="KMS", KeyId=key)["EncryptionConfig"]
+    assert put_answer == {"Type": "KMS", "KeyId": key, "Status": "ACTIVE"}
+    assert client.get_encryption_config()["EncryptionConfig"] == put_answer
+    # back to X-Ray's default encryption: a key sent with NONE is not kept
+    client.put_encryption_config(Type="NONE", KeyId="alias/ignored")
+    assert client.get_encryption_config()["EncryptionConfig"] == {
+        "Type": "NONE",
+        "Status": "ACTIVE",
+    }
+
+
+def test_encryption_config_errors_in_x_rays_shape(client: Any) -> None:
+    code, message = error_of(client.put_encryption_config, Type="AES")
+    assert code == "InvalidRequestException"
+    assert "'AES'" in message and "[NONE, KMS]" in message
+    code, message = error_of(client.put_encryption_config, Type="KMS")
+    assert code == "InvalidRequestException" and "KeyId is required" in message
+    code, _ = error_of(client.put_encryption_config, Type="KMS", KeyId="alias/has space")
+    assert code == "InvalidRequestException"
+    # nothing was changed by the refused requests
+    assert client.get_encryption_config()["EncryptionConfig"]["Type"] == "NONE"
+
+
+def test_encryption_config_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "local.sqlite3"
+    with xraykit.local.start("127.0.0.1:0", store=path) as xr:
+        xr.client().put_encryption_config(Type="KMS", KeyId="alias/course")
+    with xraykit.local.start("127.0.0.1:0", store=path) as xr:
+        config = xr.client().get_encryption_config()["EncryptionConfig"]
+    assert config == {"Type": "KMS", "KeyId": "alias/course", "Status": "ACTIVE"}

@@ -18,16 +18,21 @@ START, END = 1_700_000_000, 1_700_003_600
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[tuple[Any, xraykit.TraceSet]]:
+def local() -> Iterator[Any]:
+    with xraykit.local.start("127.0.0.1:0", store=":memory:") as xr:
+        yield xr
+
+
+@pytest.fixture(scope="module")
+def served(local: Any) -> Iterator[tuple[Any, xraykit.TraceSet]]:
     documents = json.loads(DATA.read_text())
     ts = xraykit.from_documents(documents, source=DATA.name)
-    with xraykit.local.start("127.0.0.1:0", store=":memory:") as xr:
-        client = xr.client()
-        put = client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in documents])
-        assert put["UnprocessedTraceSegments"] == []
-        # the groups the table's expressions name, as X-Ray would hold them
-        client.create_group(GroupName="slow", FilterExpression="responsetime > 3")
-        yield client, ts
+    client = local.client()
+    put = client.put_trace_segments(TraceSegmentDocuments=[json.dumps(d) for d in documents])
+    assert put["UnprocessedTraceSegments"] == []
+    # the groups the table's expressions name, as X-Ray would hold them
+    client.create_group(GroupName="slow", FilterExpression="responsetime > 3")
+    yield client, ts
 
 
 def _summary_ids(client: Any, expression: str) -> list[str]:
@@ -59,3 +64,22 @@ def test_summaries_match_ts_query(served: Any, expression: str, expected: list[i
     want = set(ts.query(expression, groups={"slow": "responsetime > 3"}).traces.trace_id)
     assert set(ids) == want
     assert sorted(int(t[-2:]) for t in ids) == expected
+
+
+@pytest.mark.parametrize("expression", [e for e, _ in SERVED])
+def test_the_mirror_answers_as_the_per_window_path(
+    served: Any, local: Any, expression: str
+) -> None:
+    client, _ = served
+    operations = local._api.operations
+    with_mirror = client.get_trace_summaries(
+        StartTime=START, EndTime=END, FilterExpression=expression
+    )
+    operations.use_mirror = False
+    try:
+        per_window = client.get_trace_summaries(
+            StartTime=START, EndTime=END, FilterExpression=expression
+        )
+    finally:
+        operations.use_mirror = True
+    assert with_mirror["TraceSummaries"] == per_window["TraceSummaries"]

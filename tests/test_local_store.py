@@ -268,3 +268,66 @@ def test_bad_arguments_and_closed_store(tmp_path):
     with pytest.raises(ArgumentError, match="closed"):
         store.count()
     assert "closed" in repr(store)
+
+
+# --- the change journal and settings ------------------------------------------------------
+
+
+def test_changes_name_the_traces_each_revision_touched(store):
+    start = store.revision
+    assert store.changes(start) == (start, set())
+    store.put([doc(1), doc(2)])
+    middle = store.revision
+    store.put([doc(2, id="00000000000000aa"), doc(3)])
+    assert store.changes(start) == (store.revision, {trace_id(1), trace_id(2), trace_id(3)})
+    assert store.changes(middle) == (store.revision, {trace_id(2), trace_id(3)})
+    assert store.changes(store.revision) == (store.revision, set())
+    assert store.changes(start - 1) is None  # before the journal began: read everything
+    store.put(["not json"])  # nothing kept, nothing changed
+    assert store.changes(middle)[0] == store.revision
+
+
+def test_a_purge_is_journaled_with_the_deleted_traces(store):
+    store.put([doc(1)], received=0.0)
+    store.put([doc(2)], received=100 * 86400.0)
+    before = store.revision
+    assert store.purge(now=40 * 86400.0) == 1
+    assert store.changes(before) == (store.revision, {trace_id(1)})
+    assert store.documents([trace_id(1), trace_id(2)]).keys() == {trace_id(2)}
+
+
+def test_the_journal_is_bounded(store, monkeypatch):
+    monkeypatch.setattr("xraykit.local.store.JOURNAL_IDS", 2)
+    first = store.revision
+    for i in range(5):
+        store.put([doc(i)])
+    assert store.changes(first) is None  # too far behind: the reader re-reads everything
+    assert store.changes(store.revision - 1) == (store.revision, {trace_id(4)})
+    assert len(store._journal) <= 2
+
+
+def test_wait_for_change_wakes_on_put_and_on_close(store):
+    seen = store.revision
+    timer = threading.Timer(0.05, lambda: store.put([doc(1)]))
+    timer.start()
+    assert store.wait_for_change(seen, timeout=10) == seen + 1
+    timer.join()
+    assert store.wait_for_change(seen, timeout=10) == seen + 1  # already moved: no wait
+    other = Store(":memory:")
+    closer = threading.Timer(0.05, other.close)
+    closer.start()
+    assert other.wait_for_change(other.revision, timeout=10) == other.revision
+    closer.join()
+    assert other.closed and not store.closed
+
+
+def test_settings_survive_a_restart(tmp_path):
+    path = tmp_path / "local.sqlite3"
+    with Store(path) as store:
+        assert store.setting("encryption") is None
+        store.save_setting("encryption", {"Type": "KMS", "KeyId": "alias/x"})
+        store.save_setting("encryption", {"Type": "KMS", "KeyId": "alias/y"})
+        with pytest.raises(ArgumentTypeError, match="must be a dict"):
+            store.save_setting("encryption", ["KMS"])  # type: ignore[arg-type]
+    with Store(path) as store:
+        assert store.setting("encryption") == {"Type": "KMS", "KeyId": "alias/y"}

@@ -7,7 +7,8 @@ sampling targets the SDK's centralized sampler asks for — with no AWS account.
 SQLite (:mod:`~xraykit.local.store`) and survive a restart.
 
 Modules, in the order a segment travels: :mod:`~xraykit.local.daemon` (UDP datagrams),
-:mod:`~xraykit.local.store` (SQLite), :mod:`~xraykit.local.api` (the HTTP API), which answers
+:mod:`~xraykit.local.store` (SQLite), :mod:`~xraykit.local.mirror` (the traces kept parsed
+in memory by a background indexer), :mod:`~xraykit.local.api` (the HTTP API), which answers
 with :mod:`~xraykit.local.summaries`, :mod:`~xraykit.local.graph_response` and
 :mod:`~xraykit.local.sampling_service`.
 
@@ -117,6 +118,7 @@ class LocalXRay:
             self._daemon.stop()
         finally:
             self._api.stop()
+            self._api.operations.close()  # the background indexer
             if self._owns_store:
                 self.store.close()
 

@@ -23,19 +23,18 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from xraykit.exceptions import ArgumentError, NotFoundError
 from xraykit.graph import service_graph
 from xraykit.local.graph_response import service_graph_response, trace_graph_response
+from xraykit.local.mirror import Indexer, Mirror, Window
 from xraykit.local.sampling_service import SamplingService
 from xraykit.local.summaries import trace_summaries
-from xraykit.query import parse, validate
-from xraykit.query.evaluator import Evaluator
+from xraykit.query import validate
 
 if TYPE_CHECKING:
     from xraykit.local.store import Store
@@ -75,7 +74,11 @@ ROUTES = {
     "/UpdateSamplingRule": "UpdateSamplingRule",
     "/DeleteSamplingRule": "DeleteSamplingRule",
     "/SamplingTargets": "GetSamplingTargets",
+    "/EncryptionConfig": "GetEncryptionConfig",
+    "/PutEncryptionConfig": "PutEncryptionConfig",
 }
+#: Encryption types ``PutEncryptionConfig`` takes (X-Ray's ``EncryptionType``).
+ENCRYPTION_TYPES = ("NONE", "KMS")
 _TIME_RANGE_TYPES = ("TraceId", "Event", "Service")
 
 
@@ -253,49 +256,6 @@ class _Cache:
             self._items.popitem(last=False)
 
 
-#: Evaluator cache keys whose values depend on the TraceSet alone (the service graph's node and
-#: edge rows): shared by every expression evaluated over one window while the store is unchanged.
-_SHARED_KEYS = frozenset({"graph", "nodes", "edges", "nodes+", "edges+"})
-
-
-class _WindowEvaluator(Evaluator):
-    """An :class:`~xraykit.query.evaluator.Evaluator` reusing one window's graph frames."""
-
-    def __init__(
-        self,
-        ts: TraceSet,
-        groups: Mapping[str, str] | None,
-        expression: str,
-        shared: dict[Any, Any],
-    ) -> None:
-        super().__init__(ts, groups, expression)
-        self.shared = shared
-
-    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
-        if key in _SHARED_KEYS:
-            if key not in self.shared:
-                self.shared[key] = make()
-            return self.shared[key]
-        return super().cached(key, make)
-
-
-class _Window:
-    """One window's TraceSet with the frames derived from it that filters share."""
-
-    def __init__(self, ts: TraceSet) -> None:
-        self.ts = ts
-        self.shared: dict[Any, Any] = {}
-        # the service graph's rows, as ``service()`` / ``edge()`` filters read them, are
-        # computed with the TraceSet (X-Ray indexes a trace's services when it arrives)
-        _WindowEvaluator(ts, None, "", self.shared).graph()
-
-    def evaluate(self, expression: str, groups: Mapping[str, str]) -> np.ndarray:
-        """Boolean mask over ``ts.traces`` (as :func:`xraykit.query.evaluate`)."""
-        tree = parse(expression)
-        evaluator = _WindowEvaluator(self.ts, groups, expression, self.shared)
-        return np.asarray(evaluator.mask(tree), dtype=bool)
-
-
 class Operations:
     """X-Ray's operations over a :class:`~xraykit.local.store.Store`.
 
@@ -307,9 +267,17 @@ class Operations:
         The sampling rules and targets; default one over ``store``.
     """
 
-    def __init__(self, store: Store, *, sampling: SamplingService | None = None) -> None:
+    def __init__(
+        self, store: Store, *, sampling: SamplingService | None = None, index: bool = True
+    ) -> None:
         self.store = store
         self.sampling = SamplingService(store) if sampling is None else sampling
+        # the traces kept parsed, and the thread that parses them as they arrive
+        self.mirror = Mirror(store)
+        self.indexer: Indexer | None = Indexer(self.mirror).start() if index else None
+        if self.indexer is not None:  # the thread ends with this object if not before
+            weakref.finalize(self, self.indexer.stop, 0.0)
+        self.use_mirror = True  # False: every query takes the per-window path (tests compare)
         self._tracesets = _Cache(2)
         self._matches = _Cache(16)
         self._snapshots = _Cache(32)  # the matches of paged queries, for their next pages
@@ -339,6 +307,8 @@ class Operations:
             "UpdateSamplingRule": lambda b: self.sampling.update_rule(b),
             "DeleteSamplingRule": lambda b: self.sampling.delete_rule(b),
             "GetSamplingTargets": lambda b: self.sampling.targets(b),
+            "GetEncryptionConfig": self.get_encryption_config,
+            "PutEncryptionConfig": self.put_encryption_config,
         }
         if operation not in handlers:
             raise NotFoundError(f"Unknown operation {operation!r}.")
@@ -377,11 +347,17 @@ class Operations:
         missing = [t for t in ids if not found.get(t)]
         return {"Traces": traces, "UnprocessedTraceIds": missing}
 
-    def _window(self, ids: list[str]) -> _Window:
-        """The TraceSet of ``ids`` and its shared frames, kept while the store is unchanged."""
+    def close(self) -> None:
+        """Stop the background indexer (the store stays open)."""
+        if self.indexer is not None:
+            self.indexer.stop()
+
+    def _window(self, ids: list[str]) -> Window:
+        """The TraceSet of ``ids`` read from the store and its shared frames, kept while the
+        store is unchanged (the per-window path, when the mirror does not hold the window)."""
         digest = hashlib.sha1("\n".join(ids).encode()).hexdigest()
         key = (self.store.revision, digest)
-        window: _Window = self._tracesets.get(key, lambda: _Window(self.store.traceset(ids)))
+        window: Window = self._tracesets.get(key, lambda: Window(self.store.traceset(ids)))
         return window
 
     def _traceset(self, ids: list[str]) -> TraceSet:
@@ -400,8 +376,13 @@ class Operations:
         """The TraceSummary of each trace of ``page``, in order, computed once per revision.
 
         The traces not summarized yet are taken from the window's cached TraceSet when
-        there is one, else read from the store.
+        there is one, else read from the store. The mirror, when it holds them, keeps each
+        trace's summary until the trace changes.
         """
+        if self.use_mirror:
+            found = self.mirror.summaries(page)
+            if found is not None:
+                return found
         revision = self.store.revision
         with self._summaries_lock:
             if revision != self._summaries_revision:
@@ -437,6 +418,10 @@ class Operations:
         if not expression or not ids:
             return ids
         groups = self.group_expressions()
+        if self.use_mirror:
+            found = self.mirror.matches(ids, expression, groups)
+            if found is not None:
+                return found
 
         def build() -> list[str]:
             window = self._window(ids)
@@ -613,3 +598,33 @@ class Operations:
         group = self._group(body)
         self.store.delete_group(group["GroupARN"])
         return {}
+
+    # --- encryption -----------------------------------------------------------------
+
+    def get_encryption_config(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The account's encryption configuration: ``NONE`` (X-Ray's default encryption at
+        rest) until ``PutEncryptionConfig`` chose a KMS key; kept in the store."""
+        config = self.store.setting("encryption") or {"Type": "NONE"}
+        return {"EncryptionConfig": {**config, "Status": "ACTIVE"}}
+
+    def put_encryption_config(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Choose ``NONE`` or ``KMS`` with a ``KeyId`` (an alias, key id or ARN; a local
+        X-Ray has no KMS to ask whether the key exists, so any well-formed name is taken).
+        A ``KeyId`` sent with ``NONE`` is not kept."""
+        kind = _string(body, "Type", required=True)
+        if kind not in ENCRYPTION_TYPES:
+            raise ArgumentError(
+                f"1 validation error detected: Value {kind!r} at 'type' failed to satisfy "
+                f"constraint: Member must satisfy enum value set: [{', '.join(ENCRYPTION_TYPES)}]"
+            )
+        key = _string(body, "KeyId")
+        config: dict[str, Any] = {"Type": kind}
+        if kind == "KMS":
+            if not key or len(key) > 3000 or any(c.isspace() for c in key):
+                raise ArgumentError(
+                    "KeyId is required with Type KMS: a KMS key id, alias (alias/name) or ARN "
+                    f"of 1 to 3000 characters without spaces, not {key!r}."
+                )
+            config["KeyId"] = key
+        self.store.save_setting("encryption", config)
+        return {"EncryptionConfig": {**config, "Status": "ACTIVE"}}

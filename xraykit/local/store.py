@@ -6,7 +6,10 @@ for time-window queries. A file survives restarts (journal in WAL mode); ``":mem
 lasts as long as the object. One connection, guarded by a lock, serves the daemon's writer
 thread and the API's threads at once. Traces whose last document arrived more than
 ``retention_days`` ago (30, as X-Ray keeps them) are purged on open and, at most once a
-minute, on :meth:`Store.put`.
+minute, on :meth:`Store.put`. Every change moves :attr:`Store.revision` and is noted, with
+the ids of the traces it touched, in a bounded journal (:meth:`Store.changes`), so that a
+reader (:mod:`~xraykit.local.mirror`) can re-read only what changed; a small table of
+settings keeps account-wide choices such as the encryption configuration.
 
 Examples
 --------
@@ -32,6 +35,7 @@ import re
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -54,6 +58,8 @@ _CHUNK = 1000  # documents parsed and written per transaction: what put holds at
 _PURGE_EVERY = 60.0  # seconds between automatic purges
 _IDS_PER_QUERY = 500  # bound parameters per IN (...) clause
 _SCHEMA_VERSION = 1
+JOURNAL_IDS = 1_000_000
+"""Trace ids the change journal holds; a reader further behind re-reads everything."""
 _TRACE_ID = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
 _ENTITY_ID = re.compile(r"[0-9a-f]{16}")
 
@@ -72,6 +78,7 @@ CREATE INDEX IF NOT EXISTS traces_received ON traces (received);
 CREATE TABLE IF NOT EXISTS groups (name TEXT PRIMARY KEY, arn TEXT, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS groups_arn ON groups (arn);
 CREATE TABLE IF NOT EXISTS rules (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
 
 _PUT_DOCUMENT = """
@@ -146,6 +153,11 @@ class Store:
         self.path = str(os.fspath(path))
         self.retention_days = float(retention_days)
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # notified at every new revision
+        # (revision, ids of the traces it touched), oldest first, at most JOURNAL_IDS ids
+        self._journal: deque[tuple[int, tuple[str, ...]]] = deque()
+        self._journal_ids = 0
+        self._journal_floor = 0  # changes() answers for readers at this revision or later
         memory = self.path == ":memory:"
         if not memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -194,14 +206,67 @@ class Store:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            self._changed.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._conn is None
 
     @property
     def revision(self) -> int:
         """A number that grows whenever stored documents change (put or purge), from 0 at open.
 
-        Lets a reader cache what it built from the documents (a TraceSet) until it moves.
+        Lets a reader cache what it built from the documents (a TraceSet) until it moves;
+        :meth:`changes` tells which traces changed since a revision.
         """
         return self._revision
+
+    def changes(self, since: int) -> tuple[int, set[str]] | None:
+        """``(revision, ids)``: the ids of the traces put or deleted after revision ``since``.
+
+        None when the journal no longer reaches back to ``since`` (the reader re-reads
+        everything). A trace id in ``ids`` that :meth:`documents` no longer finds was deleted.
+
+        Examples
+        --------
+        >>> store = Store()
+        >>> doc = {"trace_id": "1-581cf771-a006649127e371903a2de979", "id": "70de5b6f19ff9a0a",
+        ...        "name": "web", "start_time": 1478293390.0, "end_time": 1478293391.0}
+        >>> before = store.revision
+        >>> _ = store.put([doc])
+        >>> store.changes(before) == (store.revision, {doc["trace_id"]}), store.changes(-1)
+        (True, None)
+        """
+        with self._lock:
+            if since < self._journal_floor:
+                return None
+            ids: set[str] = set()
+            for revision, touched in reversed(self._journal):
+                if revision <= since:
+                    break
+                ids.update(touched)
+            return self._revision, ids
+
+    def wait_for_change(self, revision: int, timeout: float) -> int:
+        """Wait until :attr:`revision` differs from ``revision`` (or the store closes, or
+        ``timeout`` seconds pass); return the revision then."""
+        with self._changed:
+            if self._revision == revision and self._conn is not None:
+                self._changed.wait(timeout)
+            return self._revision
+
+    def _note_change(self, trace_ids: Iterable[str]) -> None:
+        """Move the revision and journal the traces touched (call with the lock held)."""
+        self._revision += 1
+        touched = tuple(trace_ids)
+        self._journal.append((self._revision, touched))
+        self._journal_ids += len(touched)
+        while self._journal_ids > JOURNAL_IDS and len(self._journal) > 1:
+            revision, dropped = self._journal.popleft()
+            self._journal_ids -= len(dropped)
+            self._journal_floor = revision
+        self._changed.notify_all()
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -274,7 +339,7 @@ class Store:
                         db.execute("ROLLBACK")
                         raise
                     db.execute("COMMIT")
-                    self._revision += 1
+                    self._note_change(traces)
                 accepted += len(rows)
         if time.monotonic() - self._last_purge >= _PURGE_EVERY:
             self.purge()
@@ -382,6 +447,12 @@ class Store:
             db = self._db()
             db.execute("BEGIN")
             try:
+                ids = [
+                    row[0]
+                    for row in db.execute(
+                        "SELECT trace_id FROM traces WHERE received < ?", (cutoff,)
+                    )
+                ]
                 db.execute(
                     "DELETE FROM documents WHERE trace_id IN "
                     "(SELECT trace_id FROM traces WHERE received < ?)",
@@ -394,7 +465,7 @@ class Store:
             db.execute("COMMIT")
             self._last_purge = time.monotonic()
             if gone:
-                self._revision += 1
+                self._note_change(ids)
         return int(gone)
 
     # -- groups and sampling rules -----------------------------------------------------
@@ -457,6 +528,32 @@ class Store:
         with self._lock:
             cursor = self._db().execute("DELETE FROM rules WHERE name = ?", (name,))
         return cursor.rowcount > 0
+
+    def setting(self, name: str) -> dict[str, Any] | None:
+        """The account-wide setting of this name (a dict), or None when never saved.
+
+        >>> store = Store()
+        >>> store.save_setting("encryption", {"Type": "NONE"})
+        >>> store.setting("encryption"), store.setting("other")
+        ({'Type': 'NONE'}, None)
+        """
+        with self._lock:
+            row = self._db().execute("SELECT body FROM settings WHERE name = ?", (name,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def save_setting(self, name: str, value: dict[str, Any]) -> None:
+        """Create or replace the setting ``name`` (a JSON-able dict)."""
+        if not isinstance(value, dict):
+            raise ArgumentTypeError(
+                f"A setting must be a dict, but a {type(value).__name__} was passed."
+            )
+        body = _dumps(value, "setting")
+        with self._lock:
+            self._db().execute(
+                "INSERT INTO settings (name, body) VALUES (?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET body = excluded.body",
+                (name, body),
+            )
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
