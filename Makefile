@@ -79,8 +79,10 @@ lint: $(STAMP)-dev
 typecheck: $(STAMP)-dev
 	$(BIN)/mypy
 
+# Every notebook runs in tests/test_binder.py, in a fresh environment made from binder/ alone
+# (as Binder builds it); one notebook on its own: $(BIN)/pytest --nbmake notebooks/NAME.ipynb
 pytest: system-graphviz system-chromium $(STAMP)-dev
-	$(BIN)/pytest --nbmake notebooks tests xraykit README.md
+	$(BIN)/pytest --durations=20 tests xraykit README.md
 
 test: lint typecheck pytest
 
