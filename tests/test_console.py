@@ -117,3 +117,54 @@ def test_trace_links():
 def test_errors(kwargs, message):
     with pytest.raises(ArgumentError, match=message):
         console_url(**kwargs)
+
+
+def test_traceset_console_links_follow_the_region():
+    import xraykit
+
+    ts = xraykit.load_sample("shop")
+    with pytest.raises(ArgumentError, match="region"):
+        ts.console_links()
+    ts.region = "eu-west-1"
+    links = ts.console_links()
+    assert len(links) == len(ts) and links.index.equals(ts.traces.index)
+    first = ts.traces.iloc[0]
+    assert links.iloc[0].startswith(
+        f"https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#xray:traces/{first.trace_id}?"
+    )
+    # selections and concatenations keep the region; mixed regions drop it
+    part = ts.select(ts.traces.trace_id[:3])
+    assert part.region == "eu-west-1" and part.query("fault").region == "eu-west-1"
+    assert xraykit.concat([part, ts.select(ts.traces.trace_id[3:6])]).region == "eu-west-1"
+    other = ts.select(ts.traces.trace_id[6:8])
+    other.region = "us-east-1"
+    assert xraykit.concat([part, other]).region is None
+    # the HTML display lists the first traces as links, escaped
+    html_text = part._repr_html_()
+    assert "<a href='https://eu-west-1.console.aws.amazon.com" in html_text
+
+
+def test_timeline_links_to_the_console():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import io
+
+    import matplotlib.pyplot as plt
+
+    import xraykit
+
+    ts = xraykit.load_sample("shop")
+    one = ts.traces.trace_id.iloc[0]
+    fig, ax = plt.subplots()
+    xraykit.plot_timeline(ts, one, ax=ax)
+    assert ax.title.get_url() is None  # no region, no link
+    plt.close(fig)
+    ts.region = "us-west-2"
+    fig, ax = plt.subplots()
+    xraykit.plot_timeline(ts, one, ax=ax)
+    assert ax.title.get_url() == ts.console_links(ts.traces.iloc[:1]).iloc[0]
+    out = io.StringIO()
+    fig.savefig(out, format="svg")
+    assert "console.aws.amazon.com" in out.getvalue()
+    plt.close(fig)

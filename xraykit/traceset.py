@@ -47,6 +47,8 @@ import orjson
 import pandas as pd
 
 from xraykit import query as _query
+from xraykit.console import MAX_WINDOW as _CONSOLE_WINDOW
+from xraykit.console import console_url
 from xraykit.exceptions import ArgumentError, ArgumentTypeError, NotFoundError, XrayKitWarning
 from xraykit.io import formats as _formats
 from xraykit.io import saved as _saved
@@ -96,6 +98,9 @@ class TraceSet:
         ``GetTraceSummaries`` rows when the traces came from a live pull.
     cost : object or None
         The cost estimate of a live pull.
+    region : str or None
+        The AWS region the traces came from (set by ``xraykit.fetch``); with it,
+        :meth:`console_links` and the HTML display link each trace to the CloudWatch console.
     """
 
     traces: pd.DataFrame
@@ -113,6 +118,7 @@ class TraceSet:
         *,
         summaries: pd.DataFrame | None = None,
         cost: Any = None,
+        region: str | None = None,
     ) -> None:
         frames = frames or {}
         unknown = set(frames) - set(SCHEMAS)
@@ -130,6 +136,7 @@ class TraceSet:
         self._documents = docs
         self.summaries = summaries
         self.cost = cost
+        self.region = region
 
     # -- basics ----------------------------------------------------------------------------
 
@@ -212,12 +219,50 @@ class TraceSet:
             if len(self.problems)
             else ""
         )
+        links = ""
+        if self.region and len(self.traces):
+            rows = self.traces.sort_values("start").head(5)
+            items = "".join(
+                f"<li><a href='{html.escape(url)}' target='_blank' rel='noopener'>"
+                f"{html.escape(tid)}</a></li>"
+                for tid, url in zip(rows["trace_id"], self.console_links(rows), strict=True)
+            )
+            links = (
+                f"<p>First traces in the CloudWatch console ({html.escape(self.region)}; "
+                f"all of them: <code>ts.console_links()</code>):</p><ul>{items}</ul>"
+            )
         return (
             "<div><strong>TraceSet</strong>"
             f"<p>Time span: {when}<br>Services: {services or '—'}</p>"
             f"<table><tr><th style='text-align:left'>frame</th><th>rows</th></tr>{rows}</table>"
-            f"{note}</div>"
+            f"{note}{links}</div>"
         )
+
+    def console_links(self, traces: pd.DataFrame | None = None) -> pd.Series:
+        """The CloudWatch console address of each trace, as a Series aligned with ``traces``
+        (``ts.traces`` by default); needs :attr:`region` (set by ``xraykit.fetch``).
+
+        >>> import xraykit
+        >>> ts = xraykit.load_sample("shop")
+        >>> ts.region = "us-east-1"
+        >>> ts.console_links().iloc[0].split("#")[1][:13]
+        'xray:traces/1'
+        >>> ts.traces.assign(console=ts.console_links()).columns[-1]
+        'console'
+        """
+        if not self.region:
+            raise ArgumentError(
+                "Console links need the traces' AWS region, but this TraceSet has none "
+                "(only xraykit.fetch knows it). Set it first: ts.region = 'us-east-1'."
+            )
+        frame = self.traces if traces is None else traces
+        urls = [
+            console_url(trace_id=t, region=self.region, start=a.floor("s"), end=b.ceil("s"))
+            if pd.notna(a) and pd.notna(b) and b - a <= _CONSOLE_WINDOW and b > a
+            else console_url(trace_id=t, region=self.region)
+            for t, a, b in zip(frame["trace_id"], frame["start"], frame["end"], strict=True)
+        ]
+        return pd.Series(urls, index=frame.index, name="console_url", dtype="str")
 
     # -- selection ---------------------------------------------------------------------------
 
@@ -248,7 +293,7 @@ class TraceSet:
         summaries = self.summaries
         if summaries is not None and "trace_id" in summaries:
             summaries = summaries[summaries["trace_id"].isin(wanted)].reset_index(drop=True)
-        return TraceSet(frames, summaries=summaries, cost=self.cost)
+        return TraceSet(frames, summaries=summaries, cost=self.cost, region=self.region)
 
     def trace(self, trace_id: str) -> TraceSet:
         """Return the TraceSet of one trace.
@@ -576,8 +621,10 @@ def concat(tracesets: Sequence[TraceSet]) -> TraceSet:
         cost = sum(costs[1:], costs[0]) if costs else None
     except TypeError:
         cost = None
+    regions = {t.region for t in tracesets}
     return TraceSet(
         frames,
         summaries=pd.concat(summaries, ignore_index=True) if summaries else None,
         cost=cost,
+        region=regions.pop() if len(regions) == 1 else None,
     )

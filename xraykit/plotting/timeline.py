@@ -72,6 +72,9 @@ def plot_timeline(
         One bar per entity (``ax.patches`` in row order, top row first) and, with
         ``critical``, a LineCollection labelled ``"critical path"``.
 
+    When ``ts.region`` is known (a pull with ``xraykit.fetch``), the title and a small "open
+    in console" label link to the trace in the CloudWatch console (in SVG and PDF output).
+
     Raises
     ------
     NotFoundError
@@ -163,7 +166,13 @@ def plot_timeline(
     ax.set_ylim(max(len(ent), 1) - 0.5, -0.5)
     ax.set_xlim(0, max(t_end - t0, 1e-6) * 1.18)
     ax.set_xlabel("time since trace start (s)")
-    ax.set_title(f"Trace {trace_id}")
+    title = ax.set_title(f"Trace {trace_id}")
+    region = getattr(ts, "region", None)
+    if region:  # a pulled trace: its title and a small label link to the console (SVG, PDF)
+        url = ts.console_links(ts.traces[ts.traces["trace_id"] == trace_id]).iloc[0]
+        title.set_url(url)
+        ax.text(1.0, 1.01, "open in console ↗", transform=ax.transAxes, ha="right",
+                va="bottom", fontsize=8, color="#0073bb", url=url)  # fmt: skip
     return ax
 
 

@@ -294,7 +294,8 @@ def explore(
     expression : str
         The filter expression to start with (empty: every trace).
     region : str, optional
-        The AWS region the traces came from: adds a link to the chosen trace in the console.
+        The AWS region the traces came from (``ts.region`` by default, which
+        ``xraykit.fetch`` sets): adds a link to the chosen trace in the console.
     limit : int
         Rows of the matching-traces table.
 
@@ -309,6 +310,8 @@ def explore(
         Without ipywidgets (``pip install "xraykit[widgets]"``).
     """
     check_traceset(ts, "ts")
+    if region is None:
+        region = getattr(ts, "region", None)
     if region is not None:
         console_url(region=region, service_map=True)  # ArgumentError for an unknown region
     if not isinstance(expression, str):
