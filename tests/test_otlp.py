@@ -9,17 +9,19 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import random
 import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 import xraykit
 import xraykit.traceset
 from xraykit.exceptions import TraceParseError
-from xraykit.io import otlp
-from xraykit.io.formats import frames_from_otlp
+from xraykit.io import otlp, otlp_fast
+from xraykit.io.formats import frames_from_otlp, read_frames
 from xraykit.io.otlp_translate import Options, Refused, Translator, documents
 from xraykit.traceset import TraceSet
 
@@ -870,3 +872,173 @@ def test_round_trip_through_the_opentelemetry_sdk() -> None:
     assert subs.loc["shop", "sql_database_type"] == "postgresql"
     assert ts.annotations[["key", "value"]].values.tolist() == [["customer.tier", "gold"]]
     assert ts.services == ["orders"] or "orders" in ts.services
+
+
+# -- the fast path gives exactly the frames of the exact path ------------------------------------
+
+
+def _same_frames(fast: dict[str, Any], exact: dict[str, Any]) -> None:
+    assert fast.keys() == exact.keys()
+    for name, frame in exact.items():
+        if hasattr(frame, "columns"):
+            pd.testing.assert_frame_equal(fast[name], frame, obj=name)
+        else:  # the document store: every document's text, in order
+            pd.testing.assert_frame_equal(fast[name].to_frame(), frame.to_frame(), obj=name)
+
+
+def _both(read: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], dict[str, Any]]:
+    fast = read()
+    monkeypatch.setattr(otlp_fast, "USE_FAST_PATH", False)
+    exact = read()
+    monkeypatch.setattr(otlp_fast, "USE_FAST_PATH", True)
+    return fast, exact
+
+
+def _random_request(rng: random.Random, number: int) -> dict[str, Any]:
+    """An export request of one trace with the attributes the rules read, in random mixes;
+    now and then something the fast path leaves to the exact path."""
+    trace = f"{1465575560 + number:08x}" + "".join(
+        rng.choice("0123456789abcdef") for _ in range(24)
+    )
+    start = (1465575560 + number) * 10**9
+    pool: dict[str, list[Any]] = {
+        "http.method": ["GET", "POST"],
+        "http.request.method": ["PUT"],
+        "http.status_code": [200, 404, 429, 503, "500"],
+        "http.response.status_code": [201, 400],
+        "http.url": ["https://shop.example.com/cart?x=1"],
+        "http.scheme": ["https"],
+        "http.host": ["api.example.com"],
+        "http.target": ["/orders/7"],
+        "url.path": ["/items"],
+        "url.query": ["page=2"],
+        "server.address": ["inventory"],
+        "server.port": [8443, 80],
+        "net.peer.name": ["payments"],
+        "net.peer.port": [443],
+        "client.address": ["10.0.0.9"],
+        "http.client_ip": ["203.0.113.5"],
+        "user_agent.original": ["curl/8"],
+        "http.response_content_length": [512, 0],
+        "http.status_text": ["Bad Gateway"],
+        "rpc.system": ["aws-api", "grpc"],
+        "rpc.service": ["DynamoDB"],
+        "rpc.method": ["GetItem"],
+        "aws.service": ["SQS"],
+        "aws.operation": ["SendMessage"],
+        "aws.region": ["eu-west-1"],
+        "aws.request_id": ["req-1"],
+        "aws.queue_url": ["https://sqs/q"],
+        "messaging.url": ["https://sqs/other"],
+        "aws.dynamodb.table_names": [["orders"], ["a", "b"]],
+        "aws.table_name": ["carts"],
+        "peer.service": ["billing"],
+        "aws.remote.service": ["AWS.SDK.S3", "ledger"],
+        "db.system": ["postgresql", "redis"],
+        "db.name": ["shop"],
+        "db.statement": ["SELECT 1"],
+        "db.user": ["app"],
+        "db.connection_string": ["jdbc:postgresql://db.example.com:5432"],
+        "enduser.id": ["user-7"],
+        "tier": ["gold", 3, 2.5, True],
+        "order.id": ["o-1"],
+        "bad key!": ["x"],
+        "aws.xray.metadata.billing": ['{"plan": "pro"}', "not json"],
+        "aws.xray.metadata.default": ['{"merged": 1}'],
+        "message.type": ["RECEIVED"],
+        "messaging.message_payload_size_bytes": [99],
+        "tags": [["a", "b"]],
+        "empty": [None],
+    }
+    resources = [
+        {"service.name": "web", "telemetry.sdk.language": "python"},
+        {
+            "service.name": "cart",
+            "cloud.provider": "aws",
+            "cloud.platform": "aws_ec2",
+            "host.id": "i-1",
+            "service.version": "1.2",
+        },
+        {"service.name": "ecs", "cloud.platform": "aws_ecs", "aws.ecs.launchtype": "fargate"},
+        {"service.name": "gcp", "cloud.provider": "gcp", "process.pid": 12},
+    ]
+    spans = []
+    ids = [f"{number:08x}{i:08x}" for i in range(rng.randint(1, 6))]
+    for i, span_id in enumerate(ids):
+        keys = rng.sample(sorted(pool), rng.randint(0, 8))
+        attrs = {k: rng.choice(pool[k]) for k in keys}
+        if attrs and rng.random() < 0.3:
+            attrs["aws.xray.annotations"] = rng.sample(sorted(attrs), 1)
+        extra: dict[str, Any] = {}
+        if rng.random() < 0.3:
+            extra["status"] = rng.choice(
+                [{"code": 2, "message": "boom"}, {"code": "STATUS_CODE_ERROR"}, {"code": 1}]
+            )
+        if rng.random() < 0.1:
+            extra["endTimeUnixNano"] = rng.choice([None, 0, start + 7_654_321_987])
+        if rng.random() < 0.05:  # left to the exact path
+            extra.update(
+                rng.choice(
+                    [
+                        {"events": [{"name": "exception", "attributes": []}]},
+                        {"links": [{"traceId": trace, "spanId": ids[0]}]},
+                        {"spanId": "not-an-id"},
+                        {"attributes": [kv("aws.span.kind", "LOCAL_ROOT")]},
+                    ]
+                )
+            )
+        parent = "" if i == 0 else ids[rng.randrange(i)]
+        item = span(span_id, parent, rng.choice([1, 2, 3, 4, 5, "SPAN_KIND_CLIENT"]), **extra)
+        item["traceId"] = trace
+        item["name"] = rng.choice(["GET /cart", "op{1}", ""])
+        item["startTimeUnixNano"] = str(start + i * 1000)
+        if "attributes" not in extra:
+            item["attributes"] = [kv(k, v) for k, v in attrs.items()]
+        spans.append(item)
+    if rng.random() < 0.5:
+        spans.reverse()  # children before parents, as SDKs export them
+    groups = [spans[: len(spans) // 2], spans[len(spans) // 2 :]]
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [kv(k, v) for k, v in rng.choice(resources).items()]},
+                "scopeSpans": [{"spans": group}],
+            }
+            for group in groups
+            if group
+        ]
+    }
+
+
+def test_fast_path_gives_the_frames_of_the_exact_path_on_the_fixtures(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("shop.json", "shop.jsonl"):
+        fast, exact = _both(lambda n=name: read_frames(DATA / n), monkeypatch)
+        _same_frames(fast, exact)
+    translator = otlp_fast.FastTranslator()
+    for line in (DATA / "shop.jsonl").read_text().splitlines():
+        translator.documents(json.loads(line))
+    assert translator.taken >= 1 and translator.left >= 1  # the span with events is left
+
+
+def test_fast_path_gives_the_frames_of_the_exact_path_on_a_generated_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(15)
+    requests = [_random_request(rng, i) for i in range(400)]
+    path = tmp_path / "mixed.otlp.jsonl"
+    path.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+    fast, exact = _both(lambda: read_frames(path, on_error="ignore"), monkeypatch)
+    _same_frames(fast, exact)
+    assert len(exact["segments"]) > 400 and len(exact["problems"]) > 0
+    translator = otlp_fast.FastTranslator()
+    for request in requests:
+        translator.documents(request)
+    assert translator.taken > 300 and translator.left > 10  # both paths were exercised
+    for options in ({"indexed_attributes": ["tier", "order.id"]}, {"index_all_attributes": True}):
+        fast, exact = _both(
+            lambda o=options: frames_from_otlp(requests[:100], on_error="ignore", **o),
+            monkeypatch,
+        )
+        _same_frames(fast, exact)

@@ -8,7 +8,8 @@
 * documents and responses given in Python;
 * OpenTelemetry spans: OTLP/JSON export requests (``{"resourceSpans": [...]}``, one per file
   or per line) and span objects (Transaction Search's OTEL format), translated into segment
-  documents by :mod:`xraykit.io.otlp_translate` on the way in.
+  documents by :mod:`xraykit.io.otlp_translate` on the way in (plain export requests in one
+  pass by :mod:`xraykit.io.otlp_fast`, to the same documents).
 
 What cannot be read becomes a row of ``problems`` (source, location, reason) and never stops
 the load: a damaged value is salvaged record by record, so no valid record is lost to a bad
@@ -39,6 +40,7 @@ import pandas as pd
 
 from xraykit.exceptions import ArgumentTypeError
 from xraykit.io import otlp as _otlp
+from xraykit.io import otlp_fast as _fast
 from xraykit.io import otlp_translate as _translate
 from xraykit.io import source as _source
 from xraykit.io.reader import (
@@ -72,6 +74,7 @@ class _Reader(Reader):
         super().__init__(problems, native=native)
         self.otlp_options = options or _translate.Options()
         self.otlp_lines = False  # lines of OTLP requests: read in Python, not by the C scanner
+        self.otlp_fast = _fast.FastTranslator(self.otlp_options) if _fast.USE_FAST_PATH else None
 
     def _object(self, value: dict[str, Any], location: str, raw: bytes | str | None) -> None:
         if _otlp.is_otlp(value):
@@ -83,18 +86,22 @@ class _Reader(Reader):
 def _read_otlp(reader: _Reader, value: Any, location: str) -> None:
     """Translate OTLP span data into segment documents and read them (subsegments nested
     into their segments first, as X-Ray assembles them)."""
-    add = reader.problems.add
-    translator = _translate.Translator(reader.otlp_options, add)
-    translator.location = location
-    docs: list[dict[str, Any]] = []
-    for span in _otlp.spans(value, add, location):
-        try:
-            docs.extend(translator.documents(span))
-        except _translate.Refused as refused:
-            add(location, f"span {span.span_id}: {refused}")
+    fast = reader.otlp_fast
+    docs = fast.documents(value) if fast is not None else None
+    if docs is None:  # not plain, or the fast path is off: the exact path, which reports
+        add = reader.problems.add
+        translator = _translate.Translator(reader.otlp_options, add)
+        translator.location = location
+        docs = []
+        for span in _otlp.spans(value, add, location):
+            try:
+                docs.extend(translator.documents(span))
+            except _translate.Refused as refused:
+                add(location, f"span {span.span_id}: {refused}")
+        if docs:
+            docs = _translate.nest(docs)
     if not docs:
         return
-    docs = _translate.nest(docs)
     if reader.native:
         data = b"\n".join([orjson.dumps(doc) for doc in docs])
         _read_lines(reader, data, 0, len(data), 1, location)
@@ -159,19 +166,10 @@ def _read_line(reader: Reader, line: bytes, location: str) -> None:
     reader.accept(value, location, line.strip())
 
 
-def _read_lines(
-    reader: Reader,
-    data: bytes,
-    start: int,
-    end: int,
-    number: int,
-    source: str,
-    native: bool = True,
-) -> int:
-    """The lines of ``data[start:end]``, the first numbered ``number``: with the C scanner
-    (when ``native`` and built), or line by line in Python. Return the number of the next
-    line."""
-    if not (native and reader.native):
+def _read_lines(reader: Reader, data: bytes, start: int, end: int, number: int, source: str) -> int:
+    """The lines of ``data[start:end]``, the first numbered ``number``: with the C scanner, or
+    line by line in Python. Return the number of the next line."""
+    if not reader.native:
         while start < end:  # each line with its newline, as the scanner hands a line over
             stop = data.find(b"\n", start, end) + 1 or end
             _read_line(reader, data[start:stop], f"{source}:{number}")
@@ -206,9 +204,30 @@ def _read_json_lines(reader: Reader, events: Iterable[Any], source: str, number:
                 "reading it. Pass max_line_bytes=None, or a larger number, to read it",
             )
             number += 1
+        elif isinstance(reader, _Reader) and reader.otlp_lines:  # the scanner cannot read them
+            number = _read_otlp_lines(reader, event.data, event.start, event.end, number, source)
         else:
-            native = not getattr(reader, "otlp_lines", False)  # OTLP lines: the scanner cannot
-            number = _read_lines(reader, event.data, event.start, event.end, number, source, native)
+            number = _read_lines(reader, event.data, event.start, event.end, number, source)
+    return number
+
+
+def _read_otlp_lines(
+    reader: _Reader, data: bytes, start: int, end: int, number: int, source: str
+) -> int:
+    """Lines of OTLP export requests (as :func:`_read_lines` reads them in Python, export
+    requests handed straight to the translation). Return the number of the next line."""
+    loads = orjson.loads
+    while start < end:
+        stop = data.find(b"\n", start, end) + 1 or end
+        try:
+            value = loads(data[start:stop])
+        except orjson.JSONDecodeError:
+            value = None
+        if type(value) is dict and "resourceSpans" in value:
+            _read_otlp(reader, value, f"{source}:{number}")
+        else:  # anything else (problems included) as any line is read
+            _read_line(reader, data[start:stop], f"{source}:{number}")
+        start, number = stop, number + 1
     return number
 
 

@@ -51,7 +51,10 @@ __all__ = [
     "STATUS_ERROR",
     "Report",
     "Span",
+    "any_value",
+    "enum_number",
     "is_otlp",
+    "nanos",
     "spans",
 ]
 
@@ -169,24 +172,24 @@ def _span(item: Any, resource: dict[str, Any], report: Report, where: str) -> Sp
     if parent_id == "0" * 16:
         parent_id = ""
     start = item.get("startTimeUnixNano")
-    if type(start) is str and start.isdigit() and 0 < len(start) < 21:
+    if type(start) is str and start.isdecimal() and 0 < len(start) < 21:
         start = int(start)  # the common case, inline
     else:
-        start = _nanos(start, "startTimeUnixNano")
+        start = nanos(start, "startTimeUnixNano")
     if not start or start >= _MAX_NS:
-        start = _nanos(start, "startTimeUnixNano")
+        start = nanos(start, "startTimeUnixNano")
         raise _Bad(f"span {span_id}: 'startTimeUnixNano' is missing or 0")
-    end = _nanos(item.get("endTimeUnixNano"), "endTimeUnixNano") or None
+    end = nanos(item.get("endTimeUnixNano"), "endTimeUnixNano") or None
     name = item.get("name")
     status = item.get("status")
     code, message = STATUS_UNSET, ""
     if type(status) is dict:
-        code = _enum(status.get("code"), _STATUSES, "STATUS_CODE_", "status.code")
+        code = enum_number(status.get("code"), _STATUSES, "STATUS_CODE_", "status.code")
         text = status.get("message")
         message = text if type(text) is str else ""
     kind = item.get("kind")
     if type(kind) is not int or not 0 <= kind < 16:
-        kind = _enum(kind, _KINDS, "SPAN_KIND_", "kind")
+        kind = enum_number(kind, _KINDS, "SPAN_KIND_", "kind")
     flags = item.get("flags")
     span = Span(
         trace_id.lower(),
@@ -206,7 +209,7 @@ def _span(item: Any, resource: dict[str, Any], report: Report, where: str) -> Sp
     for event in events if events and type(events) is list else ():
         if type(event) is dict:
             ename = event.get("name")
-            time = _nanos(event.get("timeUnixNano"), "timeUnixNano", strict=False)
+            time = nanos(event.get("timeUnixNano"), "timeUnixNano", strict=False)
             attrs = _attributes(event.get("attributes"), report, where)
             span.events.append((ename if type(ename) is str else "", time, attrs))
     links = item.get("links")
@@ -235,12 +238,13 @@ def _id(value: Any, pattern: re.Pattern[str], what: str, digits: int) -> str:
     raise _Bad(f"'{what}' must be {digits} hex digits, got {_short(value)}{hint}")
 
 
-def _nanos(value: Any, what: str, strict: bool = True) -> int:
-    """Epoch nanoseconds from an int or a decimal string; 0 when absent."""
+def nanos(value: Any, what: str, strict: bool = True) -> int:
+    """Epoch nanoseconds from an int or a decimal string; 0 when absent (a value that is
+    neither raises when ``strict``, else gives 0)."""
     if value is None:
         return 0
     kind = type(value)
-    if kind is str and value.isdigit() and len(value) < 25:
+    if kind is str and value.isdecimal() and len(value) < 25:
         number = int(value)
     elif kind is int:
         number = value
@@ -259,7 +263,8 @@ def _nanos(value: Any, what: str, strict: bool = True) -> int:
     return number
 
 
-def _enum(value: Any, names: dict[str, int], prefix: str, what: str) -> int:
+def enum_number(value: Any, names: dict[str, int], prefix: str, what: str) -> int:
+    """An OTLP enum (``kind``, ``status.code``) from its number or name; 0 when absent."""
     if value is None:
         return 0
     if type(value) is int and 0 <= value < 16:
@@ -269,7 +274,7 @@ def _enum(value: Any, names: dict[str, int], prefix: str, what: str) -> int:
         key = key[len(prefix) :] if key.startswith(prefix) else key
         if key in names:
             return names[key]
-        if key.isdigit():
+        if key.isdecimal():
             return int(key) if int(key) < 16 else 0
     raise _Bad(f"'{what}' must be an OTLP enum name or number, got {_short(value)}")
 
@@ -292,9 +297,9 @@ def _attributes(value: Any, report: Report, where: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in value:
         try:  # the common case first: {"key": "k", "value": {"stringValue": "v"}}
-            key, any_value = kv["key"], kv["value"]
-            text = any_value["stringValue"]
-            if type(text) is str and type(key) is str and len(any_value) == 1:
+            key, wrapped = kv["key"], kv["value"]
+            text = wrapped["stringValue"]
+            if type(text) is str and type(key) is str and len(wrapped) == 1:
                 out[key] = text
                 continue
         except (TypeError, KeyError, IndexError):
@@ -305,11 +310,11 @@ def _attributes(value: Any, report: Report, where: str) -> dict[str, Any]:
                 f"an attribute must be {{'key': str, 'value': AnyValue}}, got {_short(kv)}; ignored",
             )
             continue
-        out[kv["key"]] = _any_value(kv.get("value"), report, where, 0)
+        out[kv["key"]] = any_value(kv.get("value"), report, where, 0)
     return out
 
 
-def _any_value(value: Any, report: Report, where: str, depth: int) -> Any:
+def any_value(value: Any, report: Report, where: str, depth: int) -> Any:
     """An OTLP ``AnyValue`` as a Python value (None when empty or not understood)."""
     if type(value) is not dict:
         return None
@@ -343,14 +348,14 @@ def _any_value(value: Any, report: Report, where: str, depth: int) -> Any:
         values = inner.get("values") if type(inner) is dict else None
         if type(values) is not list:
             return []
-        return [_any_value(v, report, where, depth + 1) for v in values]
+        return [any_value(v, report, where, depth + 1) for v in values]
     if "kvlistValue" in value:
         inner = value["kvlistValue"]
         values = inner.get("values") if type(inner) is dict else None
         out: dict[str, Any] = {}
         for kv in values if type(values) is list else ():
             if type(kv) is dict and type(kv.get("key")) is str:
-                out[kv["key"]] = _any_value(kv.get("value"), report, where, depth + 1)
+                out[kv["key"]] = any_value(kv.get("value"), report, where, depth + 1)
         return out
     return None
 

@@ -19,6 +19,7 @@ it used never reaches metadata) with its block; the rules are listed in
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,14 +27,19 @@ from xraykit.io import otlp_stacks as _stacks
 from xraykit.io.otlp import KIND_CLIENT, KIND_PRODUCER, KIND_SERVER, STATUS_ERROR, Span
 
 __all__ = [
+    "SPECIAL_KEYS",
+    "as_int",
     "aws",
     "aws_resource",
     "cause",
+    "cause_block",
     "http",
+    "http_block",
     "origin",
     "service",
     "split",
     "sql",
+    "sql_block",
     "url_host",
 ]
 
@@ -107,6 +113,8 @@ _AWS_SPAN_KEYS = {
 _SPECIAL = frozenset(
     [*_HTTP_KEYS, *_SQL_KEYS, *_AWS_SPAN_KEYS, "aws.operation", "rpc.method", "http.status_text"]
 )
+#: attributes some block may consume (the others go to annotations or metadata untouched)
+SPECIAL_KEYS = _SPECIAL
 _ORIGINS = {
     "aws_app_runner": "AWS::AppRunner::Service",
     "aws_eks": "AWS::EKS::Container",
@@ -114,6 +122,7 @@ _ORIGINS = {
     "aws_ec2": "AWS::EC2::Instance",
 }
 _ECS_ORIGINS = {"ec2": "AWS::ECS::EC2", "fargate": "AWS::ECS::Fargate"}
+_ECS = "AWS::ECS::Container"
 
 
 def split(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -131,6 +140,13 @@ def split(attrs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def http(span: Span, special: dict[str, Any]) -> dict[str, Any] | None:
     """The ``http`` block (None when the span is not HTTP); its keys leave ``special``."""
+    return http_block(span.kind, span.attributes, span.events, special)
+
+
+def http_block(
+    kind: int, attrs: dict[str, Any], events: Iterable[Any], special: dict[str, Any]
+) -> dict[str, Any] | None:
+    """:func:`http` from a span's kind, attributes and events."""
     parts: dict[str, Any] = {}
     is_http = has_url = False
     for key in [k for k in special if k in _HTTP_KEYS]:
@@ -144,7 +160,7 @@ def http(span: Span, special: dict[str, Any]) -> dict[str, Any] | None:
             parts[part] = value
         is_http = is_http or marks_http
         has_url = has_url or marks_url
-    if span.kind == KIND_SERVER and "server_port" in parts:
+    if kind == KIND_SERVER and "server_port" in parts:
         parts.setdefault("host_port", parts["server_port"])
     if not is_http:
         return None
@@ -159,12 +175,12 @@ def http(span: Span, special: dict[str, Any]) -> dict[str, Any] | None:
     if "user_agent" in parts:
         request["user_agent"] = _str(parts["user_agent"])
     if has_url:
-        request["url"] = _url(parts, span.kind == KIND_SERVER)
+        request["url"] = _url(parts, kind == KIND_SERVER)
     response: dict[str, Any] = {}
-    status = _int(parts.get("status"))
+    status = as_int(parts.get("status"))
     if status is not None:
         response["status"] = status
-    length = _int(parts.get("content_length")) or _received_size(span)
+    length = as_int(parts.get("content_length")) or _received_size(attrs, events)
     if length:
         response["content_length"] = length
     return {k: v for k, v in (("request", request), ("response", response)) if v}
@@ -199,10 +215,10 @@ def _url(parts: dict[str, Any], server: bool) -> str:
     return url + "/"
 
 
-def _received_size(span: Span) -> int:
-    for attrs in [span.attributes] + [event[2] for event in span.events]:
-        if attrs.get("message.type") == "RECEIVED":
-            size = _int(attrs.get("messaging.message_payload_size_bytes"))
+def _received_size(attrs: dict[str, Any], events: Iterable[Any]) -> int:
+    for found in [attrs] + [event[2] for event in events]:
+        if found.get("message.type") == "RECEIVED":
+            size = as_int(found.get("messaging.message_payload_size_bytes"))
             if size:
                 return size
     return 0
@@ -210,17 +226,40 @@ def _received_size(span: Span) -> int:
 
 def cause(span: Span, special: dict[str, Any]) -> tuple[bool, bool, bool, dict[str, Any] | None]:
     """``fault``, ``error``, ``throttle`` and the ``cause`` block."""
-    remote = span.kind in (KIND_CLIENT, KIND_PRODUCER)
-    sdk = span.attributes.get("rpc.system") == "aws-api"
+    return cause_block(
+        span.kind,
+        span.attributes,
+        span.events,
+        span.resource,
+        span.span_id,
+        span.status_code,
+        span.status_message,
+        special,
+    )
+
+
+def cause_block(
+    kind: int,
+    span_attrs: dict[str, Any],
+    span_events: list[tuple[str, int, dict[str, Any]]],
+    resource: dict[str, Any],
+    span_id: str,
+    status_code: int,
+    status_message: str,
+    special: dict[str, Any],
+) -> tuple[bool, bool, bool, dict[str, Any] | None]:
+    """:func:`cause` from the parts of a span."""
+    remote = kind in (KIND_CLIENT, KIND_PRODUCER)
+    sdk = span_attrs.get("rpc.system") == "aws-api"
     exceptions: list[dict[str, Any]] = []
     events = [
-        e for e in span.events if e[0] == "exception" or (sdk and e[0] == "HTTP request failure")
+        e for e in span_events if e[0] == "exception" or (sdk and e[0] == "HTTP request failure")
     ]
     block = None
     if events:
-        language = _str(span.resource.get("telemetry.sdk.language"))
+        language = _str(resource.get("telemetry.sdk.language"))
         for number, (name, time_ns, attrs) in enumerate(events):
-            eid = _exception_id(span.span_id, number)
+            eid = _exception_id(span_id, number)
             if name == "exception":
                 exceptions.extend(_stacks.exceptions(attrs, eid, remote, language))
             elif "http.response.status_code" in attrs and "aws.http.error_message" in attrs:
@@ -230,18 +269,17 @@ def cause(span: Span, special: dict[str, Any]) -> tuple[bool, bool, bool, dict[s
                     {"id": eid, "type": "aws.http.error.event", "remote": True, "message": message}
                 )
         block = {"exceptions": exceptions}
-    elif span.status_code == STATUS_ERROR:
-        message = span.status_message
+    elif status_code == STATUS_ERROR:
+        message = status_message
         if "http.status_text" in special:
             text = special.pop("http.status_text")
             message = message or _str(text)
         if message:
-            block = {"exceptions": [{"id": _exception_id(span.span_id, 0), "message": message}]}
-    attrs = span.attributes
-    code = _int(attrs.get("http.status_code", attrs.get("http.response.status_code")))
+            block = {"exceptions": [{"id": _exception_id(span_id, 0), "message": message}]}
+    code = as_int(span_attrs.get("http.status_code", span_attrs.get("http.response.status_code")))
     fault = error = throttle = False
     if code is None or not 400 <= code <= 599:
-        fault = span.status_code == STATUS_ERROR
+        fault = status_code == STATUS_ERROR
     elif code <= 499:
         error, throttle = True, code == 429
     else:
@@ -310,7 +348,7 @@ def aws_resource(resource: dict[str, Any]) -> dict[str, Any] | None:
         deployment = res["service.instance.id"]
         block["elastic_beanstalk"] = _compact(
             environment_name=res.get("service.namespace"),
-            deployment_id=int(deployment) if deployment.isdigit() else 0,
+            deployment_id=int(deployment) if deployment.isdecimal() else 0,
             version_label=res.get("service.version"),
         )
     if platform == "aws_eks" or res.get("k8s.cluster.name"):
@@ -348,6 +386,11 @@ def _log_groups(resource: dict[str, Any]) -> list[dict[str, str]]:
 def sql(span: Span, special: dict[str, Any]) -> dict[str, Any] | None:
     """The ``sql`` block (None unless ``db.system`` is a SQL one); then its keys leave
     ``special``."""
+    return sql_block(span.name, special)
+
+
+def sql_block(name: str, special: dict[str, Any]) -> dict[str, Any] | None:
+    """:func:`sql` from the span's name."""
     keys = [k for k in special if k in _SQL_KEYS]
     found: dict[str, str] = {}
     for key in keys:
@@ -358,7 +401,7 @@ def sql(span: Span, special: dict[str, Any]) -> dict[str, Any] | None:
         del special[key]
     connection = (found.get("connection") or "localhost") + "/" + found.get("instance", "")
     return _compact(
-        url=span.name,
+        url=name,
         connection_string=connection,
         database_type=found["system"],
         user=found.get("user"),
@@ -372,7 +415,8 @@ def origin(resource: dict[str, Any]) -> str:
         return ""
     platform = resource.get("cloud.platform")
     if platform == "aws_ecs":
-        return _ECS_ORIGINS.get(resource.get("aws.ecs.launchtype"), "AWS::ECS::Container")  # type: ignore[arg-type]
+        launch = resource.get("aws.ecs.launchtype")
+        return _ECS_ORIGINS.get(launch, _ECS) if type(launch) is str else _ECS
     return _ORIGINS.get(platform, "") if type(platform) is str else ""
 
 
@@ -403,10 +447,12 @@ def _str(value: Any) -> str:
     return value if type(value) is str else "" if value is None else str(value)
 
 
-def _int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """An integer attribute's value (also from a string of digits or a whole float), else
+    None."""
     if type(value) is int:
         return value
-    if type(value) is str and value.isdigit() and len(value) < 19:
+    if type(value) is str and value.isdecimal() and len(value) < 19:
         return int(value)
     if type(value) is float and value.is_integer():
         return int(value)

@@ -81,7 +81,7 @@ def _java_frame(line: str) -> dict[str, Any] | None:
     path, number = line[paren + 1 : -1], 0
     if ":" in path:
         path, digits = path.split(":", 1)
-        number = int(digits) if digits.isdigit() else 0
+        number = int(digits) if digits.isdecimal() else 0
     return {"path": path, "line": number, "label": label}
 
 
@@ -113,7 +113,7 @@ def _python_frame(line: str) -> dict[str, Any] | None:
     if len(parts) != 3:
         return None
     path = parts[0][8:-1]
-    number = int(parts[1][6:]) if parts[1].startswith(" line ") and parts[1][6:].isdigit() else 0
+    number = int(parts[1][6:]) if parts[1].startswith(" line ") and parts[1][6:].isdecimal() else 0
     label = parts[2][4:] if parts[2].startswith(" in ") else ""
     return {"path": path, "line": number, "label": label}
 

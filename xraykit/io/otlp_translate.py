@@ -131,9 +131,13 @@ __all__ = [
     "MAX_NESTING",
     "Options",
     "Refused",
+    "ResourceParts",
     "Translator",
+    "annotations_and_metadata",
     "documents",
+    "name_and_namespace",
     "nest",
+    "resource_parts",
     "xray_trace_id",
 ]
 
@@ -211,8 +215,28 @@ def documents(span: Span, options: Options = _DEFAULT) -> list[dict[str, Any]]:
     return Translator(options).documents(span)
 
 
+def resource_parts(resource: dict[str, Any], options: Options) -> ResourceParts:
+    """What ``resource`` gives every document of its spans."""
+    annotations: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    for key, value in resource.items():
+        key = "otel.resource." + key
+        indexed = options.index_all_attributes or key in options.indexed_attributes
+        if indexed and type(value) in _SCALAR:
+            annotations[_ANNOTATION_KEY.sub("_", key)] = value
+        elif value is not None:
+            metadata[key] = value
+    return ResourceParts(
+        _blocks.origin(resource),
+        _blocks.service(resource),
+        _blocks.aws_resource(resource),
+        annotations,
+        metadata,
+    )
+
+
 @dataclass(slots=True)
-class _ResourceParts:
+class ResourceParts:
     """What a resource gives every document of its spans (worked out once per resource)."""
 
     origin: str
@@ -231,7 +255,7 @@ class Translator:
         self.report = report
         self.location = "<otlp>"  # where the span being translated came from, for ``report``
         self._resource: dict[str, Any] | None = None
-        self._parts: _ResourceParts | None = None
+        self._parts: ResourceParts | None = None
 
     def documents(self, span: Span) -> list[dict[str, Any]]:
         """As :func:`documents`."""
@@ -285,26 +309,10 @@ class Translator:
             service.pop("links", None)
         return [dependency, service]
 
-    def _parts_of(self, resource: dict[str, Any]) -> _ResourceParts:
+    def _parts_of(self, resource: dict[str, Any]) -> ResourceParts:
         if resource is self._resource and self._parts is not None:
             return self._parts
-        options = self.options
-        annotations: dict[str, Any] = {}
-        metadata: dict[str, Any] = {}
-        for key, value in resource.items():
-            key = "otel.resource." + key
-            indexed = options.index_all_attributes or key in options.indexed_attributes
-            if indexed and type(value) in _SCALAR:
-                annotations[_ANNOTATION_KEY.sub("_", key)] = value
-            elif value is not None:
-                metadata[key] = value
-        parts = _ResourceParts(
-            _blocks.origin(resource),
-            _blocks.service(resource),
-            _blocks.aws_resource(resource),
-            annotations,
-            metadata,
-        )
+        parts = resource_parts(resource, self.options)
         self._resource, self._parts = resource, parts
         return parts
 
@@ -340,9 +348,11 @@ class Translator:
         for key in options.indexed_attributes:  # indexed keys come back even when consumed
             if key not in rest and key in attrs:
                 rest[key] = attrs[key]
-        user, annotations, metadata = _attributes(rest, None if subsegment else parts, options)
+        user, annotations, metadata = annotations_and_metadata(
+            rest, None if subsegment else parts, options
+        )
 
-        name, namespace = _name(span)
+        name, namespace = name_and_namespace(attrs, kind, span.resource, span.name)
         doc["name"] = name
         doc["fault"], doc["error"], doc["throttle"] = fault, error, throttle
         if namespace:
@@ -382,9 +392,11 @@ class Translator:
         return links
 
 
-def _name(span: Span) -> tuple[str, str]:
-    """The document's name and namespace ("" for none)."""
-    attrs, kind = span.attributes, span.kind
+def name_and_namespace(
+    attrs: dict[str, Any], kind: int, resource: dict[str, Any], span_name: str
+) -> tuple[str, str]:
+    """The document's name and namespace ("" for none) from a span's attributes, kind,
+    resource attributes and name."""
     name = ""
     if kind == KIND_SERVER or (
         kind == KIND_INTERNAL and attrs.get("aws.span.kind") == "LOCAL_ROOT"
@@ -405,20 +417,20 @@ def _name(span: Span) -> tuple[str, str]:
             if host:
                 name += "@" + host
     if not name and kind == KIND_SERVER:
-        name = _text(span.resource.get("service.name"))
+        name = _text(resource.get("service.name"))
     for key in ("rpc.service", "http.host", "net.peer.name", "server.address"):
         if name:
             break
         name = _text(attrs.get(key))
     if not name:
-        name = _segment_name(span.name)
+        name = _segment_name(span_name)
     if not namespace and kind == KIND_CLIENT:
         namespace = "remote"
     return name, namespace
 
 
-def _attributes(
-    attrs: dict[str, Any], resource: _ResourceParts | None, options: Options
+def annotations_and_metadata(
+    attrs: dict[str, Any], resource: ResourceParts | None, options: Options
 ) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """``user``, annotations and metadata from the attributes no block consumed (and, for
     a segment, ``resource``'s)."""

@@ -1,0 +1,343 @@
+"""The fast path for OTLP/JSON export requests: spans straight into nested segment documents.
+
+:mod:`xraykit.io.otlp` reads spans into :class:`~xraykit.io.otlp.Span` records and
+:mod:`xraykit.io.otlp_translate` turns each into documents; that path reports every oddity
+where it is. Files of many traces are almost always plain: hex ids, times as digits,
+attributes of scalars, no events or links. :class:`FastTranslator` reads such a request in
+one pass, with the same rules (the block builders of :mod:`xraykit.io.otlp_blocks` and the
+naming and attribute rules of :mod:`xraykit.io.otlp_translate`, called with plain values
+rather than a ``Span``), and gives exactly the documents of that path, nested the same way.
+
+It gives up on a request, returning None so that the exact path reads it (and reports what
+it must), at the first thing outside that plain shape: an id, time, kind or attribute that
+would be a problem, a span with events or links, a local root (``aws.span.kind``), a trace
+id the exporter refuses, or anything unexpected. Nothing is reported here, so giving up
+costs only the time spent. The parts a resource gives are kept for resources seen before
+(:data:`MAX_CACHED` of them), since each request of a file repeats its services' resources.
+
+>>> request = {"resourceSpans": [{
+...     "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "web"}}]},
+...     "scopeSpans": [{"spans": [{
+...         "traceId": "5759e988bd862e3fe1be46a994272793", "spanId": "53995c3f42cd8ad8",
+...         "name": "GET /", "kind": 2, "startTimeUnixNano": "1465575560000000000",
+...         "endTimeUnixNano": "1465575560250000000"}]}]}]}
+>>> fast = FastTranslator()
+>>> [(d["name"], d["end_time"]) for d in fast.documents(request)], fast.taken, fast.left
+([('web', 1465575560.25)], 1, 0)
+>>> fast.documents({"resourceSpans": "not a list"}), fast.left
+(None, 1)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from xraykit.io import otlp as _otlp
+from xraykit.io import otlp_blocks as _blocks
+from xraykit.io import otlp_translate as _translate
+from xraykit.io.otlp import KIND_CLIENT, KIND_CONSUMER, KIND_PRODUCER, KIND_SERVER, STATUS_ERROR
+
+__all__ = ["MAX_CACHED", "USE_FAST_PATH", "FastTranslator"]
+
+#: whether readers use the fast path (tests turn it off to compare with the exact path)
+USE_FAST_PATH = True
+#: resources (and annotation keys) whose translation is kept for the next requests
+MAX_CACHED = 4096
+
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}\Z")
+_HEX16 = re.compile(r"[0-9a-fA-F]{16}\Z")
+_NO_PARENT = "0" * 16
+_MAX_NS = 10**11 * 10**9
+_MAX_AGE = 28 * 24 * 3600
+_MAX_SKEW = 300
+_MAX_NESTING = _translate.MAX_NESTING
+_KINDS = {"INTERNAL": 1, "SERVER": 2, "CLIENT": 3, "PRODUCER": 4, "CONSUMER": 5, "UNSPECIFIED": 0}
+_STATUSES = {"UNSET": 0, "OK": 1, "ERROR": 2}
+_SPECIAL = _blocks.SPECIAL_KEYS
+_DEPENDENCY = (KIND_CLIENT, KIND_PRODUCER, KIND_CONSUMER)
+
+
+class _GiveUp(Exception):
+    """The request is not plain: the exact path reads it."""
+
+
+def _give_up(_location: str, _reason: str) -> None:
+    raise _GiveUp
+
+
+class FastTranslator:
+    """Export requests into nested documents with one set of
+    :class:`~xraykit.io.otlp_translate.Options`; ``taken`` and ``left`` count the requests
+    translated here and those left to the exact path."""
+
+    def __init__(self, options: _translate.Options | None = None) -> None:
+        self.options = options or _translate.Options()
+        self.taken = 0
+        self.left = 0
+        self._parts: dict[tuple[Any, ...], _translate.ResourceParts] = {}
+
+    def documents(self, value: Any) -> list[dict[str, Any]] | None:
+        """The documents of an export request (or a list of them), subsegments nested as
+        :func:`~xraykit.io.otlp_translate.nest` does; None when the exact path must read it."""
+        try:
+            docs: list[dict[str, Any]] = []
+            if type(value) is list:
+                for item in value:
+                    if type(item) is not dict or "resourceSpans" not in item:
+                        raise _GiveUp
+                    self._request(item, docs)
+            else:
+                self._request(value, docs)
+        except Exception:  # anything unusual: the exact path reads (and reports) it
+            self.left += 1
+            return None
+        self.taken += 1
+        return _nest(docs)
+
+    def _resource_parts(self, resource: dict[str, Any]) -> _translate.ResourceParts:
+        """The parts a resource gives, kept by content when its values are text or integers."""
+        for value in resource.values():
+            kind = type(value)
+            if kind is not str and kind is not int:
+                return _translate.resource_parts(resource, self.options)
+        key = tuple(resource.items())
+        parts = self._parts.get(key)
+        if parts is None:
+            if len(self._parts) >= MAX_CACHED:
+                self._parts.clear()
+            parts = self._parts[key] = _translate.resource_parts(resource, self.options)
+        return parts
+
+    def _request(self, request: Any, docs: list[dict[str, Any]]) -> None:
+        resource_spans = request.get("resourceSpans")
+        if type(resource_spans) is not list:
+            raise _GiveUp
+        for rs in resource_spans:
+            if type(rs) is not dict:
+                raise _GiveUp
+            res = rs.get("resource")
+            resource = _attributes(res.get("attributes")) if type(res) is dict else {}
+            scopes = rs.get("scopeSpans", rs.get("instrumentationLibrarySpans"))
+            if scopes is None:
+                continue
+            if type(scopes) is not list:
+                raise _GiveUp
+            parts = None
+            for scope in scopes:
+                items = scope.get("spans") if type(scope) is dict else None
+                if items is None and type(scope) is dict:
+                    continue
+                if type(items) is not list:
+                    raise _GiveUp
+                if items and parts is None:
+                    parts = self._resource_parts(resource)
+                for item in items:
+                    docs.append(self._document(item, resource, parts))  # type: ignore[arg-type]
+
+    def _document(
+        self, item: Any, resource: dict[str, Any], parts: _translate.ResourceParts
+    ) -> dict[str, Any]:
+        """One span's document, as :meth:`~xraykit.io.otlp_translate.Translator.documents`
+        makes it for a span that is not a local root."""
+        if type(item) is not dict:
+            raise _GiveUp
+        trace_id = item["traceId"]
+        span_id = item["spanId"]
+        if not (type(trace_id) is str and _HEX32.match(trace_id)):
+            raise _GiveUp
+        if not (type(span_id) is str and _HEX16.match(span_id)):
+            raise _GiveUp
+        trace_id, span_id = trace_id.lower(), span_id.lower()
+        parent = item.get("parentSpanId")
+        if parent is None or parent == "":
+            parent = ""
+        elif type(parent) is str and _HEX16.match(parent):
+            parent = "" if parent == _NO_PARENT else parent.lower()
+        else:
+            raise _GiveUp
+        start = item.get("startTimeUnixNano")
+        if type(start) is str and start.isdecimal() and 0 < len(start) < 21:
+            start = int(start)
+        elif type(start) is not int:
+            raise _GiveUp
+        if not 0 < start < _MAX_NS:
+            raise _GiveUp
+        end = item.get("endTimeUnixNano")
+        if type(end) is str and end.isdecimal() and len(end) < 25:
+            end = int(end)
+            if end >= _MAX_NS:
+                raise _GiveUp
+            end = end or None
+        else:
+            end = _otlp.nanos(end, "endTimeUnixNano") or None
+        name = item.get("name")
+        if type(name) is not str:
+            name = ""
+        kind = item.get("kind")
+        if type(kind) is not int or not 0 <= kind < 16:
+            kind = _otlp.enum_number(kind, _KINDS, "SPAN_KIND_", "kind")
+        status_code, status_message = 0, ""
+        status = item.get("status")
+        if type(status) is dict:
+            status_code = _otlp.enum_number(status.get("code"), _STATUSES, "STATUS_CODE_", "code")
+            text = status.get("message")
+            status_message = text if type(text) is str else ""
+        events, links = item.get("events"), item.get("links")
+        if (events and type(events) is list) or (links and type(links) is list):
+            raise _GiveUp
+        attrs = _attributes(item.get("attributes"))
+        if attrs.get("aws.span.kind") == "LOCAL_ROOT":
+            raise _GiveUp
+
+        options = self.options
+        subsegment = kind != KIND_SERVER and kind != KIND_CONSUMER and parent != ""
+        start_s = (start // 1000) / 1e6
+        if options.validate_trace_ids:
+            delta = start_s - int(trace_id[:8], 16)
+            if delta > _MAX_AGE or delta < -_MAX_SKEW:
+                raise _GiveUp
+        doc: dict[str, Any] = {
+            "id": span_id,
+            "trace_id": f"1-{trace_id[:8]}-{trace_id[8:]}",
+            "start_time": start_s,
+        }
+        if end is None:
+            doc["in_progress"] = True
+        else:
+            doc["end_time"] = (end // 1000) / 1e6
+        if parent:
+            doc["parent_id"] = parent
+        if subsegment:
+            doc["type"] = "subsegment"
+
+        rest: dict[str, Any] = {}
+        special: dict[str, Any] = {}
+        for key, value in attrs.items():
+            if key in _SPECIAL:
+                special[key] = value
+            else:
+                rest[key] = value
+        http = _blocks.http_block(kind, attrs, (), special) if special else None
+        if status_code == STATUS_ERROR:
+            fault, error, throttle, cause = _blocks.cause_block(
+                kind, attrs, [], resource, span_id, status_code, status_message, special
+            )
+        else:
+            fault = error = throttle = False
+            cause = None
+            code = _blocks.as_int(
+                attrs.get("http.status_code", attrs.get("http.response.status_code"))
+            )
+            if code is not None and 400 <= code <= 599:
+                if code <= 499:
+                    error, throttle = True, code == 429
+                else:
+                    fault = True
+        aws = _blocks.aws(special, parts.aws, attrs) if special or parts.aws is not None else None
+        sql = None
+        if special and ("db.system" in special or "db.system.name" in special):
+            sql = _blocks.sql_block(name, special)
+        if special:
+            rest.update(special)
+        for key in options.indexed_attributes:
+            if key not in rest and key in attrs:
+                rest[key] = attrs[key]
+        user, annotations, metadata = _translate.annotations_and_metadata(
+            rest, None if subsegment else parts, options
+        )
+        doc["name"], namespace = _translate.name_and_namespace(attrs, kind, resource, name)
+        doc["fault"], doc["error"], doc["throttle"] = fault, error, throttle
+        if namespace:
+            doc["namespace"] = namespace
+        if parts.origin:
+            doc["origin"] = parts.origin
+        if user:
+            doc["user"] = user
+        if cause:
+            doc["cause"] = cause
+        if http:
+            doc["http"] = http
+        if aws:
+            doc["aws"] = aws
+        if sql:
+            doc["sql"] = sql
+        if parts.service:
+            doc["service"] = parts.service
+        if annotations:
+            doc["annotations"] = annotations
+        if metadata:
+            doc["metadata"] = metadata
+        if (
+            subsegment
+            and kind in _DEPENDENCY
+            and "namespace" not in doc
+            and "aws.remote.service" in attrs
+        ):
+            doc["namespace"] = "remote"
+        return doc
+
+
+def _nest(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`~xraykit.io.otlp_translate.nest`, quicker when every subsegment's parent comes
+    before it (as spans are written parent first) and nesting stays within
+    :data:`~xraykit.io.otlp_translate.MAX_NESTING`; else that function itself."""
+    index = {}
+    for i, doc in enumerate(docs):
+        index[(doc["trace_id"], doc["id"])] = i
+    depth = [0] * len(docs)
+    nested = False
+    for i, doc in enumerate(docs):
+        if doc.get("type") != "subsegment":
+            continue
+        parent = index.get((doc["trace_id"], doc.get("parent_id")))
+        if parent is None:
+            continue
+        if parent >= i or depth[parent] >= _MAX_NESTING:
+            return _translate.nest(docs)
+        depth[i] = depth[parent] + 1
+        nested = True
+    if not nested:
+        return docs
+    top = []
+    for i, doc in enumerate(docs):
+        if depth[i]:
+            parent_doc = docs[index[(doc["trace_id"], doc["parent_id"])]]
+            del doc["trace_id"], doc["type"], doc["parent_id"]
+            parent_doc.setdefault("subsegments", []).append(doc)
+        else:
+            top.append(doc)
+    return top
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    """As :func:`xraykit.io.otlp._attributes`, giving up where that reports."""
+    if value is None:
+        return {}
+    if type(value) is dict:
+        return value
+    if type(value) is not list:
+        raise _GiveUp
+    out: dict[str, Any] = {}
+    for kv in value:
+        try:
+            key, any_value = kv["key"], kv["value"]
+            text = any_value["stringValue"]
+            if type(text) is str and type(key) is str and len(any_value) == 1:
+                out[key] = text
+                continue
+        except (TypeError, KeyError, IndexError):
+            pass
+        if type(kv) is not dict or type(kv.get("key")) is not str:
+            raise _GiveUp
+        any_value = kv.get("value")
+        if type(any_value) is dict and len(any_value) == 1 and "intValue" in any_value:
+            inner = any_value["intValue"]
+            if type(inner) is str:  # as any_value reads it
+                try:
+                    out[kv["key"]] = int(inner) if len(inner) < 25 else None
+                except ValueError:
+                    out[kv["key"]] = None
+                continue
+        out[kv["key"]] = _otlp.any_value(any_value, _give_up, "", 0)
+    return out
