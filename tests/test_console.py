@@ -168,3 +168,21 @@ def test_timeline_links_to_the_console():
     fig.savefig(out, format="svg")
     assert "console.aws.amazon.com" in out.getvalue()
     plt.close(fig)
+
+
+def test_fetch_sets_the_region_for_console_links():
+    import json
+    import time
+
+    import xraykit
+    import xraykit.local
+
+    now = time.time()
+    doc = {"name": "web", "id": "70de5b6f19ff9a0a", "trace_id": f"1-{int(now):08x}-{'a' * 24}",
+           "start_time": now - 1, "end_time": now}  # fmt: skip
+    with xraykit.local.start("127.0.0.1:0", store=":memory:") as xr:
+        xr.client().put_trace_segments(TraceSegmentDocuments=[json.dumps(doc)])
+        ts = xraykit.fetch(since="5m", endpoint_url=xr.endpoint_url, region="eu-central-1",
+                           progress=False)  # fmt: skip
+    assert len(ts) == 1 and ts.region == "eu-central-1"
+    assert ts.console_links().iloc[0].startswith("https://eu-central-1.console.aws.amazon.com/")

@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "GraphDiff": "graph",
     "graph_diff": "graph",
     "console_url": "console",
+    "open_dataset": "dataset",
     # charts and analyses
     "plot_compare": "plotting",
     "plot_latency_heatmap": "plotting",
@@ -123,6 +124,7 @@ if TYPE_CHECKING:
     )
     from xraykit.aws.accounts import fetch_accounts
     from xraykit.console import console_url
+    from xraykit.dataset import open_dataset
     from xraykit.exceptions import (
         ArgumentError,
         ArgumentTypeError,
@@ -217,6 +219,7 @@ __all__ = [
     "load_file",
     "load_rules",
     "load_sample",
+    "open_dataset",
     "percentiles",
     "plot_compare",
     "plot_latency_heatmap",

@@ -55,6 +55,7 @@ from xraykit.io import saved as _saved
 from xraykit.io import source as _source
 from xraykit.io.docstore import DocumentStore
 from xraykit.io.reader import OnError
+from xraykit.partitions.write import save_dataset
 from xraykit.schema import FRAMES, SCHEMAS, conform, empty_frame
 
 __all__ = ["TraceSet", "concat", "from_documents", "from_otlp", "from_responses", "load_file"]
@@ -386,10 +387,6 @@ class TraceSet:
         leaves the original documents out. ``summaries`` and ``cost`` are not kept.
         """
         if partition_by is not None:
-            # xraykit.dataset sits above this module: imported here, where it is needed
-            # (import-linter: the one allowed upward import, see pyproject.toml)
-            from xraykit.dataset.write import save_dataset
-
             return save_dataset(self, path, partition_by=partition_by, documents=documents)
         return _saved.write_saved(path, self.frames, self._documents, self.summaries)
 

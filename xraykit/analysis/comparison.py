@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from xraykit.analysis.latency import _group_keys, _summarise
+from xraykit.analysis.latency import _summarise, group_keys
 from xraykit.analysis.requests import Level, _measurements
 from xraykit.arguments import check_traceset
 
 if TYPE_CHECKING:
     from xraykit.traceset import TraceSet
 
-__all__ = ["compare"]
+__all__ = ["compare", "rank_changes"]
 
 _RATE_FLOOR = 0.01
 
@@ -91,11 +91,30 @@ def compare(
     """
     check_traceset(before, "before")
     check_traceset(after, "after")
-    cols, keys = _group_keys(level, by)
+    cols, keys = group_keys(level, by)
     q = (50, 90, 99)
     sides = [
         _summarise(_measurements(t, level, keys), cols, q, rates=True) for t in (before, after)
     ]
+    return rank_changes(sides, cols, (len(before), len(after)), min_count=min_count)
+
+
+def rank_changes(
+    sides: Sequence[pd.DataFrame],
+    cols: Sequence[str],
+    n_traces: tuple[int, int],
+    *,
+    min_count: int = 5,
+) -> pd.DataFrame:
+    """Line up two sides' summaries (counts, rates, p50/p90/p99 per group, as ``compare``
+    computes them) and rank the groups by their largest log2 change; the one ranking rule of
+    :func:`compare` and of a dataset's ``compare`` (:mod:`xraykit.dataset`).
+
+    ``n_traces`` is the number of traces on each side (for the requests-per-trace change).
+    """
+    cols = list(cols)
+    q = (50, 90, 99)
+    sides = list(sides)
     if not cols:  # all requests of each side are one group
         sides = [side.assign(_all=0) for side in sides]
     merged = sides[0].merge(sides[1], on=cols or ["_all"], how="outer", suffixes=("_a", "_b"))
@@ -109,7 +128,7 @@ def compare(
             merged[f"{flag}_rate_b"] + _RATE_FLOOR, merged[f"{flag}_rate_a"] + _RATE_FLOOR
         )
     changes["requests_per_trace"] = _log2_fold(
-        (n_b + 1) / (len(after) + 1), (n_a + 1) / (len(before) + 1)
+        (n_b + 1) / (n_traces[1] + 1), (n_a + 1) / (n_traces[0] + 1)
     )
     change = pd.DataFrame(changes).replace([np.inf, -np.inf], np.nan)
     magnitude = change.abs()

@@ -28,7 +28,7 @@ IMPACT_KINDS: tuple[str, ...] = ("fault", "error", "throttle", "responsetime")
 _BY_KEYS = ("url", "method", "status", "user")
 
 
-def _group_keys(level: str, by: str | Sequence[str] | None) -> tuple[list[str], list[str]]:
+def group_keys(level: str, by: str | Sequence[str] | None) -> tuple[list[str], list[str]]:
     """The group columns of ``level`` followed by those of ``by``, and the annotation keys.
 
     ``"service"`` (and ``service_type``) is the level's group at ``level="service"``; at
@@ -143,7 +143,7 @@ def percentiles(
     True
     """
     check_traceset(ts)
-    cols, annotation_keys = _group_keys(level, by)
+    cols, annotation_keys = group_keys(level, by)
     frame = _measurements(ts, level, annotation_keys)
     return _summarise(frame, cols, percentiles)
 

@@ -10,15 +10,16 @@ import re
 import warnings
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, overload
 
 import pandas as pd
 
 from xraykit.aws.client import RetryPolicy, _Caller, _Exhausted, connect
 from xraykit.aws.cost import CostEstimate
-from xraykit.aws.pull import _Puller, build_query, pull
+from xraykit.aws.pull import _Puller, build_query, pull, pull_to_dataset
 from xraykit.aws.summaries import _epoch, summaries_frame
-from xraykit.aws.windows import _resolve_window
+from xraykit.aws.windows import MAX_WINDOW, _resolve_window, parse_since
+from xraykit.dataset.handle import Dataset, open_dataset
 from xraykit.exceptions import ArgumentError, LiveAccessError, XrayKitWarning
 from xraykit.graph import ServiceGraph, service_graph_from_response
 from xraykit.traceset import TraceSet
@@ -32,6 +33,58 @@ __all__ = [
     "groups_frame",
     "sampling_rules_frame",
 ]
+
+
+@overload
+def fetch(
+    *,
+    since: str | float | timedelta | None = "1h",
+    start: Any = None,
+    end: Any = None,
+    filter_expression: str | None = None,
+    group: str | None = None,
+    time_range_type: str = "TraceId",
+    max_traces: int | None = None,
+    session: Any = None,
+    profile: str | None = None,
+    region: str | None = None,
+    client: Any = None,
+    endpoint_url: str | None = None,
+    concurrency: int = 8,
+    cache: bool = True,
+    progress: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    retry: RetryPolicy | None = None,
+    account_id: str | None = None,
+    to: None = None,
+    window: str | float | timedelta = "1h",
+) -> TraceSet: ...
+
+
+@overload
+def fetch(
+    *,
+    since: str | float | timedelta | None = "1h",
+    start: Any = None,
+    end: Any = None,
+    filter_expression: str | None = None,
+    group: str | None = None,
+    time_range_type: str = "TraceId",
+    max_traces: int | None = None,
+    session: Any = None,
+    profile: str | None = None,
+    region: str | None = None,
+    client: Any = None,
+    endpoint_url: str | None = None,
+    concurrency: int = 8,
+    cache: bool = True,
+    progress: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    retry: RetryPolicy | None = None,
+    account_id: str | None = None,
+    to: str | os.PathLike[str],
+    window: str | float | timedelta = "1h",
+) -> Dataset: ...
 
 
 def fetch(
@@ -54,8 +107,10 @@ def fetch(
     cache_dir: str | os.PathLike[str] | None = None,
     retry: RetryPolicy | None = None,
     account_id: str | None = None,
-) -> TraceSet:
-    """Load the traces of an AWS account into a TraceSet.
+    to: str | os.PathLike[str] | None = None,
+    window: str | float | timedelta = "1h",
+) -> TraceSet | Dataset:
+    """Load the traces of an AWS account into a TraceSet, or stream them into a dataset.
 
     Lists the traces with ``GetTraceSummaries`` (windows of at most 6 h, every page), then
     retrieves them with ``BatchGetTraces`` (5 ids per call) on ``concurrency`` threads,
@@ -105,13 +160,27 @@ def fetch(
         Attempts, backoff and the client-side rate cap.
     account_id : str, optional
         The 12-digit account the credentials belong to, for the cache (saves the STS call;
-        needed with ``client=``).
+        needed with ``client=``). With ``to=``, also the ``account`` partition of traces
+        whose segments name no ``aws.account_id``.
+    to : path, optional
+        Stream into a partitioned Parquet dataset at this folder instead of returning a
+        TraceSet: each window is written as soon as it is pulled (by ``date`` and
+        ``account``, one folder per frame; see :mod:`xraykit.dataset`), so memory holds one
+        window at a time. A window that is settled (ended 15 min ago) and complete is
+        recorded in the dataset's ``_xraykit.json``; calling again with the same filter
+        skips it, so an interrupted pull resumes where it stopped.
+    window : str, number or timedelta
+        With ``to=``: the length of each written window (``"1h"`` by default, at most
+        ``"6h"``), cut at multiples of it since the epoch (UTC) so that two pulls share
+        their windows.
 
     Returns
     -------
-    TraceSet
-        With ``summaries`` (see :func:`summaries_frame`) and ``cost`` (:class:`CostEstimate`).
-        Traces that could not be retrieved are rows of ``problems``.
+    TraceSet or Dataset
+        A TraceSet with ``summaries`` (see :func:`summaries_frame`) and ``cost``
+        (:class:`CostEstimate`); traces that could not be retrieved are rows of
+        ``problems``. With ``to=``: the opened :class:`~xraykit.dataset.Dataset`, whose
+        ``cost`` is this pull's (windows skipped cost nothing; summaries are not kept).
 
     Raises
     ------
@@ -142,8 +211,18 @@ def fetch(
             f"`account_id` must be a 12-digit AWS account id such as '123456789012', but "
             f"{account_id!r} was passed."
         )
+    size = _window_size(window) if to is not None else None
     conn = connect(session=session, profile=profile, region=region, client=client,
                    concurrency=concurrency, endpoint_url=endpoint_url)  # fmt: skip
+    if to is not None and size is not None:
+        writer, cost, _skipped = pull_to_dataset(
+            conn, query, to, window=size, concurrency=concurrency,
+            cache=cache and endpoint_url is None, cache_dir=cache_dir, progress=progress,
+            retry=retry, account_id=account_id,
+        )  # fmt: skip
+        dataset = open_dataset(writer.root)
+        dataset.cost = cost
+        return dataset
     return pull(
         conn,
         query,
@@ -154,6 +233,20 @@ def fetch(
         retry=retry,
         account_id=account_id,
     )
+
+
+def _window_size(window: str | float | timedelta) -> timedelta:
+    """The ``window`` of a streaming pull, checked: a duration of at most six hours."""
+    try:
+        size = parse_since(window)
+    except ArgumentError:
+        size = timedelta(0)
+    if not timedelta(0) < size <= MAX_WINDOW:
+        raise ArgumentError(
+            f"`window` must be a duration from '1s' to '6h' (GetTraceSummaries' longest "
+            f"window) such as '15m' or '1h', but {window!r} was passed."
+        )
+    return size
 
 
 def fetch_summaries(

@@ -10,7 +10,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import platformdirs
 
+from xraykit.partitions.layout import write_atomically
 from xraykit.traceset import TraceSet, concat, load_file
 
 if TYPE_CHECKING:
@@ -39,16 +40,6 @@ def _cache_root(cache_dir: str | os.PathLike[str] | None) -> Path:
 
 def _safe(part: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", part) or "_"
-
-
-def _write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class _Cache:
@@ -93,12 +84,12 @@ class _Cache:
         bare = TraceSet(
             {**chosen.frames, "documents": chosen.document_store, "problems": None},
         )
-        _write_atomically(self.traces_dir / part, bare.save)
+        write_atomically(self.traces_dir / part, bare.save)
         index = pd.concat(
             [self.index(), pd.DataFrame({"trace_id": complete.astype("str"), "part": part})],
             ignore_index=True,
         ).drop_duplicates("trace_id", keep="last")
-        _write_atomically(self._index_path, lambda p: index.to_parquet(p, index=False))
+        write_atomically(self._index_path, lambda p: index.to_parquet(p, index=False))
 
     def _query_paths(self, query: Query) -> tuple[Path, Path]:
         key = query.cache_key()
@@ -123,7 +114,7 @@ class _Cache:
                 "summary": pd.Series([json.dumps(_plain(s)) for s in summaries], dtype="str"),
             }
         )
-        _write_atomically(data, lambda p: frame.to_parquet(p, index=False))
+        write_atomically(data, lambda p: frame.to_parquet(p, index=False))
         info = {
             "start": query.start.isoformat(),
             "end": query.end.isoformat(),
@@ -132,7 +123,7 @@ class _Cache:
             "max_traces": query.max_traces,
             "traces_scanned": scanned,
         }
-        _write_atomically(meta, lambda p: p.write_text(json.dumps(info, indent=1)))
+        write_atomically(meta, lambda p: p.write_text(json.dumps(info, indent=1)))
 
 
 def _plain(value: Any) -> Any:

@@ -27,7 +27,8 @@ MAX_WINDOW = timedelta(hours=6)
 RETENTION = timedelta(days=30)
 
 
-_SINCE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|min|s)", re.IGNORECASE)
+# "min" before "m": the alternation takes the first that matches
+_SINCE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|min|m|s)", re.IGNORECASE)
 _SINCE_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "min": 60.0, "s": 1.0}
 
 
@@ -50,6 +51,8 @@ def parse_since(since: str | float | timedelta) -> timedelta:
     datetime.timedelta(seconds=5400)
     >>> parse_since(45)
     datetime.timedelta(seconds=45)
+    >>> parse_since("15min") == parse_since("15m")
+    True
     """
     if isinstance(since, timedelta):
         period = since
