@@ -1042,3 +1042,204 @@ def test_fast_path_gives_the_frames_of_the_exact_path_on_a_generated_file(
             monkeypatch,
         )
         _same_frames(fast, exact)
+
+
+# -- translation plans (otlp_plan) give exactly the documents of the fast path -------------------
+
+_PATTERN_VALUES: dict[str, list[Any]] = {  # values that steer value-dependent rules, per key
+    "http.method": ["GET", "post", ""],
+    "http.status_code": [200, 404, 429, 503, 599, 600, 399],
+    "http.response.status_code": [201, 400, 500],
+    "http.url": ["https://shop.example.com/cart?x=1", ""],
+    "http.scheme": ["https", "http", ""],
+    "url.scheme": ["http", "https"],
+    "http.host": ["api.example.com", ""],
+    "http.target": ["/orders/7", ""],
+    "url.path": ["/items", ""],
+    "url.query": ["page=2", ""],
+    "server.address": ["inventory", ""],
+    "server.port": [8443, 80, 443],
+    "net.host.port": [80, 9000],
+    "net.peer.name": ["payments", ""],
+    "net.peer.port": [443, 80],
+    "net.peer.ip": ["10.1.1.1"],
+    "client.address": ["10.0.0.9", ""],
+    "http.client_ip": ["203.0.113.5"],
+    "user_agent.original": ["curl/8", ""],
+    "http.response_content_length": [512, 0],
+    "http.status_text": ["Bad Gateway", ""],
+    "rpc.system": ["aws-api", "grpc"],
+    "rpc.service": ["DynamoDB", ""],
+    "rpc.method": ["GetItem", ""],
+    "aws.service": ["SQS", ""],
+    "aws.operation": ["SendMessage"],
+    "aws.region": ["eu-west-1", "us-east-1"],
+    "aws.account_id": ["123456789012"],
+    "aws.request_id": ["req-1", "req-2"],
+    "aws.requestId": ["req-3"],
+    "aws.queue_url": ["https://sqs/q"],
+    "messaging.url": ["https://sqs/other", ""],
+    "aws.table_name": ["carts"],
+    "aws.table.name": ["orders"],
+    "peer.service": ["billing", ""],
+    "aws.remote.service": ["AWS.SDK.S3", "AWS::Lambda", "ledger", ""],
+    "aws.local.service": ["front", ""],
+    "db.system": ["postgresql", "redis", "mysql"],
+    "db.system.name": ["sqlite", "mongodb"],
+    "db.name": ["shop", ""],
+    "db.namespace": ["ledger"],
+    "db.statement": ["SELECT 1", ""],
+    "db.user": ["app"],
+    "db.connection_string": ["jdbc:postgresql://db.example.com:5432", "", "http://[bad"],
+    "enduser.id": ["user-7", "", 7],
+    "tier": ["gold", "silver", ""],
+    "order.id": ["o-1", "o-2"],
+    "count": [3, 4],
+    "ratio": [2.5, 0.5],
+    "flag": [True, False],
+    "bad key!": ["x", "y"],
+    "aws.xray.metadata.billing": ['{"plan": "pro"}', "not json"],
+    "message.type": ["RECEIVED", "SENT"],
+    "messaging.message_payload_size_bytes": [99],
+    "tags": [["a", "b"]],
+    "empty": [None],
+}
+
+
+def _patterns(rng: random.Random, count: int) -> list[tuple[Any, ...]]:
+    """``count`` span patterns: kind, whether a child, status shape, span names, keys."""
+    keys = sorted(_PATTERN_VALUES)
+    rare = {"aws.xray.metadata.billing", "message.type", "tags", "empty"}
+    common = [k for k in keys if k not in rare]
+    out = []
+    for _ in range(count):
+        chosen = rng.sample(common, rng.randint(0, 9))
+        if rng.random() < 0.1:
+            chosen.append(rng.choice(sorted(rare)))
+        listed = rng.sample(chosen, min(len(chosen), rng.randint(0, 2))) if chosen else []
+        status = rng.choice([None, {"code": 2}, {"code": 1}, {"code": 2, "message": "boom"}])
+        out.append((rng.choice([1, 2, 3, 4, 5]), rng.random() < 0.7, status, chosen, listed))
+    return out
+
+
+def _patterned_request(
+    rng: random.Random, number: int, patterns: list[tuple[Any, ...]]
+) -> dict[str, Any]:
+    """A request of one trace whose spans follow ``patterns``: the same keys in the same
+    order, new values each time (values that change the value-dependent rules too)."""
+    trace = f"{1465575560 + number:08x}" + "".join(
+        rng.choice("0123456789abcdef") for _ in range(24)
+    )
+    start = (1465575560 + number) * 10**9
+    spans = []
+    ids = [f"{number:08x}{i:08x}" for i in range(rng.randint(1, 5))]
+    for i, span_id in enumerate(ids):
+        kind, child, status, keys, listed = rng.choice(patterns)
+        attrs = {k: rng.choice(_PATTERN_VALUES[k]) for k in keys}
+        if listed and rng.random() < 0.8:  # the listed keys steer annotations: vary them
+            attrs["aws.xray.annotations"] = rng.sample(listed, rng.randint(1, len(listed)))
+            if rng.random() < 0.15:  # entries that are not keys: ignored, some not hashable
+                attrs["aws.xray.annotations"].append(rng.choice([5, ["nested"], {"k": "v"}]))
+        parent = ids[rng.randrange(i)] if i and child else ""
+        extra: dict[str, Any] = {"status": status} if status else {}
+        item = span(span_id, parent, kind, rng.choice(["GET /cart", "op{1}", "", "shop"]), **extra)
+        item["traceId"] = trace
+        item["startTimeUnixNano"] = str(start + i * 1000)
+        if rng.random() < 0.05:
+            item["endTimeUnixNano"] = None
+        item["attributes"] = [kv(k, v) for k, v in attrs.items()]
+        spans.append(item)
+    resources = [
+        {"service.name": "web", "telemetry.sdk.language": "python"},
+        {
+            "service.name": "cart",
+            "cloud.provider": "aws",
+            "cloud.platform": "aws_ec2",
+            "host.id": "i-1",
+            "service.version": "1.2",
+            "tier": "resource",
+        },
+        {"service.name": "gcp", "cloud.provider": "gcp", "process.pid": 12},
+    ]
+    resource = resources[number % len(resources)]
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [kv(k, v) for k, v in resource.items()]},
+                "scopeSpans": [{"spans": spans}],
+            }
+        ]
+    }
+
+
+def _plan_differences(requests: list[dict[str, Any]], options: Options) -> tuple[int, int]:
+    """Translate ``requests`` with and without plans; assert the same documents, byte for
+    byte; return the plans kept and the spans they translated."""
+    import orjson
+
+    planned = otlp_fast.FastTranslator(options)
+    assert planned._plans is not None
+    plain = otlp_fast.FastTranslator(options)
+    plain._plans = None
+    for request_ in requests:
+        a = planned.documents(json.loads(json.dumps(request_)))
+        b = plain.documents(json.loads(json.dumps(request_)))
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert [orjson.dumps(d) for d in a] == [orjson.dumps(d) for d in b]
+    kept = planned._plans.found
+    return sum(bool(p) for p in kept.values()), planned._plans.used
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        Options(),
+        Options(indexed_attributes=frozenset({"tier", "order.id", "http.method", "db.user"})),
+        Options(index_all_attributes=True),
+        Options(validate_trace_ids=False),
+    ],
+)
+def test_plans_give_the_documents_of_the_fast_path(options: Options) -> None:
+    rng = random.Random(1515)
+    patterns = _patterns(rng, 40)
+    requests = [_patterned_request(rng, i, patterns) for i in range(400)]
+    kept, used = _plan_differences(requests, options)
+    assert kept >= 10 and used >= 300  # plans were built and reused
+
+
+def test_plans_stay_within_their_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from xraykit.io import otlp_plan
+
+    monkeypatch.setattr(otlp_plan, "MAX_PLANS", 3)
+    monkeypatch.setattr(otlp_plan, "MAX_NAMES", 2)
+    monkeypatch.setattr(otlp_plan, "MAX_KEYS", 5)
+    rng = random.Random(7)
+    patterns = _patterns(rng, 12)
+    requests = [_patterned_request(rng, i, patterns) for i in range(300)]
+    kept, used = _plan_differences(requests, Options())
+    assert kept <= 3 and used > 0
+    translator = otlp_fast.FastTranslator()
+    for request_ in requests:
+        translator.documents(request_)
+    assert translator._plans is not None
+    assert len(translator._plans.found) <= 3 and len(translator._plans.seen) <= 3
+    assert all(len(p.names) <= 2 for p in translator._plans.found.values() if p)
+    assert all(len(pattern[5]) <= 5 for pattern in translator._plans.found)
+
+
+def test_plans_give_the_frames_of_the_exact_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(99)
+    patterns = _patterns(rng, 25)
+    requests = [_patterned_request(rng, i, patterns) for i in range(300)]
+    path = tmp_path / "patterned.otlp.jsonl"
+    path.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+    fast, exact = _both(lambda: read_frames(path, on_error="ignore"), monkeypatch)
+    _same_frames(fast, exact)
+    for options in ({"indexed_attributes": ["tier", "count"]}, {"index_all_attributes": True}):
+        fast, exact = _both(
+            lambda o=options: frames_from_otlp(requests, on_error="ignore", **o), monkeypatch
+        )
+        _same_frames(fast, exact)

@@ -27,7 +27,10 @@ from xraykit.io import otlp_stacks as _stacks
 from xraykit.io.otlp import KIND_CLIENT, KIND_PRODUCER, KIND_SERVER, STATUS_ERROR, Span
 
 __all__ = [
+    "AWS_SPAN_KEYS",
+    "HTTP_KEYS",
     "SPECIAL_KEYS",
+    "SQL_KEYS",
     "as_int",
     "aws",
     "aws_resource",
@@ -35,11 +38,15 @@ __all__ = [
     "cause_block",
     "http",
     "http_block",
+    "http_from_parts",
+    "http_parts",
+    "http_url",
     "origin",
     "service",
     "split",
     "sql",
     "sql_block",
+    "text",
     "url_host",
 ]
 
@@ -115,6 +122,9 @@ _SPECIAL = frozenset(
 )
 #: attributes some block may consume (the others go to annotations or metadata untouched)
 SPECIAL_KEYS = _SPECIAL
+#: the attributes of the http, sql and aws blocks (``aws.operation`` and ``rpc.method`` too)
+HTTP_KEYS, SQL_KEYS = frozenset(_HTTP_KEYS), frozenset(_SQL_KEYS)
+AWS_SPAN_KEYS = {**_AWS_SPAN_KEYS}
 _ORIGINS = {
     "aws_app_runner": "AWS::AppRunner::Service",
     "aws_eks": "AWS::EKS::Container",
@@ -147,6 +157,15 @@ def http_block(
     kind: int, attrs: dict[str, Any], events: Iterable[Any], special: dict[str, Any]
 ) -> dict[str, Any] | None:
     """:func:`http` from a span's kind, attributes and events."""
+    parts, is_http, has_url = http_parts(kind, special)
+    if not is_http:
+        return None
+    return http_from_parts(kind, parts, has_url, attrs, events)
+
+
+def http_parts(kind: int, special: dict[str, Any]) -> tuple[dict[str, Any], bool, bool]:
+    """The parts of the ``http`` block (and of its URL) the span's HTTP attributes give, which
+    leave ``special``; whether the span is HTTP, and whether it has what makes a URL."""
     parts: dict[str, Any] = {}
     is_http = has_url = False
     for key in [k for k in special if k in _HTTP_KEYS]:
@@ -162,8 +181,13 @@ def http_block(
         has_url = has_url or marks_url
     if kind == KIND_SERVER and "server_port" in parts:
         parts.setdefault("host_port", parts["server_port"])
-    if not is_http:
-        return None
+    return parts, is_http, has_url
+
+
+def http_from_parts(
+    kind: int, parts: dict[str, Any], has_url: bool, attrs: dict[str, Any], events: Iterable[Any]
+) -> dict[str, Any]:
+    """The ``http`` block of an HTTP span from :func:`http_parts`'s parts."""
     request: dict[str, Any] = {}
     if "method" in parts:
         request["method"] = _str(parts["method"])
@@ -184,6 +208,11 @@ def http_block(
     if length:
         response["content_length"] = length
     return {k: v for k, v in (("request", request), ("response", response)) if v}
+
+
+def http_url(parts: dict[str, Any], server: bool) -> str:
+    """The URL of an HTTP span from :func:`http_parts`'s parts (``server``: a SERVER span)."""
+    return _url(parts, server)
 
 
 def _url(parts: dict[str, Any], server: bool) -> str:
@@ -443,8 +472,13 @@ def _compact(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None and v != ""}
 
 
-def _str(value: Any) -> str:
+def text(value: Any) -> str:
+    """A value as the exporter writes it into a block: text as it is, None as "", else
+    ``str``."""
     return value if type(value) is str else "" if value is None else str(value)
+
+
+_str = text
 
 
 def as_int(value: Any) -> int | None:

@@ -13,7 +13,10 @@ it must), at the first thing outside that plain shape: an id, time, kind or attr
 would be a problem, a span with events or links, a local root (``aws.span.kind``), a trace
 id the exporter refuses, or anything unexpected. Nothing is reported here, so giving up
 costs only the time spent. The parts a resource gives are kept for resources seen before
-(:data:`MAX_CACHED` of them), since each request of a file repeats its services' resources.
+(:data:`MAX_CACHED` of them), since each request of a file repeats its services' resources;
+and spans of a pattern seen before (the same resource, kind, status shape and attribute keys
+and types) are translated by that pattern's plan (:mod:`xraykit.io.otlp_plan`), which
+decided once where each attribute goes.
 
 >>> request = {"resourceSpans": [{
 ...     "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "web"}}]},
@@ -35,13 +38,16 @@ from typing import Any
 
 from xraykit.io import otlp as _otlp
 from xraykit.io import otlp_blocks as _blocks
+from xraykit.io import otlp_plan as _plan
 from xraykit.io import otlp_translate as _translate
 from xraykit.io.otlp import KIND_CLIENT, KIND_CONSUMER, KIND_PRODUCER, KIND_SERVER, STATUS_ERROR
 
-__all__ = ["MAX_CACHED", "USE_FAST_PATH", "FastTranslator"]
+__all__ = ["MAX_CACHED", "USE_FAST_PATH", "USE_PLANS", "FastTranslator"]
 
 #: whether readers use the fast path (tests turn it off to compare with the exact path)
 USE_FAST_PATH = True
+#: whether the fast path applies translation plans (:mod:`xraykit.io.otlp_plan`)
+USE_PLANS = True
 #: resources (and annotation keys) whose translation is kept for the next requests
 MAX_CACHED = 4096
 
@@ -76,6 +82,8 @@ class FastTranslator:
         self.taken = 0
         self.left = 0
         self._parts: dict[tuple[Any, ...], _translate.ResourceParts] = {}
+        self._plans = _plan.Plans(self.options) if USE_PLANS else None
+        self._trace: tuple[Any, str, int] = (object(), "", 0)  # the last trace id, translated
 
     def documents(self, value: Any) -> list[dict[str, Any]] | None:
         """The documents of an export request (or a list of them), subsegments nested as
@@ -132,8 +140,9 @@ class FastTranslator:
                     raise _GiveUp
                 if items and parts is None:
                     parts = self._resource_parts(resource)
+                document, append = self._document, docs.append
                 for item in items:
-                    docs.append(self._document(item, resource, parts))  # type: ignore[arg-type]
+                    append(document(item, resource, parts))  # type: ignore[arg-type]
 
     def _document(
         self, item: Any, resource: dict[str, Any], parts: _translate.ResourceParts
@@ -144,11 +153,15 @@ class FastTranslator:
             raise _GiveUp
         trace_id = item["traceId"]
         span_id = item["spanId"]
-        if not (type(trace_id) is str and _HEX32.match(trace_id)):
-            raise _GiveUp
+        trace = self._trace
+        if trace_id != trace[0]:  # the spans of a request mostly share their trace
+            if not (type(trace_id) is str and _HEX32.match(trace_id)):
+                raise _GiveUp
+            low = trace_id.lower()
+            trace = self._trace = (trace_id, f"1-{low[:8]}-{low[8:]}", int(low[:8], 16))
         if not (type(span_id) is str and _HEX16.match(span_id)):
             raise _GiveUp
-        trace_id, span_id = trace_id.lower(), span_id.lower()
+        span_id = span_id.lower()
         parent = item.get("parentSpanId")
         if parent is None or parent == "":
             parent = ""
@@ -194,12 +207,12 @@ class FastTranslator:
         subsegment = kind != KIND_SERVER and kind != KIND_CONSUMER and parent != ""
         start_s = (start // 1000) / 1e6
         if options.validate_trace_ids:
-            delta = start_s - int(trace_id[:8], 16)
+            delta = start_s - trace[2]
             if delta > _MAX_AGE or delta < -_MAX_SKEW:
                 raise _GiveUp
         doc: dict[str, Any] = {
             "id": span_id,
-            "trace_id": f"1-{trace_id[:8]}-{trace_id[8:]}",
+            "trace_id": trace[1],
             "start_time": start_s,
         }
         if end is None:
@@ -210,6 +223,40 @@ class FastTranslator:
             doc["parent_id"] = parent
         if subsegment:
             doc["type"] = "subsegment"
+        plans = self._plans
+        if plans is not None and len(attrs) <= _plan.MAX_KEYS:  # otlp_plan.pattern, inline
+            if "db.system" in attrs or "db.system.name" in attrs:
+                steering = _plan.switches(attrs)
+            elif "aws.xray.annotations" in attrs:
+                steering = _plan.listed(attrs["aws.xray.annotations"])
+            else:
+                steering = ()
+            pattern = (
+                id(parts),
+                kind,
+                subsegment,
+                status_code,
+                status_message != "",
+                tuple(attrs),
+                tuple(map(type, attrs.values())),
+                steering,
+            )
+            plan = plans.found.get(pattern)
+            if plan is None or (plan and plan.parts is not parts):  # type: ignore[union-attr]
+                plan = plans.settle(
+                    pattern,
+                    attrs,
+                    kind,
+                    subsegment,
+                    status_code,
+                    status_message,
+                    parts,
+                    resource,
+                    name,
+                )
+            if plan:
+                plans.used += 1
+                return plan.fill(doc, attrs, kind, name, status_code, resource)  # type: ignore[union-attr]
 
         rest: dict[str, Any] = {}
         special: dict[str, Any] = {}
@@ -321,23 +368,32 @@ def _attributes(value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in value:
         try:
-            key, any_value = kv["key"], kv["value"]
-            text = any_value["stringValue"]
-            if type(text) is str and type(key) is str and len(any_value) == 1:
-                out[key] = text
-                continue
+            key, wrapped = kv["key"], kv["value"]
         except (TypeError, KeyError, IndexError):
-            pass
-        if type(kv) is not dict or type(kv.get("key")) is not str:
+            if type(kv) is not dict or type(kv.get("key")) is not str:
+                raise _GiveUp from None
+            out[kv["key"]] = _otlp.any_value(kv.get("value"), _give_up, "", 0)
+            continue
+        if type(kv) is not dict or type(key) is not str:
             raise _GiveUp
-        any_value = kv.get("value")
-        if type(any_value) is dict and len(any_value) == 1 and "intValue" in any_value:
-            inner = any_value["intValue"]
-            if type(inner) is str:  # as any_value reads it
-                try:
-                    out[kv["key"]] = int(inner) if len(inner) < 25 else None
-                except ValueError:
-                    out[kv["key"]] = None
-                continue
-        out[kv["key"]] = _otlp.any_value(any_value, _give_up, "", 0)
+        if type(wrapped) is dict and len(wrapped) == 1:  # the scalars any_value reads, inline
+            if "stringValue" in wrapped:
+                text = wrapped["stringValue"]
+                if type(text) is str:
+                    out[key] = text
+                    continue
+            elif "intValue" in wrapped:
+                inner = wrapped["intValue"]
+                if type(inner) is str:
+                    try:
+                        out[key] = int(inner) if len(inner) < 25 else None
+                    except ValueError:
+                        out[key] = None
+                    continue
+            elif "boolValue" in wrapped:
+                inner = wrapped["boolValue"]
+                if type(inner) is bool:
+                    out[key] = inner
+                    continue
+        out[key] = _otlp.any_value(wrapped, _give_up, "", 0)
     return out

@@ -133,6 +133,7 @@ __all__ = [
     "Refused",
     "ResourceParts",
     "Translator",
+    "annotation_key",
     "annotations_and_metadata",
     "documents",
     "name_and_namespace",
@@ -471,6 +472,12 @@ def annotations_and_metadata(
     if default:
         metadata["default"] = default
     return user, annotations, metadata
+
+
+def annotation_key(key: str) -> str:
+    """An attribute's key as an annotation key (characters other than letters, digits and
+    dots replaced by ``_``)."""
+    return _ANNOTATION_KEY.sub("_", key)
 
 
 def nest(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
