@@ -28,7 +28,7 @@ from test_query import DATA, GROUPS, TABLE, _combine, _real_clauses
 import xraykit
 import xraykit.local
 from xraykit import analysis, aws
-from xraykit.aws import pull as aws_pull
+from xraykit.aws import stream as aws_stream
 from xraykit.dataset import (
     STORED,
     DatasetWriter,
@@ -414,13 +414,13 @@ def local_xray() -> Iterator[tuple[Any, pd.Timestamp]]:
 
 def _spy_windows(monkeypatch: pytest.MonkeyPatch) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     pulled: list[tuple[pd.Timestamp, pd.Timestamp]] = []
-    real = aws_pull.pull_window
+    real = aws_stream.pull_window
 
     def spy(conn: Any, query: Any, **kwargs: Any) -> Any:
         pulled.append((query.start, query.end))
         return real(conn, query, **kwargs)
 
-    monkeypatch.setattr(aws_pull, "pull_window", spy)
+    monkeypatch.setattr(aws_stream, "pull_window", spy)
     return pulled
 
 
@@ -528,7 +528,7 @@ def test_an_interrupted_pull_stops_warns_and_leaves_the_window_to_redo(
     local_xray: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     xr, start = local_xray
-    real = aws_pull.pull_window
+    real = aws_stream.pull_window
     calls: list[pd.Timestamp] = []
 
     def interrupted_second(conn: Any, query: Any, **kwargs: Any) -> Any:
@@ -536,14 +536,14 @@ def test_an_interrupted_pull_stops_warns_and_leaves_the_window_to_redo(
         ts, complete, _ = real(conn, query, **kwargs)
         return (ts, False, True) if len(calls) == 2 else (ts, complete, False)
 
-    monkeypatch.setattr(aws_pull, "pull_window", interrupted_second)
+    monkeypatch.setattr(aws_stream, "pull_window", interrupted_second)
     common = dict(start=start, end=start + pd.Timedelta("2h"), endpoint_url=xr.endpoint_url,
                   progress=False, to=tmp_path / "cut", window="30m")  # fmt: skip
     with pytest.warns(xraykit.exceptions.XrayKitWarning, match="call again"):
         ds = xraykit.fetch(**common)
     assert len(calls) == 2 and len(ds.manifest["windows"]) == 1
     ds.close()
-    monkeypatch.setattr(aws_pull, "pull_window", real)
+    monkeypatch.setattr(aws_stream, "pull_window", real)
     whole = xraykit.fetch(**{k: v for k, v in common.items() if k not in ("to", "window")})
     with xraykit.fetch(**common) as again:  # the cut window is pulled again, not duplicated
         assert len(again.manifest["windows"]) == 4

@@ -14,6 +14,7 @@ Modules, in data-flow order:
 * :mod:`~xraykit.aws.cost` — CostEstimate: what a pull scanned, retrieved and cost;
 * :mod:`~xraykit.aws.cache` — summaries and traces on disk, per account and region;
 * :mod:`~xraykit.aws.pull` — one account's query, summaries and traces into a TraceSet;
+* :mod:`~xraykit.aws.stream` — a pull streamed window by window into a partitioned dataset;
 * :mod:`~xraykit.aws.api` — the public ``fetch*`` functions, sampling rules and groups;
 * :mod:`~xraykit.aws.accounts` — several accounts at once, by assuming roles;
 * :mod:`~xraykit.aws.policies` — IAM policies, role template, daemon config and command;

@@ -16,7 +16,8 @@ import pandas as pd
 
 from xraykit.aws.client import RetryPolicy, _Caller, _Exhausted, connect
 from xraykit.aws.cost import CostEstimate
-from xraykit.aws.pull import _Puller, build_query, pull, pull_to_dataset
+from xraykit.aws.pull import _Puller, build_query, pull
+from xraykit.aws.stream import pull_to_dataset
 from xraykit.aws.summaries import _epoch, summaries_frame
 from xraykit.aws.windows import MAX_WINDOW, _resolve_window, parse_since
 from xraykit.dataset.handle import Dataset, open_dataset
