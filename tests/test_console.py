@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import urllib.parse
 
+import pandas as pd
 import pytest
 
-from xraykit.console import _jsurl_string, console_url, trace_links
+from xraykit.console import _jsurl_string, console_url, trace_urls
 from xraykit.exceptions import ArgumentError
 
 TRACE = "1-57f5498f-d91047849216d0f2ea3b6442"
@@ -93,9 +94,27 @@ def test_documented_xray_style():
     )
 
 
-def test_trace_links():
-    links = trace_links([TRACE, TRACE], "eu-west-1", last="1h")
-    assert len(links) == 2 and all(link.endswith("delta~3600000)))") for link in links)
+def test_trace_urls_equal_console_url_per_trace_and_skip_foreign_ids():
+    import xraykit
+
+    traces = xraykit.load_sample("shop").traces.head(40).copy()
+    traces.loc[traces.index[1], "end"] = traces.start.iloc[1] + pd.Timedelta(hours=7)  # too long
+    traces.loc[traces.index[2], "end"] = pd.NaT  # in progress
+    traces.loc[traces.index[3], "trace_id"] = "javascript:alert(1)"  # not an X-Ray id
+    urls = trace_urls(traces, "eu-west-1")
+    assert urls.index.equals(traces.index) and urls.name == "console_url"
+    for i, row in enumerate(traces.itertuples()):
+        if i == 3:
+            assert pd.isna(urls.iloc[i])
+            continue
+        window = (
+            {"start": row.start.floor("s"), "end": row.end.ceil("s")}
+            if pd.notna(row.end) and row.end - row.start <= pd.Timedelta(hours=6)
+            else {}
+        )
+        assert urls.iloc[i] == console_url(trace_id=row.trace_id, region="eu-west-1", **window)
+    with pytest.raises(ArgumentError, match="`region` must be"):
+        trace_urls(traces, "moon-1")
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ import pandas as pd
 
 from xraykit.exceptions import ArgumentError
 
-__all__ = ["console_url", "trace_links"]
+__all__ = ["console_url", "trace_urls"]
 
 #: X-Ray keeps a window of at most six hours in a console link, as in GetTraceSummaries.
 MAX_WINDOW = pd.Timedelta(hours=6)
@@ -213,10 +213,36 @@ def console_url(
     return base + f"traces/query?~(query~{state}~{context})"
 
 
-def trace_links(trace_ids: Any, region: str, **window: Any) -> list[str]:
-    """:func:`console_url` of each trace id (``window``: ``start``/``end``/``last``).
+def trace_urls(traces: pd.DataFrame, region: str) -> pd.Series:
+    """:func:`console_url` of every trace of a ``traces`` frame at once, each with its own
+    window in whole seconds (without one when the trace has no usable span of at most 6
+    hours); ids that are not X-Ray trace ids give ``<NA>``. Aligned with ``traces``.
 
-    >>> trace_links(["1-57f5498f-d91047849216d0f2ea3b6442"], "us-east-1")[0].split("#")[1]
-    'xray:traces/1-57f5498f-d91047849216d0f2ea3b6442'
+    >>> import xraykit
+    >>> traces = xraykit.load_sample("shop").traces.head(2)
+    >>> urls = trace_urls(traces, "us-east-1")
+    >>> urls.iloc[0] == console_url(trace_id=traces.trace_id.iloc[0], region="us-east-1",
+    ...     start=traces.start.iloc[0].floor("s"), end=traces.end.iloc[0].ceil("s"))
+    True
     """
-    return [console_url(trace_id=t, region=region, **window) for t in trace_ids]
+    if not isinstance(region, str) or not _REGION.fullmatch(region):
+        raise ArgumentError(
+            f"`region` must be an AWS region name such as 'us-east-1', but {region!r} was passed."
+        )
+    ids = traces["trace_id"].astype("str")
+    begin = pd.to_datetime(traces["start"], utc=True).dt.floor("s")
+    finish = pd.to_datetime(traces["end"], utc=True).dt.ceil("s")
+    windowed = begin.notna() & finish.notna() & (finish > begin) & (finish - begin <= MAX_WINDOW)
+    # the ISO times of whole seconds, as _jsurl_string writes them (":" is "*3a")
+    iso = "%Y-%m-%dT%H*3a%M*3a%S.000Z"
+    context = (
+        "?~(query~()~context~(timeRange~(end~'" + finish.dt.strftime(iso)
+        + "~start~'" + begin.dt.strftime(iso) + ")))"
+    )  # fmt: skip
+    base = f"{_host(region)}/cloudwatch/home?region={region}#xray:traces/"
+    urls = base + ids + context.where(windowed, "").fillna("")
+    return (
+        urls.where(ids.str.fullmatch(_TRACE_ID.pattern).fillna(False))
+        .astype("str")
+        .rename("console_url")
+    )

@@ -47,8 +47,7 @@ import orjson
 import pandas as pd
 
 from xraykit import query as _query
-from xraykit.console import MAX_WINDOW as _CONSOLE_WINDOW
-from xraykit.console import console_url
+from xraykit.console import trace_urls
 from xraykit.exceptions import ArgumentError, ArgumentTypeError, NotFoundError, XrayKitWarning
 from xraykit.io import formats as _formats
 from xraykit.io import saved as _saved
@@ -227,6 +226,7 @@ class TraceSet:
                 f"<li><a href='{html.escape(url)}' target='_blank' rel='noopener'>"
                 f"{html.escape(tid)}</a></li>"
                 for tid, url in zip(rows["trace_id"], self.console_links(rows), strict=True)
+                if pd.notna(url)  # an id that is not an X-Ray trace id has no console page
             )
             links = (
                 f"<p>First traces in the CloudWatch console ({html.escape(self.region)}; "
@@ -256,14 +256,7 @@ class TraceSet:
                 "Console links need the traces' AWS region, but this TraceSet has none "
                 "(only xraykit.fetch knows it). Set it first: ts.region = 'us-east-1'."
             )
-        frame = self.traces if traces is None else traces
-        urls = [
-            console_url(trace_id=t, region=self.region, start=a.floor("s"), end=b.ceil("s"))
-            if pd.notna(a) and pd.notna(b) and b - a <= _CONSOLE_WINDOW and b > a
-            else console_url(trace_id=t, region=self.region)
-            for t, a, b in zip(frame["trace_id"], frame["start"], frame["end"], strict=True)
-        ]
-        return pd.Series(urls, index=frame.index, name="console_url", dtype="str")
+        return trace_urls(self.traces if traces is None else traces, self.region)
 
     # -- selection ---------------------------------------------------------------------------
 

@@ -168,8 +168,8 @@ def plot_timeline(
     ax.set_xlabel("time since trace start (s)")
     title = ax.set_title(f"Trace {trace_id}")
     region = getattr(ts, "region", None)
-    if region:  # a pulled trace: its title and a small label link to the console (SVG, PDF)
-        url = ts.console_links(ts.traces[ts.traces["trace_id"] == trace_id]).iloc[0]
+    url = ts.console_links(ts.traces[ts.traces["trace_id"] == trace_id]).iloc[0] if region else None
+    if url is not None and pd.notna(url):  # a pulled trace: title and label link to the console
         title.set_url(url)
         ax.text(1.0, 1.01, "open in console ↗", transform=ax.transAxes, ha="right",
                 va="bottom", fontsize=8, color="#0073bb", url=url)  # fmt: skip
