@@ -295,26 +295,8 @@ class FastTranslator:
         )
         doc["name"], namespace = _translate.name_and_namespace(attrs, kind, resource, name)
         doc["fault"], doc["error"], doc["throttle"] = fault, error, throttle
-        if namespace:
-            doc["namespace"] = namespace
-        if parts.origin:
-            doc["origin"] = parts.origin
-        if user:
-            doc["user"] = user
-        if cause:
-            doc["cause"] = cause
-        if http:
-            doc["http"] = http
-        if aws:
-            doc["aws"] = aws
-        if sql:
-            doc["sql"] = sql
-        if parts.service:
-            doc["service"] = parts.service
-        if annotations:
-            doc["annotations"] = annotations
-        if metadata:
-            doc["metadata"] = metadata
+        _translate.fill(doc, namespace, parts.origin, user, cause, http, aws, sql, parts.service,
+                        annotations, metadata)  # fmt: skip
         if (
             subsegment
             and kind in _DEPENDENCY

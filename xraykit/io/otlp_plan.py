@@ -215,24 +215,8 @@ class Plan:
             found = self.names[memo] = _translate.name_and_namespace(attrs, kind, resource, name)
         doc["name"], namespace = found
         doc["fault"], doc["error"], doc["throttle"] = fault, error, throttle
-        if namespace:
-            doc["namespace"] = namespace
-        if parts_.origin:
-            doc["origin"] = parts_.origin
-        if user:
-            doc["user"] = user
-        if http:
-            doc["http"] = http
-        if aws:
-            doc["aws"] = aws
-        if sql:
-            doc["sql"] = sql
-        if parts_.service:
-            doc["service"] = parts_.service
-        if annotations:
-            doc["annotations"] = annotations
-        if default:
-            doc["metadata"] = {"default": default}
+        _translate.fill(doc, namespace, parts_.origin, user, None, http, aws, sql, parts_.service,
+                        annotations, {"default": default} if default else None)  # fmt: skip
         if self.remote and not namespace:
             doc["namespace"] = "remote"
         return doc

@@ -356,21 +356,8 @@ class Translator:
         name, namespace = name_and_namespace(attrs, kind, span.resource, span.name)
         doc["name"] = name
         doc["fault"], doc["error"], doc["throttle"] = fault, error, throttle
-        if namespace:
-            doc["namespace"] = namespace
-        if parts.origin:
-            doc["origin"] = parts.origin
-        if user:
-            doc["user"] = user
-        for key, value in (("cause", cause), ("http", http), ("aws", aws), ("sql", sql)):
-            if value:
-                doc[key] = value
-        if parts.service:
-            doc["service"] = parts.service
-        if annotations:
-            doc["annotations"] = annotations
-        if metadata:
-            doc["metadata"] = metadata
+        fill(doc, namespace, parts.origin, user, cause, http, aws, sql, parts.service,
+             annotations, metadata)  # fmt: skip
         if span.links:
             doc["links"] = self._links(span, reference)
         return doc
@@ -391,6 +378,43 @@ class Translator:
                 link["attributes"] = attrs
             links.append(link)
         return links
+
+
+def fill(
+    doc: dict[str, Any],
+    namespace: str | None,
+    origin: str | None,
+    user: str | None,
+    cause: Any,
+    http: Any,
+    aws: Any,
+    sql: Any,
+    service: Any,
+    annotations: Any,
+    metadata: Any,
+) -> None:
+    """Add a document's optional fields, leaving out the empty ones, in the one order every
+    translation path writes them (so their documents are the same bytes)."""
+    if namespace:
+        doc["namespace"] = namespace
+    if origin:
+        doc["origin"] = origin
+    if user:
+        doc["user"] = user
+    if cause:
+        doc["cause"] = cause
+    if http:
+        doc["http"] = http
+    if aws:
+        doc["aws"] = aws
+    if sql:
+        doc["sql"] = sql
+    if service:
+        doc["service"] = service
+    if annotations:
+        doc["annotations"] = annotations
+    if metadata:
+        doc["metadata"] = metadata
 
 
 def name_and_namespace(
