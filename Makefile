@@ -25,7 +25,7 @@ $(BIN)/python:
 
 # the install also compiles the loader's C fast path (scripts/hatch_build.py); make test
 # requires it, so that tests and benchmarks always exercise it
-$(STAMP)-notebooks: pyproject.toml xraykit/io/_scan.c scripts/hatch_build.py | $(BIN)/python
+$(STAMP)-notebooks: pyproject.toml xraykit/io/_scan.c xraykit/io/_scan_otlp.h scripts/hatch_build.py | $(BIN)/python
 	XRAYKIT_REQUIRE_NATIVE=$(REQUIRE_NATIVE) $(BIN)/python -m pip install --quiet -e ".[notebooks]"
 	touch $@
 

@@ -33,11 +33,13 @@ except ImportError:  # imported outside a build: tests/test_install.py uses the 
 
 PACKAGE = Path("xraykit") / "io"  # where the library goes, beside its source
 SOURCE = PACKAGE / "_scan.c"
+#: the C source: ``_scan.c`` and the files it includes
+SOURCES = (SOURCE, PACKAGE / "_scan_otlp.h")
 
 
 def source_hash(root: Path) -> str:
     """The SHA-256 of the C source, compiled into the library so a stale build is noticed."""
-    return hashlib.sha256((root / SOURCE).read_bytes()).hexdigest()[:16]
+    return hashlib.sha256(b"".join((root / path).read_bytes() for path in SOURCES)).hexdigest()[:16]
 
 
 def compile_extension(

@@ -5,7 +5,7 @@
    are poisoned), so the portable fallbacks an MSVC build uses keep compiling.
 2. Copies the package, the tests and the samples to a temporary folder, builds ``xraykit.io._scan``
    there with ``-fsanitize=address,undefined`` (UB stops the run), and runs
-   ``tests/test_scan.py`` and, when it exists, ``tests/test_fuzz.py`` on that copy with the
+   ``tests/test_scan.py``, ``tests/test_otlp_native.py`` and ``tests/test_fuzz.py`` on that copy with the
    sanitizer runtimes preloaded. The library in ``xraykit/`` (which running kernels use) and
    the virtualenv are not touched; a pytest plugin checks that the copy's sanitized library is
    the one imported, and prints its path in the report header.
@@ -43,7 +43,8 @@ COMPILE_ARGS = [
     "-g",
 ]
 LINK_ARGS = [f"-fsanitize={SANITIZERS}"]
-TESTS = ["tests/test_scan.py", "tests/test_fuzz.py"]  # the second one is run when it exists
+# the scanner's, the OTLP reader's and the fuzz tests (each run when it exists)
+TESTS = ["tests/test_scan.py", "tests/test_otlp_native.py", "tests/test_fuzz.py"]
 EXIT_SANITIZER = 86  # the exit status of a process a sanitizer stopped
 
 # CPython frees not everything at exit (not a leak of ours); the out-of-memory tests need

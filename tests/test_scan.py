@@ -35,9 +35,10 @@ def test_fast_path_is_built_from_the_current_source() -> None:
         if REQUIRED:
             pytest.fail("xraykit.io._scan did not import; `make test` requires the C fast path")
         pytest.skip("the C fast path is not built here")
-    digest = hashlib.sha256((ROOT / "xraykit" / "io" / "_scan.c").read_bytes()).hexdigest()[:16]
+    sources = [ROOT / "xraykit" / "io" / name for name in ("_scan.c", "_scan_otlp.h")]
+    digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources)).hexdigest()[:16]
     assert digest == columns._scan.SOURCE_HASH, (
-        "xraykit/io/_scan.c changed since the library was built: run `make test` (or "
+        "xraykit/io/_scan.c (or _scan_otlp.h) changed since the library was built: run `make test` (or "
         "`pip install -e .`) again to rebuild it"
     )
 

@@ -26,6 +26,7 @@
  *     segment document, as a BatchGetTraces Document string holds).
  * Scanner.append(table, row)  a row Python read, one value per column
  * Scanner.take(everything=True) -> {table: [column, ...]}, buffers handed over without a copy
+ * OtlpSpans().read(data)  the spans of a plain OTLP/JSON export request (in _scan_otlp.h)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -2455,8 +2456,14 @@ done:
     return out;
 }
 
+/* ---------------------------------------------------------------- OTLP/JSON spans */
+
+#include "_scan_otlp.h"
+
 static PyMethodDef module_methods[] = {
     {"json_values", (PyCFunction)json_values, METH_O, "json_values(data) -> the elements of a JSON array"},
+    {"nest_documents", (PyCFunction)nest_documents, METH_VARARGS,
+     "nest_documents(docs, max_nesting) -> subsegment documents moved into their parents, or None"},
     {"entity_index", (PyCFunction)entity_index, METH_VARARGS,
      "entity_index(segment_ids, subsegment_ids, parent_ids) -> (segments repeat an id, "
      "subsegments repeat an id, whether each segment's parent is an entity of its trace)"},
@@ -2505,7 +2512,7 @@ PyMODINIT_FUNC PyInit__scan(void) {
         PyModule_AddIntConstant(m, "DONE", DONE) < 0 || PyModule_AddIntConstant(m, "FULL", FULL) < 0 ||
         PyModule_AddIntConstant(m, "FALLBACK", FALLBACK) < 0 || PyModule_AddIntConstant(m, "LINES", M_LINES) < 0 ||
         PyModule_AddIntConstant(m, "VALUE", M_VALUE) < 0 || PyModule_AddIntConstant(m, "DOCUMENT", M_DOCUMENT) < 0 ||
-        PyModule_AddStringConstant(m, "SOURCE_HASH", XRAYKIT_SCAN_SOURCE_HASH) < 0) {
+        PyModule_AddStringConstant(m, "SOURCE_HASH", XRAYKIT_SCAN_SOURCE_HASH) < 0 || otlp_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

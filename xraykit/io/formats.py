@@ -100,6 +100,11 @@ def _read_otlp(reader: _Reader, value: Any, location: str) -> None:
                 add(location, f"span {span.span_id}: {refused}")
         if docs:
             docs = _translate.nest(docs)
+    _read_translated(reader, docs, location)
+
+
+def _read_translated(reader: _Reader, docs: list[dict[str, Any]], location: str) -> None:
+    """Read the documents translated from one request (with the C scanner when built)."""
     if not docs:
         return
     if reader.native:
@@ -216,19 +221,33 @@ def _read_otlp_lines(
 ) -> int:
     """Lines of OTLP export requests (as :func:`_read_lines` reads them in Python, export
     requests handed straight to the translation). Return the number of the next line."""
-    loads = orjson.loads
-    while start < end:
-        stop = data.find(b"\n", start, end) + 1 or end
-        try:
-            value = loads(data[start:stop])
-        except orjson.JSONDecodeError:
-            value = None
-        if type(value) is dict and "resourceSpans" in value:
-            _read_otlp(reader, value, f"{source}:{number}")
-        else:  # anything else (problems included) as any line is read
-            _read_line(reader, data[start:stop], f"{source}:{number}")
-        start, number = stop, number + 1
+    fast = reader.otlp_fast
+    view = memoryview(data)
+    try:
+        while start < end:
+            stop = data.find(b"\n", start, end) + 1 or end
+            docs = fast.documents_of_text(view[start:stop]) if fast is not None else None
+            if docs is not None:  # read in C: a plain request
+                _read_translated(reader, docs, f"{source}:{number}")
+            else:
+                _read_otlp_line(reader, data[start:stop], f"{source}:{number}")
+            start, number = stop, number + 1
+    finally:
+        view.release()
     return number
+
+
+def _read_otlp_line(reader: _Reader, line: bytes, location: str) -> None:
+    """One line of a file of OTLP requests, read in Python: export requests handed straight
+    to the translation, anything else (problems included) as any line is read."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        value = None
+    if type(value) is dict and "resourceSpans" in value:
+        _read_otlp(reader, value, location)
+    else:
+        _read_line(reader, line, location)
 
 
 def _first_line(event: _source.Lines) -> bytes | None:

@@ -40,14 +40,17 @@ from xraykit.io import otlp as _otlp
 from xraykit.io import otlp_blocks as _blocks
 from xraykit.io import otlp_plan as _plan
 from xraykit.io import otlp_translate as _translate
+from xraykit.io.columns import _scan
 from xraykit.io.otlp import KIND_CLIENT, KIND_CONSUMER, KIND_PRODUCER, KIND_SERVER, STATUS_ERROR
 
-__all__ = ["MAX_CACHED", "USE_FAST_PATH", "USE_PLANS", "FastTranslator"]
+__all__ = ["MAX_CACHED", "USE_FAST_PATH", "USE_NATIVE", "USE_PLANS", "FastTranslator"]
 
 #: whether readers use the fast path (tests turn it off to compare with the exact path)
 USE_FAST_PATH = True
 #: whether the fast path applies translation plans (:mod:`xraykit.io.otlp_plan`)
 USE_PLANS = True
+#: whether lines of requests are read by the C reader (``OtlpSpans`` of ``_scan.c``) when built
+USE_NATIVE = True
 #: resources (and annotation keys) whose translation is kept for the next requests
 MAX_CACHED = 4096
 
@@ -84,6 +87,7 @@ class FastTranslator:
         self._parts: dict[tuple[Any, ...], _translate.ResourceParts] = {}
         self._plans = _plan.Plans(self.options) if USE_PLANS else None
         self._trace: tuple[Any, str, int] = (object(), "", 0)  # the last trace id, translated
+        self._native = _scan.OtlpSpans() if USE_NATIVE and _scan is not None else None
 
     def documents(self, value: Any) -> list[dict[str, Any]] | None:
         """The documents of an export request (or a list of them), subsegments nested as
@@ -99,6 +103,31 @@ class FastTranslator:
                 self._request(value, docs)
         except Exception:  # anything unusual: the exact path reads (and reports) it
             self.left += 1
+            return None
+        self.taken += 1
+        return _nest(docs)
+
+    def documents_of_text(self, data: bytes | memoryview) -> list[dict[str, Any]] | None:
+        """The documents of one export request's JSON text (a line of a file), read by the
+        C reader (:class:`xraykit.io._scan.OtlpSpans`); the same documents as
+        :meth:`documents` gives for ``orjson.loads(data)``. None when that reader is not
+        built or the request is not plain: then :meth:`documents` (or the exact path) reads
+        it. Counts as :meth:`documents` does only what it translates."""
+        native = self._native
+        if native is None:
+            return None
+        spans = native.read(data, self.options.validate_trace_ids)
+        if spans is None:
+            return None
+        try:
+            docs = []
+            complete, last = self._complete, None
+            parts: Any = None  # the parts of `last`, the resource of the spans before
+            for resource, doc, attrs, kind, subsegment, name, code, message in spans:
+                if resource is not last:
+                    last, parts = resource, self._resource_parts(resource)
+                docs.append(complete(doc, attrs, kind, subsegment, name, code, message, resource, parts))  # fmt: skip
+        except Exception:  # anything unusual: the other paths read (and report) it
             return None
         self.taken += 1
         return _nest(docs)
@@ -200,13 +229,9 @@ class FastTranslator:
         if (events and type(events) is list) or (links and type(links) is list):
             raise _GiveUp
         attrs = _attributes(item.get("attributes"))
-        if attrs.get("aws.span.kind") == "LOCAL_ROOT":
-            raise _GiveUp
-
-        options = self.options
         subsegment = kind != KIND_SERVER and kind != KIND_CONSUMER and parent != ""
         start_s = (start // 1000) / 1e6
-        if options.validate_trace_ids:
+        if self.options.validate_trace_ids:
             delta = start_s - trace[2]
             if delta > _MAX_AGE or delta < -_MAX_SKEW:
                 raise _GiveUp
@@ -223,6 +248,27 @@ class FastTranslator:
             doc["parent_id"] = parent
         if subsegment:
             doc["type"] = "subsegment"
+        return self._complete(
+            doc, attrs, kind, subsegment, name, status_code, status_message, resource, parts
+        )
+
+    def _complete(
+        self,
+        doc: dict[str, Any],
+        attrs: dict[str, Any],
+        kind: int,
+        subsegment: bool,
+        name: str,
+        status_code: int,
+        status_message: str,
+        resource: dict[str, Any],
+        parts: _translate.ResourceParts,
+    ) -> dict[str, Any]:
+        """``doc`` (ids and times set) completed with what the span's attributes, kind,
+        name and status give it."""
+        if attrs.get("aws.span.kind") == "LOCAL_ROOT":
+            raise _GiveUp
+        options = self.options
         plans = self._plans
         if plans is not None and len(attrs) <= _plan.MAX_KEYS:  # otlp_plan.pattern, inline
             if "db.system" in attrs or "db.system.name" in attrs:
@@ -268,7 +314,7 @@ class FastTranslator:
         http = _blocks.http_block(kind, attrs, (), special) if special else None
         if status_code == STATUS_ERROR:
             fault, error, throttle, cause = _blocks.cause_block(
-                kind, attrs, [], resource, span_id, status_code, status_message, special
+                kind, attrs, [], resource, doc["id"], status_code, status_message, special
             )
         else:
             fault = error = throttle = False
@@ -310,7 +356,12 @@ class FastTranslator:
 def _nest(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """:func:`~xraykit.io.otlp_translate.nest`, quicker when every subsegment's parent comes
     before it (as spans are written parent first) and nesting stays within
-    :data:`~xraykit.io.otlp_translate.MAX_NESTING`; else that function itself."""
+    :data:`~xraykit.io.otlp_translate.MAX_NESTING`; else that function itself. The quick case
+    runs in C (``_scan.nest_documents``) when it is built."""
+    if USE_NATIVE and _scan is not None:
+        moved: list[dict[str, Any]] | None = _scan.nest_documents(docs, _MAX_NESTING)
+        if moved is not None:
+            return moved
     index = {}
     for i, doc in enumerate(docs):
         index[(doc["trace_id"], doc["id"])] = i
