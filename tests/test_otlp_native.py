@@ -327,3 +327,38 @@ def test_the_reader_takes_any_bytes_and_keeps_memory_bounded() -> None:
         reader.read("text, not bytes")
     with pytest.raises(TypeError):
         _scan.OtlpSpans(1)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_batched_documents_keep_the_locations_they_would_have_alone(
+    native: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xraykit.io import formats, reader
+
+    monkeypatch.setattr(formats, "_BATCH_DOCUMENTS", 5)  # batches end inside requests too
+
+    def doc(i: int, name: Any = "web") -> dict[str, Any]:
+        return {
+            "id": f"{i:016x}",
+            "trace_id": "1-5759e988-bd862e3fe1be46a994272793",
+            "name": name,
+            "start_time": 1465575560.0,
+            "end_time": 1465575561.0,
+        }
+
+    requests = {
+        3: [doc(1), doc(2, name=7)],  # line 3, its second document is not valid
+        4: [doc(3)],
+        9: [doc(4), doc(5), doc(6, name=None), doc(7)],
+        10: [doc(8, name=["x"])],
+    }
+    frames_reader = formats._Reader(reader._Problems("file.jsonl", "ignore"), native=native)
+    pending = formats._Translated(frames_reader, "file.jsonl")
+    for number, docs in requests.items():
+        pending.add(docs, number)
+    pending.flush()
+    frames = frames_reader.frames()
+    where = frames["problems"]["location"].tolist()
+    expected = ["file.jsonl:3:2", "file.jsonl:9:3", "file.jsonl:10:1"]
+    assert where == (expected if native else [w.rsplit(":", 1)[0] for w in expected])
+    assert len(frames["segments"]) == 5

@@ -30,9 +30,10 @@ Examples
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -62,6 +63,7 @@ __all__ = [
 ]
 
 
+_BATCH_DOCUMENTS = 4096  # translated documents handed to the C scanner in one call
 _OTLP_LINE = re.compile(rb'\s*\{\s*"resourceSpans"\s*:')
 
 
@@ -171,13 +173,23 @@ def _read_line(reader: Reader, line: bytes, location: str) -> None:
     reader.accept(value, location, line.strip())
 
 
-def _read_lines(reader: Reader, data: bytes, start: int, end: int, number: int, source: str) -> int:
+def _read_lines(
+    reader: Reader,
+    data: bytes,
+    start: int,
+    end: int,
+    number: int,
+    source: str,
+    where: Callable[[int], str] | None = None,
+) -> int:
     """The lines of ``data[start:end]``, the first numbered ``number``: with the C scanner, or
-    line by line in Python. Return the number of the next line."""
+    line by line in Python. Return the number of the next line. A line's location is
+    ``source:number``, or ``where(number)``."""
     if not reader.native:
         while start < end:  # each line with its newline, as the scanner hands a line over
             stop = data.find(b"\n", start, end) + 1 or end
-            _read_line(reader, data[start:stop], f"{source}:{number}")
+            location = f"{source}:{number}" if where is None else where(number)
+            _read_line(reader, data[start:stop], location)
             start, number = stop, number + 1
         return number
     scanner = reader.tables
@@ -192,7 +204,8 @@ def _read_lines(reader: Reader, data: bytes, start: int, end: int, number: int, 
                 reader.take_documents()
             elif status == _FALLBACK:  # problems and unusual types: Python reads this line
                 stop = data.find(b"\n", start + pos, end) + 1 or end
-                _read_line(reader, data[start + pos : stop], f"{source}:{number}")
+                location = f"{source}:{number}" if where is None else where(number)
+                _read_line(reader, data[start + pos : stop], location)
                 pos, number = stop - start, number + 1
     finally:
         view.release()
@@ -222,19 +235,57 @@ def _read_otlp_lines(
     """Lines of OTLP export requests (as :func:`_read_lines` reads them in Python, export
     requests handed straight to the translation). Return the number of the next line."""
     fast = reader.otlp_fast
+    pending = _Translated(reader, source)
     view = memoryview(data)
     try:
         while start < end:
             stop = data.find(b"\n", start, end) + 1 or end
             docs = fast.documents_of_text(view[start:stop]) if fast is not None else None
             if docs is not None:  # read in C: a plain request
-                _read_translated(reader, docs, f"{source}:{number}")
+                pending.add(docs, number)
             else:
+                pending.flush()  # rows and problems stay in the order of the lines
                 _read_otlp_line(reader, data[start:stop], f"{source}:{number}")
             start, number = stop, number + 1
+        pending.flush()
     finally:
         view.release()
     return number
+
+
+class _Translated:
+    """Documents translated from lines of OTLP requests, read by the C scanner
+    :data:`_BATCH_DOCUMENTS` at a time (a call per request costs more than scanning its few
+    documents); each keeps the location it would have had read alone."""
+
+    def __init__(self, reader: _Reader, source: str) -> None:
+        self.reader, self.source = reader, source
+        self.texts: list[bytes] = []
+        self.ends: list[int] = []  # per request: where its documents end in `texts`
+        self.numbers: list[int] = []  # per request: its line's number
+
+    def add(self, docs: list[dict[str, Any]], number: int) -> None:
+        if not self.reader.native:
+            _read_translated(self.reader, docs, f"{self.source}:{number}")
+        elif docs:
+            self.texts += map(orjson.dumps, docs)
+            self.ends.append(len(self.texts))
+            self.numbers.append(number)
+            if len(self.texts) >= _BATCH_DOCUMENTS:
+                self.flush()
+
+    def flush(self) -> None:
+        if self.texts:
+            data = b"\n".join(self.texts)
+            _read_lines(self.reader, data, 0, len(data), 0, self.source, self._where)
+            self.texts, self.ends, self.numbers = [], [], []
+
+    def _where(self, index: int) -> str:
+        """The location of the document at ``index`` (from 0): its request's line, and its
+        number in that request, as :func:`_read_translated` names it."""
+        k = bisect.bisect_right(self.ends, index)
+        first = self.ends[k - 1] if k else 0
+        return f"{self.source}:{self.numbers[k]}:{index - first + 1}"
 
 
 def _read_otlp_line(reader: _Reader, line: bytes, location: str) -> None:
