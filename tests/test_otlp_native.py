@@ -362,3 +362,20 @@ def test_batched_documents_keep_the_locations_they_would_have_alone(
     expected = ["file.jsonl:3:2", "file.jsonl:9:3", "file.jsonl:10:1"]
     assert where == (expected if native else [w.rsplit(":", 1)[0] for w in expected])
     assert len(frames["segments"]) == 5
+
+
+def test_a_pretty_printed_request_is_read_in_c_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = otlp_fast.FastTranslator()
+    requests = [r for r in _requests(5, 40) if plain.documents_of_text(orjson.dumps(r))]
+    merged = {"resourceSpans": [rs for r in requests for rs in r["resourceSpans"]]}
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(merged, indent=2))
+    reader = otlp_fast.FastTranslator()
+    assert reader.documents_of_text(path.read_bytes()) is not None  # plain: C reads it
+    native = read_frames(path, on_error="ignore")
+    monkeypatch.setattr(otlp_fast, "USE_NATIVE", False)
+    python = read_frames(path, on_error="ignore")
+    _same_frames(native, python)
+    assert len(python["segments"]) > 40

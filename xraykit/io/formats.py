@@ -345,6 +345,12 @@ def _read_source(reader: Reader, src: _source.Source) -> None:
     if reader.native and reader._scan_text(whole):
         _report_long_lines(reader, ahead, source)
         return
+    fast = reader.otlp_fast if isinstance(reader, _Reader) else None
+    docs = fast.documents_of_text(whole) if fast is not None else None
+    if docs is not None:  # one plain OTLP request, read in C
+        _report_long_lines(reader, ahead, source)
+        _read_translated(reader, docs, source)
+        return
     try:
         value = orjson.loads(whole)
     except orjson.JSONDecodeError as exc:

@@ -18,6 +18,13 @@ and spans of a pattern seen before (the same resource, kind, status shape and at
 and types) are translated by that pattern's plan (:mod:`xraykit.io.otlp_plan`), which
 decided once where each attribute goes.
 
+A request's JSON text (a line of a file) is read in C when the library is built
+(:meth:`FastTranslator.documents_of_text`): ``OtlpSpans`` of ``_scan.c`` reads a plain request
+straight into each span's ids, times, kind, status and attribute dict, and the translation
+goes on from there; ``nest_documents`` nests the subsegments. It reads nothing differently
+from ``orjson.loads`` and :meth:`FastTranslator.documents` (``tests/test_otlp_native.py``
+compares them on every request it has, hostile ones included) and gives up where it would.
+
 >>> request = {"resourceSpans": [{
 ...     "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "web"}}]},
 ...     "scopeSpans": [{"spans": [{
