@@ -2,7 +2,7 @@
 
 Valid lines (from the shipped samples, and small hand-made documents: segments, embedded and
 streamed subsegments, annotations, metadata, causes, http/aws/sql blocks, daemon headers,
-``BatchGetTraces`` responses, one trace per line) get random damage, each kind an operation of
+``BatchGetTraces`` responses, one trace per line, OTLP/JSON export requests) get random damage, each kind an operation of
 its own, combined at random: byte flips; cuts (also mid-escape and mid-character) and split
 lines; quotes, backslashes, braces and brackets put in or taken out; huge numbers; ``\\u``
 escapes (lone surrogates, ``\\u0000``, letters spelt as escapes) and raw NULs; invalid UTF-8;
@@ -380,11 +380,35 @@ def seed_documents() -> list[bytes]:
     return out + _sample_seeds()[0]
 
 
+@functools.cache
+def otlp_seeds() -> list[bytes]:
+    """OTLP/JSON export requests, one per line: the fixture's (events, links, local roots) and
+    generated plain ones (HTTP, AWS, SQL, annotations), those that load without problems."""
+    import random
+
+    from test_otlp import DATA, _random_request
+
+    rng = random.Random(8)
+    lines = [line for line in (DATA / "shop.jsonl").read_bytes().splitlines() if line.strip()]
+    lines += [orjson.dumps(_random_request(rng, i)) for i in range(12)]
+    clean = []
+    for line in lines:
+        frames = formats.frames_from_otlp(orjson.loads(line), on_error="ignore")
+        if frames["problems"].empty:
+            clean.append(line)
+    return clean
+
+
 def _ids(line: bytes) -> set[str]:
     """The ids of the documents in an undamaged line (any of the formats)."""
     found: set[str] = set()
     for part in line.split(b"\n"):
         value = orjson.loads(part)
+        if "resourceSpans" in value:  # OTLP: the ids of the documents its spans become
+            frames = formats.frames_from_otlp(value, on_error="ignore")
+            found |= set(frames["segments"]["segment_id"])
+            found |= set(frames["subsegments"]["subsegment_id"])
+            continue
         if "Traces" in value:
             segments = [s for t in value["Traces"] for s in t["Segments"]]
         elif "Segments" in value:
@@ -637,9 +661,10 @@ class Fuzzed(NamedTuple):
 @st.composite
 def unit(draw: st.DrawFn) -> tuple[bytes, bool]:
     """One line (a daemon pair is two) in one of the formats; and whether it was damaged."""
-    kind = draw(st.sampled_from(["raw", "raw", "response", "trace", "daemon", "header", "sample"]))
-    if kind == "sample":
-        line = draw(st.sampled_from(_sample_seeds()[1]))
+    kinds = ["raw", "raw", "response", "trace", "daemon", "header", "sample", "otlp"]
+    kind = draw(st.sampled_from(kinds))
+    if kind in ("sample", "otlp"):
+        line = draw(st.sampled_from(_sample_seeds()[1] if kind == "sample" else otlp_seeds()))
         return draw(damaged(line))
     if kind == "header":
         return draw(damaged(DAEMON_HEADER))
@@ -778,6 +803,7 @@ def test_undamaged_seeds_load_without_problems(block: int | None) -> None:
         DAEMON_HEADER,
         docs[-1],
         *_sample_seeds()[1],
+        *otlp_seeds(),
     ]
     content = b"\r\n  \n".join(lines) + b"\n\t\n"
     frames = check_file(content, block, frozenset(set().union(*map(_ids, lines))))

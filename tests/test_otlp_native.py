@@ -36,9 +36,7 @@ def _python_documents(line: bytes, options: Options) -> list[bytes] | None:
         return None
     if type(value) is not dict or "resourceSpans" not in value:
         return None
-    translator = otlp_fast.FastTranslator(options)
-    translator._native = None
-    docs = translator.documents(value)
+    docs = otlp_fast.FastTranslator(options, native=False).documents(value)
     return None if docs is None else [orjson.dumps(d) for d in docs]
 
 
@@ -236,14 +234,6 @@ def test_files_give_the_frames_of_the_python_path(
     assert len(python["problems"]) > 10 and len(python["segments"]) > 300
 
 
-def _python_nest(docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setattr(otlp_fast, "USE_NATIVE", False)
-    try:
-        return otlp_fast._nest(docs)
-    finally:
-        monkeypatch.setattr(otlp_fast, "USE_NATIVE", True)
-
-
 def _docs(rng: random.Random, n: int) -> list[dict[str, Any]]:
     traces = ["1-5759e988-bd862e3fe1be46a994272793", "1-5759e988-00000000000000000000aaaa"]
     ids = [f"{i:016x}" for i in range(max(2, n // 2 + 1))]
@@ -258,13 +248,13 @@ def _docs(rng: random.Random, n: int) -> list[dict[str, Any]]:
     return out
 
 
-def test_nest_documents_nests_as_python_does(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nest_documents_nests_as_python_does() -> None:
     rng = random.Random(11)
     moved = 0
     for _ in range(3000):
         docs = _docs(rng, rng.randint(0, 9))
         native = _scan.nest_documents(copy.deepcopy(docs), MAX_NESTING)
-        expected = _python_nest(copy.deepcopy(docs), monkeypatch)
+        expected = otlp_fast._nest(copy.deepcopy(docs), native=False)
         if native is not None:
             assert orjson.dumps(native) == orjson.dumps(expected)
             moved += native != docs
@@ -360,7 +350,7 @@ def test_batched_documents_keep_the_locations_they_would_have_alone(
     frames = frames_reader.frames()
     where = frames["problems"]["location"].tolist()
     expected = ["file.jsonl:3:2", "file.jsonl:9:3", "file.jsonl:10:1"]
-    assert where == (expected if native else [w.rsplit(":", 1)[0] for w in expected])
+    assert where == expected
     assert len(frames["segments"]) == 5
 
 

@@ -76,7 +76,8 @@ class _Reader(Reader):
         super().__init__(problems, native=native)
         self.otlp_options = options or _translate.Options()
         self.otlp_lines = False  # lines of OTLP requests: read in Python, not by the C scanner
-        self.otlp_fast = _fast.FastTranslator(self.otlp_options) if _fast.USE_FAST_PATH else None
+        fast = _fast.FastTranslator(self.otlp_options, native) if _fast.USE_FAST_PATH else None
+        self.otlp_fast = fast
 
     def _object(self, value: dict[str, Any], location: str, raw: bytes | str | None) -> None:
         if _otlp.is_otlp(value):
@@ -112,9 +113,9 @@ def _read_translated(reader: _Reader, docs: list[dict[str, Any]], location: str)
     if reader.native:
         data = b"\n".join([orjson.dumps(doc) for doc in docs])
         _read_lines(reader, data, 0, len(data), 1, location)
-    else:
-        for doc in docs:
-            reader.document(doc, location, None)
+    else:  # each located as the scanner locates a document it leaves to Python
+        for number, doc in enumerate(docs, 1):
+            reader.document(doc, f"{location}:{number}", None)
 
 
 def frames_from_otlp(
@@ -345,12 +346,12 @@ def _read_source(reader: Reader, src: _source.Source) -> None:
     if reader.native and reader._scan_text(whole):
         _report_long_lines(reader, ahead, source)
         return
-    fast = reader.otlp_fast if isinstance(reader, _Reader) else None
-    docs = fast.documents_of_text(whole) if fast is not None else None
-    if docs is not None:  # one plain OTLP request, read in C
-        _report_long_lines(reader, ahead, source)
-        _read_translated(reader, docs, source)
-        return
+    if isinstance(reader, _Reader) and reader.otlp_fast is not None:
+        docs = reader.otlp_fast.documents_of_text(whole)
+        if docs is not None:  # one plain OTLP request, read in C
+            _report_long_lines(reader, ahead, source)
+            _read_translated(reader, docs, source)
+            return
     try:
         value = orjson.loads(whole)
     except orjson.JSONDecodeError as exc:

@@ -85,16 +85,18 @@ def _give_up(_location: str, _reason: str) -> None:
 class FastTranslator:
     """Export requests into nested documents with one set of
     :class:`~xraykit.io.otlp_translate.Options`; ``taken`` and ``left`` count the requests
-    translated here and those left to the exact path."""
+    translated here and those left to the exact path. ``native=False``: no C (as a reader
+    without the C scanner reads)."""
 
-    def __init__(self, options: _translate.Options | None = None) -> None:
+    def __init__(self, options: _translate.Options | None = None, native: bool = True) -> None:
         self.options = options or _translate.Options()
         self.taken = 0
         self.left = 0
         self._parts: dict[tuple[Any, ...], _translate.ResourceParts] = {}
         self._plans = _plan.Plans(self.options) if USE_PLANS else None
         self._trace: tuple[Any, str, int] = (object(), "", 0)  # the last trace id, translated
-        self._native = _scan.OtlpSpans() if USE_NATIVE and _scan is not None else None
+        native = native and USE_NATIVE and _scan is not None
+        self._native = _scan.OtlpSpans() if native else None  # the C reader, when built
 
     def documents(self, value: Any) -> list[dict[str, Any]] | None:
         """The documents of an export request (or a list of them), subsegments nested as
@@ -112,7 +114,7 @@ class FastTranslator:
             self.left += 1
             return None
         self.taken += 1
-        return _nest(docs)
+        return _nest(docs, self._native is not None)
 
     def documents_of_text(self, data: bytes | memoryview) -> list[dict[str, Any]] | None:
         """The documents of one export request's JSON text (a line of a file), read by the
@@ -137,7 +139,7 @@ class FastTranslator:
         except Exception:  # anything unusual: the other paths read (and report) it
             return None
         self.taken += 1
-        return _nest(docs)
+        return _nest(docs, True)
 
     def _resource_parts(self, resource: dict[str, Any]) -> _translate.ResourceParts:
         """The parts a resource gives, kept by content when its values are text or integers."""
@@ -360,12 +362,12 @@ class FastTranslator:
         return doc
 
 
-def _nest(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _nest(docs: list[dict[str, Any]], native: bool) -> list[dict[str, Any]]:
     """:func:`~xraykit.io.otlp_translate.nest`, quicker when every subsegment's parent comes
     before it (as spans are written parent first) and nesting stays within
     :data:`~xraykit.io.otlp_translate.MAX_NESTING`; else that function itself. The quick case
-    runs in C (``_scan.nest_documents``) when it is built."""
-    if USE_NATIVE and _scan is not None:
+    runs in C (``_scan.nest_documents``) when ``native`` and built."""
+    if native and USE_NATIVE and _scan is not None:
         moved: list[dict[str, Any]] | None = _scan.nest_documents(docs, _MAX_NESTING)
         if moved is not None:
             return moved
