@@ -369,3 +369,35 @@ def test_a_pretty_printed_request_is_read_in_c_too(
     python = read_frames(path, on_error="ignore")
     _same_frames(native, python)
     assert len(python["segments"]) > 40
+
+
+def test_a_line_as_the_collectors_file_exporter_writes_it() -> None:
+    """The file exporter's shape: scope and schema URLs, flags, dropped counts, an empty
+    status, trace state; read in C, as Python reads it."""
+    line = (
+        b'{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":'
+        b'{"stringValue":"checkout"}},{"key":"cloud.provider","value":{"stringValue":"aws"}},'
+        b'{"key":"cloud.platform","value":{"stringValue":"aws_ecs"}}],"droppedAttributesCount":0},'
+        b'"scopeSpans":[{"scope":{"name":"opentelemetry.instrumentation.flask","version":"0.48b0"},'
+        b'"spans":[{"traceId":"6741A1C50D1B4E2F9A8B7C6D5E4F3A2B","spanId":"A1B2C3D4E5F60718",'
+        b'"traceState":"","parentSpanId":"","flags":257,"name":"POST /cart","kind":2,'
+        b'"startTimeUnixNano":"1732354501123456789","endTimeUnixNano":"1732354501223456789",'
+        b'"attributes":[{"key":"http.request.method","value":{"stringValue":"POST"}},'
+        b'{"key":"http.response.status_code","value":{"intValue":"503"}},'
+        b'{"key":"url.path","value":{"stringValue":"/cart"}},'
+        b'{"key":"server.address","value":{"stringValue":"shop.example.com"}}],'
+        b'"droppedAttributesCount":0,"droppedEventsCount":0,"droppedLinksCount":0,'
+        b'"status":{}},{"traceId":"6741a1c50d1b4e2f9a8b7c6d5e4f3a2b","spanId":"0718a1b2c3d4e5f6",'
+        b'"parentSpanId":"a1b2c3d4e5f60718","flags":257,"name":"SELECT shop","kind":3,'
+        b'"startTimeUnixNano":"1732354501133456789","endTimeUnixNano":"1732354501183456789",'
+        b'"attributes":[{"key":"db.system","value":{"stringValue":"postgresql"}},'
+        b'{"key":"db.statement","value":{"stringValue":"SELECT * FROM cart WHERE id = $1"}}],'
+        b'"status":{"code":2,"message":"timeout"}}]}],'
+        b'"schemaUrl":"https://opentelemetry.io/schemas/1.26.0"}]}\n'
+    )
+    assert _check_lines([line]) == 1
+    (segment,) = otlp_fast.FastTranslator().documents_of_text(line) or []
+    assert segment["trace_id"] == "1-6741a1c5-0d1b4e2f9a8b7c6d5e4f3a2b"
+    assert segment["fault"] is True and segment["http"]["response"]["status"] == 503
+    (query,) = segment["subsegments"]
+    assert query["fault"] is True and query["sql"]["sanitized_query"].startswith("SELECT")
