@@ -6,10 +6,12 @@
 * a daemon capture: the header ``{"format":"json","version":1}`` and a document, per packet;
 * gzip or UTF-16 of any of these (:mod:`xraykit.io.source` detects them from the bytes);
 * documents and responses given in Python;
+* JSON values one after another, each over several lines (``jq .`` output);
 * OpenTelemetry spans: OTLP/JSON export requests (``{"resourceSpans": [...]}``, one per file
-  or per line) and span objects (Transaction Search's OTEL format), translated into segment
-  documents by :mod:`xraykit.io.otlp_translate` on the way in (plain export requests in one
-  pass by :mod:`xraykit.io.otlp_fast`, to the same documents).
+  or per line), span objects (Transaction Search's OTEL format) and spans as the Python SDK's
+  console exporter prints them, translated into segment documents by
+  :mod:`xraykit.io.otlp_translate` on the way in (plain export requests in one pass by
+  :mod:`xraykit.io.otlp_fast`, read in C when it is built, to the same documents).
 
 What cannot be read becomes a row of ``problems`` (source, location, reason) and never stops
 the load: a damaged value is salvaged record by record, so no valid record is lost to a bad
@@ -355,7 +357,12 @@ def _read_source(reader: Reader, src: _source.Source) -> None:
     try:
         value = orjson.loads(whole)
     except orjson.JSONDecodeError as exc:
-        if _split_value(first, whole):  # one value split over lines, damaged or cut off
+        values = _value_sequence(whole)
+        if values is not None:  # values one after another, each split over lines
+            _report_long_lines(reader, ahead, source)
+            for line, text in values:
+                _read_line(reader, text, f"{source}:{line}")
+        elif _split_value(first, whole):  # one value split over lines, damaged or cut off
             _report_long_lines(reader, ahead, source)
             _salvage(reader, whole, source, exc)
         else:  # JSON lines, the first of them damaged
@@ -363,6 +370,36 @@ def _read_source(reader: Reader, src: _source.Source) -> None:
         return
     _report_long_lines(reader, ahead, source)
     reader.accept(value, source, whole.strip())
+
+
+def _value_sequence(whole: bytes) -> list[tuple[int, bytes]] | None:
+    """The values of text that is two or more JSON objects or arrays one after another,
+    separated by whitespace only (what the OpenTelemetry SDK's console exporter prints, or
+    ``jq .``), each with the number of the line it starts on; None for any other text.
+
+    Python's JSON decoder finds where each value ends; each is then read as a line is, so a
+    value is accepted exactly when it would be on a line of its own.
+    """
+    text = whole.decode("utf-8", errors="surrogateescape")
+    decoder = json.JSONDecoder()
+    values: list[tuple[int, bytes]] = []
+    pos, line, size = 0, 1, len(text)
+    while True:
+        start = pos
+        while pos < size and text[pos] in " \t\r\n":
+            pos += 1
+        line += text.count("\n", start, pos)
+        if pos >= size:
+            return values if len(values) >= 2 else None
+        if text[pos] not in "{[":
+            return None
+        try:
+            end = decoder.raw_decode(text, pos)[1]
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        values.append((line, text[pos:end].encode("utf-8", errors="surrogateescape")))
+        line += text.count("\n", pos, end)
+        pos = end
 
 
 def _split_value(first: bytes, whole: bytes) -> bool:

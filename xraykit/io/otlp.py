@@ -1,6 +1,6 @@
 """OpenTelemetry trace data (OTLP) read into X-Ray segment documents.
 
-Three shapes of span data are read, each into :class:`Span` records and then, by the rules of
+Four shapes of span data are read, each into :class:`Span` records and then, by the rules of
 :mod:`xraykit.io.otlp_translate`, into segment documents that the ordinary document reader
 loads (so every frame, map and analysis works on them unchanged):
 
@@ -11,7 +11,9 @@ loads (so every frame, map and analysis works on them unchanged):
 * one span as one JSON object with its ``resource`` inside, attributes as a plain
   ``{"key": value}`` object: the OTEL format of Transaction Search (``ListRetrievedTraces``
   with ``TraceFormat="OTEL"``, the ``aws/spans`` log group);
-* a list of either.
+* one span as the OpenTelemetry Python SDK writes it (``ConsoleSpanExporter``, with a
+  ``context``), rewritten as such a span object by :mod:`xraykit.io.otlp_sdk_json`;
+* a list of these.
 
 Encoding, as the OTLP/JSON specification has it: trace and span ids are hex strings (32 and
 16 digits; base64, which protobuf's own JSON mapping would give, is refused with a hint);
@@ -40,6 +42,8 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from xraykit.io import otlp_sdk_json as _sdk_json
 
 __all__ = [
     "KIND_CLIENT",
@@ -101,9 +105,12 @@ class _Bad(Exception):
 
 
 def is_otlp(value: Any) -> bool:
-    """Whether a decoded JSON value is OTLP span data (a request, or one span with ids)."""
+    """Whether a decoded JSON value is OTLP span data (a request, one span with ids, or one
+    span as the SDK's ``to_json`` writes it)."""
     return type(value) is dict and (
-        "resourceSpans" in value or ("traceId" in value and "spanId" in value)
+        "resourceSpans" in value
+        or ("traceId" in value and "spanId" in value)
+        or _sdk_json.is_sdk_span(value)
     )
 
 
@@ -117,6 +124,8 @@ def spans(value: Any, report: Report, location: str = "<otlp>") -> Iterator[Span
             stack.extend(reversed([(v, f"{where}[{i}]") for i, v in enumerate(item)]))
         elif type(item) is dict and "resourceSpans" in item:
             yield from _request(item, report, where)
+        elif _sdk_json.is_sdk_span(item):
+            stack.append((_sdk_json.span_object(item), where))
         elif type(item) is dict and "traceId" in item:
             attrs = _resource_attributes(item.get("resource"), report, where)
             try:
@@ -127,7 +136,8 @@ def spans(value: Any, report: Report, location: str = "<otlp>") -> Iterator[Span
             report(
                 where,
                 'expected OTLP span data: an export request ({"resourceSpans": [...]}), a span '
-                f"object with traceId and spanId, or a list of them; got {_short(item)}",
+                "object with traceId and spanId (or as the SDK's console exporter prints it, "
+                f"with a context), or a list of them; got {_short(item)}",
             )
 
 
