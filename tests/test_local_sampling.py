@@ -283,6 +283,17 @@ def test_targets_refuse_malformed_requests(service, body):
         service.targets(body, now=1.0)
 
 
+def test_a_missing_count_is_named_with_the_members_that_came(service):
+    # The ADOT Python remote sampler (0.21) reports its sampled count as "SampleCount".
+    document = {k: v for k, v in stats("Default", "a").items() if k != "SampledCount"}
+    document["SampleCount"] = 2
+    with pytest.raises(ArgumentError) as refused:
+        service.targets({"SamplingStatisticsDocuments": [document]}, now=1.0)
+    message = str(refused.value)
+    assert "SamplingStatisticsDocuments[0]: SampledCount is missing" in message
+    assert "SampleCount" in message.split("The document has")[1]
+
+
 _KEYS = st.sampled_from([*RULE, "RuleARN", "Attributes", "SamplingRateBoost", "Tags", "x"])
 _VALUES = st.recursive(
     st.none()

@@ -151,9 +151,16 @@ def _record(stored: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _whole(value: Any, key: str, where: str, *, required: bool = True) -> int:
+def _whole(doc: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> int:
+    value = doc.get(key)
     if value is None and not required:
         return 0
+    if value is None:
+        sent = ", ".join(sorted(str(k) for k in doc)[:12]) or "no members"
+        raise ArgumentError(
+            f"{where}: {key} is missing; it is required (a whole number, 0 or more). "
+            f"The document has {sent}."
+        )
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ArgumentError(f"{where}: {key} must be a whole number, 0 or more, but got {value!r}.")
     return value
@@ -174,9 +181,9 @@ def _statistics(doc: Any, i: int) -> tuple[str, str]:
     stamp = doc.get("Timestamp")
     if isinstance(stamp, bool) or not isinstance(stamp, int | float):
         raise ArgumentError(f"{where}: Timestamp must be epoch seconds, but got {stamp!r}.")
-    _whole(doc.get("RequestCount"), "RequestCount", where)
-    _whole(doc.get("SampledCount"), "SampledCount", where)
-    _whole(doc.get("BorrowCount"), "BorrowCount", where, required=False)
+    _whole(doc, "RequestCount", where)
+    _whole(doc, "SampledCount", where)
+    _whole(doc, "BorrowCount", where, required=False)
     return name, client
 
 
