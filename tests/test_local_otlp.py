@@ -25,6 +25,7 @@ import pytest
 import xraykit
 import xraykit.local
 from xraykit.graph import service_graph
+from xraykit.io import otlp_protobuf
 from xraykit.local import otlp_receiver
 
 pytest.importorskip("opentelemetry.sdk")
@@ -299,7 +300,7 @@ def test_without_opentelemetry_proto_protobuf_names_the_extra(xr, monkeypatch) -
     def missing(module: str, extra: str) -> object:
         raise xraykit.MissingDependencyError(f"{module!r} is not installed ({extra})")
 
-    monkeypatch.setattr(otlp_receiver, "require", missing)
+    monkeypatch.setattr(otlp_protobuf, "require", missing)
     status, kind, answer = _post(xr, b"\x0a\x00", {"Content-Type": "application/x-protobuf"})
     assert status == 415
     assert kind == "application/x-protobuf"  # a google.rpc.Status

@@ -437,8 +437,9 @@ def load_file(
 
     Formats: a ``BatchGetTraces`` response (one JSON object, or one per line), one trace per
     line (``{"Id": ..., "Segments": [...]}``), a JSON array or JSON lines of segment
-    documents, a daemon capture (header line, then the document, per packet), gzip or UTF-16
-    of any of these, and a file written by :meth:`TraceSet.save`.
+    documents, a daemon capture (header line, then the document, per packet), OpenTelemetry
+    spans (OTLP/JSON, or the collector file exporter's protobuf and zstd files), gzip, zstd
+    or UTF-16 of any of these, and a file written by :meth:`TraceSet.save`.
 
     Parameters
     ----------

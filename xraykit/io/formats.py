@@ -4,14 +4,16 @@
 * one trace per line (``{"Id": ..., "Segments": [...]}``, what ``jq -c '.Traces[]'`` gives);
 * a JSON array or JSON lines of raw segment documents;
 * a daemon capture: the header ``{"format":"json","version":1}`` and a document, per packet;
-* gzip or UTF-16 of any of these (:mod:`xraykit.io.source` detects them from the bytes);
+* gzip, zstd or UTF-16 of any of these (:mod:`xraykit.io.source` detects them from the bytes);
 * documents and responses given in Python;
 * JSON values one after another, each over several lines (``jq .`` output);
 * OpenTelemetry spans: OTLP/JSON export requests (``{"resourceSpans": [...]}``, one per file
   or per line), span objects (Transaction Search's OTEL format) and spans as the Python SDK's
   console exporter prints them, translated into segment documents by
   :mod:`xraykit.io.otlp_translate` on the way in (plain export requests in one pass by
-  :mod:`xraykit.io.otlp_fast`, read in C when it is built, to the same documents).
+  :mod:`xraykit.io.otlp_fast`, read in C when it is built, to the same documents);
+  OTLP in protobuf as the collector's file exporter writes it (``format: proto``, or
+  ``compression: zstd``: length-prefixed messages, :mod:`xraykit.io.otlp_protobuf`).
 
 What cannot be read becomes a row of ``problems`` (source, location, reason) and never stops
 the load: a damaged value is salvaged record by record, so no valid record is lost to a bad
@@ -44,6 +46,7 @@ import pandas as pd
 from xraykit.exceptions import ArgumentTypeError
 from xraykit.io import otlp as _otlp
 from xraykit.io import otlp_fast as _fast
+from xraykit.io import otlp_protobuf as _protobuf
 from xraykit.io import otlp_translate as _translate
 from xraykit.io import source as _source
 from xraykit.io.reader import (
@@ -318,6 +321,9 @@ def _first_line(event: _source.Lines) -> bytes | None:
 
 def _read_source(reader: Reader, src: _source.Source) -> None:
     """Detect the layout from the first line (JSON lines, or one JSON value) and read it."""
+    if isinstance(reader, _Reader) and _protobuf.is_framed(src.head(8)):
+        _read_framed(reader, src)
+        return
     events = _source.line_events(src)
     ahead: list[Any] = []  # what was read to find the first line (copied: blocks are reused)
     first = None
@@ -370,6 +376,26 @@ def _read_source(reader: Reader, src: _source.Source) -> None:
         return
     _report_long_lines(reader, ahead, source)
     reader.accept(value, source, whole.strip())
+
+
+def _read_framed(reader: _Reader, src: _source.Source) -> None:
+    """Length-prefixed OTLP messages (the collector's file exporter with ``format: proto``
+    or ``compression: zstd``): each protobuf, or JSON, zstd-compressed or not; located
+    ``file:N`` for the N-th message."""
+    limit = src.max_line_bytes
+    for number, message, reason in _protobuf.frames(src.binary_blocks(), limit):
+        location = f"{src.name}:{number}"
+        try:
+            if message is None:
+                raise _protobuf.ProtobufError(reason)
+            if message.startswith(_source.ZSTD_MAGIC):
+                message = _protobuf.unzstd(message, limit)
+            if message.lstrip()[:1] in (b"{", b"["):
+                _read_otlp_line(reader, message, location)
+            else:
+                _read_otlp(reader, _protobuf.request(message), location)
+        except _protobuf.ProtobufError as bad:
+            reader.problems.add(location, str(bad))
 
 
 def _value_sequence(whole: bytes) -> list[tuple[int, bytes]] | None:

@@ -3,9 +3,10 @@
 :func:`open_source` takes what ``load_file`` was given — a path (``str``, ``bytes`` or
 ``os.PathLike``) or an open binary file — and returns a :class:`Source`, which sniffs the
 format from its first bytes (never opening or reading anything twice, so pipes work) and
-yields the text as UTF-8 blocks: gzip is decompressed as it streams (several members, a
-damaged or truncated stream keeping what came before), a byte-order mark is dropped, UTF-16
-is transcoded. :func:`line_events` cuts the blocks into runs of complete lines.
+yields the text as UTF-8 blocks: gzip and zstd are decompressed as they stream (several
+members or frames, a damaged or truncated stream keeping what came before), a byte-order mark
+is dropped, UTF-16 is transcoded. :func:`line_events` cuts the blocks into runs of complete
+lines; a binary file (OTLP protobuf messages) is read from :meth:`Source.binary_blocks`.
 
 Limits bound what a hostile file can cost: ``max_bytes`` (bytes read after decompression)
 and ``max_line_bytes`` (the longest line kept; a longer one is skipped without being held
@@ -55,6 +56,8 @@ MAX_BYTES = 8 << 30
 MAX_LINE_BYTES = 64 << 20
 
 GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_READ = 64 << 10  # what the zstd decoder is asked for at a time
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -119,7 +122,7 @@ def open_source(
     if stat.S_ISDIR(info.st_mode):
         raise TraceParseError(
             f"{shown!r} is a directory; pass one trace file (JSON, JSON lines, a daemon "
-            "capture, gzip of these, or a saved TraceSet).",
+            "capture, gzip or zstd of these, or a saved TraceSet).",
             source=name,
         )
     if not stat.S_ISREG(info.st_mode):
@@ -173,6 +176,8 @@ class Source:
             first += bytes(more)
         self._first = first
         self.kind = "saved" if first.startswith(ZIP_MAGIC) else "json"
+        self._plain: Iterator[bytes | bytearray] | None = None  # decompressed, limited
+        self._peeked: list[bytes] = []  # what head() read of it, given out first
 
     def __enter__(self) -> Source:
         return self
@@ -236,7 +241,61 @@ class Source:
         raw = self.raw_bytes()
         if self._first.startswith(GZIP_MAGIC):
             return self._gunzip(raw)
+        if self._first.startswith(ZSTD_MAGIC):
+            return self._unzstd(raw)
         return raw
+
+    def _unzstd(self, raw: Iterator[bytes | bytearray]) -> Iterator[bytes]:
+        """zstd frames (one after another, with or without their size) as they stream."""
+        import pyarrow as pa  # a dependency already (saved TraceSets); loaded when needed
+
+        stream = pa.CompressedInputStream(pa.PythonFile(_BlockFile(raw), mode="r"), "zstd")
+        out = bytearray()  # small reads gathered into blocks: damage loses at most one read
+        try:
+            while True:
+                piece = stream.read(_ZSTD_READ)
+                if not piece:
+                    break
+                out += piece
+                if len(out) >= BLOCK_BYTES:
+                    yield bytes(out)
+                    out.clear()
+        except (OSError, pa.ArrowException) as exc:
+            reason = str(exc).strip() or type(exc).__name__
+            if "truncated" in reason.lower():
+                self._stop(self.name, "the zstd stream is truncated; kept what came before")
+            else:
+                self._stop(
+                    self.name, f"the zstd stream is damaged ({reason}); kept what came before"
+                )
+        finally:
+            stream.close()
+        if out:
+            yield bytes(out)
+
+    def _plain_blocks(self) -> Iterator[bytes | bytearray]:
+        if self._plain is None:
+            self._plain = self._limited(self._decoded())
+        return self._plain
+
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes after decompression (fewer if the source is shorter),
+        left in place for :meth:`blocks` or :meth:`binary_blocks`."""
+        plain = self._plain_blocks()
+        have = sum(len(b) for b in self._peeked)
+        while have < size:
+            block = next(plain, None)
+            if block is None:
+                break
+            self._peeked.append(bytes(block))  # blocks are reused: keep a copy
+            have += len(block)
+        return b"".join(self._peeked)[:size]
+
+    def binary_blocks(self) -> Iterator[bytes | bytearray]:
+        """The bytes after decompression, as they are (at most ``max_bytes`` of them)."""
+        while self._peeked:
+            yield self._peeked.pop(0)
+        yield from self._plain_blocks()
 
     def _gunzip(self, raw: Iterator[bytes | bytearray]) -> Iterator[bytes]:
         where = self.name
@@ -276,7 +335,7 @@ class Source:
 
     def blocks(self) -> Iterator[bytes | bytearray]:
         """The text as UTF-8 blocks (at most ``max_bytes`` of it)."""
-        blocks = self._limited(self._decoded())
+        blocks = self.binary_blocks()
         first = next(blocks, b"")
         while len(first) < 4:  # the first bytes decide the encoding
             more = next(blocks, b"")
@@ -321,6 +380,28 @@ class Source:
                 return
             left -= len(block)
             yield block
+
+
+class _BlockFile(io.RawIOBase):
+    """Blocks of bytes read as a file (for a decompressor that reads files)."""
+
+    def __init__(self, blocks: Iterator[bytes | bytearray]) -> None:
+        self._blocks = blocks
+        self._left = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._left = memoryview(bytes(block))
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
 
 
 def _chain(

@@ -29,15 +29,15 @@ extra; bodies are bounded (:data:`MAX_BODY` sent, :data:`MAX_DECODED` after gzip
 
 from __future__ import annotations
 
-import base64
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from xraykit.exceptions import MissingDependencyError, require
+from xraykit.exceptions import MissingDependencyError
 from xraykit.io import otlp as _otlp
+from xraykit.io import otlp_protobuf as _protobuf
 from xraykit.io import otlp_translate as _translate
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ MAX_BODY = 16 << 20
 #: the largest body accepted after gzip is undone, in bytes
 MAX_DECODED = 64 << 20
 _JSON, _PROTOBUF = "application/json", "application/x-protobuf"
-_MAX_VALUE_DEPTH = _otlp.MAX_DEPTH
 
 
 @dataclass(frozen=True)
@@ -163,8 +162,7 @@ def _count_spans(request: dict[str, Any]) -> int:
 
 def _response(rejected: int, message: str, kind: str) -> Reply:
     if kind == _PROTOBUF:
-        service = _proto_module("opentelemetry.proto.collector.trace.v1.trace_service_pb2")
-        response = service.ExportTraceServiceResponse()
+        response = _trace_service().ExportTraceServiceResponse()
         if rejected:
             response.partial_success.rejected_spans = rejected
             response.partial_success.error_message = message
@@ -190,9 +188,9 @@ def _status(status: int, message: str, kind: str) -> Reply:
     return Reply(status, _JSON, orjson.dumps({"code": code, "message": message}))
 
 
-def _proto_module(name: str) -> Any:
+def _trace_service() -> Any:
     try:
-        return require(name, "otlp")
+        return _protobuf.trace_service()
     except MissingDependencyError as missing:
         raise _Refusal(
             415,
@@ -203,79 +201,8 @@ def _proto_module(name: str) -> Any:
 
 def _from_protobuf(data: bytes) -> dict[str, Any]:
     """An ``ExportTraceServiceRequest`` in protobuf as the OTLP/JSON structure (hex ids)."""
-    service = _proto_module("opentelemetry.proto.collector.trace.v1.trace_service_pb2")
-    message = service.ExportTraceServiceRequest()
+    _trace_service()
     try:
-        message.ParseFromString(data)
-    except Exception as error:  # protobuf's DecodeError, or a nesting limit
-        raise _Refusal(400, f"the body is not an ExportTraceServiceRequest: {error}") from None
-    resource_spans = []
-    for rs in message.resource_spans:
-        scopes = [{"spans": [_span(span) for span in ss.spans]} for ss in rs.scope_spans]
-        resource = {"attributes": _attributes(rs.resource.attributes)}
-        resource_spans.append({"resource": resource, "scopeSpans": scopes})
-    return {"resourceSpans": resource_spans}
-
-
-def _span(span: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "traceId": span.trace_id.hex(),
-        "spanId": span.span_id.hex(),
-        "parentSpanId": span.parent_span_id.hex(),
-        "name": span.name,
-        "kind": int(span.kind),
-        "startTimeUnixNano": int(span.start_time_unix_nano),
-        "endTimeUnixNano": int(span.end_time_unix_nano),
-        "attributes": _attributes(span.attributes),
-        "status": {"code": int(span.status.code), "message": span.status.message},
-        "flags": int(getattr(span, "flags", 0)),
-    }
-    if span.events:
-        out["events"] = [
-            {
-                "name": e.name,
-                "timeUnixNano": int(e.time_unix_nano),
-                "attributes": _attributes(e.attributes),
-            }
-            for e in span.events
-        ]
-    if span.links:
-        out["links"] = [
-            {
-                "traceId": link.trace_id.hex(),
-                "spanId": link.span_id.hex(),
-                "attributes": _attributes(link.attributes),
-            }
-            for link in span.links
-        ]
-    return out
-
-
-def _attributes(pairs: Any) -> list[dict[str, Any]]:
-    return [{"key": kv.key, "value": _value(kv.value, 0)} for kv in pairs]
-
-
-def _value(value: Any, depth: int) -> dict[str, Any]:
-    """An ``AnyValue`` message as its OTLP/JSON object."""
-    which = value.WhichOneof("value")
-    if which == "string_value":
-        return {"stringValue": value.string_value}
-    if which == "int_value":
-        return {"intValue": int(value.int_value)}
-    if which == "double_value":
-        return {"doubleValue": float(value.double_value)}
-    if which == "bool_value":
-        return {"boolValue": bool(value.bool_value)}
-    if which == "bytes_value":
-        return {"bytesValue": base64.b64encode(value.bytes_value).decode()}
-    if depth >= _MAX_VALUE_DEPTH:
-        return {}
-    if which == "array_value":
-        return {"arrayValue": {"values": [_value(v, depth + 1) for v in value.array_value.values]}}
-    if which == "kvlist_value":
-        values = [
-            {"key": kv.key, "value": _value(kv.value, depth + 1)}
-            for kv in value.kvlist_value.values
-        ]
-        return {"kvlistValue": {"values": values}}
-    return {}
+        return _protobuf.request(data)
+    except _protobuf.ProtobufError as error:
+        raise _Refusal(400, f"the body cannot be read: {error}") from None
