@@ -145,6 +145,34 @@ def test_zstd_of_a_shipped_sample_loads_as_its_gzip(tmp_path) -> None:
         _same(_load(tmp_path, "shop.jsonl.zst", data), expected)
 
 
+def test_one_message_saved_without_a_length_loads(tmp_path, requests) -> None:
+    merged = type(requests[0])()
+    for request in requests:
+        merged.MergeFrom(request)  # one request body holding all three traces
+    expected = _load(tmp_path, "lines.json", _json_lines(requests))
+    loaded = _load(tmp_path, "body.binpb", merged.SerializeToString())
+    assert loaded.problems.empty
+    _same(loaded, expected)
+    _same(_load(tmp_path, "body.binpb.gz", gzip.compress(merged.SerializeToString())), expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'\n{\n"Id": "1-5759e988-bd862e3fe1be46a994272793", "Segments": []}\n',
+        b"\n{\n" + b"".join(b'{"a": %d}\n' % i for i in range(20)),
+    ],
+)
+def test_text_that_starts_like_a_message_is_read_as_text(tmp_path, text: bytes) -> None:
+    from xraykit.io import formats
+
+    assert otlp_protobuf.is_message(text[:8])  # the bytes could start a message ...
+    with open_source(io.BytesIO(text)) as src:  # ... but are read as the text they are
+        reader = formats._Reader(formats._Problems("t", "warn"))
+        assert not formats._read_message(reader, src)
+        assert b"".join(src.blocks()) == text
+
+
 # -- damage loses only what is damaged -----------------------------------------------------------
 
 

@@ -321,9 +321,13 @@ def _first_line(event: _source.Lines) -> bytes | None:
 
 def _read_source(reader: Reader, src: _source.Source) -> None:
     """Detect the layout from the first line (JSON lines, or one JSON value) and read it."""
-    if isinstance(reader, _Reader) and _protobuf.is_framed(src.head(8)):
-        _read_framed(reader, src)
-        return
+    if isinstance(reader, _Reader):
+        head = src.head(8)
+        if _protobuf.is_framed(head):
+            _read_framed(reader, src)
+            return
+        if _protobuf.is_message(head) and _read_message(reader, src):
+            return
     events = _source.line_events(src)
     ahead: list[Any] = []  # what was read to find the first line (copied: blocks are reused)
     first = None
@@ -396,6 +400,18 @@ def _read_framed(reader: _Reader, src: _source.Source) -> None:
                 _read_otlp(reader, _protobuf.request(message), location)
         except _protobuf.ProtobufError as bad:
             reader.problems.add(location, str(bad))
+
+
+def _read_message(reader: _Reader, src: _source.Source) -> bool:
+    """Read the file as one unframed OTLP protobuf message if it is one (held whole to try,
+    at most ``max_line_bytes``, and left in place for the text reader if it is not)."""
+    limit = src.max_line_bytes if src.max_line_bytes is not None else _source.MAX_LINE_BYTES
+    whole = src.head(limit + 1)
+    request = _protobuf.single_request(whole) if len(whole) <= limit else None
+    if request is None:
+        return False
+    _read_otlp(reader, request, src.name)
+    return True
 
 
 def _value_sequence(whole: bytes) -> list[tuple[int, bytes]] | None:

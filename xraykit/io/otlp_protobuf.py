@@ -12,7 +12,9 @@ lengths. Ids become hex, as OTLP/JSON writes them, so both encodings translate a
 
 A framed file is told from text by its first bytes (:func:`is_framed`): a length whose first
 byte is zero (a message under 16 MB; JSON text never starts with NUL) followed by a zstd frame
-or a protobuf ``resource_spans`` field.
+or a protobuf ``resource_spans`` field. One message saved without a length (a request body
+as it was posted) is read too when the whole file parses as one and holds a span
+(:func:`single_request`).
 
 >>> data = (3).to_bytes(4, "big") + b"abc" + (2).to_bytes(4, "big") + b"de"
 >>> list(frames(iter([data[:5], data[5:]]), limit=None))
@@ -31,7 +33,16 @@ from xraykit.exceptions import require
 from xraykit.io import otlp as _otlp
 from xraykit.io.source import ZSTD_MAGIC
 
-__all__ = ["ProtobufError", "frames", "is_framed", "request", "trace_service", "unzstd"]
+__all__ = [
+    "ProtobufError",
+    "frames",
+    "is_framed",
+    "is_message",
+    "request",
+    "single_request",
+    "trace_service",
+    "unzstd",
+]
 
 _TRACE_SERVICE = "opentelemetry.proto.collector.trace.v1.trace_service_pb2"
 _RESOURCE_SPANS = b"\x0a"  # field 1, length-delimited: TracesData.resource_spans
@@ -130,6 +141,38 @@ def unzstd(data: bytes, limit: int | None) -> bytes:
         stream.close()
 
 
+def is_message(head: bytes) -> bool:
+    """Whether a file starting with ``head`` may be one unframed ``TracesData`` message (a
+    request body saved as it was posted): a ``resource_spans`` field whose first member is a
+    field of ``ResourceSpans``. Text can start so too (a blank line, then ``{``): only
+    :func:`single_request` decides."""
+    if len(head) < 3 or head[:1] != _RESOURCE_SPANS:
+        return False
+    at = 1
+    while at < len(head) and head[at] & 0x80 and at < 6:  # the length's varint
+        at += 1
+    return at + 1 < len(head) and head[at + 1] in (0x0A, 0x12, 0x1A)
+
+
+def single_request(data: bytes) -> dict[str, Any] | None:
+    """The file as one unframed trace message, or None when it is not one (it does not
+    parse, or holds no span with X-Ray-sized ids: 16 and 8 bytes), or when
+    ``opentelemetry-proto`` is missing."""
+    try:
+        message = trace_service().ExportTraceServiceRequest()
+        message.ParseFromString(data)
+    except Exception:  # not protobuf (DecodeError, nesting), or no opentelemetry-proto
+        return None
+    if not any(
+        len(span.trace_id) == 16 and len(span.span_id) == 8
+        for rs in message.resource_spans
+        for ss in rs.scope_spans
+        for span in ss.spans
+    ):
+        return None
+    return _as_json(message)
+
+
 def request(data: bytes) -> dict[str, Any]:
     """A ``TracesData`` / ``ExportTraceServiceRequest`` in protobuf as the OTLP/JSON
     structure (hex ids)."""
@@ -138,6 +181,10 @@ def request(data: bytes) -> dict[str, Any]:
         message.ParseFromString(data)
     except Exception as error:  # protobuf's DecodeError, or a nesting limit
         raise ProtobufError(f"the bytes are not an OTLP trace message: {error}") from None
+    return _as_json(message)
+
+
+def _as_json(message: Any) -> dict[str, Any]:
     resource_spans = []
     for rs in message.resource_spans:
         scopes = [{"spans": [_span(span) for span in ss.spans]} for ss in rs.scope_spans]
