@@ -107,16 +107,12 @@ def frames(
             at += _PREFIX + length
         del pending[:at]
     if pending:  # (a message being skipped was reported already)
-        size = int.from_bytes(pending[:_PREFIX], "big") if len(pending) >= _PREFIX else None
-        said = f"{size:,}" if size is not None else "an unknown number of"
-        yield (
-            number + 1,
-            None,
-            (
-                f"the file ends inside a message ({said} bytes announced, "
-                f"{max(0, len(pending) - _PREFIX):,} there); kept what came before"
-            ),
-        )
+        if len(pending) < _PREFIX:
+            cut = f"inside a message's length ({len(pending)} of its {_PREFIX} bytes)"
+        else:
+            size = int.from_bytes(pending[:_PREFIX], "big")
+            cut = f"inside a message ({len(pending) - _PREFIX:,} of its {size:,} bytes)"
+        yield number + 1, None, f"the file ends {cut}; kept what came before"
 
 
 def unzstd(data: bytes, limit: int | None) -> bytes:
