@@ -1,9 +1,12 @@
-"""Shared fixtures: data paths, a loaded sample, seeded randomness, closed figures."""
+"""Shared fixtures: data paths, a loaded sample, seeded randomness, closed figures, OTLP/JSON
+of the OpenTelemetry SDK's spans."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -43,6 +46,29 @@ def three() -> xraykit.TraceSet:
             for name in ("fault_chain", "throttled_retries", "slow_sql")
         ]
     )
+
+
+@pytest.fixture(scope="session")
+def otlp_json() -> Callable[[Any], dict[str, Any]]:
+    """Turns an ``ExportTraceServiceRequest`` (say, the SDK's ``encode_spans``) into
+    OTLP/JSON: protobuf's own JSON mapping, but ids in hex as OTLP/JSON writes them (the
+    mapping gives base64)."""
+    import base64
+
+    from google.protobuf import json_format
+
+    def convert(message: Any) -> dict[str, Any]:
+        value = json_format.MessageToDict(message)
+        for resource_spans in value.get("resourceSpans", []):
+            for scope in resource_spans.get("scopeSpans", []):
+                for span in scope.get("spans", []):
+                    for item in (span, *span.get("links", [])):
+                        for key in ("traceId", "spanId", "parentSpanId"):
+                            if key in item:
+                                item[key] = base64.b64decode(item[key]).hex()
+        return dict(value)
+
+    return convert
 
 
 @pytest.fixture

@@ -808,10 +808,9 @@ def test_a_damaged_line_leaves_the_other_lines(tmp_path: Path) -> None:
 # -- a round trip through the OpenTelemetry SDK ---------------------------------------------------
 
 
-def test_round_trip_through_the_opentelemetry_sdk() -> None:
+def test_round_trip_through_the_opentelemetry_sdk(otlp_json) -> None:
     pytest.importorskip("opentelemetry.sdk")
     pytest.importorskip("opentelemetry.exporter.otlp.proto.common")
-    from google.protobuf import json_format
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
     from opentelemetry.sdk.resources import Resource
@@ -851,14 +850,7 @@ def test_round_trip_through_the_opentelemetry_sdk() -> None:
         ):
             pass
     provider.shutdown()
-    message = encode_spans(memory.get_finished_spans())
-    value = json_format.MessageToDict(message)  # protobuf's mapping: ids in base64 ...
-    for resource_spans in value["resourceSpans"]:
-        for scope in resource_spans["scopeSpans"]:
-            for item in scope["spans"]:  # ... which OTLP/JSON writes in hex
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in item:
-                        item[key] = base64.b64decode(item[key]).hex()
+    value = otlp_json(encode_spans(memory.get_finished_spans()))
     ts = from_otlp(json.loads(json.dumps(value)))
     assert ts.problems.empty
     trace_id = format(root.get_span_context().trace_id, "032x")

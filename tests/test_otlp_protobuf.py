@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import io
 import json
 import random
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,25 +81,14 @@ def requests() -> list[Any]:
     return made
 
 
-def _as_json(message: Any) -> dict[str, Any]:
-    """The request in OTLP/JSON (protobuf's JSON mapping, ids turned to hex as OTLP/JSON has them)."""
-    from google.protobuf import json_format
-
-    value = json_format.MessageToDict(message)
-    for resource_spans in value["resourceSpans"]:
-        for scope in resource_spans["scopeSpans"]:
-            for span in scope["spans"]:
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in span:
-                        span[key] = base64.b64decode(span[key]).hex()
-                for link in span.get("links", []):
-                    for key in ("traceId", "spanId"):
-                        link[key] = base64.b64decode(link[key]).hex()
-    return value
+@pytest.fixture(scope="module")
+def values(requests: list[Any], otlp_json: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+    """The requests in OTLP/JSON."""
+    return [otlp_json(r) for r in requests]
 
 
-def _json_lines(requests: list[Any]) -> bytes:
-    return b"".join(json.dumps(_as_json(r)).encode() + b"\n" for r in requests)
+def _json_lines(values: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(v).encode() + b"\n" for v in values)
 
 
 def _load(tmp_path: Path, name: str, data: bytes, **kwargs: Any) -> xraykit.TraceSet:
@@ -116,18 +105,20 @@ def _same(a: xraykit.TraceSet, b: xraykit.TraceSet) -> None:
 # -- the file exporter's shapes load as the OTLP/JSON of the same spans -------------------------
 
 
-def test_each_shape_the_file_exporter_writes_loads_as_its_json_lines(tmp_path, requests) -> None:
-    expected = _load(tmp_path, "lines.json", _json_lines(requests))
+def test_each_shape_the_file_exporter_writes_loads_as_its_json_lines(
+    tmp_path, requests, values
+) -> None:
+    expected = _load(tmp_path, "lines.json", _json_lines(values))
     assert len(expected.segments) == 3 and len(expected.subsegments) == 3
     assert expected.problems.empty
     protos = [r.SerializeToString() for r in requests]
-    jsons = [json.dumps(_as_json(r)).encode() for r in requests]
+    jsons = [json.dumps(v).encode() for v in values]
     shapes = {
         "format proto": _framed(protos),
         "format proto, compression zstd": _framed([ZSTD.compress(m, asbytes=True) for m in protos]),
         "format json, compression zstd": _framed([ZSTD.compress(m, asbytes=True) for m in jsons]),
         # the native-compression feature gate: one zstd stream around lines or frames
-        "zstd stream of JSON lines": _zstd_stream(_json_lines(requests)),
+        "zstd stream of JSON lines": _zstd_stream(_json_lines(values)),
         "zstd stream of proto frames": _zstd_stream(_framed(protos)),
     }
     for shape, data in shapes.items():
@@ -145,11 +136,11 @@ def test_zstd_of_a_shipped_sample_loads_as_its_gzip(tmp_path) -> None:
         _same(_load(tmp_path, "shop.jsonl.zst", data), expected)
 
 
-def test_one_message_saved_without_a_length_loads(tmp_path, requests) -> None:
+def test_one_message_saved_without_a_length_loads(tmp_path, requests, values) -> None:
     merged = type(requests[0])()
     for request in requests:
         merged.MergeFrom(request)  # one request body holding all three traces
-    expected = _load(tmp_path, "lines.json", _json_lines(requests))
+    expected = _load(tmp_path, "lines.json", _json_lines(values))
     loaded = _load(tmp_path, "body.binpb", merged.SerializeToString())
     assert loaded.problems.empty
     _same(loaded, expected)
@@ -227,7 +218,7 @@ def test_a_truncated_zstd_file_keeps_what_came_before(tmp_path) -> None:
 
 
 def test_without_opentelemetry_proto_a_protobuf_file_names_the_extra(
-    tmp_path, requests, monkeypatch
+    tmp_path, requests, values, monkeypatch
 ) -> None:
     def missing(module: str, extra: str) -> object:
         raise xraykit.MissingDependencyError(
@@ -238,7 +229,7 @@ def test_without_opentelemetry_proto_a_protobuf_file_names_the_extra(
     with pytest.raises(xraykit.MissingDependencyError, match=r"xraykit\[otlp\]"):
         _load(tmp_path, "a.binpb", _framed([requests[0].SerializeToString()]))
     # JSON messages, even framed and compressed, need no protobuf package
-    framed_json = _framed([ZSTD.compress(json.dumps(_as_json(requests[0])).encode(), asbytes=True)])
+    framed_json = _framed([ZSTD.compress(json.dumps(values[0]).encode(), asbytes=True)])
     assert len(_load(tmp_path, "b.bin", framed_json).segments) == 1
 
 

@@ -389,9 +389,10 @@ def _read_framed(reader: _Reader, src: _source.Source) -> None:
     limit = src.max_line_bytes
     for number, message, reason in _protobuf.frames(src.binary_blocks(), limit):
         location = f"{src.name}:{number}"
+        if message is None:
+            reader.problems.add(location, str(reason))
+            continue
         try:
-            if message is None:
-                raise _protobuf.ProtobufError(reason)
             if message.startswith(_source.ZSTD_MAGIC):
                 message = _protobuf.unzstd(message, limit)
             if message.lstrip()[:1] in (b"{", b"["):

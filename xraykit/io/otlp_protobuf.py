@@ -29,7 +29,7 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
-from xraykit.exceptions import require
+from xraykit.exceptions import MissingDependencyError, require
 from xraykit.io import otlp as _otlp
 from xraykit.io.source import ZSTD_MAGIC
 
@@ -155,18 +155,11 @@ def single_request(data: bytes) -> dict[str, Any] | None:
     parse, or holds no span with X-Ray-sized ids: 16 and 8 bytes), or when
     ``opentelemetry-proto`` is missing."""
     try:
-        message = trace_service().ExportTraceServiceRequest()
-        message.ParseFromString(data)
-    except Exception:  # not protobuf (DecodeError, nesting), or no opentelemetry-proto
+        value = request(data)
+    except (ProtobufError, MissingDependencyError):
         return None
-    if not any(
-        len(span.trace_id) == 16 and len(span.span_id) == 8
-        for rs in message.resource_spans
-        for ss in rs.scope_spans
-        for span in ss.spans
-    ):
-        return None
-    return _as_json(message)
+    spans = (s for rs in value["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"])
+    return value if any(len(s["traceId"]) == 32 and len(s["spanId"]) == 16 for s in spans) else None
 
 
 def request(data: bytes) -> dict[str, Any]:
@@ -177,10 +170,6 @@ def request(data: bytes) -> dict[str, Any]:
         message.ParseFromString(data)
     except Exception as error:  # protobuf's DecodeError, or a nesting limit
         raise ProtobufError(f"the bytes are not an OTLP trace message: {error}") from None
-    return _as_json(message)
-
-
-def _as_json(message: Any) -> dict[str, Any]:
     resource_spans = []
     for rs in message.resource_spans:
         scopes = [{"spans": [_span(span) for span in ss.spans]} for ss in rs.scope_spans]

@@ -56,9 +56,9 @@ MAX_BYTES = 8 << 30
 MAX_LINE_BYTES = 64 << 20
 
 GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_READ = 64 << 10  # what the zstd decoder is asked for at a time
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 ZIP_MAGIC = b"PK\x03\x04"
+_ZSTD_READ = 64 << 10  # what the zstd decoder is asked for at a time
 
 
 def display_name(name: str | bytes) -> str:

@@ -192,17 +192,22 @@ def _trace_service() -> Any:
     try:
         return _protobuf.trace_service()
     except MissingDependencyError as missing:
-        raise _Refusal(
-            415,
-            "OTLP protobuf needs opentelemetry-proto, which is not installed here: "
-            'pip install "xraykit[otlp]" (or send application/json). ' + str(missing),
-        ) from None
+        raise _no_protobuf(missing) from None
 
 
 def _from_protobuf(data: bytes) -> dict[str, Any]:
     """An ``ExportTraceServiceRequest`` in protobuf as the OTLP/JSON structure (hex ids)."""
-    _trace_service()
     try:
         return _protobuf.request(data)
+    except MissingDependencyError as missing:
+        raise _no_protobuf(missing) from None
     except _protobuf.ProtobufError as error:
         raise _Refusal(400, f"the body cannot be read: {error}") from None
+
+
+def _no_protobuf(missing: MissingDependencyError) -> _Refusal:
+    return _Refusal(
+        415,
+        "OTLP protobuf needs opentelemetry-proto, which is not installed here: "
+        'pip install "xraykit[otlp]" (or send application/json). ' + str(missing),
+    )
